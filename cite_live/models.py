@@ -1,0 +1,232 @@
+"""The catalogue's records: artists, venues, productions, their credits, media versions and jobs."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+KINDS = ("audio", "video")
+STATUSES = ("processing", "ready", "failed")
+VISIBILITIES = ("public", "unlisted", "private")
+SESSION_TYPES = ("studio", "live", "clip", "residency", "rehearsal", "podcast")
+LICENCES = (
+    "all-rights-reserved",
+    "CC-BY-4.0",
+    "CC-BY-SA-4.0",
+    "CC-BY-NC-4.0",
+    "CC-BY-NC-SA-4.0",
+    "CC-BY-NC-ND-4.0",
+    "CC0-1.0",
+)
+JOB_STATES = ("queued", "running", "done", "failed")
+VERSION_STATES = ("building", "published", "retired")
+
+# Public identifiers are random so that unlisted productions cannot be found by counting.
+_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def new_public_id() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(11))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_allowed")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Artist(Base):
+    __tablename__ = "artists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    bio: Mapped[str] = mapped_column(Text, default="")
+    commune: Mapped[str | None] = mapped_column(String(120))
+    disciplines: Mapped[list[Any]] = mapped_column(default=list)
+    links: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    credits: Mapped[list[Credit]] = relationship(back_populates="artist")
+
+
+class Venue(Base):
+    __tablename__ = "venues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    commune: Mapped[str | None] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+production_tags = Table(
+    "production_tags",
+    Base.metadata,
+    Column("production_id", ForeignKey("productions.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Production(Base):
+    __tablename__ = "productions"
+    __table_args__ = (
+        _one_of("kind", KINDS),
+        _one_of("status", STATUSES),
+        _one_of("visibility", VISIBILITIES),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_public_id)
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str | None] = mapped_column(String(300))
+    # True while the title is only a stand-in (the file name) that the file's tags may replace.
+    title_is_placeholder: Mapped[bool] = mapped_column(default=False)
+    kind: Mapped[str] = mapped_column(String(8), default="video")
+    status: Mapped[str] = mapped_column(String(12), default="processing")
+    duration: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str | None] = mapped_column(Text)
+    recorded_on: Mapped[date | None] = mapped_column(Date)
+    venue_id: Mapped[int | None] = mapped_column(ForeignKey("venues.id", ondelete="SET NULL"))
+    session_type: Mapped[str | None] = mapped_column(String(20))
+    licence: Mapped[str | None] = mapped_column(String(40))
+    visibility: Mapped[str] = mapped_column(String(10), default="public")
+    original_key: Mapped[str | None] = mapped_column(String(500))
+    original_filename: Mapped[str | None] = mapped_column(String(300))
+    current_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("media_versions.id", use_alter=True, ondelete="SET NULL")
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    venue: Mapped[Venue | None] = relationship()
+    credits: Mapped[list[Credit]] = relationship(
+        back_populates="production",
+        cascade="all, delete-orphan",
+        order_by="Credit.position",
+    )
+    tags: Mapped[list[Tag]] = relationship(secondary=production_tags)
+    current_version: Mapped[MediaVersion | None] = relationship(
+        foreign_keys=[current_version_id], post_update=True
+    )
+    versions: Mapped[list[MediaVersion]] = relationship(
+        back_populates="production",
+        foreign_keys="MediaVersion.production_id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class Credit(Base):
+    __tablename__ = "credits"
+    __table_args__ = (UniqueConstraint("production_id", "artist_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    production_id: Mapped[str] = mapped_column(
+        ForeignKey("productions.id", ondelete="CASCADE"), index=True
+    )
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(60), default="performer")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    production: Mapped[Production] = relationship(back_populates="credits")
+    artist: Mapped[Artist] = relationship(back_populates="credits")
+
+
+class MediaVersion(Base):
+    """One published (or being published) set of HLS objects under its own key prefix."""
+
+    __tablename__ = "media_versions"
+    __table_args__ = (_one_of("state", VERSION_STATES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    production_id: Mapped[str] = mapped_column(
+        ForeignKey("productions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(12), default="building")
+    prefix: Mapped[str] = mapped_column(String(300))
+    master_key: Mapped[str | None] = mapped_column(String(400))
+    poster_key: Mapped[str | None] = mapped_column(String(400))
+    cover_key: Mapped[str | None] = mapped_column(String(400))
+    waveform_key: Mapped[str | None] = mapped_column(String(400))
+    storyboard_image_key: Mapped[str | None] = mapped_column(String(400))
+    storyboard_vtt_key: Mapped[str | None] = mapped_column(String(400))
+    ladder: Mapped[list[Any]] = mapped_column(default=list)
+    loudness_lufs: Mapped[float | None] = mapped_column(Float)
+    duration: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    production: Mapped[Production] = relationship(
+        back_populates="versions", foreign_keys=[production_id]
+    )
+
+
+class Job(Base):
+    """A unit of background work; this table, not the broker, is the source of truth."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (_one_of("state", JOB_STATES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    production_id: Mapped[str | None] = mapped_column(
+        ForeignKey("productions.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

@@ -1,0 +1,471 @@
+"""Where media lives: one `ObjectStore` interface, a local folder and S3.
+
+The database stores relative keys built by the pure functions below (`original_key`,
+`version_prefix`, `media_key`), never URLs: `public_url` turns a key into the address a player
+uses, so a store can move behind a CDN without touching a row.
+
+Errors of the outside world (botocore, OSError) are translated once, here, into `StorageError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import boto3
+from boto3.exceptions import Boto3Error
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+class StorageError(Exception):
+    """The store could not do what was asked (missing object or bucket, I/O, network, refusal)."""
+
+
+class InvalidKeyError(StorageError, ValueError):
+    """A key that could escape its place in the store (traversal, absolute, control characters)."""
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".ts": "video/mp2t",
+    ".aac": "audio/aac",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".vtt": "text/vtt",
+    ".json": "application/json",
+}
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+PLAYLIST = "public, max-age=60"
+# Originals are the artists' raw uploads: never meant for a shared cache.
+PRIVATE = "private, no-store"
+DEFAULT_CACHE_CONTROL = "no-cache"
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_KEY_LENGTH = 1024  # S3's own limit, in UTF-8 bytes
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it names an object safely inside a store, else raise InvalidKeyError."""
+    if not key:
+        raise InvalidKeyError("empty key")
+    if len(key.encode("utf-8")) > MAX_KEY_LENGTH:
+        raise InvalidKeyError(f"key longer than {MAX_KEY_LENGTH} bytes")
+    if key.startswith("/"):
+        raise InvalidKeyError(f"absolute key: {key!r}")
+    if "\\" in key:
+        raise InvalidKeyError(f"backslash in key: {key!r}")
+    if _CONTROL.search(key):
+        raise InvalidKeyError(f"control character in key: {key!r}")
+    # Empty and "." segments are refused too: on a filesystem they alias other keys.
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidKeyError(f"empty, '.' or '..' segment in key: {key!r}")
+    return key
+
+
+def _validate_prefix(prefix: str) -> str:
+    """A prefix is a key, or a key followed by '/', or '' (the whole store)."""
+    if prefix:
+        validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def _segment(value: str, what: str) -> str:
+    if "/" in value:
+        raise InvalidKeyError(f"{what} may not contain '/': {value!r}")
+    return validate_key(value)
+
+
+def safe_filename(filename: str) -> str:
+    """An ASCII file name that keeps the extension: 'Concert à Romans (live).MOV' → 'Concert-a-
+    Romans-live.mov'. Directories a browser or client may have sent are dropped."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, extension = name.rpartition(".")
+    if not dot:
+        stem, extension = name, ""
+    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    stem = _UNSAFE_FILENAME.sub("-", ascii_stem).strip(".-_")[:100] or "original"
+    extension = _UNSAFE_FILENAME.sub("", extension).lower()[:10]
+    return f"{stem}.{extension}" if extension else stem
+
+
+def original_key(production_id: str, filename: str) -> str:
+    return validate_key(
+        f"originals/{_segment(production_id, 'production id')}/{safe_filename(filename)}"
+    )
+
+
+def version_prefix(production_id: str, version: str) -> str:
+    production = _segment(production_id, "production id")
+    return f"productions/{production}/{_segment(version, 'version')}/"
+
+
+def media_key(prefix: str, relative_path: str) -> str:
+    """The key of `relative_path` (as the transcoder wrote it, '/'-separated) under `prefix`."""
+    validate_key(relative_path)
+    return validate_key(f"{_validate_prefix(prefix).rstrip('/')}/{relative_path}")
+
+
+def content_type_for(key: str) -> str:
+    extension = posixpath.splitext(key)[1].lower()
+    return _CONTENT_TYPES.get(extension, "application/octet-stream")
+
+
+def cache_control_for(key: str) -> str:
+    """Published media never changes under its version prefix, so caches may keep it for a
+    year; playlists stay short so that a fix to one reaches players within a minute."""
+    parts = key.split("/")
+    if key.lower().endswith(".m3u8"):
+        return PLAYLIST
+    if parts[0] == "productions" and len(parts) >= 4:
+        return IMMUTABLE
+    if parts[0] == "originals":
+        return PRIVATE
+    return DEFAULT_CACHE_CONTROL
+
+
+# --- the interface -------------------------------------------------------------------------------
+
+
+class ObjectStore(abc.ABC):
+    @abc.abstractmethod
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at `path` under `key` (Content-Type and Cache-Control from the key)."""
+
+    @abc.abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def download(self, key: str, path: Path) -> None:
+        """Write the object to `path`, creating its folder; StorageError if it is missing."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; removing a missing object is not an error (as on S3)."""
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every object whose key starts with `prefix`; return how many were removed."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys starting with `prefix` (a string prefix, as on S3), sorted."""
+
+    @abc.abstractmethod
+    def public_url(self, key: str, site_url: str) -> str:
+        """The absolute URL a player fetches `key` from; `site_url` is the site's base URL."""
+
+    @contextlib.contextmanager
+    def available_locally(self, key: str, tmp_dir: Path | None = None) -> Iterator[Path]:
+        """Yield a local copy of the object, removed afterwards whatever happens."""
+        with tempfile.TemporaryDirectory(prefix="cite-live-", dir=tmp_dir) as directory:
+            path = Path(directory) / posixpath.basename(validate_key(key))
+            self.download(key, path)
+            yield path
+
+
+def _checked_delete_prefix(prefix: str) -> str:
+    # Deleting "" would empty the whole store: no caller means that.
+    if not prefix:
+        raise InvalidKeyError("refusing to delete with an empty prefix")
+    return _validate_prefix(prefix)
+
+
+# --- a local folder ------------------------------------------------------------------------------
+
+_PARTIAL = ".partial-"
+
+
+class LocalStore(ObjectStore):
+    """Objects as files under `root`, written atomically (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, key: str) -> Path:
+        validate_key(key)
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        # resolve() follows symlinks, so a link planted inside the store cannot lead out of it.
+        if path == root or not path.is_relative_to(root):
+            raise InvalidKeyError(f"key escapes the store: {key!r}")
+        return path
+
+    def _write(self, key: str, write: Callable[[IO[bytes]], object]) -> None:
+        path = self.path_for(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before the rename
+                dir=path.parent, prefix=_PARTIAL, delete=False
+            )
+            try:
+                with handle:
+                    write(handle)
+                # NamedTemporaryFile is 0600; published media is read by whoever serves it.
+                os.chmod(handle.name, 0o644)
+                os.replace(handle.name, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(handle.name)
+                raise
+        except OSError as exc:
+            raise StorageError(f"could not write {key!r}: {exc}") from exc
+
+    def put_file(self, key: str, path: Path) -> None:
+        def copy(handle: IO[bytes]) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle, 1024 * 1024)
+
+        self._write(key, copy)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._write(key, lambda handle: handle.write(data))
+
+    def download(self, key: str, path: Path) -> None:
+        source = self.path_for(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, path)
+        except OSError as exc:
+            raise StorageError(f"could not read {key!r}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self.path_for(key)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"could not delete {key!r}: {exc}") from exc
+        self._prune(path.parent)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(_checked_delete_prefix(prefix))
+        for key in keys:
+            path = self.path_for(key)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise StorageError(f"could not delete {key!r}: {exc}") from exc
+        # Deepest folders first, so that a folder emptied by its children goes too.
+        for folder in sorted({self.path_for(k).parent for k in keys}, key=lambda p: -len(p.parts)):
+            self._prune(folder)
+        return len(keys)
+
+    def _prune(self, folder: Path) -> None:
+        """Remove `folder` and its parents while they are empty, stopping at the root."""
+        root = self.root.resolve()
+        while folder != root and folder.is_relative_to(root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone): nothing above can be empty either
+                return
+            folder = folder.parent
+
+    def list(self, prefix: str) -> list[str]:
+        _validate_prefix(prefix)
+        root = self.root.resolve()
+        # Walk only the folder the prefix points into; the rest is a string-prefix filter.
+        folder = root / prefix.rsplit("/", 1)[0] if "/" in prefix else root
+        if not folder.is_dir():
+            return []
+        keys: list[str] = []
+        for directory, _dirs, files in os.walk(folder):
+            for name in files:
+                if name.startswith(_PARTIAL):
+                    continue
+                key = Path(directory, name).relative_to(root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def public_url(self, key: str, site_url: str) -> str:
+        return f"{site_url.rstrip('/')}/media/{quote(validate_key(key))}"
+
+    @contextlib.contextmanager
+    def available_locally(self, key: str, tmp_dir: Path | None = None) -> Iterator[Path]:
+        # The file is already local: hand it out as it is (callers only read it).
+        path = self.path_for(key)
+        if not path.is_file():
+            raise StorageError(f"no object {key!r}")
+        yield path
+
+
+# --- S3 ------------------------------------------------------------------------------------------
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_BATCH = 1000  # DeleteObjects takes at most 1000 keys per call
+_ADDRESSING_STYLES: dict[str, Literal["path", "virtual", "auto"]] = {
+    "path": "path",
+    "virtual": "virtual",
+    "auto": "auto",
+}
+
+
+class S3Store(ObjectStore):
+    """Objects in an S3 bucket (AWS, SeaweedFS, MinIO, Ceph...) through boto3.
+
+    Credentials come from the standard AWS chain (environment, profile, instance role), never
+    from our configuration. `public_base_url`, when set, is the public address (a CDN, say)
+    that serves this store's `prefix`: URLs become `public_base_url/key`.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        addressing_style: str = "path",
+        public_base_url: str | None = None,
+        client: Any = None,
+    ) -> None:
+        style = _ADDRESSING_STYLES.get(addressing_style)
+        if style is None:
+            raise ValueError(f"addressing_style must be path, virtual or auto: {addressing_style}")
+        if not bucket:
+            raise ValueError("an S3 store needs a bucket")
+        self.bucket = bucket
+        self.prefix = _validate_prefix(prefix.strip("/") + "/" if prefix.strip("/") else "")
+        self.addressing_style = addressing_style
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        if client is None:
+            config = Config(
+                s3={"addressing_style": style},
+                retries={"max_attempts": 5, "mode": "standard"},
+                # Checksums only where S3 requires them: several S3-compatible servers reject
+                # the CRC headers recent botocore adds to every upload by default.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                connect_timeout=10,
+                read_timeout=60,
+            )
+            client = boto3.client(
+                "s3", endpoint_url=endpoint_url, region_name=region, config=config
+            )
+        self.client = client
+
+    def _key(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    @contextlib.contextmanager
+    def _boundary(self, action: str, key: str) -> Iterator[None]:
+        try:
+            yield
+        except (BotoCoreError, ClientError, Boto3Error, OSError) as exc:
+            raise StorageError(
+                f"could not {action} {key!r} in bucket {self.bucket!r}: {exc}"
+            ) from exc
+
+    def _extra_args(self, key: str) -> dict[str, str]:
+        return {"ContentType": content_type_for(key), "CacheControl": cache_control_for(key)}
+
+    def put_file(self, key: str, path: Path) -> None:
+        with self._boundary("upload", key):
+            # upload_file switches to multipart for big files (a 2 GB concert capture).
+            self.client.upload_file(
+                str(path), self.bucket, self._key(key), ExtraArgs=self._extra_args(key)
+            )
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self._boundary("upload", key):
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, **self._extra_args(key)
+            )
+
+    def download(self, key: str, path: Path) -> None:
+        with self._boundary("download", key):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # download_file writes to a temporary name and renames it when complete.
+            self.client.download_file(self.bucket, self._key(key), str(path))
+
+    def exists(self, key: str) -> bool:
+        with self._boundary("look up", key):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+                    return False
+                raise
+        return True
+
+    def delete(self, key: str) -> None:
+        with self._boundary("delete", key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def _full_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            for item in page.get("Contents", []):
+                yield str(item["Key"])
+
+    def delete_prefix(self, prefix: str) -> int:
+        _checked_delete_prefix(prefix)
+        removed = 0
+        with self._boundary("delete objects under", prefix):
+            batch: list[str] = []
+            for full_key in self._full_keys(prefix):
+                batch.append(full_key)
+                if len(batch) == _BATCH:
+                    removed += self._delete_batch(batch)
+                    batch = []
+            if batch:
+                removed += self._delete_batch(batch)
+        return removed
+
+    def _delete_batch(self, keys: list[str]) -> int:
+        response = self.client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+        )
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise StorageError(
+                f"could not delete {len(errors)} object(s), first {first.get('Key')!r}: "
+                f"{first.get('Code')} {first.get('Message')}"
+            )
+        return len(keys)
+
+    def list(self, prefix: str) -> list[str]:
+        _validate_prefix(prefix)
+        with self._boundary("list objects under", prefix):
+            return sorted(full_key[len(self.prefix) :] for full_key in self._full_keys(prefix))
+
+    def public_url(self, key: str, site_url: str) -> str:
+        path = quote(validate_key(key))
+        if self.public_base_url:
+            return f"{self.public_base_url}/{path}"
+        endpoint = urlsplit(str(self.client.meta.endpoint_url))
+        object_path = quote(self.prefix) + path
+        if self.addressing_style == "virtual":
+            host = f"{self.bucket}.{endpoint.netloc}"
+            return urlunsplit((endpoint.scheme, host, f"/{object_path}", "", ""))
+        base = endpoint.path.rstrip("/")
+        return urlunsplit(
+            (endpoint.scheme, endpoint.netloc, f"{base}/{self.bucket}/{object_path}", "", "")
+        )

@@ -1,0 +1,94 @@
+"""Fixtures for the application: settings on a temp data dir, open services, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from cite_live.app import create_app
+from cite_live.services import Services, open_services
+from cite_live.settings import Settings, load_settings
+from tests.dbs import postgres_admin_url, postgres_database, sqlite_url
+
+
+def make_settings(data_dir: Path, database_url: str, **env: str) -> Settings:
+    environ = {
+        "CITE_LIVE_DATA_DIR": str(data_dir),
+        "CITE_LIVE_DATABASE_URL": database_url,
+        **env,
+    }
+    return load_settings(environ)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data", sqlite_url(tmp_path))
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    opened = open_services(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped after the test."""
+    admin = postgres_admin_url()
+    if admin is None:
+        pytest.skip("no PostgreSQL server answers (set CITE_LIVE_TEST_POSTGRES_URL)")
+    with postgres_database(admin) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs once on SQLite and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    services: Services
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(services: Services) -> Iterator[LiveServer]:
+    """The app on a real uvicorn server bound to 127.0.0.1, stopped after the test."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(services.settings, services),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", services)
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,26 @@
+"""The media pipeline of Cité Live: paths in, adaptive HLS and artwork out.
+
+It knows nothing of the web, the database or object storage; its owner passes settings,
+logger, temp dir, thread count and progress callback in through ``Transcoder``.
+"""
+
+from .errors import InputRefused, TranscodeError, TranscodeFailed
+from .pipeline import Transcoder, TranscodeResult
+from .playlist import Rendition
+from .probe import MediaInfo
+from .settings import Limits, TranscoderSettings, VideoStep
+from .tags import Tags
+
+__all__ = [
+    "InputRefused",
+    "Limits",
+    "MediaInfo",
+    "Rendition",
+    "Tags",
+    "TranscodeError",
+    "TranscodeFailed",
+    "TranscodeResult",
+    "Transcoder",
+    "TranscoderSettings",
+    "VideoStep",
+]

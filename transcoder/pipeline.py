@@ -1,0 +1,357 @@
+"""The Transcoder: probe a source, then turn it into HLS renditions and artwork in a folder."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+from . import boxes, commands, playlist
+from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
+from .commands import FrameGrab
+from .errors import TranscodeFailed
+from .ladder import VideoRung, audio_ladder, even_round, output_fps, video_ladder
+from .loudness import integrated_loudness
+from .playlist import MASTER, Rendition
+from .probe import MediaInfo, probe_file
+from .runner import Budget, Completed, Job, Runner
+from .settings import TranscoderSettings
+from .storyboard import build_storyboard, plan_storyboard
+from .waveform import write_waveform
+
+AUDIO_FOLDER = "audio"
+POSTER = "poster.jpg"
+COVER = "cover.jpg"
+WAVEFORM = "waveform.json"
+STORYBOARD_IMAGE = "storyboard.jpg"
+STORYBOARD_VTT = "storyboard.vtt"
+PCM_RATE = 48000
+# How ffmpeg and its libraries say an allocation failed under RLIMIT_AS.
+MEMORY_ERRORS = ("Cannot allocate memory", "malloc of size", "Out of memory", "std::bad_alloc")
+# Share of the progress bar spent in ffmpeg; the rest is playlists and artwork.
+ENCODE_SHARE = 0.95
+
+
+@dataclass
+class TranscodeResult:
+    """What ``transcode`` wrote; every path is relative to the output folder."""
+
+    kind: Literal["audio", "video"]
+    duration: float
+    master: str
+    renditions: list[Rendition]
+    files: list[str] = field(default_factory=list)
+    poster: str | None = None
+    cover: str | None = None
+    waveform: str | None = None
+    storyboard_image: str | None = None
+    storyboard_vtt: str | None = None
+    loudness_lufs: float | None = None
+
+
+class _Progress:
+    """Forwards fractions to the owner's callback: clamped to 0..1, never going back."""
+
+    def __init__(self, callback: Callable[[float], None] | None) -> None:
+        self.callback = callback
+        self.last = -1.0
+
+    def __call__(self, fraction: float) -> None:
+        fraction = min(1.0, max(0.0, fraction))
+        # Steps under a thousandth are not worth a callback, except reaching the end.
+        if fraction <= self.last or (fraction < 1.0 and fraction < self.last + 0.001):
+            return
+        self.last = fraction
+        if self.callback is not None:
+            self.callback(fraction)
+
+    def scaled(self, start: float, share: float) -> Callable[[float], None]:
+        """A callback mapping 0..1 onto ``start``..``start + share`` of this one."""
+        return lambda fraction: self(start + share * fraction)
+
+
+def _failure(result: Completed, what: str, logger: logging.Logger, argv: list[str]) -> None:
+    if result.returncode == 0:
+        return
+    logger.warning(
+        "ffmpeg exited with %s while converting %s: %s\n%s",
+        result.returncode,
+        what,
+        " ".join(argv),
+        result.stderr[-6000:],
+    )
+    if result.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        raise TranscodeFailed("Processing used more computing time than allowed and was stopped.")
+    if result.returncode == -signal.SIGABRT or any(sign in result.stderr for sign in MEMORY_ERRORS):
+        raise TranscodeFailed("Processing needed more memory than allowed and was stopped.")
+    raise TranscodeFailed(f"The {what} could not be converted.")
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return even_round(width * scale), even_round(height * scale)
+
+
+def _finish(folder: Path) -> tuple[boxes.SampleEntry, playlist.Measure]:
+    media, measure = playlist.finish_media_playlist(folder / commands.MEDIA_PLAYLIST)
+    assert media.map_uri is not None
+    entry = boxes.sample_entry(folder / media.map_uri)
+    if entry is None:
+        raise TranscodeFailed("The converted stream is incomplete.")
+    return entry, measure
+
+
+def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
+    """Every file of the result, from its playlists: stale files in out_dir are not ours."""
+    files = [result.master]
+    for rendition in result.renditions:
+        folder = rendition.playlist.rsplit("/", 1)[0]
+        media = playlist.parse_media_playlist((out_dir / rendition.playlist).read_text("utf-8"))
+        files.append(rendition.playlist)
+        files += [f"{folder}/{uri}" for uri in [media.map_uri or "", *media.uris] if uri]
+    extras = (
+        result.poster,
+        result.cover,
+        result.waveform,
+        result.storyboard_image,
+        result.storyboard_vtt,
+    )
+    files += [extra for extra in extras if extra]
+    return sorted(set(files))
+
+
+def _video_rendition(
+    out_dir: Path, rung: VideoRung, audio: Rendition | None
+) -> tuple[Rendition, playlist.Measure]:
+    entry, measure = _finish(out_dir / rung.name)
+    rendition = Rendition(
+        name=rung.name,
+        kind="video",
+        width=entry.width or rung.width,
+        height=entry.height or rung.height,
+        fps=round(float(rung.fps), 3),
+        bitrate=rung.maxrate,
+        codecs=entry.codec + (f",{audio.codecs}" if audio else ""),
+        # A player fetches the audio rendition alongside, so the variant costs both.
+        bandwidth=measure.peak + (audio.bandwidth if audio else 0),
+        average_bandwidth=measure.average + (audio.average_bandwidth if audio else 0),
+        playlist=f"{rung.name}/{commands.MEDIA_PLAYLIST}",
+    )
+    return rendition, measure
+
+
+def _audio_rendition(
+    out_dir: Path, folder: str, bitrate: int
+) -> tuple[Rendition, playlist.Measure]:
+    entry, measure = _finish(out_dir / folder)
+    rendition = Rendition(
+        name=folder,
+        kind="audio",
+        width=None,
+        height=None,
+        fps=None,
+        bitrate=bitrate,
+        codecs=entry.codec,
+        bandwidth=measure.peak,
+        average_bandwidth=measure.average,
+        playlist=f"{folder}/{commands.MEDIA_PLAYLIST}",
+    )
+    return rendition, measure
+
+
+class Transcoder:
+    """Probes and transcodes media files with ffmpeg, as configured by its owner.
+
+    Nothing is read from globals or the environment: ``settings`` (binaries, limits, ladder,
+    threads, temp dir), ``logger`` and ``progress`` (called with a fraction 0..1 that never
+    decreases, from the thread that called ``transcode``) all come from the caller.
+    """
+
+    def __init__(
+        self,
+        settings: TranscoderSettings | None = None,
+        *,
+        logger: logging.Logger | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings or TranscoderSettings()
+        self.logger = logger or logging.getLogger("transcoder")
+        self.progress = progress
+        self.runner = Runner(self.logger)
+
+    def probe(self, path: Path) -> MediaInfo:
+        """Describe ``path`` without decoding it.
+
+        Raises InputRefused when it is not an acceptable recording (wrong kind of file, over a
+        limit, unreadable) and TranscodeFailed when ffprobe itself cannot run or times out.
+        """
+        return probe_file(Path(path), self.settings, self.runner, self.logger)
+
+    def transcode(
+        self, source: Path, out_dir: Path, info: MediaInfo | None = None
+    ) -> TranscodeResult:
+        """Write HLS renditions, ``master.m3u8`` and artwork for ``source`` into ``out_dir``.
+
+        ``info`` from an earlier ``probe`` saves a second probe. ``out_dir`` should be empty;
+        it is created if missing. Raises InputRefused or TranscodeFailed; on failure the
+        folder may hold partial output for the caller to discard.
+        """
+        source = Path(source).resolve()
+        info = info or self.probe(source)
+        out_dir = Path(out_dir).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        progress = _Progress(self.progress)
+        progress(0.0)
+        with tempfile.TemporaryDirectory(prefix="transcode-", dir=self.settings.tmp_dir) as tmp:
+            work = Path(tmp)
+            if info.kind == "video":
+                result = self._video(source, out_dir, work, info, progress)
+            else:
+                result = self._audio(source, out_dir, work, info, progress)
+        result.files = _written(out_dir, result)
+        progress(1.0)
+        return result
+
+    # --- video -----------------------------------------------------------------------------
+
+    def _video(
+        self, source: Path, out_dir: Path, work: Path, info: MediaInfo, progress: _Progress
+    ) -> TranscodeResult:
+        settings = self.settings
+        assert info.video_index is not None and info.width and info.height
+        fps = output_fps(info.frame_rate, settings.max_fps)
+        rungs = video_ladder(info.width, info.height, fps, settings.video_steps)
+        poster_w, poster_h = _fit(rungs[0].width, rungs[0].height, settings.poster_max_side)
+        duration_ms = max(1, round(info.duration * 1000))
+        poster = FrameGrab(
+            work / "poster.rgb",
+            poster_w,
+            poster_h,
+            Fraction(settings.poster_candidates * 1000, duration_ms),
+        )
+        board = plan_storyboard(
+            info.duration,
+            info.width,
+            info.height,
+            thumb_width=settings.storyboard_thumb_width,
+            max_thumbs=settings.storyboard_max_thumbs,
+            min_interval=settings.storyboard_min_interval,
+        )
+        thumbs = FrameGrab(work / "storyboard.rgb", board.width, board.height, board.rate)
+        for rung in rungs:
+            (out_dir / rung.name).mkdir(exist_ok=True)
+        if info.audio_index is not None:
+            (out_dir / AUDIO_FOLDER).mkdir(exist_ok=True)
+        argv = commands.video_argv(
+            settings,
+            source,
+            out_dir,
+            video_index=info.video_index,
+            audio_index=info.audio_index,
+            rungs=rungs,
+            grabs=[poster, thumbs],
+            audio_folder=AUDIO_FOLDER,
+            deinterlace=info.interlaced,
+        )
+        budget = Budget.for_duration(settings.limits, info.duration)
+        job = Job(argv, budget, duration=info.duration)
+        completed = self.runner.run(job, progress.scaled(0.0, ENCODE_SHARE))
+        _failure(completed, "video", self.logger, argv)
+
+        audio, durations = None, []
+        if info.audio_index is not None:
+            audio, measure = _audio_rendition(out_dir, AUDIO_FOLDER, settings.video_audio_bitrate)
+            durations.append(measure.duration)
+        renditions = []
+        for rung in rungs:
+            rendition, measure = _video_rendition(out_dir, rung, audio)
+            renditions.append(rendition)
+            durations.append(measure.duration)
+        (out_dir / MASTER).write_text(playlist.master_playlist(renditions, audio), encoding="utf-8")
+
+        result = TranscodeResult(
+            kind="video",
+            duration=max(durations),
+            master=MASTER,
+            renditions=renditions + ([audio] if audio else []),
+            loudness_lufs=integrated_loudness(completed.stderr) if audio else None,
+        )
+        if poster_from_frames(poster.path, poster.width, poster.height, out_dir / POSTER):
+            result.poster = POSTER
+        if build_storyboard(
+            thumbs.path,
+            board,
+            duration=result.duration,
+            columns=settings.storyboard_columns,
+            max_thumbs=settings.storyboard_max_thumbs,
+            sprite_path=out_dir / STORYBOARD_IMAGE,
+            vtt_path=out_dir / STORYBOARD_VTT,
+        ):
+            result.storyboard_image, result.storyboard_vtt = STORYBOARD_IMAGE, STORYBOARD_VTT
+        return result
+
+    # --- audio -----------------------------------------------------------------------------
+
+    def _audio(
+        self, source: Path, out_dir: Path, work: Path, info: MediaInfo, progress: _Progress
+    ) -> TranscodeResult:
+        settings = self.settings
+        assert info.audio_index is not None
+        rungs = audio_ladder(
+            settings.audio_bitrates,
+            codec=info.audio_codec,
+            bitrate=info.audio_bitrate,
+            channels=info.channels,
+            sample_rate=info.sample_rate,
+        )
+        pcm = work / "waveform.pcm"
+        budget = Budget.for_duration(settings.limits, info.duration)
+        jobs = []
+        for rung in rungs:
+            (out_dir / rung.name).mkdir(exist_ok=True)
+            # The cheapest (lowest) rung also measures loudness and dumps PCM for the waveform,
+            # so no extra decode is needed and the parallel processes finish close together.
+            extras = rung is rungs[-1]
+            argv = commands.audio_argv(
+                settings,
+                source,
+                out_dir,
+                audio_index=info.audio_index,
+                rung=rung,
+                loudness=extras,
+                pcm=pcm if extras else None,
+            )
+            jobs.append(Job(argv, budget, duration=info.duration))
+        results = self.runner.run_all(jobs, progress.scaled(0.0, ENCODE_SHARE))
+        # The rung that failed by itself tells why; the ones stopped because of it do not.
+        for job, completed in sorted(zip(jobs, results, strict=True), key=lambda p: p[1].stopped):
+            _failure(completed, "audio", self.logger, list(job.argv))
+
+        renditions, durations = [], []
+        for rung in rungs:
+            rendition, measure = _audio_rendition(out_dir, rung.name, rung.bitrate)
+            renditions.append(rendition)
+            durations.append(measure.duration)
+        (out_dir / MASTER).write_text(playlist.master_playlist(renditions), encoding="utf-8")
+        result = TranscodeResult(
+            kind="audio",
+            duration=max(durations),
+            master=MASTER,
+            renditions=renditions,
+            loudness_lufs=integrated_loudness(results[-1].stderr),
+        )
+        cover = info.tags.cover
+        if not (
+            cover and cover_from_bytes(cover, out_dir / COVER, settings.cover_max_side, self.logger)
+        ):
+            seed = " ".join([info.tags.title or source.stem, *info.tags.artists])
+            placeholder_cover(seed, out_dir / COVER)
+        result.cover = COVER
+        write_waveform(pcm, out_dir / WAVEFORM, PCM_RATE, settings.waveform_target_pairs)
+        result.waveform = WAVEFORM
+        return result
