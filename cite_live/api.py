@@ -1,18 +1,39 @@
-"""The JSON API: production objects as outside tools read them (see DESIGN.md's contract)."""
+"""The JSON API: productions and artists as outside tools read them (see DESIGN.md's contract).
+
+Every response, errors included, carries ``Access-Control-Allow-Origin: *``: partner sites read
+the catalogue from their own pages. ``cite_live.openapi`` describes each object below, and a
+test checks real responses against that description.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any
+from urllib.parse import quote
 
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cite_live.catalogue import get_production, list_public_productions
-from cite_live.models import Production
+from cite_live.catalogue import get_production, production_query
+from cite_live.metadata import artist_url, aware, embed_url, page_url
+from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, Tag, Venue
+from cite_live.search import artist_match, normalize, production_match, visible
 from cite_live.storage import ObjectStore
 
 MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+# An artist object lists this many of its productions; the rest are a link away.
+ARTIST_PRODUCTIONS = 50
+MAX_FILTER_LENGTH = 200
+CORS = {"Access-Control-Allow-Origin": "*"}
+NOT_FOUND_PRODUCTION = "There is no production with this identifier."
+NOT_FOUND_ARTIST = "There is no artist with this name."
+
+Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
 def production_json(production: Production, store: ObjectStore, site_url: str) -> dict[str, Any]:
@@ -32,6 +53,7 @@ def production_json(production: Production, store: ObjectStore, site_url: str) -
         "visibility": production.visibility,
         "duration": round(production.duration, 3) if production.duration is not None else None,
         "description": production.description,
+        "description_en": production.description_en,
         "recorded_on": production.recorded_on.isoformat() if production.recorded_on else None,
         "session_type": production.session_type,
         "licence": production.licence,
@@ -45,28 +67,76 @@ def production_json(production: Production, store: ObjectStore, site_url: str) -
             {"name": c.artist.name, "slug": c.artist.slug, "role": c.role}
             for c in production.credits
         ],
+        "chapters": [
+            {"title": chapter.title, "start": round(chapter.start, 3)}
+            for chapter in production.chapters
+        ],
         "hls_url": url(version.master_key) if version else None,
         "poster_url": url(version.poster_key or version.cover_key) if version else None,
         "waveform_url": url(version.waveform_key) if version else None,
         "storyboard_url": url(version.storyboard_vtt_key) if version else None,
+        "download_url": url(version.download_key) if version else None,
         "loudness_lufs": version.loudness_lufs if version else None,
-        "page_url": f"{site_url}/productions/{production.slug}",
-        "embed_url": f"{site_url}/embed/{production.id}",
-        "created_at": production.created_at.isoformat(),
-        "published_at": production.published_at.isoformat() if production.published_at else None,
+        "page_url": page_url(production, site_url),
+        "embed_url": embed_url(production, site_url),
+        "created_at": aware(production.created_at).isoformat(),
+        "published_at": (
+            aware(production.published_at).isoformat() if production.published_at else None
+        ),
     }
     if production.status == "failed":
         data["error"] = production.error
     return data
 
 
+def artist_json(artist: Artist, site_url: str) -> dict[str, Any]:
+    """The artist object: who they are, where from, and where to read or follow them."""
+    links = [
+        {"label": str(link.get("label") or link["url"]), "url": str(link["url"])}
+        for link in artist.links or []
+        if isinstance(link, dict) and link.get("url")
+    ]
+    return {
+        "slug": artist.slug,
+        "name": artist.name,
+        "commune": artist.commune,
+        "disciplines": [d for d in artist.disciplines or [] if isinstance(d, str)],
+        "bio": artist.bio,
+        "links": links,
+        "featured": artist.featured,
+        "page_url": artist_url(artist.slug, site_url),
+        "feed_url": f"{artist_url(artist.slug, site_url)}/feed.atom",
+        "api_url": f"{site_url}/api/v1/artists/{quote(artist.slug)}",
+    }
+
+
 def site_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def api(handler: Handler) -> Handler:
+    """Answer with CORS headers, and turn HTTP errors into the JSON error object here, so that
+    a partner page reading a 404 sees the 404 rather than a cross-origin failure."""
+
+    @wraps(handler)
+    async def wrapped(request: Request) -> JSONResponse:
+        try:
+            response = await handler(request)
+        except HTTPException as exc:
+            return JSONResponse(
+                {"error": exc.detail, "status": exc.status_code},
+                status_code=exc.status_code,
+                headers=CORS,
+            )
+        response.headers.update(CORS)
+        return response
+
+    return wrapped
+
+
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None:
+    if raw is None or raw == "":
         return default
     try:
         value = int(raw)
@@ -77,27 +147,184 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
+def _text_param(request: Request, name: str, allowed: tuple[str, ...] = ()) -> str | None:
+    value = (request.query_params.get(name) or "").strip()
+    if not value:
+        return None
+    if len(value) > MAX_FILTER_LENGTH:
+        raise HTTPException(400, f"The parameter {name} is too long.")
+    if allowed and value not in allowed:
+        raise HTTPException(400, f"The parameter {name} must be one of: {', '.join(allowed)}.")
+    return value
+
+
+def _pagination(request: Request) -> tuple[int, int]:
+    page = _int_param(request, "page", 1, 1, 1_000_000)
+    per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    return page, per_page
+
+
+def _page_body(
+    request: Request, items: list[dict[str, Any]], page: int, per_page: int, total: int
+) -> dict[str, Any]:
+    last = max(1, -(-total // per_page))
+    next_url = str(request.url.include_query_params(page=page + 1)) if page < last else None
+    # A page past the end points back to the last one that has items.
+    prev_url = str(request.url.include_query_params(page=min(page - 1, last))) if page > 1 else None
+    return {
+        "items": items,
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+        "next": next_url,
+        "prev": prev_url,
+    }
+
+
+def public_productions_where(
+    *,
+    q: str | None = None,
+    artist: str | None = None,
+    kind: str | None = None,
+    venue: str | None = None,
+    tag: str | None = None,
+    session_type: str | None = None,
+) -> list[Any]:
+    """WHERE clauses: ready, public productions matching every filter given."""
+    where: list[Any] = [visible(), production_match(q)]
+    if artist:
+        where.append(Production.credits.any(Credit.artist.has(Artist.slug == artist)))
+    if kind:
+        where.append(Production.kind == kind)
+    if venue:
+        where.append(Production.venue.has(Venue.slug == venue))
+    if tag:
+        where.append(Production.tags.any(Tag.slug == tag))
+    if session_type:
+        where.append(Production.session_type == session_type)
+    return where
+
+
+def page_of_productions(
+    session: Session, where: list[Any], *, offset: int, limit: int
+) -> tuple[list[Production], int]:
+    """Productions matching ``where``, newest first, ready for ``production_json``, and how
+    many match in all."""
+    total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
+    query: Select[Any] = (
+        production_query()
+        .options(selectinload(Production.chapters))
+        .where(*where)
+        .order_by(Production.published_at.desc(), Production.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(query).all()), total
+
+
+@api
 async def list_productions(request: Request) -> JSONResponse:
     services = request.app.state.services
-    page = _int_param(request, "page", 1, 1, 1_000_000)
-    per_page = _int_param(request, "per_page", 20, 1, MAX_PER_PAGE)
+    page, per_page = _pagination(request)
+    where = public_productions_where(
+        q=_text_param(request, "q"),
+        artist=_text_param(request, "artist"),
+        kind=_text_param(request, "kind", KINDS),
+        venue=_text_param(request, "venue"),
+        tag=_text_param(request, "tag"),
+        session_type=_text_param(request, "session_type", SESSION_TYPES),
+    )
     with services.sessions() as session:
-        rows, total = list_public_productions(session, offset=(page - 1) * per_page, limit=per_page)
+        rows, total = page_of_productions(
+            session, where, offset=(page - 1) * per_page, limit=per_page
+        )
         base = site_url(request)
         items = [production_json(p, services.store, base) for p in rows]
-    has_next = page * per_page < total
-    next_url = str(request.url.include_query_params(page=page + 1)) if has_next else None
-    return JSONResponse(
-        {"items": items, "page": page, "per_page": per_page, "total": total, "next": next_url}
-    )
+    return JSONResponse(_page_body(request, items, page, per_page, total))
 
 
+@api
 async def show_production(request: Request) -> JSONResponse:
     services = request.app.state.services
     with services.sessions() as session:
         production = get_production(session, request.path_params["production_id"])
-        # Private productions are invisible until accounts exist to see them.
+        # Private productions are invisible until accounts exist to see them; unlisted ones
+        # are readable by whoever has their identifier.
         if production is None or production.visibility == "private":
-            raise HTTPException(404, "There is no production with this identifier.")
+            raise HTTPException(404, NOT_FOUND_PRODUCTION)
         data = production_json(production, services.store, site_url(request))
+    return JSONResponse(data)
+
+
+def _artist_filters(
+    session: Session, q: str | None, discipline: str | None, commune: str | None
+) -> list[Any]:
+    """WHERE clauses for the artists list.
+
+    Disciplines live in a JSON list, which SQLite and PostgreSQL query differently; so the
+    database narrows by search text (which holds both fields, normalized) and the exact,
+    accent- and case-insensitive comparison is made here on that short list.
+    """
+    where: list[Any] = [artist_match(q)]
+    if not (discipline or commune):
+        return where
+    wanted_discipline, wanted_commune = normalize(discipline), normalize(commune)
+    narrowed = session.execute(
+        select(Artist.id, Artist.disciplines, Artist.commune).where(
+            artist_match(q), artist_match(discipline), artist_match(commune)
+        )
+    ).all()
+    ids = [
+        artist_id
+        for artist_id, disciplines, artist_commune in narrowed
+        if (
+            not discipline
+            or any(isinstance(d, str) and normalize(d) == wanted_discipline for d in disciplines)
+        )
+        and (not commune or normalize(artist_commune) == wanted_commune)
+    ]
+    where.append(Artist.id.in_(ids))
+    return where
+
+
+@api
+async def list_artists(request: Request) -> JSONResponse:
+    services = request.app.state.services
+    page, per_page = _pagination(request)
+    q = _text_param(request, "q")
+    discipline = _text_param(request, "discipline")
+    commune = _text_param(request, "commune")
+    with services.sessions() as session:
+        where = _artist_filters(session, q, discipline, commune)
+        total = session.scalar(select(func.count()).select_from(Artist).where(*where)) or 0
+        rows = session.scalars(
+            select(Artist)
+            .where(*where)
+            .order_by(Artist.search_text, Artist.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        ).all()
+        base = site_url(request)
+        items = [artist_json(artist, base) for artist in rows]
+    return JSONResponse(_page_body(request, items, page, per_page, total))
+
+
+@api
+async def show_artist(request: Request) -> JSONResponse:
+    services = request.app.state.services
+    slug = request.path_params["slug"]
+    base = site_url(request)
+    with services.sessions() as session:
+        artist = session.scalars(select(Artist).where(Artist.slug == slug)).first()
+        if artist is None:
+            raise HTTPException(404, NOT_FOUND_ARTIST)
+        rows, total = page_of_productions(
+            session, public_productions_where(artist=slug), offset=0, limit=ARTIST_PRODUCTIONS
+        )
+        data = artist_json(artist, base)
+        data["productions"] = [production_json(p, services.store, base) for p in rows]
+    data["productions_total"] = total
+    data["productions_url"] = str(
+        request.url_for("api_productions").include_query_params(artist=slug)
+    )
     return JSONResponse(data)

@@ -62,11 +62,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cite-live: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
+        import os
+
         import uvicorn
 
         from cite_live.app import create_app
+        from cite_live.seed import BackgroundSeed, seeding_enabled
 
-        uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True)
+        # Opened here rather than in the app's lifespan so that the demo seeding shares them.
+        services = open_services(settings)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, services), host=args.host, port=args.port, proxy_headers=True
+            )
+        )
+        seeding = None
+        if seeding_enabled(os.environ):
+            seeding = BackgroundSeed(services, ready=lambda: server.started).start()
+        try:
+            server.run()
+        finally:
+            if seeding is not None:
+                seeding.stop()
+            services.close()
         return 0
     services = open_services(settings)
     try:

@@ -160,6 +160,7 @@ def _flip(
             waveform_key=key(result.waveform),
             storyboard_image_key=key(result.storyboard_image),
             storyboard_vtt_key=key(result.storyboard_vtt),
+            download_key=key(result.download),
             ladder=[asdict(r) for r in result.renditions],
             loudness_lufs=result.loudness_lufs,
             duration=result.duration,

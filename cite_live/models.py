@@ -14,12 +14,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -79,6 +81,9 @@ class Artist(Base):
     commune: Mapped[str | None] = mapped_column(String(120))
     disciplines: Mapped[list[Any]] = mapped_column(default=list)
     links: Mapped[list[Any]] = mapped_column(default=list)
+    featured: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Lower-case, accent-free text that search matches against ("Fauré" → "faure").
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     credits: Mapped[list[Credit]] = relationship(back_populates="artist")
@@ -107,6 +112,7 @@ production_tags = Table(
     Base.metadata,
     Column("production_id", ForeignKey("productions.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_production_tags_tag_id", "tag_id"),
 )
 
 
@@ -116,6 +122,10 @@ class Production(Base):
         _one_of("kind", KINDS),
         _one_of("status", STATUSES),
         _one_of("visibility", VISIBILITIES),
+        # Listings filter on what the public may see, then sort by date or group by venue/type.
+        Index("ix_productions_listing", "status", "visibility", "published_at"),
+        Index("ix_productions_venue_listing", "status", "visibility", "venue_id"),
+        Index("ix_productions_session_listing", "status", "visibility", "session_type"),
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_public_id)
@@ -145,6 +155,8 @@ class Production(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Lower-case, accent-free titles, description, credits, venue and tags, for search.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     venue: Mapped[Venue | None] = relationship()
     credits: Mapped[list[Credit]] = relationship(
@@ -153,6 +165,11 @@ class Production(Base):
         order_by="Credit.position",
     )
     tags: Mapped[list[Tag]] = relationship(secondary=production_tags)
+    chapters: Mapped[list[Chapter]] = relationship(
+        back_populates="production",
+        cascade="all, delete-orphan",
+        order_by="Chapter.start",
+    )
     current_version: Mapped[MediaVersion | None] = relationship(
         foreign_keys=[current_version_id], post_update=True
     )
@@ -180,6 +197,21 @@ class Credit(Base):
     artist: Mapped[Artist] = relationship(back_populates="credits")
 
 
+class Chapter(Base):
+    """One entry of a production's setlist: a title and where it starts."""
+
+    __tablename__ = "chapters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    production_id: Mapped[str] = mapped_column(
+        ForeignKey("productions.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    start: Mapped[float] = mapped_column(Float)
+
+    production: Mapped[Production] = relationship(back_populates="chapters")
+
+
 class MediaVersion(Base):
     """One published (or being published) set of HLS objects under its own key prefix."""
 
@@ -199,6 +231,8 @@ class MediaVersion(Base):
     waveform_key: Mapped[str | None] = mapped_column(String(400))
     storyboard_image_key: Mapped[str | None] = mapped_column(String(400))
     storyboard_vtt_key: Mapped[str | None] = mapped_column(String(400))
+    # A single AAC file listeners may download (podcast feed enclosure), audio only.
+    download_key: Mapped[str | None] = mapped_column(String(400))
     ladder: Mapped[list[Any]] = mapped_column(default=list)
     loudness_lufs: Mapped[float | None] = mapped_column(Float)
     duration: Mapped[float | None] = mapped_column(Float)

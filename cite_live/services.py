@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from cite_live import search
 from cite_live.db import make_engine, make_sessionmaker, migrate
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -58,12 +59,18 @@ class Services:
 def open_services(settings: Settings, *, run_migrations: bool = True) -> Services:
     """Connect to the database (migrating it) and the object store named by ``settings``."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    search.install()
     engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
     if run_migrations:
         migrate(engine)
+        # Rows written before search existed (or by hand) are indexed once, here.
+        with sessions.begin() as session:
+            if search.needs_reindex(session):
+                search.reindex(session)
     return Services(
         settings=settings,
         engine=engine,
-        sessions=make_sessionmaker(engine),
+        sessions=sessions,
         store=make_store(settings.storage),
     )

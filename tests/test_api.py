@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
 
 import pytest
+from PIL import Image
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from cite_live.app import create_app
-from cite_live.catalogue import create_production, set_tags
-from cite_live.models import MediaVersion, utcnow
-from cite_live.services import Services
+from cite_live.catalogue import create_production, set_credits, set_tags
+from cite_live.models import Artist, Chapter, MediaVersion, Venue, utcnow
+from cite_live.services import Services, open_services
+from tests.app_fixtures import make_settings
 
 MASTER = "#EXTM3U\n#EXT-X-VERSION:7\n"
+DOWNLOAD_BYTES = 12_345
 
 
 @pytest.fixture
@@ -21,32 +28,83 @@ def client(services: Services) -> Iterator[TestClient]:
         yield c
 
 
-def publish_fake(services: Services, title: str, *, visibility: str = "public") -> str:
-    """A ready production whose version holds a small master and a 1000-byte segment."""
+def jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def publish_fake(
+    services: Services,
+    title: str,
+    *,
+    visibility: str = "public",
+    kind: str = "audio",
+    artists: Sequence[str | tuple[str, str]] = ("Élodie Fauré",),
+    tags: Sequence[str] = ("Jazz",),
+    venue: tuple[str, str, str] | None = None,
+    chapters: Sequence[tuple[str, float]] = (),
+    description: str = "",
+    status: str = "ready",
+    download: bool = False,
+    picture: tuple[int, int] | None = None,
+    duration: float = 61.5,
+    title_en: str | None = None,
+) -> str:
+    """A production whose version holds a small master and a 1000-byte segment.
+
+    ``venue`` is (name, slug, commune); ``download`` adds a DOWNLOAD_BYTES-byte .m4a; ``picture``
+    stores a real JPEG of that size as the cover (audio) or poster (video).
+    """
     with services.sessions.begin() as session:
         production = create_production(
-            session, title=title, filename="x.flac", artists=["Élodie Fauré"], kind="audio"
+            session, title=title, filename="x.flac", artists=[], kind=kind
         )
+        credits = [(a, "performer") if isinstance(a, str) else a for a in artists]
+        set_credits(session, production, credits)
         prefix = f"productions/{production.id}/j1/"
+        picture_key = prefix + ("poster.jpg" if kind == "video" else "cover.jpg")
         version = MediaVersion(
             production_id=production.id,
             name="j1",
             state="published",
             prefix=prefix,
             master_key=prefix + "master.m3u8",
-            cover_key=prefix + "cover.jpg",
+            poster_key=picture_key if kind == "video" else None,
+            cover_key=picture_key if kind == "audio" else None,
+            download_key=prefix + "download.m4a" if download else None,
             ladder=[],
         )
         session.add(version)
         session.flush()
         production.current_version_id = version.id
-        production.status, production.duration, production.visibility = "ready", 61.5, visibility
+        production.status, production.duration, production.visibility = status, duration, visibility
+        production.description, production.title_en = description, title_en
         production.published_at = utcnow()
-        set_tags(session, production, ["Jazz"])
+        production.recorded_on = date(2025, 6, 21)
+        production.licence = "CC-BY-4.0"
+        production.session_type = "live"
+        if venue is not None:
+            name, slug, commune = venue
+            place = session.scalars(select(Venue).where(Venue.slug == slug)).first()
+            production.venue = place or Venue(name=name, slug=slug, commune=commune)
+        production.chapters = [Chapter(title=t, start=start) for t, start in chapters]
+        set_tags(session, production, tags)
         production_id = production.id
     services.store.put_bytes(prefix + "master.m3u8", MASTER.encode())
     services.store.put_bytes(prefix + "a128/seg_00001.m4s", bytes(range(250)) * 4)
+    if picture is not None:
+        services.store.put_bytes(picture_key, jpeg(*picture))
+    if download:
+        services.store.put_bytes(prefix + "download.m4a", b"\0" * DOWNLOAD_BYTES)
     return production_id
+
+
+def describe_artist(services: Services, slug: str, **fields: object) -> None:
+    with services.sessions.begin() as session:
+        artist = session.scalars(select(Artist).where(Artist.slug == slug)).one()
+        for name, value in fields.items():
+            setattr(artist, name, value)
 
 
 def test_production_object_has_the_contract_fields(client: TestClient, services: Services) -> None:
@@ -151,4 +209,230 @@ def test_html_errors_render_the_error_page(client: TestClient) -> None:
     response = client.get("/nowhere")
     assert response.status_code == 404
     assert "text/html" in response.headers["content-type"]
-    assert "<h1>404</h1>" in response.text
+    # The page itself belongs to the site's templates; the status shows in its title.
+    assert "<title>404" in response.text
+
+
+# --- productions ---------------------------------------------------------------------------------
+
+
+def test_production_object_has_setlist_and_download_url(
+    client: TestClient, services: Services
+) -> None:
+    production_id = publish_fake(
+        services, "Concert", chapters=[("Ouverture", 0.0), ("Final", 42.25)], download=True
+    )
+    body = client.get(f"/api/v1/productions/{production_id}").json()
+    assert body["chapters"] == [
+        {"title": "Ouverture", "start": 0.0},
+        {"title": "Final", "start": 42.25},
+    ]
+    assert body["download_url"] == (
+        f"http://testserver/media/productions/{production_id}/j1/download.m4a"
+    )
+    assert client.get(body["download_url"]).content == b"\0" * DOWNLOAD_BYTES
+    without = publish_fake(services, "Sans fichier")
+    assert client.get(f"/api/v1/productions/{without}").json()["download_url"] is None
+
+
+def test_dates_carry_their_time_zone(client: TestClient, services: Services) -> None:
+    production_id = publish_fake(services, "Daté")
+    body = client.get(f"/api/v1/productions/{production_id}").json()
+    for field in ("created_at", "published_at"):
+        assert body[field].endswith("+00:00"), body[field]
+
+
+def test_unlisted_production_is_readable_by_id_but_never_listed(
+    client: TestClient, services: Services
+) -> None:
+    hidden = publish_fake(services, "Lien seulement", visibility="unlisted")
+    assert client.get(f"/api/v1/productions/{hidden}").json()["visibility"] == "unlisted"
+    listed = client.get("/api/v1/productions?q=lien").json()
+    assert listed["total"] == 0 and listed["items"] == []
+
+
+def test_processing_and_failed_productions_are_not_listed(
+    client: TestClient, services: Services
+) -> None:
+    publish_fake(services, "En cours", status="processing")
+    publish_fake(services, "Échoué", status="failed")
+    ready = publish_fake(services, "Prêt")
+    body = client.get("/api/v1/productions").json()
+    assert [item["id"] for item in body["items"]] == [ready]
+
+
+def ids(client: TestClient, query: str) -> set[str]:
+    response = client.get(f"/api/v1/productions?{query}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total"] == len(body["items"])
+    return {item["id"] for item in body["items"]}
+
+
+def test_list_filters_by_artist_kind_venue_tag_and_words(
+    client: TestClient, services: Services
+) -> None:
+    cite = ("Cité de la Musique", "cite-de-la-musique", "Romans-sur-Isère")
+    nuit = publish_fake(
+        services, "Nuit Électro", artists=["Noé Chabert"], tags=["Électro"], venue=cite
+    )
+    clip = publish_fake(
+        services, "Clip des Fauré", kind="video", artists=["Élodie Fauré"], tags=["Clip"]
+    )
+    duo = publish_fake(
+        services,
+        "Duo",
+        artists=["Élodie Fauré", ("Noé Chabert", "composer")],
+        tags=["Jazz", "Électro"],
+        venue=cite,
+    )
+    assert ids(client, "artist=noe-chabert") == {nuit, duo}
+    assert ids(client, "artist=elodie-faure&kind=video") == {clip}
+    assert ids(client, "kind=audio") == {nuit, duo}
+    assert ids(client, "venue=cite-de-la-musique") == {nuit, duo}
+    assert ids(client, "tag=electro") == {nuit, duo}
+    assert ids(client, "tag=electro&artist=elodie-faure") == {duo}
+    # Words are matched without regard to case or accents, in titles and credits alike.
+    assert ids(client, "q=ELECTRO") == {nuit, duo}
+    assert ids(client, "q=faure") == {clip, duo}
+    assert ids(client, "q=faure%20nuit") == set()
+    assert ids(client, "artist=nobody") == set()
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [("kind=podcast", "kind"), ("session_type=party", "session_type"), ("page=0", "page")],
+)
+def test_invalid_filters_are_400_naming_the_parameter(
+    client: TestClient, query: str, parameter: str
+) -> None:
+    response = client.get(f"/api/v1/productions?{query}")
+    assert response.status_code == 400
+    assert parameter in response.json()["error"]
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_pages_link_forward_and_back_keeping_the_filters(
+    client: TestClient, services: Services
+) -> None:
+    for n in range(5):
+        publish_fake(services, f"Live {n}", tags=["Live"])
+    publish_fake(services, "Ailleurs", tags=["Autre"])
+    first = client.get("/api/v1/productions?tag=live&per_page=2").json()
+    assert (first["total"], first["prev"]) == (5, None)
+    second = client.get(first["next"]).json()
+    assert second["page"] == 2 and "tag=live" in second["next"]
+    third = client.get(second["next"]).json()
+    assert (len(third["items"]), third["next"]) == (1, None)
+    assert client.get(third["prev"]).json() == second
+    beyond = client.get("/api/v1/productions?tag=live&per_page=2&page=9").json()
+    assert beyond["items"] == [] and beyond["next"] is None
+    assert client.get(beyond["prev"]).json()["page"] == 3
+
+
+def test_every_api_response_allows_any_origin(client: TestClient, services: Services) -> None:
+    production_id = publish_fake(services, "Partagé")
+    for path in (
+        "/api/v1/productions",
+        f"/api/v1/productions/{production_id}",
+        "/api/v1/productions/unknown",
+        "/api/v1/artists",
+        "/api/v1/artists/elodie-faure",
+        "/api/v1/artists/unknown",
+        "/api/v1/openapi.json",
+    ):
+        response = client.get(path, headers={"Origin": "https://festival.example"})
+        assert response.headers["access-control-allow-origin"] == "*", path
+
+
+# --- artists -------------------------------------------------------------------------------------
+
+
+def test_artists_are_listed_by_name_and_filtered(client: TestClient, services: Services) -> None:
+    publish_fake(services, "A", artists=["Zoé Lacroix-Muñoz", "Élodie Fauré", "Noé Chabert"])
+    describe_artist(
+        services, "elodie-faure", commune="Romans-sur-Isère", disciplines=["piano", "électro"]
+    )
+    describe_artist(services, "noe-chabert", commune="Bourg-de-Péage", disciplines=["Électro"])
+    describe_artist(
+        services,
+        "zoe-lacroix-munoz",
+        commune="Romans-sur-Isère",
+        disciplines=["vidéo"],
+        bio="Elle filme aussi du piano.",
+    )
+
+    def slugs(query: str) -> list[str]:
+        body = client.get(f"/api/v1/artists?{query}").json()
+        assert body["total"] == len(body["items"])
+        return [item["slug"] for item in body["items"]]
+
+    assert slugs("") == ["elodie-faure", "noe-chabert", "zoe-lacroix-munoz"]
+    assert slugs("discipline=electro") == ["elodie-faure", "noe-chabert"]
+    # A discipline is a whole entry, not a word found in the bio.
+    assert slugs("discipline=piano") == ["elodie-faure"]
+    assert slugs("commune=romans-sur-isere") == ["elodie-faure", "zoe-lacroix-munoz"]
+    assert slugs("commune=Romans-sur-Isère&discipline=Vidéo") == ["zoe-lacroix-munoz"]
+    assert slugs("q=MUNOZ") == ["zoe-lacroix-munoz"]
+    assert slugs("discipline=harpe") == []
+    paged = client.get("/api/v1/artists?per_page=2&page=2").json()
+    assert [a["slug"] for a in paged["items"]] == ["zoe-lacroix-munoz"]
+    assert paged["total"] == 3 and paged["next"] is None and paged["prev"]
+
+
+def test_artist_object_lists_only_public_ready_productions(
+    client: TestClient, services: Services
+) -> None:
+    shown = publish_fake(services, "Public", artists=[("Élodie Fauré", "composer")])
+    publish_fake(services, "Caché", visibility="unlisted")
+    publish_fake(services, "Privé", visibility="private")
+    publish_fake(services, "En cours", status="processing")
+    describe_artist(
+        services,
+        "elodie-faure",
+        bio="Pianiste.",
+        links=[{"label": "Site", "url": "https://elodie.example"}, "not a link"],
+    )
+    body = client.get("/api/v1/artists/elodie-faure").json()
+    assert (body["name"], body["bio"]) == ("Élodie Fauré", "Pianiste.")
+    assert body["links"] == [{"label": "Site", "url": "https://elodie.example"}]
+    assert body["page_url"] == "http://testserver/artists/elodie-faure"
+    assert body["feed_url"] == "http://testserver/artists/elodie-faure/feed.atom"
+    assert [p["id"] for p in body["productions"]] == [shown]
+    assert body["productions"][0]["artists"][0]["role"] == "composer"
+    assert body["productions_total"] == 1
+    assert client.get(body["productions_url"]).json()["items"] == body["productions"]
+
+
+def test_unknown_artist_is_404_in_json(client: TestClient) -> None:
+    response = client.get("/api/v1/artists/nobody")
+    assert response.status_code == 404
+    assert response.json() == {"error": "There is no artist with this name.", "status": 404}
+
+
+def test_filters_behave_alike_on_sqlite_and_postgresql(
+    tmp_path: Path, any_database_url: str
+) -> None:
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        app = create_app(services.settings, services)
+        with TestClient(app, base_url="http://testserver") as client:
+            cite = ("Cité de la Musique", "cite-de-la-musique", "Romans-sur-Isère")
+            nuit = publish_fake(services, "Nuit Électro", tags=["Électro"], venue=cite)
+            clip = publish_fake(services, "Clip", kind="video", artists=["Noé Chabert"])
+            describe_artist(services, "noe-chabert", disciplines=["Électro"], commune="Peyrins")
+            assert ids(client, "q=electro") == {nuit}
+            assert ids(client, "tag=electro&venue=cite-de-la-musique&kind=audio") == {nuit}
+            assert ids(client, "artist=noe-chabert") == {clip}
+            body = client.get("/api/v1/artists?discipline=electro&commune=PEYRINS").json()
+            assert [a["slug"] for a in body["items"]] == ["noe-chabert"]
+            created = client.get(f"/api/v1/productions/{clip}").json()["created_at"]
+            assert created.endswith("+00:00")
+    finally:
+        services.close()
+
+
+def test_static_files_are_cached_for_an_hour(client: TestClient) -> None:
+    response = client.get("/static/css/site.css")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=3600"

@@ -11,6 +11,7 @@ from transcoder.commands import (
     DEMUXERS,
     FrameGrab,
     audio_argv,
+    download_argv,
     probe_argv,
     video_argv,
 )
@@ -45,6 +46,15 @@ def one_audio_argv(**overrides: object) -> list[str]:
     return audio_argv(SETTINGS, SOURCE, OUT, **arguments)  # type: ignore[arg-type]
 
 
+DOWNLOAD = Path("/media/out/download.m4a")
+
+
+def one_download_argv(**overrides: object) -> list[str]:
+    arguments: dict[str, object] = {"title": "Nuit Électro", "artists": ["Élodie Fauré", "Zoé"]}
+    arguments.update(overrides)
+    return download_argv(SETTINGS, SOURCE, DOWNLOAD, **arguments)  # type: ignore[arg-type]
+
+
 def every_argv() -> list[list[str]]:
     return [
         probe_argv(SETTINGS, SOURCE),
@@ -52,6 +62,7 @@ def every_argv() -> list[list[str]]:
         ladder_argv(audio_index=None, grabs=[], deinterlace=True),
         one_audio_argv(),
         one_audio_argv(loudness=True, pcm=Path("/scratch/wave.pcm")),
+        one_download_argv(),
     ]
 
 
@@ -213,3 +224,35 @@ def test_mid_side_search_is_kept_only_for_low_audio_rungs() -> None:
 def test_a_hostile_file_name_stays_a_file_name() -> None:
     argv = probe_argv(SETTINGS, Path("/media/in/-i http:/evil"))
     assert argv[-1] == "file:/media/in/-i http:/evil"
+
+
+def test_download_copies_the_aac_frames_instead_of_encoding_again() -> None:
+    argv = one_download_argv()
+    assert value_after(argv, "-c:a") == "copy"
+    assert "-filter_complex" not in argv and "-b:a" not in argv and "-c:v" not in argv
+    assert value_after(argv, "-map") == "0:a:0"
+    assert "-vn" in argv and "-sn" in argv and "-dn" in argv
+
+
+def test_download_is_a_faststart_m4a() -> None:
+    argv = one_download_argv()
+    assert value_after(argv, "-f") == "ipod"
+    assert value_after(argv, "-movflags") == "+faststart"
+    assert argv[-1] == f"file:{DOWNLOAD}"
+
+
+def test_download_carries_only_the_title_and_artists_given() -> None:
+    argv = one_download_argv()
+    assert value_after(argv, "-map_metadata") == "-1"
+    assert values_after(argv, "-metadata") == ["title=Nuit Électro", "artist=Élodie Fauré, Zoé"]
+    untagged = one_download_argv(title=None, artists=[])
+    assert "-metadata" not in untagged
+
+
+def test_download_tags_are_bounded_and_stay_one_argument() -> None:
+    hostile = "-i http:/evil " + "x" * 5000
+    argv = one_download_argv(title=hostile, artists=[hostile])
+    title, artist = values_after(argv, "-metadata")
+    assert title == ("title=" + hostile)[: len("title=") + 300]
+    assert len(artist) == len("artist=") + 300
+    assert value_after(argv, "-i") == f"file:{SOURCE}"

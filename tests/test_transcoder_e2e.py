@@ -16,7 +16,10 @@ import pytest
 from PIL import Image
 
 from tests.hls_check import check_hls
+from tests.media import ARTISTS, TITLE
 from transcoder import Transcoder, TranscodeResult
+from transcoder.ladder import AudioRung
+from transcoder.pipeline import download_rung
 
 Media = Callable[[str], Path]
 
@@ -425,3 +428,69 @@ def test_waveform_is_audiowaveform_json(flac: Run) -> None:
 def test_audio_loudness_is_plausible(flac: Run) -> None:
     assert flac.result.loudness_lufs is not None
     assert -30 < flac.result.loudness_lufs < -5
+
+
+# --- the downloadable file ---------------------------------------------------------------------
+
+
+def top_level_boxes(path: Path) -> list[str]:
+    data, offset, names = path.read_bytes(), 0, []
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        names.append(data[offset + 4 : offset + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        assert size >= 8, "a box has a size"
+        offset += size
+    return names
+
+
+def packet_hashes(path: Path) -> list[str]:
+    """Size and MD5 of every audio packet, read without decoding."""
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy"]
+    out = subprocess.run(  # noqa: S603
+        [*command, "-f", "framemd5", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return [",".join(line.split(",")[-2:]) for line in out.splitlines() if line[:1].isdigit()]
+
+
+def test_audio_download_is_a_faststart_m4a_tagged_with_title_and_artists(flac: Run) -> None:
+    assert flac.result.download == "download.m4a"
+    assert "download.m4a" in flac.result.files
+    path = flac.out / "download.m4a"
+    boxes = top_level_boxes(path)
+    assert boxes[0] == "ftyp"
+    assert boxes.index("moov") < boxes.index("mdat"), "the index comes first (faststart)"
+    probed = ffprobe(path, "-show_format", "-show_streams")
+    tags = probed["format"]["tags"]
+    assert tags["major_brand"].strip() == "M4A"
+    assert tags["title"] == TITLE
+    assert tags["artist"] == ", ".join(ARTISTS)
+    assert [(s["codec_type"], s["codec_name"], s["profile"]) for s in probed["streams"]] == [
+        ("audio", "aac", "LC")
+    ]
+    assert float(probed["format"]["duration"]) == pytest.approx(flac.source_duration, abs=0.2)
+
+
+def test_audio_download_is_the_128k_rung_copied_not_encoded_again(
+    flac: Run, tmp_path: Path
+) -> None:
+    rung = packet_hashes(whole(flac.out / "a128", tmp_path))
+    assert len(rung) > 100
+    assert packet_hashes(flac.out / "download.m4a") == rung
+
+
+def test_video_has_no_download(hd: Run) -> None:
+    assert hd.result.download is None
+    assert not (hd.out / "download.m4a").exists()
+
+
+def test_download_rung_is_the_best_at_or_under_128k() -> None:
+    def rungs(*kbps: int) -> list[AudioRung]:
+        return [AudioRung(f"a{k}", k * 1000) for k in kbps]
+
+    assert download_rung(rungs(192, 128, 64)).name == "a128"
+    assert download_rung(rungs(96, 64)).name == "a96"
+    assert download_rung(rungs(64)).name == "a64"
+    # A ladder configured above 128k still gets a file: its smallest rung.
+    assert download_rung(rungs(320, 256)).name == "a256"

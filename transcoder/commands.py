@@ -51,6 +51,8 @@ PROTOCOLS = "file"
 SEGMENT_PATTERN = "seg_%05d.m4s"
 INIT_SEGMENT = "init.mp4"
 MEDIA_PLAYLIST = "index.m3u8"
+# The longest title and artist credit written into a downloadable file's tags.
+MAX_TAG_TEXT = 300
 MS_SEARCH_BELOW = 128_000
 
 
@@ -298,6 +300,60 @@ def audio_argv(
         0, ffmpeg.output(_stereo_chain(main), file_url(folder / MEDIA_PLAYLIST), **options)
     )
     return _compile(settings, outputs)
+
+
+def download_argv(
+    settings: TranscoderSettings,
+    source: Path,
+    target: Path,
+    *,
+    title: str | None = None,
+    artists: Sequence[str] = (),
+) -> list[str]:
+    """ffmpeg command turning one AAC rendition into a downloadable, faststart ``.m4a``.
+
+    ``source`` is the rendition's init segment followed by its media segments (a fragmented
+    MP4). The AAC frames are copied, not re-encoded, so the file costs no decode or encode and
+    sounds exactly like the rung it comes from. The index goes first (``faststart``) so that
+    podcast apps can start playing while downloading. Source tags are dropped; only ``title``
+    and ``artists`` are written.
+    """
+    hardening = [part for key, value in input_options().items() for part in (f"-{key}", value)]
+    tags: list[str] = []
+    if title:
+        tags += ["-metadata", f"title={title[:MAX_TAG_TEXT]}"]
+    if artists:
+        tags += ["-metadata", f"artist={', '.join(artists)[:MAX_TAG_TEXT]}"]
+    threads = ["-threads", str(settings.threads)] if settings.threads > 0 else []
+    return [
+        settings.ffmpeg,
+        *global_args(),
+        *hardening,
+        "-i",
+        file_url(source),
+        "-map",
+        "0:a:0",
+        "-c:a",
+        "copy",
+        "-vn",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+        *tags,
+        *threads,
+        "-movflags",
+        "+faststart",
+        "-protocol_whitelist",
+        PROTOCOLS,
+        # The iPod flavour of MP4 is what ".m4a" means to players: brand "M4A ".
+        "-f",
+        "ipod",
+        "-y",
+        file_url(target),
+    ]
 
 
 def _compile(settings: TranscoderSettings, outputs: list[Any]) -> list[str]:

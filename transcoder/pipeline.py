@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import tempfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from . import boxes, commands, playlist
 from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
 from .commands import FrameGrab
 from .errors import TranscodeFailed
-from .ladder import VideoRung, audio_ladder, even_round, output_fps, video_ladder
+from .ladder import AudioRung, VideoRung, audio_ladder, even_round, output_fps, video_ladder
 from .loudness import integrated_loudness
 from .playlist import MASTER, Rendition
 from .probe import MediaInfo, probe_file
@@ -30,6 +31,10 @@ COVER = "cover.jpg"
 WAVEFORM = "waveform.json"
 STORYBOARD_IMAGE = "storyboard.jpg"
 STORYBOARD_VTT = "storyboard.vtt"
+DOWNLOAD = "download.m4a"
+# The downloadable file of an audio production copies the best rung at or under this bitrate:
+# podcast apps expect about this much, and it is a file people keep on their phones.
+DOWNLOAD_BITRATE = 128_000
 PCM_RATE = 48000
 # How ffmpeg and its libraries say an allocation failed under RLIMIT_AS.
 MEMORY_ERRORS = ("Cannot allocate memory", "malloc of size", "Out of memory", "std::bad_alloc")
@@ -52,6 +57,8 @@ class TranscodeResult:
     storyboard_image: str | None = None
     storyboard_vtt: str | None = None
     loudness_lufs: float | None = None
+    # A single AAC file to download (the podcast feed's enclosure); audio productions only.
+    download: str | None = None
 
 
 class _Progress:
@@ -120,9 +127,28 @@ def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
         result.waveform,
         result.storyboard_image,
         result.storyboard_vtt,
+        result.download,
     )
     files += [extra for extra in extras if extra]
     return sorted(set(files))
+
+
+def download_rung(rungs: list[AudioRung]) -> AudioRung:
+    """The rung the downloadable file copies: the best at or under ``DOWNLOAD_BITRATE``."""
+    fitting = [rung for rung in rungs if rung.bitrate <= DOWNLOAD_BITRATE]
+    if fitting:
+        return max(fitting, key=lambda rung: rung.bitrate)
+    return min(rungs, key=lambda rung: rung.bitrate)
+
+
+def _join_segments(folder: Path, target: Path) -> None:
+    """Write the rendition in ``folder`` as one fragmented MP4: init, then its segments."""
+    media = playlist.parse_media_playlist((folder / commands.MEDIA_PLAYLIST).read_text("utf-8"))
+    assert media.map_uri is not None
+    with open(target, "wb") as out:
+        for uri in [media.map_uri, *media.uris]:
+            with open(folder / uri, "rb") as part:
+                shutil.copyfileobj(part, out, 1024 * 1024)
 
 
 def _video_rendition(
@@ -354,4 +380,23 @@ class Transcoder:
         result.cover = COVER
         write_waveform(pcm, out_dir / WAVEFORM, PCM_RATE, settings.waveform_target_pairs)
         result.waveform = WAVEFORM
+        self._download(out_dir, work, download_rung(rungs), info, budget)
+        result.download = DOWNLOAD
         return result
+
+    def _download(
+        self, out_dir: Path, work: Path, rung: AudioRung, info: MediaInfo, budget: Budget
+    ) -> None:
+        """Write ``DOWNLOAD`` by remuxing ``rung``'s segments: a copy, never a second encode."""
+        joined = work / "download-source.mp4"
+        _join_segments(out_dir / rung.name, joined)
+        argv = commands.download_argv(
+            self.settings,
+            joined,
+            out_dir / DOWNLOAD,
+            title=info.tags.title,
+            artists=info.tags.artists,
+        )
+        completed = self.runner.run(Job(argv, budget))
+        _failure(completed, "downloadable file", self.logger, argv)
+        joined.unlink()

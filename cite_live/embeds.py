@@ -1,0 +1,39 @@
+"""The embeddable player: ``/embed/{id}``, a page holding only the player, for partner sites."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cite_live.catalogue import get_production
+from cite_live.player import PlayerOptions, player_data
+
+# Any site may frame the player: that is what it is for. The page runs no inline script, so
+# the policy can otherwise stay strict about what it loads.
+EMBED_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors *",
+    # The partner's page is not our business: keep its address out of our media requests.
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cache-Control": "public, max-age=60",
+}
+
+
+async def embed_page(request: Request) -> Response:
+    services = request.app.state.services
+    lang = getattr(request.state, "lang", "fr")
+    with services.sessions() as session:
+        production = get_production(session, request.path_params["production_id"])
+        # Unlisted productions embed: whoever has the link may share it. Private ones do not
+        # exist for the outside.
+        if production is None or production.visibility == "private":
+            raise HTTPException(404, "There is no production with this identifier.")
+        data = player_data(production, services.store, str(request.base_url).rstrip("/"), lang=lang)
+    options = PlayerOptions.from_query(request.query_params)
+    response: Response = request.app.state.templates.TemplateResponse(
+        request,
+        "embed.html",
+        {"data": data, "options": options.as_dict(), "lang": lang},
+        headers=EMBED_HEADERS,
+    )
+    return response

@@ -1,0 +1,310 @@
+"""Feeds: Atom for the site and for each artist, and a podcast (RSS 2.0 + iTunes) of the audio.
+
+They are built as ElementTree elements and serialized by it, so every title, name and tag is
+text whatever characters it holds. Characters XML 1.0 cannot carry at all (most control
+characters) are dropped first: a feed with one of them would not parse anywhere.
+Only ready, public productions appear, newest first.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import quote
+
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cite_live.api import page_of_productions, public_productions_where, site_url
+from cite_live.i18n import pick
+from cite_live.metadata import (
+    PROVIDER_NAME,
+    artist_url,
+    aware,
+    excerpt,
+    page_url,
+    picture_key,
+    stored_size,
+)
+from cite_live.models import Artist, MediaVersion, Production
+from cite_live.storage import ObjectStore
+
+ATOM = "http://www.w3.org/2005/Atom"
+ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+MEDIA = "http://search.yahoo.com/mrss/"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+FEED_SIZE = 50
+PUBLISHER = "Cité de la Musique, Romans-sur-Isère"
+SITE_SUBTITLE = {
+    "fr": "Les dernières sessions enregistrées à la Cité de la Musique de Romans-sur-Isère.",
+    "en": "The latest sessions recorded at the Cité de la Musique of Romans-sur-Isère.",
+}
+PODCAST_TITLE = {"fr": "Cité Live — les sessions audio", "en": "Cité Live — audio sessions"}
+HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+
+# Prefixes a reader expects; ElementTree would otherwise invent ns0, ns1...
+ET.register_namespace("atom", ATOM)
+ET.register_namespace("itunes", ITUNES)
+ET.register_namespace("media", MEDIA)
+
+# Everything outside XML 1.0's Char production: C0 controls but tab, newline and carriage
+# return, lone surrogates, and U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str | None) -> str:
+    """``value`` with the characters XML cannot hold removed."""
+    return _NOT_XML.sub("", value or "")
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
+    if text is not None:
+        element.text = xml_text(text)
+    return element
+
+
+def _rfc3339(moment: datetime) -> str:
+    return aware(moment).isoformat(timespec="seconds")
+
+
+def _summary(production: Production, lang: str) -> str:
+    text = pick(production.description, production.description_en, lang)
+    return excerpt(text, 2000)
+
+
+def _download(production: Production, store: ObjectStore) -> tuple[str, int] | None:
+    """The key and size of the downloadable file, when there is one and it can be read."""
+    version = production.current_version
+    if version is None or not version.download_key:
+        return None
+    size = stored_size(store, version.download_key)
+    return (version.download_key, size) if size else None
+
+
+def _serialize(root: ET.Element) -> bytes:
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return body
+
+
+# --- Atom ----------------------------------------------------------------------------------------
+
+
+def atom_feed(
+    productions: Sequence[Production],
+    store: ObjectStore,
+    base: str,
+    *,
+    title: str,
+    subtitle: str,
+    self_url: str,
+    alternate_url: str,
+    lang: str,
+) -> bytes:
+    """An Atom 1.0 document listing ``productions``; ``base`` is the site's address."""
+    # Atom elements are unprefixed under a default namespace declared here by hand:
+    # ElementTree's default_namespace option refuses the unprefixed attributes Atom uses.
+    feed = ET.Element("feed", {"xmlns": ATOM, XML_LANG: lang})
+    _sub(feed, "id", self_url)
+    _sub(feed, "title", title, type="text")
+    _sub(feed, "subtitle", subtitle, type="text")
+    _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    _sub(feed, "link", rel="alternate", type="text/html", href=alternate_url)
+    updated = max((aware(p.updated_at) for p in productions), default=datetime.now(UTC))
+    _sub(feed, "updated", _rfc3339(updated))
+    author = _sub(feed, "author")
+    _sub(author, "name", PUBLISHER)
+    _sub(author, "uri", base + "/")
+    _sub(feed, "generator", PROVIDER_NAME, uri=base + "/")
+    for production in productions:
+        _atom_entry(feed, production, store, base, lang)
+    return _serialize(feed)
+
+
+def _atom_entry(
+    feed: ET.Element, production: Production, store: ObjectStore, base: str, lang: str
+) -> None:
+    entry = _sub(feed, "entry")
+    # The id must never change: the slug follows the title, the public identifier does not.
+    _sub(entry, "id", f"{base}/api/v1/productions/{quote(production.id)}")
+    _sub(entry, "title", pick(production.title, production.title_en, lang), type="text")
+    _sub(entry, "link", rel="alternate", type="text/html", href=page_url(production, base))
+    published = production.published_at or production.created_at
+    _sub(entry, "published", _rfc3339(published))
+    _sub(entry, "updated", _rfc3339(max(aware(published), aware(production.updated_at))))
+    seen: set[str] = set()
+    for credit in production.credits:
+        if credit.artist.slug in seen:
+            continue
+        seen.add(credit.artist.slug)
+        author = _sub(entry, "author")
+        _sub(author, "name", credit.artist.name)
+        _sub(author, "uri", artist_url(credit.artist.slug, base))
+    for tag in production.tags:
+        _sub(entry, "category", term=tag.slug, label=tag.name, scheme=f"{base}/tags/")
+    summary = _summary(production, lang)
+    if summary:
+        _sub(entry, "summary", summary, type="text")
+    download = _download(production, store)
+    if download:
+        key, size = download
+        href = store.public_url(key, base)
+        _sub(entry, "link", rel="enclosure", type="audio/mp4", length=str(size), href=href)
+    picture = picture_key(production)
+    if picture:
+        _sub(entry, f"{{{MEDIA}}}thumbnail", url=store.public_url(picture, base))
+
+
+def _atom_response(body: bytes) -> Response:
+    return Response(body, media_type=ATOM_TYPE, headers=HEADERS)
+
+
+def _language(request: Request) -> str:
+    lang = getattr(request.state, "lang", "fr")
+    return lang if isinstance(lang, str) else "fr"
+
+
+async def site_feed(request: Request) -> Response:
+    services = request.app.state.services
+    base, lang = site_url(request), _language(request)
+    with services.sessions() as session:
+        rows, _ = page_of_productions(
+            session, public_productions_where(), offset=0, limit=FEED_SIZE
+        )
+        body = atom_feed(
+            rows,
+            services.store,
+            base,
+            title=PROVIDER_NAME,
+            subtitle=SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]),
+            self_url=f"{base}/feed.atom",
+            alternate_url=base + "/",
+            lang=lang,
+        )
+    return _atom_response(body)
+
+
+async def artist_feed(request: Request) -> Response:
+    services = request.app.state.services
+    base, lang = site_url(request), _language(request)
+    slug = request.path_params["slug"]
+    with services.sessions() as session:
+        artist = session.scalars(select(Artist).where(Artist.slug == slug)).first()
+        if artist is None:
+            raise HTTPException(404, "There is no artist with this name.")
+        rows, _ = page_of_productions(
+            session, public_productions_where(artist=slug), offset=0, limit=FEED_SIZE
+        )
+        page = artist_url(artist.slug, base)
+        body = atom_feed(
+            rows,
+            services.store,
+            base,
+            title=f"{artist.name} — {PROVIDER_NAME}",
+            subtitle=excerpt(artist.bio) or artist.name,
+            self_url=f"{page}/feed.atom",
+            alternate_url=page,
+            lang=lang,
+        )
+    return _atom_response(body)
+
+
+# --- the podcast ---------------------------------------------------------------------------------
+
+
+def _i(tag: str) -> str:
+    return f"{{{ITUNES}}}{tag}"
+
+
+def podcast_rss(
+    productions: Sequence[Production], store: ObjectStore, base: str, *, lang: str
+) -> bytes:
+    """An RSS 2.0 podcast of the ``productions`` that have a downloadable file."""
+    rss = ET.Element("rss", {"version": "2.0"})
+    channel = _sub(rss, "channel")
+    title = PODCAST_TITLE.get(lang, PODCAST_TITLE["fr"])
+    self_url = f"{base}/podcast.rss"
+    _sub(channel, "title", title)
+    _sub(channel, "link", base + "/")
+    _sub(channel, "description", SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]))
+    _sub(channel, "language", lang)
+    _sub(channel, f"{{{ATOM}}}link", href=self_url, rel="self", type="application/rss+xml")
+    _sub(channel, "generator", PROVIDER_NAME)
+    _sub(channel, _i("author"), PUBLISHER)
+    _sub(channel, _i("summary"), SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]))
+    _sub(channel, _i("type"), "episodic")
+    _sub(channel, _i("explicit"), "false")
+    # Apple's category is an attribute named "text", which _sub's own text= would take.
+    ET.SubElement(channel, _i("category"), {"text": "Music"})
+    owner = _sub(channel, _i("owner"))
+    _sub(owner, _i("name"), PUBLISHER)
+    items = [(p, d) for p in productions if (d := _download(p, store))]
+    if items:
+        latest = aware(items[0][0].published_at or items[0][0].created_at)
+        _sub(channel, "lastBuildDate", format_datetime(latest))
+    # The channel's picture: the newest cover, as there is no podcast artwork of its own yet.
+    cover = next((key for p, _ in items if (key := picture_key(p))), None)
+    if cover:
+        cover_url = store.public_url(cover, base)
+        _sub(channel, _i("image"), href=cover_url)
+        image = _sub(channel, "image")
+        _sub(image, "url", cover_url)
+        _sub(image, "title", title)
+        _sub(image, "link", base + "/")
+    for production, (key, size) in items:
+        _podcast_item(channel, production, store, base, lang, key, size)
+    return _serialize(rss)
+
+
+def _podcast_item(
+    channel: ET.Element,
+    production: Production,
+    store: ObjectStore,
+    base: str,
+    lang: str,
+    key: str,
+    size: int,
+) -> None:
+    item = _sub(channel, "item")
+    title = pick(production.title, production.title_en, lang)
+    _sub(item, "title", title)
+    _sub(item, _i("title"), title)
+    _sub(item, "link", page_url(production, base))
+    _sub(item, "guid", production.id, isPermaLink="false")
+    _sub(item, "pubDate", format_datetime(aware(production.published_at or production.created_at)))
+    summary = _summary(production, lang)
+    if summary:
+        _sub(item, "description", summary)
+        _sub(item, _i("summary"), summary)
+    _sub(item, "enclosure", url=store.public_url(key, base), length=str(size), type="audio/mp4")
+    if production.duration is not None:
+        _sub(item, _i("duration"), str(max(1, round(production.duration))))
+    names = list(dict.fromkeys(credit.artist.name for credit in production.credits))
+    if names:
+        _sub(item, _i("author"), ", ".join(names))
+    picture = picture_key(production)
+    if picture:
+        _sub(item, _i("image"), href=store.public_url(picture, base))
+    _sub(item, _i("explicit"), "false")
+    _sub(item, _i("episodeType"), "full")
+    for tag in production.tags:
+        _sub(item, "category", tag.name)
+
+
+async def podcast_feed(request: Request) -> Response:
+    services = request.app.state.services
+    base, lang = site_url(request), _language(request)
+    where = public_productions_where(kind="audio")
+    # Versions published before downloads existed have no file to enclose.
+    where.append(Production.current_version.has(MediaVersion.download_key.is_not(None)))
+    with services.sessions() as session:
+        rows, _ = page_of_productions(session, where, offset=0, limit=FEED_SIZE)
+        body = podcast_rss(rows, services.store, base, lang=lang)
+    return Response(body, media_type=RSS_TYPE, headers=HEADERS)

@@ -1,0 +1,337 @@
+"""What a production page tells link previews and search engines: Open Graph, Twitter, JSON-LD.
+
+``page_metadata`` gathers it as data; the ``head_meta`` macro of ``_meta.html`` writes it into
+the page head. Text is left as text here: the template escapes attribute values, and
+``script_json`` makes JSON safe to place inside a ``<script>`` element.
+
+Sizes of stored objects (a feed's enclosure length, a thumbnail's width and height) are not in
+the database; they are read from the store once and remembered, which is sound because a key,
+under its version prefix, never changes content.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+from botocore.exceptions import BotoCoreError, ClientError
+from markupsafe import Markup
+from PIL import Image, UnidentifiedImageError
+
+from cite_live.i18n import pick
+from cite_live.models import Production
+from cite_live.player import EMBED_SIZES
+from cite_live.storage import ObjectStore, S3Store, StorageError, validate_key
+
+T = TypeVar("T")
+
+PROVIDER_NAME = "Cité Live Web"
+# Where a licence code of the catalogue is published, for the JSON-LD ``license`` property.
+LICENCE_URLS = {
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "CC-BY-NC-4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
+    "CC-BY-NC-SA-4.0": "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "CC-BY-NC-ND-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+}
+LOCALES = {"fr": "fr_FR", "en": "en_GB"}
+# Previews show a sentence or two; a 10,000-word description is not a description.
+MAX_DESCRIPTION = 300
+# Characters that may end a <script> element or open a comment in it, and the two line
+# separators that some JavaScript parsers refuse inside strings.
+_SCRIPT_UNSAFE = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def script_json(value: Any) -> Markup:
+    """``value`` as JSON that can sit inside ``<script>`` as it is: no ``</script>``, ``<!--``
+    or ``]]>`` can appear in it, whatever its strings hold."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # Outside strings JSON has none of these characters, so escaping them keeps it equal.
+    return Markup(text.translate(_SCRIPT_UNSAFE))  # noqa: S704 - made safe just above
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with its time zone: SQLite hands back the stored UTC times without it."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def iso_duration(seconds: float | None) -> str | None:
+    """ISO-8601 duration to the nearest second: 205 → "PT3M25S", 3723 → "PT1H2M3S"."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    return text + (f"{secs}S" if secs or text == "PT" else "")
+
+
+def excerpt(text: str | None, limit: int = MAX_DESCRIPTION) -> str:
+    """One line of at most ``limit`` characters, cut at a word when it has to be cut."""
+    flat = " ".join((text or "").split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut + "…"
+
+
+# --- facts about stored objects ------------------------------------------------------------------
+
+_facts: weakref.WeakKeyDictionary[ObjectStore, dict[tuple[str, str], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_facts_lock = threading.Lock()
+
+
+def _remember(store: ObjectStore, what: str, key: str, compute: Callable[[], T | None]) -> T | None:
+    with _facts_lock:
+        known: T | None = _facts.setdefault(store, {}).get((what, key))
+    if known is not None:
+        return known
+    value = compute()
+    if value is not None:
+        # A missing object may yet appear (a publish in progress): only answers are kept.
+        with _facts_lock:
+            _facts.setdefault(store, {})[(what, key)] = value
+    return value
+
+
+def stored_size(store: ObjectStore, key: str) -> int | None:
+    """Size in bytes of the object ``key``; None when it cannot be read."""
+
+    def compute() -> int | None:
+        try:
+            if isinstance(store, S3Store):
+                # A HEAD request, not a download of a file that may weigh 100 MB.
+                full_key = store.prefix + validate_key(key)
+                head = store.client.head_object(Bucket=store.bucket, Key=full_key)
+                return int(head["ContentLength"])
+            with store.available_locally(key) as path:
+                return path.stat().st_size
+        except (StorageError, OSError, ValueError, BotoCoreError, ClientError):
+            return None
+
+    return _remember(store, "size", key, compute)
+
+
+def image_size(store: ObjectStore, key: str) -> tuple[int, int] | None:
+    """Width and height of the stored picture ``key``; None when it cannot be read."""
+
+    def compute() -> tuple[int, int] | None:
+        try:
+            with store.available_locally(key) as path, Image.open(path) as image:
+                # Only the header is read: the pixels are never decoded.
+                return int(image.width), int(image.height)
+        except (StorageError, OSError, UnidentifiedImageError, ValueError):
+            return None
+
+    return _remember(store, "image", key, compute)
+
+
+# --- URLs of a production --------------------------------------------------------------------
+
+
+def page_url(production: Production, site_url: str) -> str:
+    return f"{site_url}/productions/{quote(production.slug)}"
+
+
+def embed_url(production: Production, site_url: str) -> str:
+    return f"{site_url}/embed/{quote(production.id)}"
+
+
+def oembed_url(production: Production, site_url: str) -> str:
+    query = urlencode({"url": page_url(production, site_url), "format": "json"})
+    return f"{site_url}/oembed?{query}"
+
+
+def artist_url(slug: str, site_url: str) -> str:
+    return f"{site_url}/artists/{quote(slug)}"
+
+
+def picture_key(production: Production) -> str | None:
+    """The poster (video) or cover (audio) of the version that plays, if any."""
+    version = production.current_version if production.status == "ready" else None
+    if version is None:
+        return None
+    return version.poster_key or version.cover_key
+
+
+# --- the page head -------------------------------------------------------------------------------
+
+
+@dataclass
+class PageMeta:
+    """Everything ``head_meta`` writes; plain text, escaped by the template when written."""
+
+    title: str
+    description: str
+    url: str
+    lang: str
+    oembed_url: str
+    # (property, content) pairs, in order: Open Graph uses ``property=``, Twitter ``name=``.
+    open_graph: list[tuple[str, str]] = field(default_factory=list)
+    twitter: list[tuple[str, str]] = field(default_factory=list)
+    json_ld: Markup = field(default_factory=lambda: Markup("{}"))
+
+
+def _artist_node(name: str, slug: str, site_url: str) -> dict[str, Any]:
+    # MusicGroup is an Organization, so it fits both byArtist (MusicRecording) and creator
+    # (VideoObject); a soloist is a group of one, as music catalogues usually put it.
+    return {"@type": "MusicGroup", "name": name, "url": artist_url(slug, site_url)}
+
+
+def _json_ld(
+    production: Production, store: ObjectStore, site_url: str, title: str, description: str
+) -> dict[str, Any]:
+    version = production.current_version if production.status == "ready" else None
+    picture = picture_key(production)
+    picture_url = store.public_url(picture, site_url) if picture else None
+    artists = [_artist_node(c.artist.name, c.artist.slug, site_url) for c in production.credits]
+    embed = embed_url(production, site_url)
+    data: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "VideoObject" if production.kind == "video" else "MusicRecording",
+        "@id": page_url(production, site_url),
+        "name": title,
+        "url": page_url(production, site_url),
+        "description": description,
+    }
+    duration = iso_duration(production.duration)
+    if duration:
+        data["duration"] = duration
+    if production.venue is not None:
+        place: dict[str, Any] = {"@type": "Place", "name": production.venue.name}
+        place["url"] = f"{site_url}/venues/{quote(production.venue.slug)}"
+        if production.venue.commune:
+            place["address"] = {
+                "@type": "PostalAddress",
+                "addressLocality": production.venue.commune,
+                "addressCountry": "FR",
+            }
+        data["locationCreated"] = place
+    if production.recorded_on:
+        data["dateCreated"] = production.recorded_on.isoformat()
+    if production.licence in LICENCE_URLS:
+        data["license"] = LICENCE_URLS[production.licence]
+    if production.tags:
+        data["keywords"] = ", ".join(tag.name for tag in production.tags)
+    uploaded = aware(production.published_at or production.created_at)
+    if production.kind == "video":
+        if artists:
+            data["creator"] = artists
+        data["uploadDate"] = uploaded.isoformat()
+        data["embedUrl"] = embed
+        if picture_url:
+            data["thumbnailUrl"] = picture_url
+        if version is not None and version.master_key:
+            data["contentUrl"] = store.public_url(version.master_key, site_url)
+            data["encodingFormat"] = "application/vnd.apple.mpegurl"
+    else:
+        if artists:
+            data["byArtist"] = artists if len(artists) > 1 else artists[0]
+        data["datePublished"] = uploaded.date().isoformat()
+        if picture_url:
+            data["image"] = picture_url
+        audio: dict[str, Any] = {"@type": "AudioObject", "embedUrl": embed}
+        if version is not None and version.download_key:
+            audio["contentUrl"] = store.public_url(version.download_key, site_url)
+            audio["encodingFormat"] = "audio/mp4"
+        if duration:
+            audio["duration"] = duration
+        data["audio"] = audio
+    return data
+
+
+def page_metadata(production: Production, store: ObjectStore, site_url: str, lang: str) -> PageMeta:
+    """The metadata of ``production``'s page, in ``lang`` ("fr" or "en") where it has both.
+
+    The production's credits, venue, tags and current version must be loaded (as
+    ``catalogue.get_production`` does) or loadable from an open session.
+    """
+    site_url = site_url.rstrip("/")
+    title = pick(production.title, production.title_en, lang)
+    names = [credit.artist.name for credit in production.credits]
+    description = excerpt(pick(production.description, production.description_en, lang))
+    if not description:
+        # Previews and search results look broken without a sentence; say who and where.
+        parts = [", ".join(dict.fromkeys(names))] if names else []
+        if production.venue is not None:
+            parts.append(production.venue.name)
+        description = excerpt(" — ".join([title, *parts]))
+    url = page_url(production, site_url)
+    embed = embed_url(production, site_url)
+    width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
+    version = production.current_version if production.status == "ready" else None
+    picture = picture_key(production)
+
+    og: list[tuple[str, str]] = [
+        ("og:site_name", PROVIDER_NAME),
+        ("og:type", "video.other" if production.kind == "video" else "music.song"),
+        ("og:title", title),
+        ("og:description", description),
+        ("og:url", url),
+        ("og:locale", LOCALES.get(lang, LOCALES["fr"])),
+    ]
+    og += [("og:locale:alternate", code) for key, code in LOCALES.items() if key != lang]
+    twitter: list[tuple[str, str]] = [
+        ("twitter:card", "player"),
+        ("twitter:title", title),
+        ("twitter:description", description),
+        ("twitter:player", embed),
+        ("twitter:player:width", str(width)),
+        ("twitter:player:height", str(height)),
+    ]
+    if picture:
+        image_url = store.public_url(picture, site_url)
+        og.append(("og:image", image_url))
+        size = image_size(store, picture)
+        if size:
+            og += [("og:image:width", str(size[0])), ("og:image:height", str(size[1]))]
+        og.append(("og:image:alt", title))
+        twitter.append(("twitter:image", image_url))
+    og += [
+        ("og:video", embed),
+        ("og:video:type", "text/html"),
+        ("og:video:width", str(width)),
+        ("og:video:height", str(height)),
+    ]
+    if embed.startswith("https://"):
+        og.append(("og:video:secure_url", embed))
+    if production.kind == "audio" and version is not None and version.download_key:
+        download = store.public_url(version.download_key, site_url)
+        og += [("og:audio", download), ("og:audio:type", "audio/mp4")]
+        twitter += [
+            ("twitter:player:stream", download),
+            ("twitter:player:stream:content_type", "audio/mp4"),
+        ]
+    if production.duration is not None and math.isfinite(production.duration):
+        key = "video:duration" if production.kind == "video" else "music:duration"
+        og.append((key, str(round(production.duration))))
+    if production.kind == "audio":
+        og += [("music:musician", artist_url(c.artist.slug, site_url)) for c in production.credits]
+
+    return PageMeta(
+        title=title,
+        description=description,
+        url=url,
+        lang=lang,
+        oembed_url=oembed_url(production, site_url),
+        open_graph=og,
+        twitter=twitter,
+        json_ld=script_json(_json_ld(production, store, site_url, title, description)),
+    )

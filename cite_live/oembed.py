@@ -1,0 +1,155 @@
+"""oEmbed 1.0 (https://oembed.com): a partner site gives a production page's address and gets
+the iframe of our player, sized to fit, with its title, credits and thumbnail.
+
+Only the addresses of our own production pages are answered (this site's host, or the public
+address in the settings); anything else is a 404, as the specification asks. Responses are JSON
+only; ``format=xml`` gets the 501 the specification names for an unsupported format.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from markupsafe import escape
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from cite_live.api import CORS, api, site_url
+from cite_live.catalogue import production_query
+from cite_live.i18n import pick
+from cite_live.metadata import (
+    PROVIDER_NAME,
+    artist_url,
+    embed_url,
+    image_size,
+    picture_key,
+)
+from cite_live.models import Production
+from cite_live.player import EMBED_SIZES, parse_time
+
+# /productions/{slug}, with or without a trailing slash; the slug is one path segment.
+_PAGE_PATH = re.compile(r"/productions/([^/]+)/?")
+MAX_URL_LENGTH = 2000
+CACHE_AGE = 3600
+NOT_OURS = "This address is not a production page of this site."
+
+
+def _size_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise HTTPException(400, f"The parameter {name} must be a whole number.") from None
+    if value < 1:
+        raise HTTPException(400, f"The parameter {name} must be positive.")
+    return value
+
+
+def player_size(kind: str, maxwidth: int | None, maxheight: int | None) -> tuple[int, int]:
+    """The iframe's size: the usual one, shrunk to fit; video keeps 16:9, audio its height."""
+    width, height = EMBED_SIZES.get(kind, EMBED_SIZES["video"])
+    if kind == "video":
+        if maxwidth is not None and width > maxwidth:
+            width, height = maxwidth, round(maxwidth * 9 / 16)
+        if maxheight is not None and height > maxheight:
+            width, height = round(maxheight * 16 / 9), maxheight
+    else:
+        # The compact audio player keeps its height and stretches across the width.
+        if maxwidth is not None:
+            width = min(width, maxwidth)
+        if maxheight is not None:
+            height = min(height, maxheight)
+    return max(1, width), max(1, height)
+
+
+def _slug_of(url: str, hosts: set[str]) -> str | None:
+    """The production slug in ``url`` when it is one of our production pages."""
+    if len(url) > MAX_URL_LENGTH:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts:
+        return None
+    match = _PAGE_PATH.fullmatch(parts.path)
+    return unquote(match.group(1)) if match else None
+
+
+def iframe(src: str, width: int, height: int, title: str) -> str:
+    """The embed snippet; attribute values are escaped, so a title cannot add markup."""
+    return (
+        f'<iframe src="{escape(src)}" width="{width}" height="{height}" title="{escape(title)}" '
+        'style="border:0" allow="autoplay; fullscreen; picture-in-picture" '
+        'allowfullscreen loading="lazy"></iframe>'
+    )
+
+
+def _start_time(url: str) -> float | None:
+    """``t`` of the page address, so a link shared at a moment embeds at that moment."""
+    values = parse_qs(urlsplit(url.strip()).query).get("t")
+    return parse_time(values[0]) if values else None
+
+
+@api
+async def oembed(request: Request) -> JSONResponse:
+    services = request.app.state.services
+    fmt = (request.query_params.get("format") or "json").strip().lower()
+    if fmt != "json":
+        raise HTTPException(501, "Only the json format is offered.")
+    url = request.query_params.get("url")
+    if not url:
+        raise HTTPException(400, "The parameter url is required.")
+    maxwidth = _size_param(request, "maxwidth")
+    maxheight = _size_param(request, "maxheight")
+    base = site_url(request)
+    hosts = {urlsplit(base).netloc.lower(), urlsplit(services.settings.site_url).netloc.lower()}
+    slug = _slug_of(url, hosts)
+    if slug is None:
+        raise HTTPException(404, NOT_OURS)
+    lang = getattr(request.state, "lang", "fr")
+    with services.sessions() as session:
+        production = session.scalars(production_query().where(Production.slug == slug)).first()
+        # Only what plays can be embedded; private productions do not exist for the outside.
+        playable = production is not None and production.status == "ready"
+        if production is None or not playable or production.visibility == "private":
+            raise HTTPException(404, NOT_OURS)
+        width, height = player_size(production.kind, maxwidth, maxheight)
+        title = pick(production.title, production.title_en, lang)
+        src = embed_url(production, base)
+        start = _start_time(url)
+        if start:
+            src += "?" + urlencode({"t": f"{start:g}"})
+        data: dict[str, Any] = {
+            "version": "1.0",
+            "type": "video" if production.kind == "video" else "rich",
+            "title": title,
+            "provider_name": PROVIDER_NAME,
+            "provider_url": base + "/",
+            "html": iframe(src, width, height, title),
+            "width": width,
+            "height": height,
+            "cache_age": CACHE_AGE,
+        }
+        if production.credits:
+            first = production.credits[0].artist
+            data["author_name"] = first.name
+            data["author_url"] = artist_url(first.slug, base)
+        picture = picture_key(production)
+    size = image_size(services.store, picture) if picture else None
+    # The specification wants the thumbnail within maxwidth/maxheight too; there is one size,
+    # so a thumbnail that would not fit is left out rather than described as smaller.
+    if (
+        picture
+        and size
+        and (maxwidth is None or size[0] <= maxwidth)
+        and (maxheight is None or size[1] <= maxheight)
+    ):
+        data["thumbnail_url"] = services.store.public_url(picture, base)
+        data["thumbnail_width"], data["thumbnail_height"] = size
+    return JSONResponse(data, headers={**CORS, "Cache-Control": f"public, max-age={CACHE_AGE}"})

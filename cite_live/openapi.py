@@ -1,0 +1,361 @@
+"""The OpenAPI 3.1 description of the JSON API, served at ``/api/v1/openapi.json``.
+
+Objects are closed (``additionalProperties: false``) and their fields required, so a field
+added to, renamed in or dropped from ``cite_live.api`` without being described here makes the
+test that validates real responses against this document fail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE, site_url
+from cite_live.models import KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+
+VERSION = "1.0.0"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or null (JSON Schema 2020-12, as OpenAPI 3.1 uses it)."""
+    if "$ref" in schema:
+        return {"oneOf": [schema, {"type": "null"}]}
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    nullable = {**schema, "type": [*kinds, "null"]}
+    if "enum" in schema:
+        nullable["enum"] = [*schema["enum"], None]
+    return nullable
+
+
+def _object(
+    properties: dict[str, Any], *, optional: tuple[str, ...] = (), description: str = ""
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+        "additionalProperties": False,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+STRING = {"type": "string"}
+# Patterns as well as formats: validators skip formats unless asked, and a relative URL or a
+# date-time without its offset would break clients all the same.
+URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
+DATE_TIME = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$",
+}
+
+
+def _page_of(item: str, description: str) -> dict[str, Any]:
+    return _object(
+        {
+            "items": {"type": "array", "items": _ref(item)},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+            "total": {"type": "integer", "minimum": 0, "description": "Matches in all."},
+            "next": {**_nullable(URL), "description": "The next page, null on the last."},
+            "prev": {**_nullable(URL), "description": "The previous page, null on the first."},
+        },
+        description=description,
+    )
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(
+        {
+            "error": {**STRING, "description": "What went wrong, in a sentence."},
+            "status": {"type": "integer", "description": "The HTTP status, repeated."},
+        },
+    ),
+    "Credit": _object(
+        {
+            "name": STRING,
+            "slug": STRING,
+            "role": {**STRING, "description": "performer, composer, director…"},
+        }
+    ),
+    "Chapter": _object(
+        {"title": STRING, "start": {"type": "number", "minimum": 0, "description": "Seconds."}},
+        description="One entry of the setlist.",
+    ),
+    "VenueRef": _object({"name": STRING, "slug": STRING}),
+    "Production": _object(
+        {
+            "id": {**STRING, "description": "Public identifier, stable for ever."},
+            "slug": {**STRING, "description": "Last part of the page URL; follows the title."},
+            "title": {**STRING, "description": "Title in French (the catalogue's language)."},
+            "title_en": _nullable(STRING),
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+            "duration": {**_nullable({"type": "number"}), "description": "Seconds."},
+            "description": STRING,
+            "description_en": _nullable(STRING),
+            "recorded_on": _nullable({"type": "string", "format": "date"}),
+            "session_type": _nullable({"type": "string", "enum": list(SESSION_TYPES)}),
+            "licence": _nullable({"type": "string", "enum": list(LICENCES)}),
+            "venue": _nullable(_ref("VenueRef")),
+            "tags": {"type": "array", "items": STRING},
+            "artists": {"type": "array", "items": _ref("Credit")},
+            "chapters": {"type": "array", "items": _ref("Chapter")},
+            "hls_url": {**_nullable(URL), "description": "HLS master playlist, when ready."},
+            "poster_url": {**_nullable(URL), "description": "Poster (video) or cover (audio)."},
+            "waveform_url": {
+                **_nullable(URL),
+                "description": "Peaks (audiowaveform JSON), audio only.",
+            },
+            "storyboard_url": {
+                **_nullable(URL),
+                "description": "WebVTT thumbnails of the scrub bar, video only.",
+            },
+            "download_url": {
+                **_nullable(URL),
+                "description": "AAC .m4a file to download, audio only.",
+            },
+            "loudness_lufs": {
+                **_nullable({"type": "number"}),
+                "description": "Integrated loudness (EBU R128).",
+            },
+            "page_url": URL,
+            "embed_url": {**URL, "description": "Address of the iframe player."},
+            "created_at": DATE_TIME,
+            "published_at": _nullable(DATE_TIME),
+            "error": {
+                **_nullable(STRING),
+                "description": "Why processing failed; only when status is failed.",
+            },
+        },
+        optional=("error",),
+    ),
+    "ProductionList": _page_of("Production", "Ready, public productions, newest first."),
+    "Link": _object({"label": STRING, "url": URL}),
+    "Artist": _object(
+        {
+            "slug": STRING,
+            "name": STRING,
+            "commune": _nullable(STRING),
+            "disciplines": {"type": "array", "items": STRING},
+            "bio": STRING,
+            "links": {"type": "array", "items": _ref("Link")},
+            "featured": {"type": "boolean"},
+            "page_url": URL,
+            "feed_url": {**URL, "description": "Atom feed of the artist's productions."},
+            "api_url": URL,
+        }
+    ),
+    "ArtistList": _page_of("Artist", "Artists, by name."),
+}
+SCHEMAS["ArtistDetail"] = {
+    **SCHEMAS["Artist"],
+    "properties": {
+        **SCHEMAS["Artist"]["properties"],
+        "productions": {
+            "type": "array",
+            "items": _ref("Production"),
+            "description": "The artist's latest ready, public productions.",
+        },
+        "productions_total": {"type": "integer", "minimum": 0},
+        "productions_url": {**URL, "description": "All of them, page by page."},
+    },
+    "required": [
+        *SCHEMAS["Artist"]["required"],
+        "productions",
+        "productions_total",
+        "productions_url",
+    ],
+}
+SCHEMAS["OEmbed"] = _object(
+    {
+        "version": {"const": "1.0"},
+        "type": {"type": "string", "enum": ["video", "rich"]},
+        "title": STRING,
+        "author_name": STRING,
+        "author_url": URL,
+        "provider_name": STRING,
+        "provider_url": URL,
+        "html": {**STRING, "description": "The iframe of the player."},
+        "width": {"type": "integer", "minimum": 1},
+        "height": {"type": "integer", "minimum": 1},
+        "thumbnail_url": URL,
+        "thumbnail_width": {"type": "integer", "minimum": 1},
+        "thumbnail_height": {"type": "integer", "minimum": 1},
+        "cache_age": {"type": "integer", "minimum": 0},
+    },
+    optional=(
+        "author_name",
+        "author_url",
+        "thumbnail_url",
+        "thumbnail_width",
+        "thumbnail_height",
+    ),
+    description="An oEmbed 1.0 response.",
+)
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string", "maxLength": 200},
+    }
+
+
+PARAMETERS = {
+    "page": _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+    "per_page": _query(
+        "per_page",
+        "Items per page.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+    ),
+}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+BAD_PARAMETER = "A parameter is not valid."
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    parameters: list[dict[str, Any]],
+    ok: str,
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": _json(ok, summary)}
+    responses.update({status: _json("Error", why) for status, why in errors.items()})
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "parameters": parameters,
+            "responses": responses,
+        }
+    }
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": STRING,
+    }
+
+
+PAGING = [{"$ref": "#/components/parameters/page"}, {"$ref": "#/components/parameters/per_page"}]
+
+
+def document(server_url: str) -> dict[str, Any]:
+    """The whole OpenAPI document, with ``server_url`` as the API's server."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cité Live Web API",
+            "version": VERSION,
+            "summary": "The catalogue of the Cité de la Musique of Romans-sur-Isère.",
+            "description": (
+                "Read-only access to the artists and productions of the catalogue. Lists show "
+                "ready, public productions only; an unlisted production is readable by its "
+                "identifier. Every response allows any origin (CORS)."
+            ),
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
+        "servers": [{"url": server_url}],
+        "paths": {
+            "/api/v1/productions": _operation(
+                "listProductions",
+                "Ready, public productions, newest first.",
+                [
+                    *PAGING,
+                    _query("q", "Words to find, case- and accent-insensitive."),
+                    _query("artist", "Slug of a credited artist."),
+                    _query("kind", "audio or video.", {"type": "string", "enum": list(KINDS)}),
+                    _query("venue", "Slug of the venue."),
+                    _query("tag", "Slug of a tag."),
+                    _query(
+                        "session_type",
+                        "Kind of session.",
+                        {"type": "string", "enum": list(SESSION_TYPES)},
+                    ),
+                ],
+                "ProductionList",
+                {"400": BAD_PARAMETER},
+            ),
+            "/api/v1/productions/{production_id}": {
+                "parameters": [_path("production_id", "The production's public identifier.")],
+                **_operation(
+                    "getProduction",
+                    "One production, public or unlisted.",
+                    [],
+                    "Production",
+                    {"404": "No such production, or a private one."},
+                ),
+            },
+            "/api/v1/artists": _operation(
+                "listArtists",
+                "Artists, by name.",
+                [
+                    *PAGING,
+                    _query("q", "Words to find, case- and accent-insensitive."),
+                    _query("discipline", "One of the artist's disciplines, e.g. électro."),
+                    _query("commune", "The artist's commune, e.g. Romans-sur-Isère."),
+                ],
+                "ArtistList",
+                {"400": BAD_PARAMETER},
+            ),
+            "/api/v1/artists/{slug}": {
+                "parameters": [_path("slug", "The artist's slug.")],
+                **_operation(
+                    "getArtist",
+                    "One artist and their latest productions.",
+                    [],
+                    "ArtistDetail",
+                    {"404": "No such artist."},
+                ),
+            },
+            "/oembed": _operation(
+                "oEmbed",
+                "oEmbed 1.0 description of a production page, for embedding its player.",
+                [
+                    {**_query("url", "Address of a production page."), "required": True},
+                    _query("format", "json (xml is not offered).", {"enum": ["json", "xml"]}),
+                    _query("maxwidth", "Largest width wanted.", {"type": "integer", "minimum": 1}),
+                    _query(
+                        "maxheight", "Largest height wanted.", {"type": "integer", "minimum": 1}
+                    ),
+                ],
+                "OEmbed",
+                {
+                    "400": BAD_PARAMETER,
+                    "404": "Not the address of one of our production pages.",
+                    "501": "A format other than json was asked for.",
+                },
+            ),
+        },
+        "components": {"schemas": SCHEMAS, "parameters": PARAMETERS},
+    }
+
+
+async def openapi_document(request: Request) -> JSONResponse:
+    return JSONResponse(
+        document(site_url(request)),
+        headers={**CORS, "Cache-Control": "public, max-age=300"},
+    )

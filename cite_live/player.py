@@ -1,0 +1,156 @@
+"""What the player needs to know about a production, and the options an embed may ask for."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cite_live.models import Production
+from cite_live.storage import ObjectStore
+
+# Longer than any capture the limits let in; a bigger start time is a typo or a probe.
+MAX_START = 7 * 24 * 3600.0
+# The box the iframe snippet asks for: a 16:9 video, or the compact audio player.
+EMBED_SIZES = {"video": (640, 360), "audio": (640, 166)}
+
+# ASCII digits only, as in the browser: Python's \d would also take "٩٠".
+_CLOCK = re.compile(r"(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)", re.ASCII)
+_UNITS = re.compile(r"(?:(\d{1,3})h)?(?:(\d{1,4})m)?(?:(\d{1,6}(?:\.\d+)?)s)?", re.ASCII)
+_SECONDS = re.compile(r"\d{1,6}(?:\.\d+)?", re.ASCII)
+_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_TRUE = {"", "1", "true", "yes", "on"}
+
+
+def parse_time(value: str | None) -> float | None:
+    """Seconds from "90", "90.5", "1m30s", "1h2m", "45s", "1:30" or "1:02:03"; None otherwise.
+
+    The same grammar as ``parseTime`` in web/static/js/timecode.js, which reads ``?t=`` and
+    ``data-seek`` in the browser.
+    """
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not text or len(text) > 20:
+        return None
+    seconds: float
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+    elif match := _CLOCK.fullmatch(text):
+        hours, minutes, secs = match.groups()
+        # A clock reads 1:05, never 1:99 (nor 1:75:00 once hours are written).
+        if float(secs) >= 60 or (hours is not None and int(minutes) >= 60):
+            return None
+        seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+    elif (match := _UNITS.fullmatch(text)) and any(match.groups()):
+        hours, minutes, secs = match.groups()
+        seconds = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
+    else:
+        return None
+    if not math.isfinite(seconds) or seconds > MAX_START:
+        return None
+    return seconds
+
+
+def parse_colour(value: str | None) -> str | None:
+    """``#rrggbb`` from "#f50", "ff5500" or "#FF5500"; None for anything else."""
+    if value is None:
+        return None
+    match = _HEX_COLOUR.fullmatch(value.strip())
+    if match is None:
+        return None
+    digits = match.group(1).lower()
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return f"#{digits}"
+
+
+def parse_flag(value: str | None) -> bool:
+    """``?autoplay``, ``?autoplay=1`` and ``?autoplay=true`` are on; absent or anything else off."""
+    return value is not None and value.strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class PlayerOptions:
+    """How a player starts: where, whether it plays at once, loops, and its accent colour."""
+
+    start: float | None = None
+    autoplay: bool = False
+    loop: bool = False
+    color: str | None = None
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str]) -> PlayerOptions:
+        """Options from a query string; invalid values are ignored, never echoed."""
+        return cls(
+            start=parse_time(params.get("t")),
+            autoplay=parse_flag(params.get("autoplay")),
+            loop=parse_flag(params.get("loop")),
+            color=parse_colour(params.get("color")),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "autoplay": self.autoplay,
+            "loop": self.loop,
+            "color": self.color,
+        }
+
+
+def embed_snippet(embed_url: str, kind: str, title: str) -> str:
+    """The iframe HTML a partner pastes; attribute values escaped, as it is HTML in their page."""
+    width, height = EMBED_SIZES.get(kind, EMBED_SIZES["video"])
+    # Audio stretches to the partner's column; video keeps its 16:9 box and shrinks on phones.
+    shown_width = "100%" if kind == "audio" else str(width)
+    return (
+        f'<iframe src="{html.escape(embed_url)}" width="{shown_width}" height="{height}" '
+        'style="border:0;max-width:100%" allow="autoplay; fullscreen; picture-in-picture" '
+        f'allowfullscreen loading="lazy" title="{html.escape(title[:200])}"></iframe>'
+    )
+
+
+def player_data(
+    production: Production, store: ObjectStore, site_url: str, *, lang: str = "fr"
+) -> dict[str, Any]:
+    """Everything the player macros and the browser need for ``production``.
+
+    URLs are absolute (media may come from a CDN); media URLs are None until a version is
+    published, and ``ready`` tells the template whether to draw a player or a notice.
+    """
+    site = site_url.rstrip("/")
+    version = production.current_version if production.status == "ready" else None
+
+    def url(key: str | None) -> str | None:
+        return store.public_url(key, site) if key else None
+
+    title = production.title
+    if lang == "en" and production.title_en:
+        title = production.title_en
+    chapters = [{"title": c.title, "start": round(c.start, 3)} for c in production.chapters]
+    width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
+    return {
+        "id": production.id,
+        "slug": production.slug,
+        "title": title,
+        "kind": production.kind,
+        "status": production.status,
+        "ready": version is not None and version.master_key is not None,
+        "hls_url": url(version.master_key) if version else None,
+        "poster": url(version.poster_key or version.cover_key) if version else None,
+        "cover": url(version.cover_key) if version else None,
+        "waveform_url": url(version.waveform_key) if version else None,
+        "storyboard_url": url(version.storyboard_vtt_key) if version else None,
+        "chapters_url": f"{site}/productions/{production.slug}/chapters.vtt" if chapters else None,
+        "chapters": chapters,
+        "duration": round(production.duration, 3) if production.duration is not None else None,
+        "page_url": f"{site}/productions/{production.slug}",
+        "embed_url": f"{site}/embed/{production.id}",
+        "embed_width": width,
+        "embed_height": height,
+        "embed_snippet": embed_snippet(f"{site}/embed/{production.id}", production.kind, title),
+        "lang": lang,
+    }

@@ -1,0 +1,266 @@
+"""Search across artists and productions, insensitive to case and accents on every database.
+
+Neither SQLite nor PostgreSQL (without extensions) folds accents in LIKE, so each artist and each
+production keeps a ``search_text`` column: the lower-case, accent-free words of what a visitor may
+type. A ``before_flush`` listener, installed once by :func:`install`, keeps it in step with the
+records it is made from; queries are normalized the same way and every word must match.
+
+``search_text`` starts with the normalized name (artist) or title (production), so ordering on it
+sorts names alphabetically without regard to accents, and its first character is the initial.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, event, func, inspect, select, true
+from sqlalchemy.orm import Session, selectinload
+
+from cite_live.catalogue import production_query
+from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
+
+# Letters that NFKD does not split into a base letter and a combining accent.
+_FOLDS = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th"})
+_NOT_WORD = re.compile(r"[\W_]+")
+MAX_QUERY_WORDS = 8
+MAX_WORD_LENGTH = 100
+
+
+def normalize(text: str | None) -> str:
+    """Lower-case, accent-free words, single-spaced: "L’Été Électro!" → "l ete electro"."""
+    if not text:
+        return ""
+    folded = text.casefold().translate(_FOLDS)
+    stripped = "".join(
+        ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch)
+    )
+    return " ".join(_NOT_WORD.sub(" ", stripped).split())
+
+
+def query_words(q: str | None) -> list[str]:
+    """The distinct words of a visitor's query, normalized, bounded in number and length."""
+    words: list[str] = []
+    for word in normalize(q).split():
+        word = word[:MAX_WORD_LENGTH]
+        if word not in words:
+            words.append(word)
+    return words[:MAX_QUERY_WORDS]
+
+
+def _matches(column: Any, q: str | None) -> ColumnElement[bool]:
+    # autoescape: a "%" or "_" in a word is a character, never a wildcard.
+    return and_(true(), *(column.contains(word, autoescape=True) for word in query_words(q)))
+
+
+def production_match(q: str | None) -> ColumnElement[bool]:
+    """A WHERE clause: every word of ``q`` occurs in the production's search text."""
+    return _matches(Production.search_text, q)
+
+
+def artist_match(q: str | None) -> ColumnElement[bool]:
+    """A WHERE clause: every word of ``q`` occurs in the artist's search text."""
+    return _matches(Artist.search_text, q)
+
+
+def visible() -> ColumnElement[bool]:
+    """Productions that lists and search may show: ready and public."""
+    return and_(Production.status == "ready", Production.visibility == "public")
+
+
+def search_productions(
+    session: Session,
+    q: str | None,
+    *,
+    offset: int,
+    limit: int,
+    kind: str | None = None,
+    session_type: str | None = None,
+) -> tuple[list[Production], int]:
+    """Ready, public productions matching ``q`` (all of them for an empty query), newest first,
+    and how many match in all."""
+    where = [visible(), production_match(q)]
+    if kind:
+        where.append(Production.kind == kind)
+    if session_type:
+        where.append(Production.session_type == session_type)
+    total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
+    rows = session.scalars(
+        production_query()
+        .where(*where)
+        .order_by(Production.published_at.desc(), Production.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def search_artists(
+    session: Session, q: str | None, *, offset: int, limit: int
+) -> tuple[list[Artist], int]:
+    """Artists matching ``q`` (all of them for an empty query), by name, and how many in all."""
+    where = artist_match(q)
+    total = session.scalar(select(func.count()).select_from(Artist).where(where)) or 0
+    rows = session.scalars(
+        select(Artist)
+        .where(where)
+        .order_by(Artist.search_text, Artist.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
+# --- keeping search_text up to date --------------------------------------------------------------
+
+
+def _join(parts: Iterable[str | None]) -> str:
+    return " ".join(word for part in parts if part for word in [normalize(part)] if word)
+
+
+def artist_text(artist: Artist) -> str:
+    disciplines = [d for d in (artist.disciplines or []) if isinstance(d, str)]
+    return _join([artist.name, artist.commune, *disciplines, artist.bio])
+
+
+def production_text(
+    session: Session, production: Production, pending: Sequence[Credit | Chapter] = ()
+) -> str:
+    """The search text of ``production``; ``pending`` are credits and chapters about to be
+    inserted that name it by id only, so its collections do not hold them yet."""
+    venue = production.venue
+    if production.venue_id is not None and (venue is None or venue.id != production.venue_id):
+        venue = session.get(Venue, production.venue_id)
+    credits = [c for c in production.credits if c not in session.deleted]
+    chapters = [c for c in production.chapters if c not in session.deleted]
+    credits += [c for c in pending if isinstance(c, Credit) and c not in credits]
+    chapters += [c for c in pending if isinstance(c, Chapter) and c not in chapters]
+    names: list[str | None] = []
+    for credit in credits:
+        artist = credit.artist
+        if artist is None and credit.artist_id is not None:
+            artist = session.get(Artist, credit.artist_id)
+        names.append(artist.name if artist is not None else None)
+    return _join(
+        [
+            production.title,
+            production.title_en,
+            *names,
+            venue.name if venue else None,
+            venue.commune if venue else None,
+            *(tag.name for tag in production.tags),
+            *(chapter.title for chapter in sorted(chapters, key=lambda c: c.start or 0)),
+            production.description,
+            production.description_en,
+        ]
+    )
+
+
+_PRODUCTION_FIELDS = (
+    "title",
+    "title_en",
+    "description",
+    "description_en",
+    "venue_id",
+    "venue",
+    "credits",
+    "tags",
+    "chapters",
+)
+_ARTIST_FIELDS = ("name", "commune", "disciplines", "bio")
+
+
+def _changed(obj: Any, fields: Iterable[str]) -> bool:
+    attrs = inspect(obj).attrs
+    return any(attrs[name].history.has_changes() for name in fields)
+
+
+def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    productions: dict[int, Production] = {}
+    artists: dict[int, Artist] = {}
+    pending: dict[str, list[Credit | Chapter]] = {}
+
+    def add(production: Production | None) -> None:
+        if production is not None and production not in session.deleted:
+            productions[id(production)] = production
+
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Production):
+            if obj in session.new or _changed(obj, _PRODUCTION_FIELDS):
+                add(obj)
+        elif isinstance(obj, Artist):
+            if obj in session.new or _changed(obj, _ARTIST_FIELDS):
+                artists[id(obj)] = obj
+                if obj not in session.new and _changed(obj, ("name",)):
+                    for credit in obj.credits:
+                        add(credit.production)
+        elif isinstance(obj, Credit | Chapter):
+            production = obj.production
+            if production is None and obj.production_id is not None:
+                production = session.get(Production, obj.production_id)
+                pending.setdefault(obj.production_id, []).append(obj)
+            add(production)
+        elif isinstance(obj, Venue) and obj not in session.new:
+            if _changed(obj, ("name", "commune")):
+                for production in session.scalars(
+                    select(Production).where(Production.venue_id == obj.id)
+                ):
+                    add(production)
+        elif isinstance(obj, Tag) and obj not in session.new and _changed(obj, ("name",)):
+            tagged = select(production_tags.c.production_id).where(
+                production_tags.c.tag_id == obj.id
+            )
+            for production in session.scalars(select(Production).where(Production.id.in_(tagged))):
+                add(production)
+    for obj in session.deleted:
+        if isinstance(obj, Credit | Chapter):
+            add(session.get(Production, obj.production_id))
+
+    for artist in artists.values():
+        text = artist_text(artist)
+        if artist.search_text != text:
+            artist.search_text = text
+    for production in productions.values():
+        text = production_text(session, production, pending.get(production.id, ()))
+        if production.search_text != text:
+            production.search_text = text
+
+
+def install() -> None:
+    """Keep search_text up to date in every session of the process (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+
+
+def needs_reindex(session: Session) -> bool:
+    """True when some artist or production has never been indexed (its text is empty)."""
+    for model in (Artist, Production):
+        if session.scalar(select(model.id).where(model.search_text == "").limit(1)) is not None:
+            return True
+    return False
+
+
+def reindex(session: Session) -> int:
+    """Recompute every search_text (rows written before the listener existed); returns how many
+    rows changed."""
+    changed = 0
+    for artist in session.scalars(select(Artist)):
+        text = artist_text(artist)
+        if artist.search_text != text:
+            artist.search_text, changed = text, changed + 1
+    query = select(Production).options(
+        selectinload(Production.credits).selectinload(Credit.artist),
+        selectinload(Production.tags),
+        selectinload(Production.chapters),
+        selectinload(Production.venue),
+    )
+    for production in session.scalars(query):
+        text = production_text(session, production)
+        if production.search_text != text:
+            production.search_text, changed = text, changed + 1
+    return changed
+
+
+install()

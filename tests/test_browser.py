@@ -1,0 +1,596 @@
+"""The player in a real browser: headless Debian Chromium against a real server and real HLS.
+
+One short video and one short audio capture are ingested once for the module. Tests open their
+pages in one shared desktop context (a listener coming back, with the player's files cached)
+unless they need a phone, permissions or cookies of their own. Screenshots land in
+test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import http.server
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from cite_live.app import create_app
+from cite_live.ingest import run_transcode, submit_file
+from cite_live.models import Chapter, Production
+from cite_live.services import Services, open_services
+from tests.app_fixtures import free_port, make_settings
+from tests.dbs import sqlite_url
+from tests.media import ffmpeg, split
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR_MARK = ROOT / "web/static/vendor/media-chrome.js"
+
+
+def _missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed"
+    if not Path(CHROMIUM).is_file():
+        return "Debian's chromium is not installed (scripts/install)"
+    if not VENDOR_MARK.is_file():
+        return "the player's npm files are not installed (scripts/vendor)"
+    return None
+
+
+# As with PostgreSQL: skipped on a machine without them, a failure in CI.
+if (reason := _missing()) is not None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright import sync_api as playwright_api  # noqa: E402 - only once known to be there
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+VIDEO_SECONDS = 12
+SETLIST = (("Ouverture", 0.0), ("Deuxième mouvement", 6.0))
+# Playback must start and run for real; generous, since the machine is shared.
+PLAY_TIMEOUT_MS = 30_000
+
+
+@dataclass
+class Catalogue:
+    url: str
+    services: Services
+    video_slug: str
+    video_id: str
+    audio_slug: str
+    audio_id: str
+
+
+def _ingest(services: Services, path: Path, title: str) -> Production:
+    production_id, job_id = submit_file(services, path, title=title, artists=["Chœur Diois"])
+    run_transcode(services, job_id)
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.status == "ready", production
+        if production.kind == "video":
+            for name, start in SETLIST:
+                production.chapters.append(Chapter(title=name, start=start))
+        session.flush()
+        session.expunge(production)
+    return production
+
+
+@pytest.fixture(scope="module")
+def catalogue(
+    tmp_path_factory: pytest.TempPathFactory, media: Callable[[str], Path]
+) -> Iterator[Catalogue]:
+    """A server on 127.0.0.1 with one real video and one real audio production."""
+    directory = tmp_path_factory.mktemp("browser")
+    services = open_services(make_settings(directory / "data", sqlite_url(directory)))
+    clip = directory / "clip.mp4"
+    # Small and short, so that the transcode costs little; long enough to watch 2 s play and
+    # to seek past the second setlist entry.
+    ffmpeg(
+        *["-f", "lavfi", "-i", f"testsrc2=size=426x240:rate=25:duration={VIDEO_SECONDS}"],
+        *["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={VIDEO_SECONDS}"],
+        *split("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 50 -c:a aac -b:a 96k -ac 2"),
+        str(clip),
+    )
+    video = _ingest(services, clip, "Répétition à la Cité")
+    audio = _ingest(services, media("mp3_id3v24_apic"), "Chanson du Vercors")
+    assert video.kind == "video" and audio.kind == "audio"
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(services.settings, services), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield Catalogue(
+            f"http://127.0.0.1:{port}", services, video.slug, video.id, audio.slug, audio.id
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        services.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def shared_context(browser: Any) -> Iterator[Any]:
+    """A desktop context the tests share, so that its HTTP cache spares each page the player's
+    modules (a listener's second visit); tests needing their own cookies or size get theirs."""
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def new_page(browser: Any, shared_context: Any) -> Iterator[Callable[..., Any]]:
+    """Open a page as a French visitor: in the shared desktop context, or in a fresh one when
+    given a viewport, context options or ``fresh=True``."""
+    contexts: list[Any] = []
+    pages: list[Any] = []
+
+    def open_page(
+        viewport: dict[str, int] | None = None, fresh: bool = False, **options: Any
+    ) -> Any:
+        if viewport is None and not options and not fresh:
+            context = shared_context
+        else:
+            context = browser.new_context(viewport=viewport or DESKTOP, locale="fr-FR", **options)
+            contexts.append(context)
+        page = context.new_page()
+        pages.append(page)
+        page.set_default_timeout(PLAY_TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.js_errors = errors
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def screenshot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=False)
+
+
+def wait_for_engine(page: Any, selector: str = "[data-player]") -> None:
+    page.wait_for_selector(f"{selector}[data-engine]", state="attached")
+
+
+def media_state(page_or_frame: Any) -> dict[str, Any]:
+    state: dict[str, Any] = page_or_frame.evaluate(
+        """() => {
+            const media = document.querySelector("[data-player] video, [data-player] audio");
+            return {
+                engine: media.closest("[data-player]").dataset.engine,
+                src: media.src,
+                currentTime: media.currentTime,
+                paused: media.paused,
+                muted: media.muted,
+                hls: typeof window.Hls === "function" && window.Hls.isSupported(),
+            };
+        }"""
+    )
+    return state
+
+
+def play_muted(page: Any) -> None:
+    page.evaluate(
+        """() => {
+            const media = document.querySelector("[data-player] video, [data-player] audio");
+            media.muted = true;
+            return media.play();
+        }"""
+    )
+
+
+def wait_until_time(page_or_frame: Any, seconds: float) -> None:
+    page_or_frame.wait_for_function(
+        """(seconds) => {
+            const media = document.querySelector("[data-player] video, [data-player] audio");
+            return media && media.currentTime >= seconds;
+        }""",
+        arg=seconds,
+        timeout=PLAY_TIMEOUT_MS,
+    )
+
+
+def assert_plays_two_seconds(page_or_frame: Any) -> None:
+    before = media_state(page_or_frame)["currentTime"]
+    wait_until_time(page_or_frame, before + 2.0)
+    state = media_state(page_or_frame)
+    assert state["currentTime"] - before >= 2.0
+    assert not state["paused"]
+
+
+def assert_hlsjs_engine(page_or_frame: Any) -> None:
+    state = media_state(page_or_frame)
+    assert state["hls"], "hls.js is loaded and supported"
+    assert state["engine"] == "hls.js"
+    # hls.js plays through Media Source Extensions: the element's source is a blob: URL, not
+    # the playlist (which is what Chromium's native HLS would have been given).
+    assert state["src"].startswith("blob:")
+
+
+# --- production pages ----------------------------------------------------------------------------
+
+
+def test_video_page_plays_through_hlsjs(catalogue: Catalogue, new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+    wait_for_engine(page)
+    assert_hlsjs_engine(page)
+    play_muted(page)
+    assert_plays_two_seconds(page)
+    # Hovering the scrub bar previews the storyboard tile of that moment.
+    scrub = page.locator("media-time-range")
+    scrub.scroll_into_view_if_needed()
+    box = scrub.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2, steps=5)
+    page.wait_for_function(
+        """() => (document.querySelector("media-time-range")
+            .getAttribute("mediapreviewimage") || "").includes("storyboard.jpg")"""
+    )
+    page.wait_for_timeout(300)  # the preview fades in
+    screenshot(page, "video-page-desktop")
+    assert page.js_errors == []
+
+
+def test_audio_page_plays_and_draws_the_waveform(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.audio_slug}")
+    page.wait_for_selector("[data-player][data-waveform='ready']", state="attached")
+    wait_for_engine(page)
+    assert_hlsjs_engine(page)
+    painted = page.evaluate(
+        """() => {
+            const host = document.querySelector(".cl-player__wave").firstElementChild;
+            let painted = 0;
+            for (const canvas of host.shadowRoot.querySelectorAll("canvas")) {
+                if (!canvas.width || !canvas.height) continue;
+                const pixels = canvas.getContext("2d")
+                    .getImageData(0, 0, canvas.width, canvas.height).data;
+                for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+            }
+            return painted;
+        }"""
+    )
+    assert painted > 500, "the waveform canvas holds drawn bars"
+    # Clicking the waveform three quarters along seeks there.
+    wave = page.locator(".cl-player__wave")
+    box = wave.bounding_box()
+    wave.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
+    duration = page.evaluate("() => document.querySelector('audio').duration")
+    page.wait_for_function(
+        "(target) => Math.abs(document.querySelector('audio').currentTime - target) < 0.6",
+        arg=duration * 0.75,
+    )
+    page.evaluate("() => { const a = document.querySelector('audio'); a.currentTime = 0; }")
+    play_muted(page)
+    assert_plays_two_seconds(page)
+    screenshot(page, "audio-page-desktop")
+    assert page.js_errors == []
+
+
+def test_audio_without_peaks_falls_back_to_a_time_range(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.route("**/waveform.json", lambda route: route.fulfill(status=404, body=""))
+    page.goto(f"{catalogue.url}/productions/{catalogue.audio_slug}")
+    page.wait_for_selector("[data-player][data-waveform='failed']", state="attached")
+    wait_for_engine(page)
+    assert_hlsjs_engine(page)
+    assert page.locator(".cl-player__wave").is_hidden()
+    assert page.locator("media-time-range").is_visible()
+
+
+def test_setlist_link_seeks_without_leaving_the_page(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    url = f"{catalogue.url}/productions/{catalogue.video_slug}"
+    page.goto(url)
+    wait_for_engine(page)
+    play_muted(page)
+    link = page.locator("[data-seek]").nth(1)
+    assert float(link.get_attribute("data-seek")) == SETLIST[1][1]
+    link.click()
+    wait_until_time(page, SETLIST[1][1])
+    assert page.url == url, "the click seeked instead of loading ?t="
+    assert not media_state(page)["paused"]
+
+
+def test_time_in_the_address_starts_playback_there(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}?t=0m7s")
+    wait_for_engine(page)
+    page.wait_for_function("() => document.querySelector('video').readyState >= 1")
+    wait_until_time(page, 7.0)
+    assert media_state(page)["currentTime"] < 8.0
+
+
+def test_keyboard_plays_and_seeks(catalogue: Catalogue, new_page: Callable[..., Any]) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.audio_slug}")
+    page.wait_for_selector("[data-player][data-waveform='ready']", state="attached")
+    page.evaluate("() => { document.querySelector('audio').muted = true; }")
+    page.locator(".cl-player__wave").focus()
+    page.keyboard.press("k")
+    page.wait_for_function("() => !document.querySelector('audio').paused")
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('audio').paused")
+    before = media_state(page)["currentTime"]
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "(before) => document.querySelector('audio').currentTime >= before + 4", arg=before
+    )
+    outline = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.cl-player__wave')).outlineStyle"
+    )
+    assert outline != "none", "keyboard focus is visible"
+
+
+def layout_shift(page: Any) -> float:
+    """The page's cumulative layout shift so far (0 when nothing ever moved)."""
+    shift: float = page.evaluate(
+        """() => new Promise((resolve) => {
+            let total = 0;
+            new PerformanceObserver((list) => {
+                for (const entry of list.getEntries()) total += entry.value;
+            }).observe({ type: "layout-shift", buffered: true });
+            requestAnimationFrame(() => requestAnimationFrame(() => resolve(total)));
+        })"""
+    )
+    return shift
+
+
+def test_pages_fit_a_phone_without_moving(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    for slug, name in ((catalogue.video_slug, "video"), (catalogue.audio_slug, "audio")):
+        page = new_page(PHONE, is_mobile=True, has_touch=True)
+        page.goto(f"{catalogue.url}/productions/{slug}")
+        wait_for_engine(page)
+        page.wait_for_function(
+            "() => document.querySelector('[data-player] video, [data-player] audio')"
+            ".readyState >= 1 && customElements.get('media-time-range') !== undefined"
+        )
+        if name == "audio":
+            page.wait_for_selector("[data-waveform='ready']", state="attached")
+        # The player's box is there before its scripts and media arrive: nothing moved.
+        assert layout_shift(page) < 0.001
+        overflow = page.evaluate("() => document.documentElement.scrollWidth")
+        assert overflow <= PHONE["width"], "nothing sticks out sideways"
+        box = page.locator("[data-player]").bounding_box()
+        assert box["width"] <= PHONE["width"]
+        if name == "video":
+            assert abs(box["width"] / box["height"] - 16 / 9) < 0.02
+        screenshot(page, f"{name}-page-phone")
+        page.locator("[data-share-panel]").scroll_into_view_if_needed()
+        screenshot(page, f"{name}-share-phone")
+
+
+def test_share_panel_builds_the_snippet_and_copies_it(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page(permissions=["clipboard-read", "clipboard-write"])
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+    wait_for_engine(page)
+    code = page.locator("[data-share-code]")
+    embed_url = f"{catalogue.url}/embed/{catalogue.video_id}"
+    server_snippet = code.input_value()
+    assert f'src="{embed_url}"' in server_snippet
+    page.wait_for_function("() => window.CiteLivePlayer !== undefined")
+    assert code.input_value() == server_snippet, "the browser writes the snippet as the server"
+
+    page.evaluate("() => { document.querySelector('video').currentTime = 5; }")
+    page.wait_for_function("() => document.querySelector('video').currentTime >= 5")
+    panel = page.locator("[data-share-panel]")
+    panel.locator("input[name=start]").check()
+    panel.locator("input[name=autoplay]").check()
+    panel.locator("input[name=loop]").check()
+    panel.locator("input[name=color]").fill("#1188ff")
+    snippet = code.input_value()
+    assert f'src="{embed_url}?t=5&amp;autoplay=1&amp;loop=1&amp;color=1188ff"' in snippet
+    assert 'allow="autoplay; fullscreen; picture-in-picture"' in snippet
+    link = page.locator("[data-share-link]").input_value()
+    assert link == f"{catalogue.url}/productions/{catalogue.video_slug}?t=5"
+
+    panel.locator("[data-copy$='-code']").click()
+    page.wait_for_function("() => document.querySelector('[data-share-status]').textContent")
+    assert page.evaluate("() => navigator.clipboard.readText()") == snippet
+    screenshot(page, "share-panel-desktop")
+
+
+# --- the embed, framed by another site -----------------------------------------------------------
+
+
+@pytest.fixture
+def partner_site() -> Iterator[Callable[[str, int], str]]:
+    """A second server on another port (another origin) serving a page that frames a URL."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+            body = pages.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def framing(src: str, height: int) -> str:
+        path = f"/page-{len(pages)}.html"
+        pages[path] = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Festival</title></head>"
+            "<body style='margin:20px;font-family:sans-serif'><h1>Festival partenaire</h1>"
+            f"<iframe src='{src}' width='640' height='{height}' style='border:0;max-width:100%' "
+            "allow='autoplay; fullscreen'></iframe></body></html>"
+        ).encode()
+        return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+    yield framing
+    server.shutdown()
+    server.server_close()
+
+
+def _frame(page: Any) -> Any:
+    page.wait_for_selector("iframe")
+    frame = page.frame_locator("iframe")
+    frame.locator("[data-player][data-engine]").wait_for(state="attached")
+    return next(f for f in page.frames if "/embed/" in f.url)
+
+
+def test_video_embed_autoplays_muted_in_a_frame_on_another_origin(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner_site: Callable[[str, int], str]
+) -> None:
+    partner = partner_site(f"{catalogue.url}/embed/{catalogue.video_id}?autoplay=1&t=1", 360)
+    assert partner.split("/")[2] != catalogue.url.split("/")[2]
+    page = new_page()
+    page.goto(partner)
+    frame = _frame(page)
+    assert_hlsjs_engine(frame)
+    wait_until_time(frame, 1.0)
+    assert media_state(frame)["muted"], "autoplay starts muted, as browsers require"
+    assert_plays_two_seconds(frame)
+    screenshot(page, "embed-video-partner")
+    assert page.js_errors == []
+
+
+def test_audio_embed_plays_in_a_frame_on_another_origin(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner_site: Callable[[str, int], str]
+) -> None:
+    partner = partner_site(f"{catalogue.url}/embed/{catalogue.audio_id}?color=1188ff", 166)
+    page = new_page(PHONE)
+    page.goto(partner)
+    frame = _frame(page)
+    page.frame_locator("iframe").locator("[data-player][data-waveform='ready']").wait_for(
+        state="attached"
+    )
+    assert_hlsjs_engine(frame)
+    height = frame.evaluate("() => document.querySelector('[data-player]').offsetHeight")
+    assert height == 166, "the compact player fills the 166 px frame"
+    page.frame_locator("iframe").locator("media-play-button").click()
+    assert_plays_two_seconds(frame)
+    accent = frame.evaluate(
+        "() => getComputedStyle(document.querySelector('[data-player]'))"
+        ".getPropertyValue('--cl-accent').trim()"
+    )
+    assert accent == "#1188ff"
+    screenshot(page, "embed-audio-partner-phone")
+
+
+def test_embed_page_alone_at_desktop_size(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page({"width": 640, "height": 360})
+    page.goto(f"{catalogue.url}/embed/{catalogue.video_id}")
+    wait_for_engine(page)
+    page.wait_for_function("() => document.querySelector('video').readyState >= 2")
+    box = page.locator("[data-player]").bounding_box()
+    assert (box["width"], box["height"]) == (640, 360)
+    screenshot(page, "embed-video")
+
+
+# --- language ------------------------------------------------------------------------------------
+
+
+def play_label(page: Any) -> str:
+    label: str = page.locator("media-play-button").evaluate(
+        "(button) => button.getAttribute('aria-label')"
+    )
+    return label.lower()
+
+
+def test_language_switch_turns_the_site_english(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page(fresh=True)
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+    assert page.evaluate("() => document.documentElement.lang") == "fr"
+    assert page.locator(".cl-share__title").inner_text() == "Partager / Intégrer"
+    wait_for_engine(page)
+    assert play_label(page) == "lire", "media-chrome speaks French too"
+    page.locator("[data-lang-switch]").click()
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    assert page.url.endswith(f"/productions/{catalogue.video_slug}")
+    assert page.locator(".cl-share__title").inner_text() == "Share / Embed"
+    wait_for_engine(page)
+    assert play_label(page) == "play"
+    # The choice sticks: other pages are English too.
+    page.goto(f"{catalogue.url}/")
+    assert page.evaluate("() => document.documentElement.lang") == "en"
+    screenshot(page, "home-english-desktop")
+
+
+def test_time_codes_parse_alike_in_python_and_in_the_browser(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    from cite_live.player import parse_time
+
+    samples = ["90", "90.5", "1m30s", "1h2m3s", "1:30", "1:02:03", "1:99", "", "abc", "604801"]
+    samples += ["2m", "45S", " 12 ", "-5", "1e3", "\u0669\u0660", "1:75:00", "0"]
+    page = new_page()
+    # Any page of the site will do to import the module; this one loads nothing else.
+    page.goto(f"{catalogue.url}/static/js/timecode.js")
+    browser_values = page.evaluate(
+        """async (samples) => {
+            const { parseTime } = await import("/static/js/timecode.js");
+            return samples.map(parseTime);
+        }""",
+        samples,
+    )
+    assert browser_values == [parse_time(sample) for sample in samples]

@@ -1,0 +1,165 @@
+"""The OpenAPI document describes what the API really answers: every route, every field."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from cite_live.app import create_app
+from cite_live.services import Services
+from tests.test_api import describe_artist, publish_fake
+
+DOCUMENT_URI = "urn:cite-live:openapi"
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    with TestClient(create_app(services.settings, services), base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def document(client: TestClient) -> dict[str, Any]:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def validator_for(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator of ``schema`` whose ``#/components/...`` references reach into ``document``."""
+    registry: Registry[Any] = Registry().with_resource(
+        DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT202012)
+    )
+    rebased = copy.deepcopy(schema)
+    rebased["$ref"] = DOCUMENT_URI + rebased.pop("$ref")
+    return Draft202012Validator(rebased, registry=registry, format_checker=FormatChecker())
+
+
+def response_schema(document: dict[str, Any], path: str, status: int) -> dict[str, Any]:
+    responses = document["paths"][path]["get"]["responses"]
+    assert str(status) in responses, f"{path} does not document a {status} answer"
+    schema: dict[str, Any] = responses[str(status)]["content"]["application/json"]["schema"]
+    return schema
+
+
+def check(client: TestClient, document: dict[str, Any], template: str, url: str) -> Any:
+    """GET ``url`` and validate its body against what ``template`` documents for its status."""
+    response = client.get(url)
+    schema = response_schema(document, template, response.status_code)
+    errors = list(validator_for(document, schema).iter_errors(response.json()))
+    assert not errors, f"{url}: " + "; ".join(e.message for e in errors[:5])
+    return response.json()
+
+
+@pytest.fixture
+def catalogue(services: Services) -> dict[str, str]:
+    """A little of everything the schemas describe: audio and video, failed, setlists…"""
+    cite = ("Cité de la Musique", "cite-de-la-musique", "Romans-sur-Isère")
+    audio = publish_fake(
+        services,
+        "Nuit Électro",
+        artists=["Élodie Fauré", ("Noé Chabert", "composer")],
+        venue=cite,
+        chapters=[("Ouverture", 0.0), ("Final", 30.5)],
+        download=True,
+        title_en="Electro Night",
+        description="Une nuit.",
+    )
+    video = publish_fake(services, "Clip", kind="video", tags=[], picture=(320, 180))
+    failed = publish_fake(services, "Raté", status="failed")
+    unlisted = publish_fake(services, "Lien", visibility="unlisted")
+    describe_artist(
+        services,
+        "elodie-faure",
+        commune="Romans-sur-Isère",
+        disciplines=["piano"],
+        links=[{"label": "Site", "url": "https://elodie.example"}],
+        featured=True,
+    )
+    return {"audio": audio, "video": video, "failed": failed, "unlisted": unlisted}
+
+
+def test_document_is_openapi_3_1_with_valid_schemas(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1.")
+    assert document["info"]["title"] and document["info"]["version"]
+    assert document["servers"] == [{"url": "http://testserver"}]
+    for schema in document["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    for path, item in document["paths"].items():
+        operation = item["get"]
+        assert operation["operationId"] and operation["summary"], path
+        assert "200" in operation["responses"], path
+        names = [p.get("name") for p in [*item.get("parameters", []), *operation["parameters"]]]
+        for placeholder in path.split("{")[1:]:
+            assert placeholder.split("}")[0] in names, f"{path} documents its path parameter"
+
+
+def test_every_json_route_is_documented_and_nothing_else(
+    client: TestClient, document: dict[str, Any]
+) -> None:
+    routes = {
+        route.path
+        for route in client.app.routes  # type: ignore[attr-defined]
+        if isinstance(route, Route) and route.path.startswith(("/api/", "/oembed"))
+    }
+    routes.discard("/api/v1/openapi.json")
+    assert set(document["paths"]) == routes
+
+
+def test_real_responses_of_every_endpoint_match_the_document(
+    client: TestClient, document: dict[str, Any], catalogue: dict[str, str]
+) -> None:
+    productions = "/api/v1/productions"
+    one = "/api/v1/productions/{production_id}"
+    artists = "/api/v1/artists"
+    artist = "/api/v1/artists/{slug}"
+    listed = check(client, document, productions, f"{productions}?per_page=1")
+    assert listed["items"] and listed["next"]
+    check(client, document, productions, f"{productions}?per_page=1&page=2&kind=audio&q=nuit")
+    check(client, document, productions, f"{productions}?kind=nothing")
+    for production_id in catalogue.values():
+        body = check(client, document, one, f"{productions}/{production_id}")
+        assert body["id"] == production_id
+    assert "error" in check(client, document, one, f"{productions}/{catalogue['failed']}")
+    check(client, document, one, f"{productions}/nothing-here")
+    check(client, document, artists, f"{artists}?per_page=1&discipline=piano")
+    check(client, document, artists, f"{artists}?per_page=1000")
+    detail = check(client, document, artist, f"{artist.replace('{slug}', 'elodie-faure')}")
+    assert detail["productions"] and detail["links"]
+    check(client, document, artist, f"{artists}/nobody")
+    page = f"http://testserver/productions/{'nuit-electro'}"
+    check(client, document, "/oembed", f"/oembed?url={page}&format=json")
+    clip = "http://testserver/productions/clip"
+    oembed = check(client, document, "/oembed", f"/oembed?url={clip}&maxwidth=400")
+    assert "thumbnail_url" in oembed
+    check(client, document, "/oembed", "/oembed?url=https://elsewhere.example/productions/clip")
+    check(client, document, "/oembed", f"/oembed?url={clip}&format=xml")
+    check(client, document, "/oembed", f"/oembed?url={clip}&maxwidth=wide")
+
+
+def test_schemas_are_closed_so_an_undocumented_field_fails(
+    client: TestClient, document: dict[str, Any], catalogue: dict[str, str]
+) -> None:
+    body = client.get(f"/api/v1/productions/{catalogue['audio']}").json()
+    schema = response_schema(document, "/api/v1/productions/{production_id}", 200)
+    validator = validator_for(document, schema)
+    validator.validate(body)
+    with pytest.raises(jsonschema.ValidationError, match="additional"):
+        validator.validate({**body, "undocumented": 1})
+    missing = {k: v for k, v in body.items() if k != "hls_url"}
+    with pytest.raises(jsonschema.ValidationError, match="hls_url"):
+        validator.validate(missing)
+    relative = {**body, "page_url": "/productions/nuit-electro"}
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(relative)
