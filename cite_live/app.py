@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from cite_live import api, embeds, feeds, media, oembed, openapi, pages
 from cite_live.i18n import LocaleMiddleware
+from cite_live.pagecache import PageCacheMiddleware
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
 from cite_live.templating import make_templates
@@ -95,7 +96,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             name="static",
         ),
     ]
-    middleware = [Middleware(LocaleMiddleware)]
+    middleware = [
+        Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
+        Middleware(LocaleMiddleware),
+    ]
     handlers: dict[Any, Any] = {HTTPException: error, Exception: error}
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan

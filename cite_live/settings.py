@@ -52,6 +52,7 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "max_pixels", int, 4096 * 2304),
     Key("limits", "timeout_factor", float, 8.0),
     Key("site", "url", str, "http://127.0.0.1:8000"),
+    Key("site", "page_cache_seconds", float, 10.0),
 )
 
 
@@ -81,6 +82,7 @@ class Settings:
     config_path: Path
     database_url: str
     site_url: str
+    page_cache_seconds: float
     storage: StorageSettings
     limits: LimitSettings
     web_dir: Path = WEB_DIR
@@ -172,6 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         config_path=config_path,
         database_url=database_url,
         site_url=str(values[("site", "url")]).rstrip("/"),
+        page_cache_seconds=values[("site", "page_cache_seconds")],
         storage=storage,
         limits=limits,
     )

@@ -22,6 +22,8 @@ def make_settings(data_dir: Path, database_url: str, **env: str) -> Settings:
     environ = {
         "CITE_LIVE_DATA_DIR": str(data_dir),
         "CITE_LIVE_DATABASE_URL": database_url,
+        # Tests look at pages right after changing records; the cache has tests of its own.
+        "CITE_LIVE_SITE_PAGE_CACHE_SECONDS": "0",
         **env,
     }
     return load_settings(environ)

@@ -198,7 +198,10 @@ def start_serve(data_dir: Path, log: Path, **env: str) -> tuple[subprocess.Popen
     environ = dict(os.environ)
     for name in ("CITE_LIVE_DATABASE_URL", "CITE_LIVE_CONFIG", "CITE_LIVE_SEED"):
         environ.pop(name, None)
-    environ.update({"CITE_LIVE_DATA_DIR": str(data_dir), **env})
+    # Fresh answers while polling for the seeded productions.
+    environ.update(
+        {"CITE_LIVE_DATA_DIR": str(data_dir), "CITE_LIVE_SITE_PAGE_CACHE_SECONDS": "0", **env}
+    )
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "cite_live", "serve", "--port", str(port)],
