@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from slugify import slugify as _slugify
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from cite_live.models import Artist, Credit, Job, Production, Tag, Venue
@@ -137,22 +137,6 @@ def production_query() -> Any:
 
 def get_production(session: Session, production_id: str) -> Production | None:
     return session.scalars(production_query().where(Production.id == production_id)).first()
-
-
-def list_public_productions(
-    session: Session, *, offset: int, limit: int
-) -> tuple[list[Production], int]:
-    """Ready, public productions, newest first, and how many there are in all."""
-    where = (Production.status == "ready", Production.visibility == "public")
-    total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
-    rows = session.scalars(
-        production_query()
-        .where(*where)
-        .order_by(Production.published_at.desc(), Production.id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(rows), total
 
 
 def stored_prefixes(production: Production) -> list[str]:
