@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import func, or_, select
@@ -392,14 +392,21 @@ async def artists_index(request: Request) -> Response:
     return _render(request, "artists.html", context)
 
 
+_Sluggish = TypeVar("_Sluggish", Artist, Venue)
+
+
+def _by_slug(request: Request, session: Session, model: type[_Sluggish], missing: str) -> _Sluggish:
+    """The row of ``model`` named by the path's slug, or the 404 page saying ``missing``."""
+    row = session.scalars(select(model).where(model.slug == request.path_params["slug"])).first()
+    if row is None:
+        raise _not_found(request, missing)
+    return row
+
+
 async def artist_page(request: Request) -> Response:
     lang = _lang(request)
     with _services(request).sessions() as session:
-        artist = session.scalars(
-            select(Artist).where(Artist.slug == request.path_params["slug"])
-        ).first()
-        if artist is None:
-            raise _not_found(request, N_("There is no artist at this address."))
+        artist = _by_slug(request, session, Artist, N_("There is no artist at this address."))
         credits = session.execute(
             select(Credit.role, Production)
             .join(Production, Credit.production_id == Production.id)
@@ -620,11 +627,7 @@ async def venues_index(request: Request) -> Response:
 
 async def venue_page(request: Request) -> Response:
     with _services(request).sessions() as session:
-        venue = session.scalars(
-            select(Venue).where(Venue.slug == request.path_params["slug"])
-        ).first()
-        if venue is None:
-            raise _not_found(request, N_("There is no venue at this address."))
+        venue = _by_slug(request, session, Venue, N_("There is no venue at this address."))
         productions, pager = _page_of_productions(request, session, Production.venue_id == venue.id)
         context = {
             "nav": "venues",

@@ -17,7 +17,7 @@ from babel.numbers import format_decimal
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from cite_live import i18n
+from cite_live import i18n, metadata
 from cite_live.settings import Settings
 
 
@@ -52,13 +52,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 def iso_duration(seconds: float | None) -> str:
-    """The ISO-8601 duration of a <time datetime> attribute: "PT3M25S"."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return ""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + f"{secs}S"
+    """The ISO-8601 duration of a <time datetime> attribute: "PT3M25S"; empty when unknown."""
+    return metadata.iso_duration(seconds) or ""
 
 
 @jinja2.pass_context
