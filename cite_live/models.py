@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -39,6 +40,8 @@ LICENCES = (
     "CC0-1.0",
 )
 JOB_STATES = ("queued", "running", "done", "failed")
+ROLES = ("admin", "artist")
+UPLOAD_STATES = ("receiving", "complete", "stored", "terminated")
 VERSION_STATES = ("building", "published", "retired")
 
 # Public identifiers are random so that unlisted productions cannot be found by counting.
@@ -87,6 +90,71 @@ class Artist(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     credits: Mapped[list[Credit]] = relationship(back_populates="artist")
+
+
+user_artists = Table(
+    "user_artists",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("artist_id", ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_user_artists_artist_id", "artist_id"),
+)
+
+
+class User(Base):
+    """An account: an admin, or an artist linked to one or more artist profiles."""
+
+    __tablename__ = "users"
+    __table_args__ = (_one_of("role", ROLES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased; the login form lower-cases what it is given.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    # None until the invited person chooses a password.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(10), default="artist")
+    # Part of every session cookie; bumping it ends every session of this user at once.
+    auth_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # Bytes of uploads this account may keep (originals of its productions); None: the default.
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    artists: Mapped[list[Artist]] = relationship(secondary=user_artists)
+
+
+class ApiToken(Base):
+    """A Bearer token for scripts and the CLI; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, so that its owner can tell tokens apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class Invitation(Base):
+    """A one-time link an admin hands to a new account holder to choose a password."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
 
 
 class Venue(Base):
@@ -146,6 +214,12 @@ class Production(Base):
     visibility: Mapped[str] = mapped_column(String(10), default="public")
     original_key: Mapped[str | None] = mapped_column(String(500))
     original_filename: Mapped[str | None] = mapped_column(String(300))
+    # Size of the original in the store, counted against its owner's quota.
+    original_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The account that uploaded it; None for the demo catalogue and `cite-live ingest`.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     current_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("media_versions.id", use_alter=True, ondelete="SET NULL")
     )
@@ -159,6 +233,7 @@ class Production(Base):
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     venue: Mapped[Venue | None] = relationship()
+    owner: Mapped[User | None] = relationship()
     credits: Mapped[list[Credit]] = relationship(
         back_populates="production",
         cascade="all, delete-orphan",
@@ -259,8 +334,47 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Last sign of life from the worker running it (the heartbeat renews the lease).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who holds the lease: host, process and thread, for the operator reading the table.
+    worker: Mapped[str | None] = mapped_column(String(200))
+    # When a message for it was last handed to the broker; the sweeper re-sends lost ones.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The upload it came from, if any: one upload makes exactly one job.
+    upload_id: Mapped[str | None] = mapped_column(
+        ForeignKey("uploads.id", ondelete="SET NULL"), unique=True
+    )
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class Upload(Base):
+    """A tus upload: the partial file lives under the data dir until it is complete."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (_one_of("state", UPLOAD_STATES),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None while the client defers the length (Upload-Defer-Length).
+    length: Mapped[int | None] = mapped_column(BigInteger)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    # Upload-Metadata as sent, decoded: filename, filetype, title…
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(12), default="receiving")
+    # The production made from it once complete (or the one it replaces the recording of).
+    production_id: Mapped[str | None] = mapped_column(
+        ForeignKey("productions.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()

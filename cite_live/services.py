@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,12 +35,48 @@ def make_store(storage: StorageSettings) -> ObjectStore:
     return LocalStore(storage.local_root)
 
 
+class Queue(Protocol):
+    """Where queued jobs are handed to workers (see cite_live.jobs)."""
+
+    def enqueue(self, job_id: int) -> None: ...
+
+
+def secret_key_for(settings: Settings) -> str:
+    """``auth.secret_key``, or the key generated once into the data dir and kept there."""
+    if settings.auth.secret_key:
+        return settings.auth.secret_key
+    path: Path = settings.data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Written aside, then linked into place: of two processes starting at once, one key wins
+    # whole and both read it.
+    draft = path.with_name(f".secret_key.{os.getpid()}")
+    draft.write_text(key + "\n", encoding="ascii")
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+    finally:
+        draft.unlink()
+    return key
+
+
 @dataclass
 class Services:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
     store: ObjectStore
+    # Signs session cookies and private media links.
+    secret_key: str
+    # None where no broker is attached (e.g. `cite-live ingest`): queued jobs then wait for the
+    # sweeper of a running server or worker.
+    queue: Queue | None = None
 
     def transcoder(self, progress: Callable[[float], None] | None = None) -> Transcoder:
         limits = self.settings.limits
@@ -73,4 +113,5 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         engine=engine,
         sessions=sessions,
         store=make_store(settings.storage),
+        secret_key=secret_key_for(settings),
     )

@@ -53,6 +53,20 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "timeout_factor", float, 8.0),
     Key("site", "url", str, "http://127.0.0.1:8000"),
     Key("site", "page_cache_seconds", float, 10.0),
+    Key("auth", "secret_key", str, ""),
+    Key("auth", "session_days", float, 14.0),
+    Key("auth", "login_attempts", int, 10),
+    Key("auth", "argon2_memory_kib", int, 65536),
+    Key("auth", "argon2_time_cost", int, 3),
+    Key("uploads", "quota_bytes", int, 50 * 1024**3),
+    Key("uploads", "expire_hours", float, 24.0),
+    Key("jobs", "broker", str, "embedded", ("embedded", "redis", "rabbitmq")),
+    Key("jobs", "url", str, ""),
+    Key("jobs", "threads", int, 1),
+    Key("jobs", "lease_seconds", float, 60.0),
+    Key("jobs", "max_attempts", int, 3),
+    Key("jobs", "sweep_seconds", float, 15.0),
+    Key("media", "signed_url_seconds", float, 900.0),
 )
 
 
@@ -77,6 +91,32 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    # Empty: a random key is made once and kept in the data dir (see ``secret_key_for``).
+    secret_key: str
+    session_days: float
+    login_attempts: int
+    argon2_memory_kib: int
+    argon2_time_cost: int
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    quota_bytes: int
+    expire_hours: float
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    broker: str
+    url: str
+    threads: int
+    lease_seconds: float
+    max_attempts: int
+    sweep_seconds: float
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     config_path: Path
@@ -85,11 +125,20 @@ class Settings:
     page_cache_seconds: float
     storage: StorageSettings
     limits: LimitSettings
+    auth: AuthSettings
+    uploads: UploadSettings
+    jobs: JobSettings
+    signed_url_seconds: float
     web_dir: Path = WEB_DIR
 
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where tus uploads are received, until complete."""
+        return self.data_dir / "uploads"
 
 
 def _coerce(key: Key, raw: Any, origin: str) -> Any:
@@ -169,6 +218,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_pixels=values[("limits", "max_pixels")],
         timeout_factor=values[("limits", "timeout_factor")],
     )
+
+    def section(name: str, cls: type[Any]) -> Any:
+        return cls(**{k.name: values[(k.section, k.name)] for k in KEYS if k.section == name})
+
     return Settings(
         data_dir=data_dir,
         config_path=config_path,
@@ -177,4 +230,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         page_cache_seconds=values[("site", "page_cache_seconds")],
         storage=storage,
         limits=limits,
+        auth=section("auth", AuthSettings),
+        uploads=section("uploads", UploadSettings),
+        jobs=section("jobs", JobSettings),
+        signed_url_seconds=values[("media", "signed_url_seconds")],
     )

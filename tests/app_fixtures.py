@@ -24,6 +24,9 @@ def make_settings(data_dir: Path, database_url: str, **env: str) -> Settings:
         "CITE_LIVE_DATABASE_URL": database_url,
         # Tests look at pages right after changing records; the cache has tests of its own.
         "CITE_LIVE_SITE_PAGE_CACHE_SECONDS": "0",
+        # Password hashing at its production cost would spend seconds per test that logs in.
+        "CITE_LIVE_AUTH_ARGON2_MEMORY_KIB": "1024",
+        "CITE_LIVE_AUTH_ARGON2_TIME_COST": "1",
         **env,
     }
     return load_settings(environ)
