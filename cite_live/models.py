@@ -216,6 +216,8 @@ class Production(Base):
     original_filename: Mapped[str | None] = mapped_column(String(300))
     # Size of the original in the store, counted against its owner's quota.
     original_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # An image the artist chose (re-encoded), shown instead of the version's cover or poster.
+    cover_key: Mapped[str | None] = mapped_column(String(400))
     # The account that uploaded it; None for the demo catalogue and `cite-live ingest`.
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

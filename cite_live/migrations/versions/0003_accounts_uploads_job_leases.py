@@ -141,6 +141,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("productions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("original_bytes", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("cover_key", sa.String(length=400), nullable=True))
         batch_op.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_productions_owner_id"), ["owner_id"], unique=False)
         batch_op.create_foreign_key(
@@ -157,6 +158,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_productions_owner_id_users"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_productions_owner_id"))
         batch_op.drop_column("owner_id")
+        batch_op.drop_column("cover_key")
         batch_op.drop_column("original_bytes")
 
     with op.batch_alter_table("jobs", schema=None) as batch_op:
