@@ -1,46 +1,133 @@
 """A short-lived cache of the answers anonymous visitors get (a "microcache").
 
-Under load most requests are for the same few pages; rendering each from the database costs
-15–20 ms of a single process, so 50 listeners at once queue for a second. Keeping each page for
-a few seconds makes every repeat cost well under a millisecond, at the price of a new
-production appearing on listings a few seconds late. Only anonymous GET/HEAD answers with
-status 200 and no cookie of their own are kept, per path, query and language.
+Under load most requests are for the same few pages; rendering one from the database costs
+several milliseconds of a single process, so 50 listeners at once would queue for it. Here:
+
+- a page is fresh for ``seconds``; repeats cost well under a millisecond;
+- after that it is served stale, for up to ``stale_seconds`` more, while one background request
+  renders it again: a visitor never waits for a refresh (stale-while-revalidate);
+- visitors asking at once for a page nobody has yet wait for the one render in progress rather
+  than each starting their own (request coalescing);
+- a commit in this process that changes the catalogue (see :class:`CatalogueChanges`) makes
+  every kept page obsolete at once, so an edit, a new production or a production made private
+  shows immediately here; other processes (workers, other web servers) are within ``seconds``.
+
+Only anonymous GET/HEAD answers with status 200, no cookie of their own and no private or
+no-store Cache-Control are kept, per path, query and language.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Delete, Insert, Update, event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cite_live.i18n import COOKIE, negotiate
 
+log = logging.getLogger("cite_live.pagecache")
+
 # Media and static files have their own caching headers and are cheap to serve; the language
 # switch sets a cookie.
 UNCACHED_PREFIXES = ("/media/", "/static/", "/lang/")
 MAX_BODY = 2 * 1024 * 1024
+# Tables whose rows pages show; job progress and accounts do not make pages obsolete.
+CATALOGUE_TABLES = frozenset(
+    {
+        "artists",
+        "venues",
+        "tags",
+        "productions",
+        "production_tags",
+        "credits",
+        "chapters",
+        "media_versions",
+    }
+)
+# How long a visitor waits for someone else's render of the same page before rendering it too.
+COALESCE_WAIT = 10.0
+
+Key = tuple[str, str, str]
+
+
+class CatalogueChanges:
+    """A counter bumped after every commit of this process that changed the catalogue."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+
+    def watch(self, sessions: sessionmaker[Session]) -> None:
+        event.listen(sessions, "after_flush", self._after_flush)
+        event.listen(sessions, "do_orm_execute", self._on_execute)
+        event.listen(sessions, "after_commit", self._after_commit)
+        event.listen(sessions, "after_rollback", self._after_rollback)
+
+    @staticmethod
+    def _touches(objects: Any) -> bool:
+        return any(
+            getattr(getattr(obj, "__table__", None), "name", None) in CATALOGUE_TABLES
+            for obj in objects
+        )
+
+    def _after_flush(self, session: Session, _context: Any) -> None:
+        if any(self._touches(objects) for objects in (session.new, session.dirty, session.deleted)):
+            session.info["catalogue_changed"] = True
+
+    def _on_execute(self, state: ORMExecuteState) -> None:
+        statement = state.statement
+        if isinstance(statement, Insert | Update | Delete):
+            table = getattr(statement, "table", None)
+            if getattr(table, "name", None) in CATALOGUE_TABLES:
+                state.session.info["catalogue_changed"] = True
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop("catalogue_changed", False):
+            self.generation += 1
+
+    def _after_rollback(self, session: Session) -> None:
+        session.info.pop("catalogue_changed", None)
 
 
 @dataclass
 class Entry:
-    expires: float
+    stored: float
+    fresh_until: float
+    stale_until: float
+    generation: int
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
 
 
 class PageCacheMiddleware:
-    def __init__(self, app: ASGIApp, *, seconds: float, max_entries: int = 4096) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        stale_seconds: float | None = None,
+        max_entries: int = 4096,
+    ) -> None:
         self.app = app
         self.seconds = seconds
+        self.stale_seconds = max(60.0, 30 * seconds) if stale_seconds is None else stale_seconds
         self.max_entries = max_entries
-        self.entries: OrderedDict[tuple[str, str, str], Entry] = OrderedDict()
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        # Renders in progress, so that others asking for the same page can wait for them.
+        self.pending: dict[Key, asyncio.Event] = {}
+        # Background refreshes, kept referenced until they end.
+        self.refreshing: dict[Key, asyncio.Task[None]] = {}
 
-    def _key(self, scope: Scope) -> tuple[str, str, str] | None:
+    def _key(self, scope: Scope) -> Key | None:
         if self.seconds <= 0 or scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
         path: str = scope["path"]
@@ -60,25 +147,79 @@ class PageCacheMiddleware:
         lang = negotiate(query_lang, cookies.get(COOKIE), headers.get("accept-language", ""))
         return path, query, lang
 
+    @staticmethod
+    def _generation(scope: Scope) -> int:
+        services = getattr(getattr(scope.get("app"), "state", None), "services", None)
+        changes = getattr(services, "changes", None)
+        return changes.generation if isinstance(changes, CatalogueChanges) else 0
+
+    def _usable(self, key: Key, generation: int) -> Entry | None:
+        entry = self.entries.get(key)
+        if entry is None or entry.generation != generation:
+            return None
+        if entry.stale_until <= time.monotonic():
+            return None
+        return entry
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = self._key(scope)
         if key is None:
             await self.app(scope, receive, send)
             return
-        now = time.monotonic()
-        entry = self.entries.get(key)
-        if entry is not None and entry.expires > now:
-            self.entries.move_to_end(key)
-            age = str(int(now - (entry.expires - self.seconds))).encode()
-            headers = [*entry.headers, (b"age", age), (b"x-cache", b"hit")]
-            await send({"type": "http.response.start", "status": entry.status, "headers": headers})
-            body = b"" if scope["method"] == "HEAD" else entry.body
-            await send({"type": "http.response.body", "body": body})
+        generation = self._generation(scope)
+        entry = self._usable(key, generation)
+        if entry is None and key in self.pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pending[key].wait(), COALESCE_WAIT)
+            entry = self._usable(key, generation)
+        if entry is None:
+            await self._fill(key, generation, scope, receive, send)
             return
-        await self._fill(key, scope, receive, send)
+        if entry.fresh_until > time.monotonic():
+            await self._serve(entry, scope, send, b"hit")
+            return
+        if key not in self.refreshing and key not in self.pending:
+            task = asyncio.create_task(self._refresh(key, generation, scope))
+            self.refreshing[key] = task
+            task.add_done_callback(lambda _task: self.refreshing.pop(key, None))
+        await self._serve(entry, scope, send, b"stale")
+
+    async def _serve(self, entry: Entry, scope: Scope, send: Send, state: bytes) -> None:
+        age = str(int(time.monotonic() - entry.stored)).encode()
+        headers = [*entry.headers, (b"age", age), (b"x-cache", state)]
+        await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+        body = b"" if scope["method"] == "HEAD" else entry.body
+        await send({"type": "http.response.body", "body": body})
 
     async def _fill(
-        self, key: tuple[str, str, str], scope: Scope, receive: Receive, send: Send
+        self, key: Key, generation: int, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        done = asyncio.Event()
+        self.pending[key] = done
+        try:
+            await self._render(key, generation, scope, receive, send)
+        finally:
+            if self.pending.get(key) is done:
+                del self.pending[key]
+            done.set()
+
+    async def _refresh(self, key: Key, generation: int, scope: Scope) -> None:
+        """Render the page again for nobody in particular and keep the result."""
+        request_scope = {**scope, "method": "GET", "state": {}}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(_message: Message) -> None:
+            return None
+
+        try:
+            await self._render(key, generation, request_scope, receive, discard)
+        except Exception:
+            log.warning("could not refresh the cached page %s", key[0], exc_info=True)
+
+    async def _render(
+        self, key: Key, generation: int, scope: Scope, receive: Receive, send: Send
     ) -> None:
         start: Message | None = None
         chunks: list[bytes] = []
@@ -106,14 +247,23 @@ class PageCacheMiddleware:
                 else:
                     chunks.append(message.get("body", b""))
                 if not message.get("more_body", False) and keep and start is not None:
-                    self._store(key, start, b"".join(chunks))
+                    self._store(key, generation, start, b"".join(chunks))
             await send(message)
 
         await self.app(scope, receive, capture)
 
-    def _store(self, key: tuple[str, str, str], start: Message, body: bytes) -> None:
+    def _store(self, key: Key, generation: int, start: Message, body: bytes) -> None:
         headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"date", b"server")]
-        self.entries[key] = Entry(time.monotonic() + self.seconds, start["status"], headers, body)
+        now = time.monotonic()
+        self.entries[key] = Entry(
+            stored=now,
+            fresh_until=now + self.seconds,
+            stale_until=now + self.seconds + self.stale_seconds,
+            generation=generation,
+            status=start["status"],
+            headers=headers,
+            body=body,
+        )
         self.entries.move_to_end(key)
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)

@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cite_live import search
 from cite_live.db import make_engine, make_sessionmaker, migrate
+from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
 from transcoder import Limits, Transcoder, TranscoderSettings
@@ -77,6 +78,8 @@ class Services:
     # None where no broker is attached (e.g. `cite-live ingest`): queued jobs then wait for the
     # sweeper of a running server or worker.
     queue: Queue | None = None
+    # Bumped by commits that change what pages show; the page cache drops older pages.
+    changes: CatalogueChanges = field(default_factory=CatalogueChanges)
 
     def transcoder(self, progress: Callable[[float], None] | None = None) -> Transcoder:
         limits = self.settings.limits
@@ -108,10 +111,12 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         with sessions.begin() as session:
             if search.needs_reindex(session):
                 search.reindex(session)
-    return Services(
+    services = Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
         store=make_store(settings.storage),
         secret_key=secret_key_for(settings),
     )
+    services.changes.watch(sessions)
+    return services

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from cite_live.app import create_app
 from cite_live.catalogue import create_production
-from cite_live.models import Production
+from cite_live.models import Job, Production
+from cite_live.pagecache import PageCacheMiddleware
 from cite_live.services import Services
 
 
@@ -22,8 +27,9 @@ def cached(services: Services) -> Iterator[TestClient]:
         yield client
 
 
-def retitle_directly(services: Services, production_id: str, title: str) -> None:
-    with services.sessions.begin() as session:
+def retitle_elsewhere(services: Services, production_id: str, title: str) -> None:
+    """A change made by another process: through the database, not this process's sessions."""
+    with Session(services.engine) as session, session.begin():
         row = session.get(Production, production_id)
         assert row is not None
         row.title = title
@@ -36,20 +42,86 @@ def make(services: Services) -> str:
         return production.id
 
 
-def test_a_repeat_is_served_from_the_cache_until_it_expires(
+def test_a_repeat_is_served_fresh_then_stale_while_it_is_rendered_again(
     cached: TestClient, services: Services
 ) -> None:
     production_id = make(services)
     url = f"/api/v1/productions/{production_id}"
     first = cached.get(url)
     assert (first.headers["x-cache"], first.json()["title"]) == ("miss", "Avant")
-    retitle_directly(services, production_id, "Après")
+    retitle_elsewhere(services, production_id, "Après")
     again = cached.get(url)
     assert (again.headers["x-cache"], again.json()["title"]) == ("hit", "Avant")
     assert int(again.headers["age"]) >= 0
     time.sleep(0.6)
-    fresh = cached.get(url)
-    assert (fresh.headers["x-cache"], fresh.json()["title"]) == ("miss", "Après")
+    stale = cached.get(url)
+    assert (stale.headers["x-cache"], stale.json()["title"]) == ("stale", "Avant")
+    # The refresh runs in the background; the next visitors get its result.
+    deadline = time.monotonic() + 5
+    while (fresh := cached.get(url)).json()["title"] != "Après":
+        assert time.monotonic() < deadline, "the stale page was never refreshed"
+        time.sleep(0.05)
+    assert fresh.headers["x-cache"] == "hit"
+
+
+def test_a_catalogue_change_committed_by_this_process_shows_at_once(
+    cached: TestClient, services: Services
+) -> None:
+    production_id = make(services)
+    url = f"/api/v1/productions/{production_id}"
+    cached.get(url)
+    with services.sessions.begin() as session:
+        row = session.get(Production, production_id)
+        assert row is not None
+        row.title = "Après"
+    now = cached.get(url)
+    assert (now.headers["x-cache"], now.json()["title"]) == ("miss", "Après")
+
+
+def test_job_progress_does_not_make_pages_obsolete(cached: TestClient, services: Services) -> None:
+    production_id = make(services)
+    with services.sessions.begin() as session:
+        job = Job(type="transcode", production_id=production_id)
+        session.add(job)
+    url = f"/api/v1/productions/{production_id}"
+    cached.get(url)
+    with services.sessions.begin() as session:
+        session.execute(update(Job).values(progress=0.5))
+    assert cached.get(url).headers["x-cache"] == "hit"
+
+
+def test_visitors_asking_at_once_for_a_new_page_share_one_render() -> None:
+    renders = 0
+
+    async def slow_page(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal renders
+        renders += 1
+        await asyncio.sleep(0.05)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"page"})
+
+    cache = PageCacheMiddleware(slow_page, seconds=5)
+
+    async def visit() -> tuple[bytes, bytes]:
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []}
+        await cache(scope, receive, send)
+        state = dict(sent[0]["headers"])[b"x-cache"]
+        return state, sent[1]["body"]
+
+    async def crowd() -> list[tuple[bytes, bytes]]:
+        return await asyncio.gather(*(visit() for _ in range(20)))
+
+    answers = asyncio.run(crowd())
+    assert renders == 1
+    assert sorted(answers) == [(b"hit", b"page")] * 19 + [(b"miss", b"page")]
 
 
 def test_each_language_gets_its_own_copy(cached: TestClient) -> None:
@@ -66,7 +138,7 @@ def test_visitors_with_a_session_cookie_and_errors_are_never_cached(
     production_id = make(services)
     url = f"/api/v1/productions/{production_id}"
     cached.get(url)
-    retitle_directly(services, production_id, "Après")
+    retitle_elsewhere(services, production_id, "Après")
     personal = cached.get(url, headers={"Cookie": "session=abc; lang=fr"})
     assert "x-cache" not in personal.headers and personal.json()["title"] == "Après"
     assert cached.get("/api/v1/productions/nope").headers["x-cache"] == "miss"
