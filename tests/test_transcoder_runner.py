@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -49,6 +50,49 @@ def test_a_process_over_its_deadline_is_killed_with_its_children(tmp_path: Path)
     while alive(int(marker.read_text())) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(int(marker.read_text()))
+
+
+def test_a_worker_killed_outright_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL gives the worker no chance to clean up: the kernel must end what it started."""
+    marker = tmp_path / "runner.pid"
+    worker_code = (
+        "import logging, os, pathlib, sys;"
+        "from transcoder.runner import Budget, Job, Runner;"
+        f"pathlib.Path({str(marker)!r}).write_text(str(os.getpid()));"
+        "Runner(logging.getLogger('w')).run(Job(['sleep', '60'], Budget(120, 60, 2**31)))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen([sys.executable, "-c", worker_code], cwd=root)
+    try:
+        deadline = time.monotonic() + 20
+        children: list[int] = []
+        while not children:
+            assert time.monotonic() < deadline, "the worker never started its command"
+            time.sleep(0.05)
+            if marker.exists():
+                children = children_of(int(marker.read_text()))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in children)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def children_of(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_megabytes_of_output_neither_block_nor_fill_memory() -> None:

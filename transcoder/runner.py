@@ -3,6 +3,11 @@
 Every process gets its own process group (so a timeout kills it and anything it started),
 RLIMIT_CPU and RLIMIT_AS, a wall-clock deadline, and readers that drain stdout and stderr
 into bounded buffers, so a chatty ffmpeg can neither block on a full pipe nor fill memory.
+
+The limits are set before the program starts, by util-linux's ``prlimit`` running it, and
+``setpriv --pdeathsig KILL`` makes the kernel kill it when the thread that started it dies: a
+worker killed with SIGKILL leaves no ffmpeg behind (ffmpeg ignores the SIGPIPE it would get).
+Where those tools are missing, the limits are set from here right after the spawn.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import os
 import queue
 import resource
+import shutil
 import signal
 import subprocess
 import threading
@@ -139,6 +145,18 @@ def _limit(pid: int, budget: Budget) -> None:
         pass  # already finished: nothing left to limit
 
 
+def _wrapped(argv: Sequence[str], budget: Budget) -> tuple[list[str], bool]:
+    """``argv`` run under its limits and tied to our life; True when the wrapper sets the limits."""
+    prlimit, setpriv = shutil.which("prlimit"), shutil.which("setpriv")
+    if prlimit is None or setpriv is None:
+        return list(argv), False
+    limits = [
+        f"--cpu={budget.cpu_seconds}:{budget.cpu_seconds + 5}",
+        f"--as={budget.memory_bytes}:{budget.memory_bytes}",
+    ]
+    return [prlimit, *limits, "--", setpriv, "--pdeathsig", "KILL", "--", *argv], True
+
+
 def _kill(running: _Running) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(running.process.pid, signal.SIGKILL)
@@ -202,10 +220,15 @@ class Runner:
 
     def _start(self, job: Job, index: int, events: queue.Queue[tuple[int, float]]) -> _Running:
         self.logger.debug("running %s", " ".join(job.argv))
+        # The wrappers would report a missing program as an exit code; say it plainly here.
+        if shutil.which(job.argv[0]) is None:
+            self.logger.error("cannot start %s: not found", job.argv[0])
+            raise TranscodeFailed("The media processor could not be started.")
+        argv, limited = _wrapped(job.argv, job.budget)
         try:
             # The argv is a list built by commands.py; no shell ever parses it.
             process = subprocess.Popen(  # noqa: S603
-                list(job.argv),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -215,7 +238,8 @@ class Runner:
         except OSError as exc:
             self.logger.error("cannot start %s: %s", job.argv[0], exc)
             raise TranscodeFailed("The media processor could not be started.") from exc
-        _limit(process.pid, job.budget)
+        if not limited:
+            _limit(process.pid, job.budget)
         running = _Running(job, process, time.monotonic() + job.budget.timeout)
         assert process.stdout is not None and process.stderr is not None
         running.readers = [
