@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from cite_live.access import media_link
+from cite_live.auth import can_view, current_user
 from cite_live.catalogue import get_production, production_query
 from cite_live.metadata import artist_url, aware, embed_url, page_url
 from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, Tag, Venue
@@ -30,18 +32,30 @@ DEFAULT_PER_PAGE = 20
 ARTIST_PRODUCTIONS = 50
 MAX_FILTER_LENGTH = 200
 CORS = {"Access-Control-Allow-Origin": "*"}
+PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 NOT_FOUND_PRODUCTION = "There is no production with this identifier."
 NOT_FOUND_ARTIST = "There is no artist with this name."
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
-def production_json(production: Production, store: ObjectStore, site_url: str) -> dict[str, Any]:
-    """The production object: ids, status, credits and absolute URLs for players and pages."""
+def production_json(
+    production: Production,
+    store: ObjectStore,
+    site_url: str,
+    *,
+    link: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The production object: ids, status, credits and absolute URLs for players and pages.
+
+    ``link`` turns a key into its URL (``access.media_link``: signed links for a private
+    production shown to its managers); by default, the store's public URL."""
     version = production.current_version if production.status == "ready" else None
 
     def url(key: str | None) -> str | None:
-        return store.public_url(key, site_url) if key else None
+        if not key:
+            return None
+        return link(key) if link is not None else store.public_url(key, site_url)
 
     data: dict[str, Any] = {
         "id": production.id,
@@ -72,7 +86,11 @@ def production_json(production: Production, store: ObjectStore, site_url: str) -
             for chapter in production.chapters
         ],
         "hls_url": url(version.master_key) if version else None,
-        "poster_url": url(version.poster_key or version.cover_key) if version else None,
+        "poster_url": (
+            url(production.cover_key or version.poster_key or version.cover_key)
+            if version
+            else None
+        ),
         "waveform_url": url(version.waveform_key) if version else None,
         "storyboard_url": url(version.storyboard_vtt_key) if version else None,
         "download_url": url(version.download_key) if version else None,
@@ -248,11 +266,17 @@ async def show_production(request: Request) -> JSONResponse:
     services = request.app.state.services
     with services.sessions() as session:
         production = get_production(session, request.path_params["production_id"])
-        # Private productions are invisible until accounts exist to see them; unlisted ones
-        # are readable by whoever has their identifier.
-        if production is None or production.visibility == "private":
+        # Unlisted productions are readable by whoever has their identifier; a private one only
+        # by its owner and the admins — to anyone else it does not exist.
+        if production is None or not can_view(current_user(request), production):
             raise HTTPException(404, NOT_FOUND_PRODUCTION)
-        data = production_json(production, services.store, site_url(request))
+        base = site_url(request)
+        link = media_link(services, production, base)
+        data = production_json(production, services.store, base, link=link)
+        private = production.visibility == "private"
+    if private:
+        # Signed links, for one viewer: no shared cache keeps them, no Referer carries them.
+        return JSONResponse(data, headers=PRIVATE_HEADERS)
     return JSONResponse(data)
 
 

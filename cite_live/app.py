@@ -15,7 +15,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cite_live import api, embeds, feeds, media, oembed, openapi, pages
+from cite_live import (
+    access,
+    account_pages,
+    admin,
+    api,
+    embeds,
+    feeds,
+    media,
+    oembed,
+    openapi,
+    pages,
+    studio,
+    tus,
+)
+from cite_live.auth import AuthMiddleware
 from cite_live.i18n import LocaleMiddleware
 from cite_live.pagecache import PageCacheMiddleware
 from cite_live.services import Services, open_services
@@ -26,6 +40,7 @@ log = logging.getLogger("cite_live.app")
 SERVER_ERROR = "Something went wrong on our side."
 # Paths whose errors are answered in JSON rather than with an HTML page.
 JSON_PATHS = ("/api/", "/media/", "/oembed")
+TUS_COLLECTION = ["OPTIONS", "POST"]
 
 
 class CachedStaticFiles(StaticFiles):
@@ -45,6 +60,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or open_services(settings)
+        # S3: a private production's objects, and every original, refused to anonymous readers.
+        access.sync_private_media(app.state.services)
         try:
             yield
         finally:
@@ -56,10 +73,20 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         detail = exc.detail if isinstance(exc, HTTPException) else SERVER_ERROR
         if status == 500:
             log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        # Location (auth.require_user's redirect to the login page), Retry-After, WWW-Authenticate.
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        if 300 <= status < 400:
+            return Response(status_code=status, headers=headers)
         if request.url.path.startswith(JSON_PATHS):
-            return JSONResponse({"error": detail, "status": status}, status_code=status)
+            return JSONResponse(
+                {"error": detail, "status": status}, status_code=status, headers=headers
+            )
         return templates.TemplateResponse(
-            request, "error.html", {"status": status, "detail": detail}, status_code=status
+            request,
+            "error.html",
+            {"status": status, "detail": detail},
+            status_code=status,
+            headers=headers,
         )
 
     routes = [
@@ -75,6 +102,60 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/tags/{slug}", pages.tag_page, name="tag"),
         Route("/search", pages.search_page, name="search"),
         Route("/lang/{code}", pages.set_language, name="set_language"),
+        Route("/login", account_pages.login, methods=["GET", "POST"], name="login"),
+        Route("/logout", account_pages.logout, methods=["POST"], name="logout"),
+        Route("/account", account_pages.account, methods=["GET", "POST"], name="account"),
+        Route("/invite/{token}", account_pages.invitation, methods=["GET", "POST"], name="invite"),
+        # The artist's studio and the admin page (cite_live/studio.py, cite_live/admin.py).
+        Route("/studio", studio.studio_page, name="studio"),
+        Route("/studio/productions/{production_id}", studio.edit_page, name="studio_edit"),
+        Route(
+            "/studio/productions/{production_id}",
+            studio.edit_submit,
+            methods=["POST"],
+            name="studio_save",
+        ),
+        Route(
+            "/studio/productions/{production_id}/cover",
+            studio.cover_submit,
+            methods=["POST"],
+            name="studio_cover",
+        ),
+        Route(
+            "/studio/productions/{production_id}/replace",
+            studio.replace_page,
+            name="studio_replace",
+        ),
+        Route(
+            "/studio/productions/{production_id}/delete", studio.delete_page, name="studio_delete"
+        ),
+        Route(
+            "/studio/productions/{production_id}/delete",
+            studio.delete_submit,
+            methods=["POST"],
+            name="studio_delete_confirmed",
+        ),
+        Route(
+            "/studio/productions/{production_id}/retry",
+            studio.retry,
+            methods=["POST"],
+            name="studio_retry",
+        ),
+        Route("/admin", admin.admin_page, name="admin"),
+        Route(
+            "/admin/productions/{production_id}/unpublish",
+            admin.unpublish,
+            methods=["POST"],
+            name="admin_unpublish",
+        ),
+        Route(
+            "/admin/productions/{production_id}/publish",
+            admin.publish,
+            methods=["POST"],
+            name="admin_publish",
+        ),
+        Route("/admin/users/{user_id}", admin.update_user, methods=["POST"], name="admin_user"),
+        Route("/admin/invitations", admin.invite, methods=["POST"], name="admin_invitations"),
         Route("/feed.atom", feeds.site_feed, name="site_feed"),
         Route("/podcast.rss", feeds.podcast_feed, name="podcast_feed"),
         Route("/embed/{production_id}", embeds.embed_page, name="embed"),
@@ -84,6 +165,23 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/api/v1/productions/{production_id}", api.show_production, name="api_production"),
         Route("/api/v1/artists", api.list_artists, name="api_artists"),
         Route("/api/v1/artists/{slug}", api.show_artist, name="api_artist"),
+        Route("/api/v1/me/productions", studio.my_productions, name="api_my_productions"),
+        # tus 1.0 resumable uploads; the collection answers with and without its slash.
+        Route("/api/v1/uploads/", tus.collection, methods=TUS_COLLECTION, name="api_uploads"),
+        Route("/api/v1/uploads", tus.collection, methods=TUS_COLLECTION),
+        Route(
+            "/api/v1/uploads/{upload_id}",
+            tus.upload,
+            methods=[*TUS_COLLECTION, "HEAD", "PATCH", "DELETE"],
+            name="api_upload",
+        ),
+        # Before /media/{key:path}, which would otherwise take "private/…" for a key.
+        Route(
+            "/media/private/{token}/{key:path}",
+            media.serve_private_media,
+            methods=["GET", "HEAD"],
+            name="private_media",
+        ),
         Route(
             "/media/{key:path}",
             media.serve_media,
@@ -97,8 +195,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ),
     ]
     middleware = [
+        # Outermost: pages served from the cache are refused to other sites' frames too.
+        Middleware(embeds.FramingMiddleware),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
         Middleware(LocaleMiddleware),
+        # Inside the locale, so that its refusals are in the visitor's language.
+        Middleware(AuthMiddleware),
     ]
     handlers: dict[Any, Any] = {HTTPException: error, Exception: error}
     app = Starlette(

@@ -1,18 +1,42 @@
 """Who is asking: the signed-in account of a request, and the checks handlers make with it.
 
-The authentication middleware (sessions, Bearer tokens, CSRF) puts a :class:`CurrentUser`, or
-None, into ``request.state.user``; handlers only read it through the functions below.
+:class:`AuthMiddleware` puts a :class:`CurrentUser`, or None, into ``request.state.user`` from a
+signed session cookie or an ``Authorization: Bearer`` API token; handlers only read it through the
+functions below. The cookie holds only the account id, the account's ``auth_epoch`` and a CSRF
+token: bumping the epoch (logout, password change) ends every session of the account at once.
+
+Every unsafe request (POST, PUT, PATCH, DELETE) that carries a session, and every one outside the
+API, must come from this site (``Origin``/``Referer``) and carry the session's CSRF token, in the
+``X-CSRF-Token`` header or a ``csrf_token`` form field (see :mod:`cite_live.csrf`). Requests
+with a Bearer token are exempt: a browser never adds one by itself. The middleware is plain ASGI
+so that request bodies it does not need (tus uploads) stream through untouched.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlencode, urlsplit
 
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cite_live.models import Production
+from cite_live import i18n
+from cite_live.accounts import user_for_token
+from cite_live.csrf import check_forgery
+from cite_live.i18n import N_
+from cite_live.models import Production, User, user_artists
+
+if TYPE_CHECKING:
+    from cite_live.services import Services
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,10 @@ def require_user(request: Request) -> CurrentUser:
 def require_admin(request: Request) -> CurrentUser:
     user = require_user(request)
     if not user.is_admin:
-        raise HTTPException(403, "Only an administrator may do this.")
+        message = N_("Only an administrator may do this.")
+        if not _wants_json(request):
+            message = i18n.gettext(message, getattr(request.state, "lang", None))
+        raise HTTPException(403, message)
     return user
 
 
@@ -67,3 +94,229 @@ def can_manage(user: CurrentUser | None, production: Production) -> bool:
 def can_view(user: CurrentUser | None, production: Production) -> bool:
     """Open its page, API object and media: anyone unless private; then only its managers."""
     return production.visibility != "private" or can_manage(user, production)
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+COOKIE = "cite_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Paths whose refusals are answered in JSON, as the app's error handler does.
+JSON_PATHS = ("/api/", "/media/", "/oembed")
+_STATE = "auth_session"
+
+BAD_TOKEN = N_("This API token is not valid, or it has been revoked.")
+
+
+@dataclass
+class SessionState:
+    """The session cookie of a request as the handlers leave it; written back on the response."""
+
+    user_id: int | None = None
+    epoch: int = 0
+    csrf: str | None = None
+    # Re-sign and send the cookie.
+    changed: bool = False
+    # Send a deleting cookie (a stale or signed-out session) unless it changed since.
+    clear: bool = False
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="session")
+
+
+def _session(request: Request) -> SessionState:
+    state: dict[str, Any] = request.scope.setdefault("state", {})  # shared with the middleware
+    session = state.get(_STATE)
+    if not isinstance(session, SessionState):
+        session = state[_STATE] = SessionState()
+    return session
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token, made (and the cookie sent) on first use: every form shows it."""
+    session = _session(request)
+    if session.csrf is None:
+        session.csrf = secrets.token_urlsafe(32)
+        session.changed = True
+    return session.csrf
+
+
+def sign_in(request: Request, user: CurrentUser, epoch: int) -> None:
+    """Start a new session for ``user``: a new cookie and a new CSRF token, never the old ones."""
+    session = _session(request)
+    session.user_id, session.epoch, session.csrf = user.id, epoch, secrets.token_urlsafe(32)
+    session.changed, session.clear = True, False
+    request.state.user = user
+
+
+def reissue(request: Request, epoch: int) -> None:
+    """Keep this device signed in across an epoch change (a new password): same session and
+    CSRF token, a cookie of the new epoch."""
+    session = _session(request)
+    if session.user_id is not None:
+        session.epoch, session.changed, session.clear = epoch, True, False
+
+
+def sign_out(request: Request) -> None:
+    """Forget the session on this device (the caller bumps the epoch to end it everywhere)."""
+    session = _session(request)
+    session.user_id, session.epoch, session.csrf = None, 0, None
+    session.changed, session.clear = False, True
+    request.state.user = None
+
+
+def safe_next(target: str | None) -> str:
+    """A path of this site to go to after signing in, or "/" for anything that may leave it."""
+    if not target or len(target) > 2000 or not target.startswith("/"):
+        return "/"
+    # Browsers read "/\\host" as "//host"; control characters could split a header; an encoded
+    # "//" may be decoded once more by whatever reads the redirect.
+    decoded = unquote(unquote(target))
+    for candidate in (target, decoded):
+        if candidate.startswith(("//", "/\\")) or _UNSAFE.search(candidate):
+            return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+class AuthMiddleware:
+    """Who is asking (session cookie or Bearer token) and whether an unsafe request is forged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        services: Services = scope["app"].state.services
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            user = self._token_user(services, credentials.strip())
+            state["user"] = user
+            if user is None:
+                challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                await _refuse(scope, receive, send, 401, BAD_TOKEN, challenge)
+                return
+            await self.app(scope, receive, send)
+            return
+
+        session = self._read_cookie(services, headers)
+        state[_STATE] = session
+        state["user"] = self._session_user(services, session) if session.user_id else None
+        if session.user_id and state["user"] is None:
+            state[_STATE] = session = SessionState(clear=True)
+        send = self._sending_cookie(scope, send, services)
+        if scope["method"] in UNSAFE_METHODS and (
+            state["user"] is not None or not scope["path"].startswith("/api/")
+        ):
+            refusal, receive = await check_forgery(
+                scope, receive, session.csrf, services.settings.site_url
+            )
+            if refusal is not None:
+                await _refuse(scope, receive, send, *refusal)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _token_user(services: Services, token: str) -> CurrentUser | None:
+        with services.sessions.begin() as session:
+            user = user_for_token(session, token)
+            return None if user is None else current_user_of(session, user, via_token=True)
+
+    @staticmethod
+    def _read_cookie(services: Services, headers: Headers) -> SessionState:
+        raw = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        if raw is None:
+            return SessionState()
+        max_age = int(services.settings.auth.session_days * 86400)
+        try:
+            data = _serializer(services.secret_key).loads(raw, max_age=max_age)
+            user_id, epoch, csrf = data["u"], data["e"], data["c"]
+        except (BadSignature, KeyError, TypeError):
+            return SessionState(clear=True)
+        if not isinstance(user_id, int | None) or not isinstance(epoch, int):
+            return SessionState(clear=True)
+        return SessionState(user_id, epoch, csrf if isinstance(csrf, str) else None)
+
+    @staticmethod
+    def _session_user(services: Services, cookie: SessionState) -> CurrentUser | None:
+        with services.sessions() as session:
+            user = session.get(User, cookie.user_id)
+            if user is None or user.disabled or user.auth_epoch != cookie.epoch:
+                return None
+            return current_user_of(session, user)
+
+    @staticmethod
+    def _sending_cookie(scope: Scope, send: Send, services: Services) -> Send:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                session = scope["state"].get(_STATE)
+                if isinstance(session, SessionState) and (session.changed or session.clear):
+                    headers = MutableHeaders(scope=message)
+                    headers.append("set-cookie", _cookie(session, scope, services))
+                    # A shared cache must never hand one person's cookie to another.
+                    headers["cache-control"] = "private, no-store"
+                elif scope["state"].get("user") is not None:
+                    MutableHeaders(scope=message).setdefault("cache-control", "private")
+            await send(message)
+
+        return sending
+
+
+def current_user_of(session: Session, user: User, *, via_token: bool = False) -> CurrentUser:
+    """What handlers see of ``user``."""
+    artist_ids = session.scalars(
+        select(user_artists.c.artist_id).where(user_artists.c.user_id == user.id)
+    )
+    return CurrentUser(user.id, user.email, user.role, frozenset(artist_ids), via_token)
+
+
+def _cookie(session: SessionState, scope: Scope, services: Services) -> str:
+    secure = services.settings.site_url.startswith("https:") or scope.get("scheme") == "https"
+    response = Response()
+    if not session.changed:
+        response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
+    else:
+        value = _serializer(services.secret_key).dumps(
+            {"u": session.user_id, "e": session.epoch, "c": session.csrf}
+        )
+        # A signed-in session lasts ``session_days``; an anonymous one (a form's CSRF token only)
+        # ends with the browser.
+        max_age = int(services.settings.auth.session_days * 86400) if session.user_id else None
+        response.set_cookie(
+            COOKIE, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
+        )
+    return response.headers["set-cookie"]
+
+
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer like the app's error handler does: JSON under the API, the error page elsewhere."""
+    request = Request(scope, receive)
+    response: Response
+    if scope["path"].startswith(JSON_PATHS):
+        # The API speaks English, as its other errors do.
+        body = {"error": message, "status": status}
+        response = JSONResponse(body, status_code=status, headers=headers)
+    else:
+        detail = i18n.gettext(message, getattr(request.state, "lang", None))
+        templates = scope["app"].state.templates
+        context = {"status": status, "detail": detail}
+        response = templates.TemplateResponse(
+            request, "error.html", context, status_code=status, headers=headers
+        )
+    await response(scope, receive, send)

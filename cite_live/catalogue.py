@@ -144,6 +144,8 @@ def stored_prefixes(production: Production) -> list[str]:
     keys = [v.prefix for v in production.versions]
     if production.original_key:
         keys.append(production.original_key)
+    if production.cover_key:
+        keys.append(production.cover_key)
     return keys
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cite_live import accounts, jobs
+from cite_live.accounts import AccountError
 from cite_live.api import production_json
-from cite_live.catalogue import get_production
+from cite_live.catalogue import artist_by_name, get_production
 from cite_live.ingest import delete_production, run_transcode, submit_file
+from cite_live.models import ROLES
 from cite_live.services import Services, open_services
 from cite_live.settings import SettingsError, load_settings
 from cite_live.storage import StorageError
@@ -33,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
 
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser(
+        "worker", help="run background jobs from the redis or rabbitmq broker (jobs.broker)"
+    )
 
     ingest = commands.add_parser("ingest", help="register and transcode local capture files")
     ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -47,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument(
         "--json", action="store_true", help="print one production object per line on stdout"
     )
+    _add_account_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.command == "serve" else logging.WARNING,
+        level=logging.INFO if args.command in ("serve", "worker") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -63,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         import os
+        import signal
 
         import uvicorn
 
@@ -71,6 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # Opened here rather than in the app's lifespan so that the demo seeding shares them.
         services = open_services(settings)
+        try:
+            # Embedded: worker threads here. Otherwise `cite-live worker` runs the jobs.
+            queue = jobs.open_queue(
+                services, workers=settings.jobs.broker == "embedded", sweep_uploads=True
+            )
+        except jobs.JobsError as exc:
+            services.close()
+            print(f"cite-live: {exc}", file=sys.stderr)
+            return 2
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(settings, services), host=args.host, port=args.port, proxy_headers=True
@@ -79,17 +96,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeding = None
         if seeding_enabled(os.environ):
             seeding = BackgroundSeed(services, ready=lambda: server.started).start()
+        # uvicorn stops on SIGTERM/SIGINT, then raises the signal again for the handler it
+        # found: with a handler that does nothing, the clean-up below runs instead of dying.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: None)
         try:
             server.run()
         finally:
             if seeding is not None:
                 seeding.stop()
+            queue.close()
             services.close()
         return 0
+    if args.command == "worker":
+        try:
+            return jobs.run_worker(settings)
+        except jobs.JobsError as exc:
+            print(f"cite-live: {exc}", file=sys.stderr)
+            return 2
     services = open_services(settings)
     try:
         if args.command == "migrate":
             return 0
+        if args.command in ("user", "token"):
+            return account_command(services, args)
         return ingest(services, args.files, args.artist, args.title, as_json=args.json)
     finally:
         services.close()
@@ -165,3 +195,84 @@ def _ingest_one(services: Services, path: Path, artists: Sequence[str], title: s
     finally:
         bar.close()
     return production_id
+
+
+# --- accounts: `user add`, `token create` -------------------------------------------------------
+
+
+def _add_account_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    user = commands.add_parser("user", help="manage accounts")
+    user_commands = user.add_subparsers(dest="action", required=True)
+    add = user_commands.add_parser(
+        "add", help="create an account; prints its invitation link unless --password-stdin"
+    )
+    add.add_argument("email", metavar="EMAIL")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument(
+        "--artist",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="the artist profile this account speaks for (repeatable; made when missing)",
+    )
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="action", required=True)
+    create = token_commands.add_parser("create", help="print a new API token for EMAIL")
+    create.add_argument("email", metavar="EMAIL")
+    create.add_argument("--name", default="", help="what the token is for")
+
+
+def account_command(services: Services, args: argparse.Namespace) -> int:
+    """`user add` and `token create`: exit 1 with one sentence on stderr when refused."""
+    try:
+        if args.command == "user":
+            password = _read_password() if args.password_stdin else None
+            print(add_user(services, args.email, args.role, args.artist, password))
+        else:
+            # Only the token on stdout: outside tools capture it.
+            print(create_token(services, args.email, args.name))
+    except AccountError as exc:
+        print(f"cite-live: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise AccountError("No password was given on standard input.")
+    return password
+
+
+def add_user(
+    services: Services, email: str, role: str, artists: Sequence[str], password: str | None
+) -> str:
+    """Create the account; what to print: its invitation link, or that it can sign in."""
+    with services.sessions.begin() as session:
+        artist_ids = [artist_by_name(session, name).id for name in artists if name.strip()]
+        user = accounts.create_user(
+            session,
+            email,
+            role,
+            password=password,
+            artist_ids=artist_ids,
+            settings=services.settings,
+        )
+        if password is not None:
+            return f"{user.email} can sign in at {services.settings.site_url}/login"
+        secret = accounts.create_invitation(session, user)
+        return accounts.invitation_url(services.settings.site_url, secret)
+
+
+def create_token(services: Services, email: str, name: str) -> str:
+    with services.sessions.begin() as session:
+        user = accounts.find_user(session, email)
+        if user is None:
+            raise AccountError(f"There is no account for {email}.")
+        if user.disabled:
+            raise AccountError(f"The account {user.email} is disabled.")
+        return accounts.create_token(session, user, name or "cite-live token create")

@@ -1,22 +1,34 @@
-"""From a capture to a published media version: submit it, transcode it, flip it live.
+"""From a capture to a published media version: queue it, claim it, transcode it, flip it live.
 
-Publishing is atomic for viewers: a run writes under its own version prefix — segments first,
-then media playlists, then the master — and only then does one transaction point the production
-at it. A failed run removes what it wrote and never touches a version that already plays.
+Publishing is atomic for viewers: a run writes under its job's own version prefix — segments
+first, then media playlists, then the master — and only then does one transaction point the
+production at it. A failed run removes what it wrote and never touches a version that already plays.
+
+The jobs table, not the broker, decides who runs what. A worker runs a job only once it has
+claimed it with a conditional UPDATE (queued → running, one more attempt, a lease); a heartbeat
+renews the lease while ffmpeg works, and every later write is conditional on still holding it. So
+a duplicate message, a second sweeper or a worker that lost its lease can never publish twice. A
+failure the file causes (refused, or the transcoder gave up on it) is final; an outage (the store,
+anything unexpected) puts the job back in the queue until its attempts are spent.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from cite_live.catalogue import create_production, retitle, set_credits, stored_prefixes
+from cite_live.catalogue import active_job, create_production, retitle, set_credits, stored_prefixes
+from cite_live.i18n import N_
+from cite_live.leases import Lease, LeaseLost, changed, claim, holder_name, lease_until
 from cite_live.models import Job, MediaVersion, Production, utcnow
 from cite_live.services import Services
 from cite_live.storage import StorageError, media_key, original_key, version_prefix
@@ -25,8 +37,14 @@ from transcoder import InputRefused, MediaInfo, TranscodeError, TranscodeResult
 log = logging.getLogger("cite_live.ingest")
 
 Progress = Callable[[float], None]
-STORE_UNREACHABLE = "The media store could not be reached; the file will be processed again."
-UNEXPECTED = "An unexpected error stopped the processing of this file."
+# Sentences for the artist, kept in the jobs table and translated where they are shown.
+STORE_UNREACHABLE = N_("The media store could not be reached; the file will be processed again.")
+STORE_FAILED = N_("The media store could not be reached, so this file was not processed.")
+UNEXPECTED_RETRY = N_(
+    "An unexpected error interrupted the processing of this file; it will be processed again."
+)
+UNEXPECTED = N_("An unexpected error stopped the processing of this file.")
+ORIGINAL_MISSING = N_("The original file is no longer in the media store; upload it again.")
 
 
 def publish_order(paths: Iterable[str]) -> list[str]:
@@ -40,19 +58,38 @@ def publish_order(paths: Iterable[str]) -> list[str]:
     return sorted(paths, key=lambda p: (rank(p), p))
 
 
+def queue_transcode(
+    session: Session, production: Production, *, upload_id: str | None = None
+) -> Job:
+    """Add a queued transcode job for ``production`` to the caller's transaction.
+
+    Once the transaction is committed, hand it to the workers with ``jobs.enqueue``.
+    """
+    job = Job(type="transcode", production_id=production.id, upload_id=upload_id, state="queued")
+    session.add(job)
+    session.flush()
+    return job
+
+
 def submit_file(
     services: Services, path: Path, *, title: str | None = None, artists: Sequence[str] = ()
 ) -> tuple[str, int]:
-    """Register ``path`` as a new production, store its original and queue its transcode."""
+    """Register ``path`` as a new production, store its original and create its job.
+
+    The job is reserved for the calling thread, which runs it next with ``run_transcode``: a
+    server's sweeper leaves it alone while the reservation lasts (renewed during the upload).
+    """
+    holder = holder_name()
     with services.sessions.begin() as session:
         production = create_production(session, title=title, filename=path.name, artists=artists)
         production.original_key = original_key(production.id, path.name)
-        job = Job(type="transcode", production_id=production.id)
-        session.add(job)
-        session.flush()
+        production.original_bytes = path.stat().st_size
+        job = queue_transcode(session, production)
+        job.worker, job.lease_until = holder, lease_until(services.settings)
         production_id, job_id, key = production.id, job.id, production.original_key
     try:
-        services.store.put_file(key, path)
+        with Lease(services, job_id, holder):
+            services.store.put_file(key, path)
     except StorageError:
         delete_production(services, production_id)
         raise
@@ -60,56 +97,93 @@ def submit_file(
 
 
 def run_transcode(services: Services, job_id: int, progress: Progress | None = None) -> None:
-    """Run the transcode job ``job_id``; returns quietly when its job or production is gone.
+    """Claim the job ``job_id`` and run it; return quietly when it is gone or taken.
 
-    On error the job and, unless an earlier version still plays, its production are marked
-    failed with a sentence for the artist, and the error is raised again for the caller.
+    A file the transcoder refuses or gives up on fails the job at once; the store being
+    unreachable or anything unexpected puts it back in the queue while attempts remain. Either
+    way the production keeps any version that already plays, and the error is raised again.
     """
-    with services.sessions.begin() as session:
+    holder = holder_name()
+    if not claim(services, job_id, holder):
+        log.debug("job %d is not queued or is held by another worker", job_id)
+        return
+    with services.sessions() as session:
         job = session.get(Job, job_id)
-        if job is None or job.production_id is None:
+        production = (
+            session.get(Production, job.production_id) if job and job.production_id else None
+        )
+        if job is None:
             return
-        production = session.get(Production, job.production_id)
-        if production is None or production.original_key is None:
-            job.state, job.error = "failed", "The production no longer exists."
-            return
-        job.state, job.attempts, job.error = "running", job.attempts + 1, None
-        source_key = production.original_key
-        prefix = version_prefix(production.id, f"j{job.id}")
-
-    report = _progress_reporter(services, job_id, progress)
-    tmp_root = services.settings.tmp_dir
-    tmp_root.mkdir(parents=True, exist_ok=True)
+        attempt, attempts = job.attempts, job.max_attempts
+        source_key = production.original_key if production else None
+        prefix = version_prefix(production.id, f"j{job_id}") if production else None
+    if source_key is None or prefix is None:
+        _fail(services, job_id, holder, prefix, ORIGINAL_MISSING)
+        return
+    log.info("job %d: attempt %d of %d started by %s", job_id, attempt, attempts, holder)
+    started = time.monotonic()
+    lease = Lease(services, job_id, holder)
     try:
-        with services.store.available_locally(source_key, tmp_root) as source:
-            transcoder = services.transcoder(report)
-            info = transcoder.probe(source)
-            with tempfile.TemporaryDirectory(dir=tmp_root, prefix="hls-") as out_dir:
-                result = transcoder.transcode(source, Path(out_dir), info)
-                # A crashed earlier attempt of this same job may have left objects behind.
-                services.store.delete_prefix(prefix)
-                for relative in publish_order(result.files):
-                    services.store.put_file(media_key(prefix, relative), Path(out_dir) / relative)
+        with lease, _work_dir(services, job_id) as work:
+            report = _progress_reporter(services, job_id, holder, progress)
+            with services.store.available_locally(source_key, work) as source:
+                transcoder = services.transcoder(report)
+                info = transcoder.probe(source)
+                out_dir = work / "hls"
+                out_dir.mkdir()
+                result = transcoder.transcode(source, out_dir, info)
+            lease.check()
+            # A crashed earlier attempt of this same job may have left objects behind.
+            services.store.delete_prefix(prefix)
+            for relative in publish_order(result.files):
+                services.store.put_file(media_key(prefix, relative), out_dir / relative)
+        # Done means done: nothing of the attempt is left on disk once the job says so.
+        retired = _flip(services, job_id, holder, prefix, info, result)
+    except LeaseLost:
+        log.warning("job %d: lease lost; another worker runs it now", job_id)
+        return
     except InputRefused as exc:
-        _fail(services, job_id, prefix, exc.message, refused=True)
+        _fail(services, job_id, holder, prefix, exc.message, refused=True)
         raise
     except TranscodeError as exc:
-        _fail(services, job_id, prefix, exc.message)
+        _fail(services, job_id, holder, prefix, exc.message)
         raise
     except StorageError:
-        _fail(services, job_id, prefix, STORE_UNREACHABLE)
+        if _is_missing(services, source_key):
+            _fail(services, job_id, holder, prefix, ORIGINAL_MISSING)
+        else:
+            _retry_or_fail(services, lease, prefix, STORE_UNREACHABLE, STORE_FAILED)
+        raise
+    except Exception:
+        _retry_or_fail(services, lease, prefix, UNEXPECTED_RETRY, UNEXPECTED)
         raise
     except BaseException:
-        _fail(services, job_id, prefix, UNEXPECTED)
+        # Interrupted by its operator (Ctrl-C on `cite-live ingest`): over, not to be retried.
+        _fail(services, job_id, holder, prefix, UNEXPECTED)
         raise
-    for retired in _flip(services, job_id, prefix, info, result):
+    log.info("job %d: done in %.1f s", job_id, time.monotonic() - started)
+    for old in retired:
         try:
-            services.store.delete_prefix(retired)
+            services.store.delete_prefix(old)
         except StorageError:
-            log.warning("could not remove the retired version %s", retired, exc_info=True)
+            log.warning("could not remove the retired version %s", old, exc_info=True)
 
 
-def _progress_reporter(services: Services, job_id: int, progress: Progress | None) -> Progress:
+@contextmanager
+def _work_dir(services: Services, job_id: int) -> Iterator[Path]:
+    """A temp dir for this attempt, after removing what a killed attempt of the job left here."""
+    root = services.settings.tmp_dir
+    root.mkdir(parents=True, exist_ok=True)
+    # The lease is ours: no other attempt of this job is alive to use these.
+    for stale in root.glob(f"j{job_id}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=f"j{job_id}-") as directory:
+        yield Path(directory)
+
+
+def _progress_reporter(
+    services: Services, job_id: int, holder: str, progress: Progress | None
+) -> Progress:
     last_write = [0.0]
 
     def report(fraction: float) -> None:
@@ -120,15 +194,22 @@ def _progress_reporter(services: Services, job_id: int, progress: Progress | Non
             return
         last_write[0] = now
         with services.sessions.begin() as session:
-            job = session.get(Job, job_id)
-            if job is not None:
-                job.progress = max(0.0, min(1.0, fraction))
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "running", Job.worker == holder)
+                .values(progress=max(0.0, min(1.0, fraction)))
+            )
 
     return report
 
 
 def _flip(
-    services: Services, job_id: int, prefix: str, info: MediaInfo, result: TranscodeResult
+    services: Services,
+    job_id: int,
+    holder: str,
+    prefix: str,
+    info: MediaInfo,
+    result: TranscodeResult,
 ) -> list[str]:
     """Point the production at the new version in one transaction; return retired prefixes."""
 
@@ -136,6 +217,11 @@ def _flip(
         return media_key(prefix, relative) if relative else None
 
     with services.sessions.begin() as session:
+        # Marking the job done first takes its row: a sweeper deciding about it waits, then
+        # finds it done; a lost lease makes this match nothing.
+        done = update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == holder)
+        if not changed(session.execute(done.values(state="done", progress=1.0, lease_until=None))):
+            raise LeaseLost(job_id)
         job = session.get(Job, job_id)
         production = session.get(Production, job.production_id) if job else None
         if job is None or production is None:
@@ -180,35 +266,130 @@ def _flip(
         retired = [v.prefix for v in previous]
         for old in previous:
             session.delete(old)
-        job.state, job.progress, job.lease_until, job.error = "done", 1.0, None, None
     return retired
 
 
-def _fail(
-    services: Services, job_id: int, prefix: str, message: str, *, refused: bool = False
-) -> None:
+def _is_missing(services: Services, key: str) -> bool:
+    """True when the store answers and the object is not there (not when it does not answer)."""
     try:
-        services.store.delete_prefix(prefix)
+        return not services.store.exists(key)
     except StorageError:
-        log.warning("could not clean %s after a failed run", prefix, exc_info=True)
+        return False
+
+
+def _retry_or_fail(services: Services, lease: Lease, prefix: str, retry: str, final: str) -> None:
+    """Back to the queue (the next sweep sends it again) while attempts remain, else failed."""
+    job_id, holder = lease.job_id, lease.holder
+    # Still ours (renewed just now): no other attempt can be writing there yet.
+    if lease.renew():
+        try:
+            services.store.delete_prefix(prefix)
+        except StorageError:
+            log.warning("could not clean %s; the next attempt will", prefix, exc_info=True)
     with services.sessions.begin() as session:
+        requeued = changed(
+            session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.state == "running",
+                    Job.worker == holder,
+                    Job.attempts < Job.max_attempts,
+                )
+                .values(
+                    state="queued",
+                    error=retry,
+                    worker=None,
+                    lease_until=None,
+                    enqueued_at=None,
+                    progress=0.0,
+                )
+            )
+        )
+    if requeued:
+        log.warning("job %d: will be tried again: %s", job_id, retry, exc_info=True)
+        return
+    _fail(services, job_id, holder, prefix, final)
+
+
+def _fail(
+    services: Services,
+    job_id: int,
+    holder: str,
+    prefix: str | None,
+    message: str,
+    *,
+    refused: bool = False,
+) -> None:
+    """Mark the job failed (if we still hold it), then remove what its attempts wrote."""
+    doomed_original = None
+    with services.sessions.begin() as session:
+        ours = update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == holder)
+        if not changed(
+            session.execute(ours.values(state="failed", error=message, lease_until=None))
+        ):
+            return
         job = session.get(Job, job_id)
-        if job is None:
-            return
-        job.state, job.error, job.lease_until = "failed", message, None
-        production = session.get(Production, job.production_id) if job.production_id else None
-        if production is None:
-            return
-        production.error = message
+        production = (
+            session.get(Production, job.production_id) if job and job.production_id else None
+        )
+        if production is not None:
+            fail_production(production, message)
+            if refused and production.current_version_id is None and production.original_key:
+                # A refused file can never become media: keep its reason, not its bytes.
+                doomed_original, production.original_key = production.original_key, None
+    log.info("job %d: failed: %s", job_id, message)
+    for key in (prefix, doomed_original):
+        if key is None:
+            continue
+        try:
+            if key.endswith("/"):
+                services.store.delete_prefix(key)
+            else:
+                services.store.delete(key)
+        except StorageError:
+            log.warning("could not remove %s after a failed run", key, exc_info=True)
+
+
+def fail_production(production: Production, message: str) -> None:
+    """Show why its latest job failed; it stays ready when an earlier version still plays."""
+    production.error = message
+    if production.current_version_id is None:
+        production.status = "failed"
+
+
+def retry(services: Services, production_id: str) -> int | None:
+    """Queue a new transcode of a production whose last job failed; return the job's id.
+
+    None when it cannot be retried: gone, busy, not failed, or its original is no longer in
+    the store. The caller sends the job with ``jobs.enqueue``.
+    """
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        if production is None or production.original_key is None:
+            return None
+        if active_job(session, production_id) is not None:
+            return None
+        latest = session.scalars(
+            select(Job).where(Job.production_id == production_id).order_by(Job.id.desc())
+        ).first()
+        if production.status != "failed" and (latest is None or latest.state != "failed"):
+            return None
+        key = production.original_key
+    try:
+        if not services.store.exists(key):
+            return None
+    except StorageError:
+        return None
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        if production is None or active_job(session, production_id) is not None:
+            return None
+        job = queue_transcode(session, production)
         if production.current_version_id is None:
-            production.status = "failed"
-        if refused and production.current_version_id is None and production.original_key:
-            # A refused file can never become media: keep its reason, not its bytes.
-            try:
-                services.store.delete(production.original_key)
-            except StorageError:
-                log.warning("could not remove the refused original", exc_info=True)
-            production.original_key = None
+            production.status = "processing"
+        production.error = None
+        return job.id
 
 
 def delete_production(services: Services, production_id: str) -> bool:

@@ -164,11 +164,12 @@ def artist_url(slug: str, site_url: str) -> str:
 
 
 def picture_key(production: Production) -> str | None:
-    """The poster (video) or cover (audio) of the version that plays, if any."""
+    """The cover the artist chose, else the poster (video) or cover (audio) of the version that
+    plays; None until a version plays."""
     version = production.current_version if production.status == "ready" else None
     if version is None:
         return None
-    return version.poster_key or version.cover_key
+    return production.cover_key or version.poster_key or version.cover_key
 
 
 # --- the page head -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE, site_url
-from cite_live.models import KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
 
 VERSION = "1.0.0"
 
@@ -204,6 +204,42 @@ SCHEMAS["OEmbed"] = _object(
 )
 
 
+# The signed-in account's own productions (cite_live.studio): what the studio polls.
+SCHEMAS["JobState"] = _object(
+    {
+        "state": {"type": "string", "enum": list(JOB_STATES)},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "error": {**_nullable(STRING), "description": "Why it failed, in a sentence."},
+        "attempts": {"type": "integer", "minimum": 0},
+        "max_attempts": {"type": "integer", "minimum": 1},
+    },
+    description="The newest processing job of a production.",
+)
+SCHEMAS["MyProduction"] = _object(
+    {
+        "id": STRING,
+        "title": STRING,
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+        "error": {**_nullable(STRING), "description": "Why it failed, when it did."},
+        "job": _nullable(_ref("JobState")),
+        "page_url": URL,
+        "edit_url": URL,
+    },
+    description="One of the account's productions, with the state of its newest job.",
+)
+SCHEMAS["MyProductionList"] = _object(
+    {
+        "items": {"type": "array", "items": _ref("MyProduction")},
+        "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1},
+        "total": {"type": "integer", "minimum": 0},
+    },
+    description="The account's productions, newest first.",
+)
+
+
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": name,
@@ -331,6 +367,18 @@ def document(server_url: str) -> dict[str, Any]:
                     {"404": "No such artist."},
                 ),
             },
+            "/api/v1/me/productions": _operation(
+                "listMyProductions",
+                "The productions of the signed-in account (session or Bearer token), newest "
+                "first, with their processing state. Not open to other origins.",
+                [{"$ref": "#/components/parameters/page"}],
+                "MyProductionList",
+                {
+                    "400": BAD_PARAMETER,
+                    "401": "Neither a session nor a valid API token.",
+                    "404": "A page past the last one.",
+                },
+            ),
             "/oembed": _operation(
                 "oEmbed",
                 "oEmbed 1.0 description of a production page, for embedding its player.",

@@ -2,7 +2,8 @@
 
 Handlers read what a page shows into plain dicts while their session is open, then render: a
 template never touches the database. Lists, search and "other productions" only ever show ready,
-public productions; an unlisted production is reachable by its own URL only, a private one is 404.
+public productions; an unlisted production is reachable by its own URL only, a private one is 404
+to everyone but its owner and the admins.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from cite_live import i18n
+from cite_live.access import media_link
+from cite_live.auth import can_view, current_user
 from cite_live.catalogue import production_query
 from cite_live.i18n import N_, pick
 from cite_live.metadata import page_metadata
@@ -55,6 +58,9 @@ OTHER_LETTER = "#"
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 _UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 BAD_PAGE = N_("The page number must be a whole number.")
+# A private production's page: for one viewer, with signed media links that must not leak
+# through a shared cache or a Referer header.
+PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
 
 SESSION_TYPE_LABELS = {
     "studio": N_("Studio session"),
@@ -204,7 +210,7 @@ def _image_url(production: Production, store: ObjectStore, site: str) -> str | N
     version = production.current_version if production.status == "ready" else None
     if version is None:
         return None
-    key = version.poster_key or version.cover_key
+    key = production.cover_key or version.poster_key or version.cover_key
     return store.public_url(key, site) if key else None
 
 
@@ -458,12 +464,13 @@ def _links(links: Any) -> list[dict[str, str]]:
     return shown
 
 
-def _production_by_slug(session: Session, slug: str) -> Production | None:
+def _production_by_slug(request: Request, session: Session, slug: str) -> Production | None:
     production: Production | None = session.scalars(
         production_query().options(selectinload(Production.chapters)).where(Production.slug == slug)
     ).first()
-    # Private productions are invisible until accounts exist to see them.
-    if production is None or production.visibility == "private":
+    # A private production is its owner's and the admins'; to anyone else it does not exist
+    # (the same 404 as a missing one, so that nobody learns it is there).
+    if production is None or not can_view(current_user(request), production):
         return None
     return production
 
@@ -477,9 +484,10 @@ async def production_page(request: Request) -> Response:
     services = _services(request)
     site = _site(request)
     with services.sessions() as session:
-        production = _production_by_slug(session, request.path_params["slug"])
+        production = _production_by_slug(request, session, request.path_params["slug"])
         if production is None:
             raise _not_found(request, N_("There is no production at this address."))
+        private = production.visibility == "private"
         artist_ids = {credit.artist_id for credit in production.credits}
         related = session.scalars(
             production_query()
@@ -503,6 +511,9 @@ async def production_page(request: Request) -> Response:
                 "kind_label": label(KIND_LABELS, production.kind, lang),
                 "status": production.status,
                 "unlisted": production.visibility == "unlisted",
+                "private": private,
+                # Only public productions belong in search engines.
+                "noindex": production.visibility != "public",
                 "paragraphs": _paragraphs(
                     pick(production.description, production.description_en, lang)
                 ),
@@ -549,11 +560,21 @@ async def production_page(request: Request) -> Response:
                 ],
             },
             "artists": card(production, services.store, site, lang)["artists"],
-            "player_data": player_data(production, services.store, site, lang=lang),
-            "meta": page_metadata(production, services.store, site, lang),
+            "player_data": player_data(
+                production,
+                services.store,
+                site,
+                lang=lang,
+                link=media_link(services, production, site),
+            ),
+            # A private page is shared with nobody: no previews, no structured data.
+            "meta": None if private else page_metadata(production, services.store, site, lang),
             "related": _cards(request, related),
         }
-    return _render(request, "production.html", context)
+    response = _render(request, "production.html", context)
+    if private:
+        response.headers.update(PRIVATE_HEADERS)
+    return response
 
 
 def vtt_text(text: str) -> str:
@@ -588,16 +609,18 @@ def chapters_webvtt(chapters: Sequence[tuple[str, float]], duration: float | Non
 
 async def chapters_vtt(request: Request) -> Response:
     with _services(request).sessions() as session:
-        production = _production_by_slug(session, request.path_params["slug"])
+        production = _production_by_slug(request, session, request.path_params["slug"])
         if production is None:
             raise _not_found(request, N_("There is no production at this address."))
         chapters = [(chapter.title, chapter.start) for chapter in production.chapters]
         body = chapters_webvtt(chapters, production.duration)
-    return PlainTextResponse(
-        body,
-        media_type="text/vtt",
-        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"},
+        private = production.visibility == "private"
+    headers = (
+        {"Cache-Control": "private, no-store"}
+        if private
+        else {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
     )
+    return PlainTextResponse(body, media_type="text/vtt", headers=headers)
 
 
 async def venues_index(request: Request) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,18 +114,27 @@ def embed_snippet(embed_url: str, kind: str, title: str) -> str:
 
 
 def player_data(
-    production: Production, store: ObjectStore, site_url: str, *, lang: str = "fr"
+    production: Production,
+    store: ObjectStore,
+    site_url: str,
+    *,
+    lang: str = "fr",
+    link: Callable[[str], str] | None = None,
 ) -> dict[str, Any]:
     """Everything the player macros and the browser need for ``production``.
 
     URLs are absolute (media may come from a CDN); media URLs are None until a version is
-    published, and ``ready`` tells the template whether to draw a player or a notice.
+    published, and ``ready`` tells the template whether to draw a player or a notice. ``link``
+    turns a key into its URL (``access.media_link``: signed links for a private production);
+    by default, the store's public URL.
     """
     site = site_url.rstrip("/")
     version = production.current_version if production.status == "ready" else None
 
     def url(key: str | None) -> str | None:
-        return store.public_url(key, site) if key else None
+        if not key:
+            return None
+        return link(key) if link is not None else store.public_url(key, site)
 
     title = production.title
     if lang == "en" and production.title_en:
@@ -140,8 +149,13 @@ def player_data(
         "status": production.status,
         "ready": version is not None and version.master_key is not None,
         "hls_url": url(version.master_key) if version else None,
-        "poster": url(version.poster_key or version.cover_key) if version else None,
-        "cover": url(version.cover_key) if version else None,
+        # The cover the artist chose (studio) comes before the pictures of the recording.
+        "poster": (
+            url(production.cover_key or version.poster_key or version.cover_key)
+            if version
+            else None
+        ),
+        "cover": url(production.cover_key or version.cover_key) if version else None,
         "waveform_url": url(version.waveform_key) if version else None,
         "storyboard_url": url(version.storyboard_vtt_key) if version else None,
         "chapters_url": f"{site}/productions/{production.slug}/chapters.vtt" if chapters else None,

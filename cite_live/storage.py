@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import errno
+import hashlib
+import json
 import os
 import posixpath
 import re
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -154,6 +157,17 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
+    def put_file_move(self, key: str, path: Path) -> None:
+        """Store the file at `path` under `key`, then remove `path`.
+
+        Safe to call again after a crash: until `path` is gone nothing is lost, and storing the
+        same file twice under one key leaves one object."""
+        self.put_file(key, path)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"could not remove {path} once stored as {key!r}: {exc}") from exc
+
     @abc.abstractmethod
     def download(self, key: str, path: Path) -> None:
         """Write the object to `path`, creating its folder; StorageError if it is missing."""
@@ -176,6 +190,14 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def public_url(self, key: str, site_url: str) -> str:
         """The absolute URL a player fetches `key` from; `site_url` is the site's base URL."""
+
+    @abc.abstractmethod
+    def read_bytes(self, key: str) -> bytes:
+        """The whole object (a playlist, say: small); StorageError if it is missing."""
+
+    @abc.abstractmethod
+    def set_private_prefixes(self, prefixes: Iterable[str]) -> None:
+        """Refuse anonymous reads of every object under `prefixes` at its public URL."""
 
     @contextlib.contextmanager
     def available_locally(self, key: str, tmp_dir: Path | None = None) -> Iterator[Path]:
@@ -243,6 +265,29 @@ class LocalStore(ObjectStore):
     def put_bytes(self, key: str, data: bytes) -> None:
         self._write(key, lambda handle: handle.write(data))
 
+    def put_file_move(self, key: str, path: Path) -> None:
+        # A 2 GB upload received on the same filesystem becomes the object by a rename:
+        # instant, and atomic (the object is whole or absent). Elsewhere, copy then unlink.
+        target = self.path_for(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(path, 0o644)
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise StorageError(f"could not move {path} to {key!r}: {exc}") from exc
+            super().put_file_move(key, path)
+            return
+        # The rename is durable only once the folder that now names the file is synced.
+        try:
+            folder = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError as exc:
+            raise StorageError(f"could not sync the folder of {key!r}: {exc}") from exc
+
     def download(self, key: str, path: Path) -> None:
         source = self.path_for(key)
         try:
@@ -305,6 +350,17 @@ class LocalStore(ObjectStore):
     def public_url(self, key: str, site_url: str) -> str:
         return f"{site_url.rstrip('/')}/media/{quote(validate_key(key))}"
 
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.path_for(key).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"could not read {key!r}: {exc}") from exc
+
+    def set_private_prefixes(self, prefixes: Iterable[str]) -> None:
+        # Nothing to store: the app serves this store's media, and its route looks up the
+        # visibility of the production a key belongs to (see cite_live.access).
+        return None
+
     @contextlib.contextmanager
     def available_locally(self, key: str, tmp_dir: Path | None = None) -> Iterator[Path]:
         # The file is already local: hand it out as it is (callers only read it).
@@ -317,6 +373,9 @@ class LocalStore(ObjectStore):
 # --- S3 ------------------------------------------------------------------------------------------
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_NO_POLICY = {"NoSuchBucketPolicy", "404"}
+# The Sid of the bucket-policy statement that keeps private media from anonymous readers.
+POLICY_SID = "CiteLivePrivateMedia"
 _BATCH = 1000  # DeleteObjects takes at most 1000 keys per call
 _ADDRESSING_STYLES: dict[str, Literal["path", "virtual", "auto"]] = {
     "path": "path",
@@ -361,6 +420,9 @@ class S3Store(ObjectStore):
                 # the CRC headers recent botocore adds to every upload by default.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
+                # Presigned URLs of private media: SigV4 everywhere (botocore would otherwise
+                # sign some of them with the retired SigV2 scheme).
+                signature_version="s3v4",
                 connect_timeout=10,
                 read_timeout=60,
             )
@@ -469,3 +531,80 @@ class S3Store(ObjectStore):
         return urlunsplit(
             (endpoint.scheme, endpoint.netloc, f"{base}/{self.bucket}/{object_path}", "", "")
         )
+
+    # --- private media (see cite_live.access) ---
+
+    def read_bytes(self, key: str) -> bytes:
+        with self._boundary("read", key):
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body: bytes = response["Body"].read()
+            return body
+
+    def presigned_url(self, key: str, seconds: float, *, cache_control: str | None = None) -> str:
+        """A GET URL of `key` that works for `seconds` (at least 1), from the S3 endpoint
+        itself: a CDN in front (public_base_url) would not pass the signature on.
+        `cache_control` replaces the object's own Cache-Control in the response."""
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if cache_control:
+            params["ResponseCacheControl"] = cache_control
+        with self._boundary("sign a link to", key):
+            url: str = self.client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=max(1, int(seconds))
+            )
+        return url
+
+    def _policy_sid(self) -> str:
+        # Sids are letters and digits; two sites sharing a bucket under different prefixes
+        # each keep their own statement.
+        if not self.prefix:
+            return POLICY_SID
+        return POLICY_SID + hashlib.sha256(self.prefix.encode()).hexdigest()[:12]
+
+    def set_private_prefixes(self, prefixes: Iterable[str]) -> None:
+        """Keep one Deny statement of the bucket policy listing `prefixes`, and leave every other
+        statement (the operator's public-read grant, say) as it is.
+
+        Per-object ACLs were the other standard way; SeaweedFS accepts them but does not apply
+        them to anonymous reads, and AWS turns ACLs off on new buckets. The statement denies
+        only requests without a signature (no principal account): the site's own credentials,
+        and the presigned URLs it hands out, still read these objects. AWS caps a bucket policy
+        at 20 KB, about 300 private productions."""
+        sid = self._policy_sid()
+        resources = sorted(
+            {f"arn:aws:s3:::{self.bucket}/{self.prefix}{_validate_prefix(p)}*" for p in prefixes}
+        )
+        statement = {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": resources,
+            "Condition": {"Null": {"aws:PrincipalAccount": "true"}},
+        }
+        with self._boundary("update the policy of bucket", self.bucket):
+            document = self._bucket_policy()
+            statements = document.get("Statement", [])
+            if isinstance(statements, dict):
+                statements = [statements]
+            ours = [s for s in statements if isinstance(s, dict) and s.get("Sid") == sid]
+            others = [s for s in statements if not (isinstance(s, dict) and s.get("Sid") == sid)]
+            if resources and ours == [statement]:
+                return
+            if not resources and not ours:
+                return
+            kept = [*others, statement] if resources else others
+            if kept:
+                document = {**document, "Version": "2012-10-17", "Statement": kept}
+                self.client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(document))
+            else:
+                self.client.delete_bucket_policy(Bucket=self.bucket)
+
+    def _bucket_policy(self) -> dict[str, Any]:
+        try:
+            response = self.client.get_bucket_policy(Bucket=self.bucket)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _NO_POLICY:
+                return {}
+            raise
+        document = json.loads(response["Policy"])
+        return document if isinstance(document, dict) else {}

@@ -2,7 +2,9 @@
 
 Templates translate with ``_()`` and ``ngettext()`` (new-style: ``_("%(name)s", name=x)``); the
 language is the request's (see :mod:`cite_live.i18n`). Every template rendered through a
-``TemplateResponse`` also gets ``lang``, ``other_lang``, ``current_path`` and ``site_url``.
+``TemplateResponse`` also gets ``lang``, ``other_lang``, ``current_path``, ``site_url`` and
+``user`` (the signed-in :class:`~cite_live.auth.CurrentUser` or None; these names win over a
+handler's own); every form puts ``csrf_token()`` in a hidden field.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from babel.numbers import format_decimal
 from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
-from cite_live import i18n, metadata
+from cite_live import auth, i18n, metadata
 from cite_live.settings import Settings
 
 
@@ -70,6 +72,13 @@ def _format_number(context: jinja2.runtime.Context, value: int | float) -> str:
     return format_decimal(value, locale=_context_language(context))
 
 
+@jinja2.pass_context
+def _csrf_token(context: jinja2.runtime.Context) -> str:
+    """The hidden field's value of every form (see :func:`cite_live.auth.csrf_token`)."""
+    request = context.get("request")
+    return auth.csrf_token(request) if isinstance(request, Request) else ""
+
+
 def _request_context(request: Request) -> dict[str, Any]:
     lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
     path = request.url.path
@@ -80,6 +89,7 @@ def _request_context(request: Request) -> dict[str, Any]:
         "other_lang": "en" if lang == "fr" else "fr",
         "current_path": path,
         "site_url": str(request.base_url).rstrip("/"),
+        "user": auth.current_user(request),
     }
 
 
@@ -96,7 +106,7 @@ def make_environment(settings: Settings) -> jinja2.Environment:
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True
     )
-    environment.globals.update(pick=i18n.pick)
+    environment.globals.update(pick=i18n.pick, csrf_token=_csrf_token)
     environment.filters.update(
         duration=format_duration,
         iso_duration=iso_duration,

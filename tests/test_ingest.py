@@ -177,21 +177,32 @@ class FlakyStore(LocalStore):
         super().put_file(key, path)
 
 
-def test_a_store_failure_mid_publish_leaves_no_half_version(
+def test_a_store_failure_mid_publish_leaves_no_half_version_and_is_tried_again(
     services: Services, media: Media
 ) -> None:
     assert isinstance(services.store, LocalStore)
-    services.store = FlakyStore(services.store.root, budget=3)
+    store = services.store = FlakyStore(services.store.root, budget=3)
     production_id, job_id = submit_file(services, media("wav_96k_mono"))
     with pytest.raises(StorageError):
         run_transcode(services, job_id)
     with services.sessions() as session:
         production = session.get(Production, production_id)
-        assert production is not None
-        assert (production.status, production.current_version_id) == ("failed", None)
-        assert production.error and "store" in production.error
-    assert services.store.list(f"productions/{production_id}/") == []
-    assert production.original_key and services.store.exists(production.original_key)
+        job = session.get(Job, job_id)
+        assert production is not None and job is not None
+        assert (production.status, production.current_version_id) == ("processing", None)
+        assert (job.state, job.attempts, job.worker, job.lease_until) == ("queued", 1, None, None)
+        assert job.error and "store" in job.error and "again" in job.error
+    assert store.list(f"productions/{production_id}/") == []
+    assert production.original_key and store.exists(production.original_key)
+
+    store.budget = 1000  # the store is back
+    run_transcode(services, job_id)
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        job = session.get(Job, job_id)
+        assert production is not None and job is not None
+        assert (production.status, job.state, job.attempts, job.error) == ("ready", "done", 2, None)
+    assert version_of(services, production).prefix == f"productions/{production_id}/j{job_id}/"
 
 
 def test_missing_job_or_production_returns_quietly(services: Services) -> None:

@@ -12,6 +12,13 @@ import { initSharePanels } from "./share.js";
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 // A network hiccup is retried a few times before the listener is told.
 const MAX_RECOVERIES = 3;
+// A private production plays from signed links that expire (media.signed_url_seconds), and a
+// long concert outlives them. The server answers an expired link as it answers a missing file;
+// the player then asks the API for fresh links (same origin, with the session cookie) and goes
+// on from where it was. At most this many times in a row without a segment playing in between,
+// so that a file that is really gone ends in the error message rather than a loop.
+const EXPIRED_LINK = new Set([403, 404, 410]);
+const MAX_REFRESHES = 2;
 
 class Player {
   constructor(root) {
@@ -23,6 +30,8 @@ class Player {
     this.hls = null;
     this.wavesurfer = null;
     this.recoveries = 0;
+    this.refreshes = 0;
+    this.refreshing = null;
   }
 
   get id() {
@@ -93,23 +102,16 @@ class Player {
     // hls.js whenever Media Source Extensions exist: Chromium now answers "maybe" for HLS in
     // canPlayType, but its native support lacks the ABR and error recovery we rely on.
     if (Hls.isSupported()) {
-      const hls = new Hls({
-        startPosition: start ?? -1,
-        capLevelToPlayerSize: this.config.kind === "video",
-        maxBufferLength: 30,
-      });
-      hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(data));
-      hls.on(Hls.Events.FRAG_BUFFERED, () => {
-        this.recoveries = 0;
-      });
-      hls.loadSource(url);
-      hls.attachMedia(this.media);
-      this.hls = hls;
+      this.createHls(url, start);
       this.engine = "hls.js";
     } else if (this.media.canPlayType(HLS_TYPE)) {
       this.media.src = url;
       this.engine = "native";
       if (start) this.whenLoaded(() => (this.media.currentTime = start));
+      // Safari's own player says nothing of HTTP statuses: any error may be an expired link.
+      this.media.addEventListener("error", () => {
+        this.refreshLinks().then((renewed) => renewed || this.fail());
+      });
     } else {
       this.engine = "none";
       this.fail();
@@ -117,13 +119,86 @@ class Player {
     this.root.dataset.engine = this.engine;
   }
 
+  createHls(url, start) {
+    const hls = new Hls({
+      startPosition: start ?? -1,
+      capLevelToPlayerSize: this.config.kind === "video",
+      maxBufferLength: 30,
+    });
+    hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(data));
+    hls.on(Hls.Events.FRAG_BUFFERED, () => {
+      this.recoveries = 0;
+      this.refreshes = 0;
+    });
+    hls.loadSource(url);
+    hls.attachMedia(this.media);
+    this.hls = hls;
+  }
+
+  /** Fresh media links from the API, and the source reloaded where playback was; false when
+   * there are none (signed out meanwhile, production gone) or too many attempts in a row. */
+  refreshLinks() {
+    if (this.refreshing) return this.refreshing;
+    if (this.refreshes >= MAX_REFRESHES) return Promise.resolve(false);
+    this.refreshes += 1;
+    this.refreshing = this.fetchLinks()
+      .then((url) => {
+        if (!url) return false;
+        this.reload(url);
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => {
+        this.refreshing = null;
+      });
+    return this.refreshing;
+  }
+
+  async fetchLinks() {
+    const response = await fetch(`/api/v1/productions/${encodeURIComponent(this.id)}`, {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) return null;
+    const data = await response.json();
+    return typeof data.hls_url === "string" ? data.hls_url : null;
+  }
+
+  reload(url) {
+    const position = this.media.currentTime || 0;
+    const playing = !this.media.paused;
+    this.config.hls_url = url;
+    this.root.dataset.linksRenewed = String(Number(this.root.dataset.linksRenewed || 0) + 1);
+    if (this.engine === "hls.js") {
+      this.hls?.destroy();
+      this.createHls(url, position);
+    } else {
+      this.media.src = url;
+      this.whenLoaded(() => (this.media.currentTime = position));
+    }
+    if (playing) this.media.play().catch(() => {});
+  }
+
   onHlsError(data) {
+    const status = data.response?.code;
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR && EXPIRED_LINK.has(status)) {
+      // Refused rather than lost: retrying the same link cannot help, fresh links may.
+      this.refreshLinks().then((renewed) => {
+        if (!renewed && data.fatal) this.giveUp();
+      });
+      return;
+    }
     if (!data.fatal) return;
     if (this.recoveries++ < MAX_RECOVERIES) {
       if (data.type === Hls.ErrorTypes.NETWORK_ERROR) return this.hls.startLoad();
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) return this.hls.recoverMediaError();
     }
-    this.hls.destroy();
+    this.giveUp();
+  }
+
+  giveUp() {
+    this.hls?.destroy();
     this.hls = null;
     this.fail();
   }

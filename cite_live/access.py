@@ -1,0 +1,371 @@
+"""Who may fetch a production's media, and the addresses that let them.
+
+Public and unlisted productions play from public addresses: ``/media/{key}`` of the local
+store, or the bucket's (or its CDN's) URL. A private production's media is never at an address
+someone could guess, and the addresses its owner gets stop working after
+``settings.signed_url_seconds``:
+
+- Local store. The public route refuses every key under ``productions/{id}/`` of a private
+  production (:meth:`MediaAccess.refuses_public`). The media is served at
+  ``/media/private/{token}/{key}``, where the token signs the production id and an expiry with
+  the site's secret key. The token is in the *path*, not the query string, on purpose: HLS
+  playlists name what they contain by relative URIs ("720p/index.m3u8", "init.mp4",
+  "seg_00001.m4s") and players resolve those against the playlist's own URL, so the token
+  carries through master → media playlists → init → segments with no rewriting at all, where a
+  query string would be lost at the first relative reference.
+- S3. The bucket policy denies anonymous reads under each private production's prefix (and
+  under ``originals/``, which is never public), see ``S3Store.set_private_prefixes``. Playlists
+  are served by the app at the same private route, fetched from the bucket and rewritten per
+  request: playlist URIs stay relative (they come back to this route), init segments and media
+  segments become presigned GET URLs that expire with the token. Images and the waveform are
+  presigned directly.
+
+A token that is forged, expired or shown with a key of another production gets a 404, exactly
+like a missing file: never a 403 that would confirm that something private is there. The player
+treats 403, 404 and 410 alike: it asks the API for fresh addresses and carries on.
+
+Visibility changes take effect at once: a listener on every session notices a production whose
+visibility changed (or that was created private, or deleted) and, once the transaction commits,
+drops the route's cached answer for it and brings the store's private prefixes up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from cite_live.models import Production
+from cite_live.services import Services
+from cite_live.storage import S3Store, StorageError, validate_key
+
+log = logging.getLogger("cite_live.access")
+
+PRIVATE_ROUTE = "/media/private/"
+TOKEN_SALT = "media"
+# How long the public media route trusts what it read of a production's visibility. Segments
+# come by the dozen per listener; one lookup per second per production keeps the database out
+# of the way. Other processes see a change after at most this long; this one at once.
+VISIBILITY_TTL = 1.0
+# Served by the app for private productions on S3, because their content names other objects.
+_REWRITTEN = (".m3u8", ".vtt")
+_URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+_SESSION_KEY = "cite_live.access.touched"
+
+KeyLink = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class MediaGrant:
+    production_id: str
+    expires: int
+
+    def seconds_left(self, now: float | None = None) -> int:
+        return max(0, int(self.expires - (time.time() if now is None else now)))
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt=TOKEN_SALT)
+
+
+def sign(secret_key: str, production_id: str, expires: int) -> str:
+    """A token granting the media of ``production_id`` until ``expires`` (Unix time)."""
+    return str(_serializer(secret_key).dumps([production_id, int(expires)]))
+
+
+def verify(secret_key: str, token: str, *, now: float | None = None) -> MediaGrant | None:
+    """The grant of a genuine, unexpired token; None for anything else."""
+    if len(token) > 500:
+        return None
+    try:
+        payload = _serializer(secret_key).loads(token)
+    except BadSignature:
+        return None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not isinstance(payload[0], str)
+        or not isinstance(payload[1], int)
+    ):
+        return None
+    grant = MediaGrant(payload[0], payload[1])
+    if grant.expires <= (time.time() if now is None else now):
+        return None
+    return grant
+
+
+def production_of_key(key: str) -> str | None:
+    """The production a published key belongs to: ``productions/{id}/…`` → id."""
+    parts = key.split("/")
+    if len(parts) >= 3 and parts[0] == "productions" and parts[1]:
+        return parts[1]
+    return None
+
+
+def grant_covers(grant: MediaGrant, key: str) -> bool:
+    try:
+        validate_key(key)
+    except StorageError:
+        return False
+    return production_of_key(key) == grant.production_id
+
+
+# --- addresses -----------------------------------------------------------------------------------
+
+
+def private_cache_control(seconds: float) -> str:
+    """Browsers may keep a segment while its link lives; shared caches never."""
+    return f"private, max-age={max(0, int(seconds))}"
+
+
+def media_link(services: Services, production: Production, site_url: str) -> KeyLink:
+    """Key → the URL a player fetches it from: public for public and unlisted productions,
+    signed (local store) or presigned (S3) for private ones. Call it only for a viewer who may
+    see the production (``auth.can_view``)."""
+    store = services.store
+    site = site_url.rstrip("/")
+    if production.visibility != "private":
+        return lambda key: store.public_url(key, site)
+    seconds = services.settings.signed_url_seconds
+    grant = MediaGrant(production.id, int(time.time() + seconds))
+    return grant_link(services, grant, site)
+
+
+def grant_link(services: Services, grant: MediaGrant, site_url: str) -> KeyLink:
+    store = services.store
+    token = sign(services.secret_key, grant.production_id, grant.expires)
+    base = f"{site_url.rstrip('/')}{PRIVATE_ROUTE}{token}/"
+
+    def through_app(key: str) -> str:
+        return base + quote(validate_key(key))
+
+    if not isinstance(store, S3Store):
+        return through_app
+    s3: S3Store = store
+
+    def link(key: str) -> str:
+        if key.lower().endswith(_REWRITTEN):
+            return through_app(key)
+        left = max(1, grant.seconds_left())
+        return s3.presigned_url(key, left, cache_control=private_cache_control(left))
+
+    return link
+
+
+def _resolve(base_key: str, uri: str) -> str | None:
+    """The store key a relative URI of the object ``base_key`` names; None when it names
+    something else (an absolute URL, a data: URI) or leaves the store."""
+    if not uri or "://" in uri or uri.startswith(("/", "data:")):
+        return None
+    path, _, _fragment = uri.partition("#")
+    path = path.partition("?")[0]
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(base_key), path))
+    try:
+        return validate_key(resolved)
+    except StorageError:
+        return None
+
+
+def rewrite_playlist(text: str, key: str, link: KeyLink) -> str:
+    """``text`` of the playlist at ``key`` with each init segment and media segment at ``link``;
+    playlists stay relative, so that a player asks this route for them too."""
+
+    def target(uri: str) -> str:
+        resolved = _resolve(key, uri)
+        if resolved is None or resolved.lower().endswith(".m3u8"):
+            return uri
+        return link(resolved)
+
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            line = _URI_ATTRIBUTE.sub(lambda m: f'URI="{target(m.group(1))}"', line)
+        elif stripped:
+            line = target(stripped)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def rewrite_storyboard(text: str, key: str, link: KeyLink) -> str:
+    """A storyboard's WebVTT with each cue's image at ``link`` (its #xywh fragment kept)."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and stripped != "WEBVTT" and "-->" not in stripped:
+            path, hash_mark, fragment = stripped.partition("#")
+            resolved = _resolve(key, path)
+            if resolved is not None:
+                line = link(resolved) + hash_mark + fragment
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+# --- the public route's check, and visibility changes --------------------------------------------
+
+
+class MediaAccess:
+    """Per open ``Services``: what the public media route knows of visibilities, and keeping
+    the store's private prefixes in step with the database."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = weakref.ref(services)
+        self._cache: dict[str, tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+
+    def refuses_public(self, key: str, *, now: float | None = None) -> bool:
+        """True when ``key`` belongs to a production that is private (or gone): the public
+        route must answer as if it did not exist."""
+        production_id = production_of_key(key)
+        if production_id is None:
+            return False
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            cached = self._cache.get(production_id)
+        if cached is not None and cached[0] > moment:
+            return cached[1]
+        services = self._services()
+        if services is None:
+            return True
+        with services.sessions() as session:
+            visibility = session.scalar(
+                select(Production.visibility).where(Production.id == production_id)
+            )
+        refused = visibility is None or visibility == "private"
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[production_id] = (moment + VISIBILITY_TTL, refused)
+        return refused
+
+    def forget(self, production_ids: set[str]) -> None:
+        with self._lock:
+            for production_id in production_ids:
+                self._cache.pop(production_id, None)
+
+    def sync(self) -> None:
+        """Bring the store's private prefixes to what the database says (S3 only).
+
+        Each writer reads the database again after writing and writes once more if it changed
+        meanwhile: whichever process writes last has then written what the database holds."""
+        services = self._services()
+        if services is None or not isinstance(services.store, S3Store):
+            return
+        with self._sync_lock:
+            written: list[str] | None = None
+            for _attempt in range(5):
+                wanted = private_prefixes(services)
+                if wanted == written:
+                    return
+                services.store.set_private_prefixes(wanted)
+                written = wanted
+            log.warning("the private productions kept changing while the store was updated")
+
+
+_REGISTRY: dict[int, MediaAccess] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def access_for(services: Services) -> MediaAccess:
+    """The :class:`MediaAccess` of ``services`` (one per engine, made on first use)."""
+    key = id(services.engine)
+    with _REGISTRY_LOCK:
+        found = _REGISTRY.get(key)
+        if found is not None and found._services() is services:
+            return found
+        for stale in [k for k, v in _REGISTRY.items() if v._services() is None]:
+            del _REGISTRY[stale]
+        made = MediaAccess(services)
+        _REGISTRY[key] = made
+        return made
+
+
+def private_prefixes(services: Services) -> list[str]:
+    """Prefixes no anonymous reader may fetch: the originals, and each private production."""
+    with services.sessions() as session:
+        ids = session.scalars(
+            select(Production.id).where(Production.visibility == "private").order_by(Production.id)
+        ).all()
+    return ["originals/", *(f"productions/{production_id}/" for production_id in ids)]
+
+
+def sync_private_media(services: Services) -> None:
+    """Make the store refuse anonymous reads of every private production's media (S3); for the
+    sweeper and for start-up. A failure is logged: until it succeeds, private media on S3 stays
+    readable by whoever has its key."""
+    try:
+        access_for(services).sync()
+    except StorageError:
+        log.exception("could not update which media the store keeps private")
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    touched: set[str] = session.info.setdefault(_SESSION_KEY, set())
+    for obj in session.new:
+        if isinstance(obj, Production) and obj.visibility == "private":
+            touched.add(obj.id)
+    for obj in session.dirty:
+        if isinstance(obj, Production) and inspect(obj).attrs.visibility.history.has_changes():
+            touched.add(obj.id)
+    for obj in session.deleted:
+        if isinstance(obj, Production):
+            touched.add(obj.id)
+
+
+def _after_commit(session: Session) -> None:
+    touched: set[str] = session.info.pop(_SESSION_KEY, set())
+    if not touched:
+        return
+    with _REGISTRY_LOCK:
+        found = _REGISTRY.get(id(session.bind))
+    if found is None:
+        return
+    found.forget(touched)
+    services = found._services()
+    if services is not None:
+        sync_private_media(services)
+
+
+_TOKEN_IN_PATH = re.compile(r"(/media/private/)[^/\s]+")
+
+
+class RedactMediaTokens(logging.Filter):
+    """Keeps media tokens out of access logs (uvicorn logs every path it serves): a log file
+    read by more people than the site's owners must not hand out private media."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str) and PRIVATE_ROUTE in record.msg:
+            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
+        return True
+
+
+def install() -> None:
+    """Watch visibility changes in every session of the process, and keep media tokens out of
+    the access log (idempotent)."""
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactMediaTokens) for f in access_log.filters):
+        access_log.addFilter(RedactMediaTokens())
+    # A change rolled back later still triggers the work below once: it is idempotent.
+    for name, listener in (("after_flush", _after_flush), ("after_commit", _after_commit)):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
+
+
+install()

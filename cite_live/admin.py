@@ -1,0 +1,318 @@
+"""The administrators' page: every production (unpublish, publish, delete) and every account
+(role, artist profiles, quota, disabled), and invitations for new accounts.
+
+Only admins get here: anyone else signed in gets 403, an anonymous visitor the login page.
+Deleting goes through the studio's confirmation page, which admins may open for any production.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from cite_live import accounts, i18n
+from cite_live.accounts import AccountError
+from cite_live.auth import CurrentUser, require_admin
+from cite_live.catalogue import artist_by_name
+from cite_live.i18n import N_, pick
+from cite_live.models import ROLES, STATUSES, VISIBILITIES, Artist, Production, Upload, User, utcnow
+from cite_live.pages import label, make_pager, page_number, safe_next
+from cite_live.production_status import (
+    STATE_LABELS,
+    VISIBILITY_LABELS,
+    human_size,
+    latest_jobs,
+    state_of,
+)
+from cite_live.search import production_match
+from cite_live.studio import choices, done_message, lang_of, render, see_other, services_of, site_of
+
+PER_PAGE = 50
+MAX_QUERY = 200
+MAX_ARTISTS = 20
+GIB = 1024**3
+# A quota typed in GB: "50", "2.5", "0,5".
+_QUOTA = re.compile(r"\d{1,6}(?:[.,]\d{1,3})?", re.ASCII)
+_ID = re.compile(r"[1-9]\d{0,8}", re.ASCII)
+
+ROLE_LABELS = {"admin": N_("Administrator"), "artist": N_("Artist")}
+STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
+NO_ACCOUNT = N_("There is no such account.")
+NO_PRODUCTION = N_("There is no production at this address.")
+BAD_QUOTA = N_("The quota must be a number of gigabytes, such as 50 or 2.5.")
+BAD_ROLE = N_("The role must be admin or artist.")
+TOO_MANY_ARTISTS = N_("Link at most 20 artist profiles to one account.")
+NOT_YOURSELF = N_("You cannot take away your own administrator role nor disable your own account.")
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _productions(request: Request, session: Session) -> dict[str, Any]:
+    params = request.query_params
+    status = params.get("status", "")
+    visibility = params.get("visibility", "")
+    q = params.get("q", "").strip()[:MAX_QUERY]
+    status = status if status in STATUSES else ""
+    visibility = visibility if visibility in VISIBILITIES else ""
+    where: list[Any] = [production_match(q)]
+    if status:
+        where.append(Production.status == status)
+    if visibility:
+        where.append(Production.visibility == visibility)
+    page = page_number(request)
+    total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
+    pager = make_pager(request, page, PER_PAGE, total)
+    rows = session.execute(
+        select(Production, User.email)
+        .outerjoin(User, User.id == Production.owner_id)
+        .where(*where)
+        .order_by(Production.created_at.desc(), Production.id)
+        .offset(pager.offset)
+        .limit(PER_PAGE)
+    ).all()
+    jobs = latest_jobs(session, [p.id for p, _ in rows])
+    lang = lang_of(request)
+    items = []
+    for production, owner in rows:
+        state = state_of(production, jobs.get(production.id))
+        items.append(
+            {
+                "id": production.id,
+                "title": pick(production.title, production.title_en, lang),
+                "owner": owner,
+                "state_label": label(STATE_LABELS, state, lang),
+                "state": state,
+                "visibility": production.visibility,
+                "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
+                "created_at": production.created_at,
+                "page_url": f"/productions/{production.slug}",
+                "edit_url": f"/studio/productions/{production.id}",
+                "delete_url": f"/studio/productions/{production.id}/delete",
+                "publish_url": f"/admin/productions/{production.id}/publish",
+                "unpublish_url": f"/admin/productions/{production.id}/unpublish",
+            }
+        )
+    return {
+        "productions": items,
+        "pager": pager,
+        "q": q,
+        "status": status,
+        "visibility": visibility,
+        "statuses": choices(STATUS_LABELS, lang),
+        "visibilities": choices(VISIBILITY_LABELS, lang),
+        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+
+
+def _accounts(request: Request, session: Session) -> list[dict[str, Any]]:
+    """Every account with what it uses of its quota, as uploads.bytes_used counts it: the
+    originals of its productions plus the uploads it is still sending."""
+    settings = services_of(request).settings
+    lang = lang_of(request)
+    originals: dict[int | None, int] = {
+        owner: int(total or 0)
+        for owner, total in session.execute(
+            select(Production.owner_id, func.sum(Production.original_bytes))
+            .where(Production.owner_id.is_not(None))
+            .group_by(Production.owner_id)
+        )
+    }
+    receiving: dict[int, int] = {
+        user_id: int(total or 0)
+        for user_id, total in session.execute(
+            select(Upload.user_id, func.sum(Upload.length))
+            .where(Upload.state == "receiving", Upload.expires_at > utcnow())
+            .group_by(Upload.user_id)
+        )
+    }
+    users = session.scalars(
+        select(User).options(selectinload(User.artists)).order_by(User.email)
+    ).all()
+    shown = []
+    for user in users:
+        used = originals.get(user.id, 0) + receiving.get(user.id, 0)
+        limit = user.quota_bytes if user.quota_bytes is not None else settings.uploads.quota_bytes
+        shown.append(
+            {
+                "id": user.id,
+                "email": user.email,
+                "role": user.role,
+                "role_label": label(ROLE_LABELS, user.role, lang),
+                "artists": [a.name for a in user.artists],
+                "artists_text": "\n".join(a.name for a in user.artists),
+                "last_login_at": user.last_login_at,
+                "disabled": user.disabled,
+                "invited": user.password_hash is None,
+                "used": human_size(used, lang),
+                "limit": human_size(limit, lang),
+                "quota_gb": _gb(user.quota_bytes) if user.quota_bytes is not None else "",
+                "default_quota_gb": _gb(settings.uploads.quota_bytes),
+                "action": f"/admin/users/{user.id}",
+            }
+        )
+    return shown
+
+
+def _gb(size: int) -> str:
+    return f"{Decimal(size) / GIB:.3f}".rstrip("0").rstrip(".")
+
+
+def _context(request: Request, session: Session, **extra: Any) -> dict[str, Any]:
+    lang = lang_of(request)
+    artist_names = session.scalars(select(Artist.name).order_by(Artist.search_text)).all()
+    return {
+        "nav": "admin",
+        **_productions(request, session),
+        "accounts": _accounts(request, session),
+        "roles": choices(ROLE_LABELS, lang),
+        "artist_names": list(artist_names),
+        "done": done_message(request),
+        "account_errors": {},
+        "invite": {"email": "", "role": "artist", "artists": ""},
+        "invite_error": None,
+        **extra,
+    }
+
+
+async def admin_page(request: Request) -> Response:
+    require_admin(request)
+    with services_of(request).sessions() as session:
+        context = _context(request, session)
+    return render(request, "admin.html", context)
+
+
+# --- productions ---------------------------------------------------------------------------------
+
+
+async def _set_visibility(request: Request, visibility: str) -> Response:
+    require_admin(request)
+    form = await request.form()
+    with services_of(request).sessions.begin() as session:
+        production = session.get(Production, request.path_params["production_id"])
+        if production is None:
+            raise HTTPException(404, i18n.gettext(NO_PRODUCTION, lang_of(request)))
+        production.visibility = visibility
+    back = form.get("next")
+    target = back if isinstance(back, str) and back.startswith("/admin") else "/admin"
+    return see_other(_safe_admin_path(target), "saved")
+
+
+def _safe_admin_path(target: str) -> str:
+    # Back to the filtered list the admin came from; anything else is the admin page itself.
+    path = safe_next(target)
+    return path if path == "/admin" or path.startswith("/admin?") else "/admin"
+
+
+async def unpublish(request: Request) -> Response:
+    return await _set_visibility(request, "private")
+
+
+async def publish(request: Request) -> Response:
+    return await _set_visibility(request, "public")
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def _artist_ids(session: Session, text: str) -> list[int]:
+    """Artist profiles named one per line, made when missing (as credits make them)."""
+    names = [" ".join(line.split()) for line in text.splitlines()]
+    names = [name for name in names if name]
+    if len(names) > MAX_ARTISTS:
+        raise AccountError(TOO_MANY_ARTISTS)
+    return [artist_by_name(session, name).id for name in names]
+
+
+def _quota(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not _QUOTA.fullmatch(text):
+        raise AccountError(BAD_QUOTA)
+    try:
+        return int(Decimal(text.replace(",", ".")) * GIB)
+    except InvalidOperation:
+        raise AccountError(BAD_QUOTA) from None
+
+
+def _update_account(session: Session, admin: CurrentUser, user: User, form: Any) -> None:
+    role = str(form.get("role") or user.role)
+    disabled = bool(form.get("disabled"))
+    if role not in ROLES:
+        raise AccountError(BAD_ROLE)
+    if user.id == admin.id and (role != "admin" or disabled):
+        raise AccountError(NOT_YOURSELF)
+    quota = _quota(str(form.get("quota_gb") or ""))
+    ids = _artist_ids(session, str(form.get("artists") or ""))
+    user.artists = list(session.scalars(select(Artist).where(Artist.id.in_(ids)))) if ids else []
+    user.role = role
+    user.quota_bytes = quota
+    if disabled and not user.disabled:
+        # A disabled account is signed out at once, on every device.
+        user.auth_epoch = (user.auth_epoch or 0) + 1
+    user.disabled = disabled
+
+
+async def update_user(request: Request) -> Response:
+    admin = require_admin(request)
+    raw_id = request.path_params["user_id"]
+    form = await request.form()
+    lang = lang_of(request)
+    services = services_of(request)
+    try:
+        # An AccountError leaves the block: nothing of a refused change is kept.
+        with services.sessions.begin() as session:
+            user = session.get(User, int(raw_id)) if _ID.fullmatch(raw_id) else None
+            if user is None:
+                raise HTTPException(404, i18n.gettext(NO_ACCOUNT, lang))
+            user_id = user.id
+            _update_account(session, admin, user, form)
+    except AccountError as refused:
+        problem = i18n.gettext(refused.message, lang)
+        with services.sessions() as session:
+            context = _context(request, session, account_errors={user_id: problem})
+        return render(request, "admin.html", context, status_code=400)
+    return RedirectResponse(f"/admin?done=saved#account-{user_id}", status_code=303)
+
+
+async def invite(request: Request) -> Response:
+    require_admin(request)
+    form = await request.form()
+    lang = lang_of(request)
+    typed = {
+        "email": str(form.get("email") or "").strip(),
+        "role": str(form.get("role") or "artist"),
+        "artists": str(form.get("artists") or ""),
+    }
+    services = services_of(request)
+    try:
+        with services.sessions.begin() as session:
+            user = accounts.create_user(
+                session,
+                typed["email"],
+                typed["role"],
+                artist_ids=_artist_ids(session, typed["artists"]),
+                settings=services.settings,
+            )
+            secret = accounts.create_invitation(session, user)
+            email = user.email
+    except AccountError as refused:
+        problem = i18n.gettext(refused.message, lang)
+        with services.sessions() as session:
+            context = _context(request, session, invite=typed, invite_error=problem)
+        return render(request, "admin.html", context, status_code=400)
+    context = {
+        "nav": "admin",
+        "email": email,
+        "link": accounts.invitation_url(site_of(request), secret),
+        "days": accounts.INVITATION_DAYS,
+    }
+    return render(request, "admin_invited.html", context)

@@ -1,0 +1,120 @@
+"""The cover image an artist chooses for a production: checked, re-encoded, stored, swapped.
+
+Whatever was sent (a phone's 12-megapixel JPEG with an EXIF rotation, a PNG with transparency,
+a WebP) is decoded once with Pillow under a pixel limit and written back as a plain RGB JPEG of
+at most 1600×1600: no metadata of the original (GPS position, camera serial) leaves with it,
+and a crafted file never reaches a listener's browser as it was sent.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import warnings
+from typing import IO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cite_live.i18n import N_
+from cite_live.models import Production
+from cite_live.services import Services
+from cite_live.storage import StorageError, media_key, version_prefix
+
+log = logging.getLogger("cite_live.covers")
+
+MAX_BYTES = 20 * 1024 * 1024
+# A 50-megapixel camera is the largest sensible source; beyond, decoding alone costs hundreds
+# of megabytes (and a "decompression bomb" claims billions of pixels in a few bytes).
+MAX_PIXELS = 50_000_000
+BOX = (1600, 1600)
+QUALITY = 85
+FORMATS = ("JPEG", "PNG", "WEBP")
+
+NOT_AN_IMAGE = N_("This file is not a JPEG, PNG or WebP image.")
+TOO_BIG = N_("This image is larger than 20 MB.")
+TOO_MANY_PIXELS = N_("This image has too many pixels (50 megapixels at most).")
+DAMAGED = N_("This image is damaged and could not be read.")
+NO_FILE = N_("Choose an image file to upload.")
+
+
+class CoverRefused(Exception):
+    """The file cannot become a cover; ``message`` is a sentence for the artist."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def cover_key(production_id: str) -> str:
+    """A new, unguessable key for a cover of ``production_id``: a fresh name per upload, so
+    that caches may keep each image for a year (see storage.cache_control_for)."""
+    return media_key(version_prefix(production_id, "covers"), f"{secrets.token_urlsafe(12)}.jpg")
+
+
+def reencode(source: IO[bytes]) -> bytes:
+    """The JPEG to store for the image in ``source``; CoverRefused when it is not one we take."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns, rather than fails, between MAX_IMAGE_PIXELS and twice that.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source, formats=FORMATS) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise CoverRefused(TOO_MANY_PIXELS)
+                image.load()
+                upright = ImageOps.exif_transpose(image)
+    except CoverRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CoverRefused(TOO_MANY_PIXELS) from None
+    except UnidentifiedImageError:
+        raise CoverRefused(NOT_AN_IMAGE) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        # Pillow's plugins report truncated or inconsistent data with any of these.
+        raise CoverRefused(DAMAGED) from None
+    rgb = _on_white(upright)
+    rgb.thumbnail(BOX, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=QUALITY, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency laid on white (a logo on a transparent PNG stays legible)."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def replace_cover(services: Services, production_id: str, jpeg: bytes) -> str | None:
+    """Store ``jpeg`` as the cover of ``production_id`` and remove the previous custom cover.
+
+    Returns the new key, or None when the production is gone. The new object is written before
+    the row points at it, and the old one removed after, so a page never shows a missing image.
+    """
+    key = cover_key(production_id)
+    services.store.put_bytes(key, jpeg)
+    old: str | None = None
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        if production is not None:
+            old, production.cover_key = production.cover_key, key
+    if production is None:
+        # Deleted meanwhile: what was just written belongs to nobody.
+        remove_quietly(services, key)
+        return None
+    if old:
+        remove_quietly(services, old)
+    return key
+
+
+def remove_quietly(services: Services, key: str) -> None:
+    """Delete one object; a store that cannot be reached leaves an orphan, logged, not an error."""
+    try:
+        services.store.delete(key)
+    except StorageError:
+        log.warning("could not remove %s from the store", key, exc_info=True)

@@ -1,0 +1,219 @@
+"""The partial file of an upload, and how a request body is appended to it.
+
+One request at a time writes a partial file: it holds an ``flock`` on it (which works across the
+processes of one machine) while it writes, moves or removes it. A body reaches the file in
+batches written from a worker thread, so that the event loop is never held by the disk; the
+file is synced before the new offset is recorded, and recorded before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+
+# Body bytes are gathered into batches of this size before a worker thread writes them.
+BATCH = 1024 * 1024
+# A long PATCH (a browser sending a whole file in one request) syncs and records its offset
+# every CHECKPOINT bytes, so that a crashed server loses at most this much of it.
+CHECKPOINT = 64 * 1024 * 1024
+# A PATCH whose client sends nothing for this long is ended, keeping what it sent: a
+# connection that died silently must not hold the upload's lock for hours.
+IDLE_SECONDS = 60.0
+CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
+
+
+class UploadBusy(Exception):
+    """Another request is writing to (or moving) this upload's file right now."""
+
+
+class PartialFile:
+    """The received bytes of one upload, open for appending and locked against other writers."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> PartialFile:
+        """Open and lock ``path``; UploadBusy if another request holds it, FileNotFoundError
+        if it is gone (moved to the store, removed) and ``create`` is false."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UploadBusy(str(path)) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(path, fd)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self.fd, size)
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            # Closing the last descriptor releases the lock.
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Hash(Protocol):
+    @property
+    def digest_size(self) -> int: ...
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """What a chunk's bytes must hash to (tus Upload-Checksum)."""
+
+    algorithm: str
+    digest: bytes
+
+    def new(self) -> Hash:
+        return hashlib.new(self.algorithm)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What became of a body: the upload's durable offset afterwards, and why it stopped."""
+
+    offset: int
+    # When the recorded offset last moved, the upload's new expiry.
+    expires: datetime | None = None
+    checksum_mismatch: bool = False
+    idle: bool = False
+
+
+async def _chunks(request: Request) -> AsyncGenerator[bytes, None]:
+    stream = request.stream().__aiter__()
+    while True:
+        with anyio.fail_after(IDLE_SECONDS):
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+        if chunk:
+            yield chunk
+
+
+class Appender:
+    """Appends one request body to a locked partial file that holds ``start`` bytes.
+
+    ``record(offset)`` stores the durable offset (and returns the new expiry); it is called
+    only after an fsync that covers it. A chunk with a checksum counts only once verified:
+    until then it is not recorded, and if it does not match (or arrives cut) it is cut off.
+    """
+
+    def __init__(
+        self,
+        partial: PartialFile,
+        start: int,
+        length: int,
+        checksum: Checksum | None,
+        record: Callable[[int], datetime],
+    ) -> None:
+        self.partial = partial
+        self.start = self.written = self.recorded = start
+        self.room = length - start
+        self.checksum = checksum
+        self.hasher = checksum.new() if checksum else None
+        self.record = record
+        self.expires: datetime | None = None
+        self.buffer = bytearray()
+
+    async def run(self, request: Request) -> Appended:
+        settled = False
+        cut = idle = False
+        try:
+            try:
+                await self._take(request)
+            except ClientDisconnect:
+                cut = True
+            except TimeoutError:
+                cut = idle = True
+            await self._flush()
+            appended = await run_in_threadpool(self._settle, cut)
+            settled = True
+            return Appended(appended.offset, self.expires, appended.checksum_mismatch, idle)
+        finally:
+            if not settled:
+                # Cancelled (the server is stopping): keep what arrived, without awaiting.
+                if self.buffer:
+                    self._write(self.buffer)
+                    self.written += len(self.buffer)
+                self._settle(cut=True)
+
+    async def _take(self, request: Request) -> None:
+        taken = 0
+        async with aclosing(_chunks(request)) as chunks:
+            async for chunk in chunks:
+                if taken + len(chunk) > self.room:
+                    # Past the upload's length (a body without Content-Length): the rest is
+                    # not read, as tusd does.
+                    chunk = chunk[: self.room - taken]
+                self.buffer += chunk
+                taken += len(chunk)
+                if len(self.buffer) >= BATCH:
+                    await self._flush()
+                    if self.hasher is None and self.written - self.recorded >= CHECKPOINT:
+                        await run_in_threadpool(self._sync_and_record)
+                if taken >= self.room:
+                    return
+
+    def _write(self, data: bytearray) -> None:
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.partial.write(data)
+
+    async def _flush(self) -> None:
+        if self.buffer:
+            data, self.buffer = self.buffer, bytearray()
+            await run_in_threadpool(self._write, data)
+            self.written += len(data)
+
+    def _sync_and_record(self) -> None:
+        self.partial.sync()
+        if self.written != self.recorded:
+            self.expires = self.record(self.written)
+            self.recorded = self.written
+
+    def _settle(self, cut: bool) -> Appended:
+        verified = self.checksum is None or (
+            not cut and self.hasher is not None and self.hasher.digest() == self.checksum.digest
+        )
+        if not verified:
+            self.partial.truncate(self.start)
+            self.written = self.start
+            return Appended(self.start, checksum_mismatch=not cut)
+        self._sync_and_record()
+        return Appended(self.written)

@@ -1,0 +1,130 @@
+"""What the studio and the admin page say of a production: its visibility and processing state
+in words, its newest job, the row of the studio's list and the JSON that scripts poll.
+
+The newest job is the one an artist waits on: a failed replacement shows as failed (with its
+reason and a retry) even while the previous recording still plays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from babel.numbers import format_decimal, format_percent
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cite_live import i18n
+from cite_live.i18n import N_, pick
+from cite_live.metadata import page_url
+from cite_live.models import Job, Production
+from cite_live.pages import KIND_LABELS, label
+
+VISIBILITY_LABELS = {
+    "public": N_("Public"),
+    "unlisted": N_("Unlisted"),
+    "private": N_("Private"),
+}
+VISIBILITY_HINTS = {
+    "public": N_("Listed on the site, in search and in the feeds."),
+    "unlisted": N_("Reachable by its link only; absent from lists, search and feeds."),
+    "private": N_("Only you and the administrators can see it."),
+}
+STATE_LABELS = {
+    "queued": N_("Waiting to be processed"),
+    "running": N_("Processing"),
+    "failed": N_("Processing failed"),
+    "processing": N_("Processing"),
+    "ready": N_("Ready"),
+}
+SIZE_UNITS = {"fr": ("o", "Ko", "Mo", "Go", "To"), "en": ("B", "KB", "MB", "GB", "TB")}
+
+
+def human_size(size: int, lang: str) -> str:
+    """ "8 Go", "1,5 Go" in French; "8 GB", "1.5 GB" in English (units of 1024)."""
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(SIZE_UNITS["en"]) - 1:
+        value, unit = value / 1024, unit + 1
+    shown = round(value, 1) if unit and value < 10 else round(value)
+    units = SIZE_UNITS.get(lang, SIZE_UNITS["en"])
+    return f"{format_decimal(shown, locale=lang)}\u00a0{units[unit]}"
+
+
+def latest_jobs(session: Session, production_ids: list[str]) -> dict[str, Job]:
+    """The newest job of each production: the one whose state the artist is waiting on."""
+    if not production_ids:
+        return {}
+    newest = (
+        select(func.max(Job.id))
+        .where(Job.production_id.in_(production_ids))
+        .group_by(Job.production_id)
+    )
+    return {
+        job.production_id or "": job
+        for job in session.scalars(select(Job).where(Job.id.in_(newest)))
+    }
+
+
+def state_of(production: Production, job: Job | None) -> str:
+    """queued, running or failed while a job says so; otherwise the production's status."""
+    if job is not None and job.state in ("queued", "running", "failed"):
+        return job.state
+    return production.status
+
+
+def studio_row(production: Production, job: Job | None, lang: str) -> dict[str, Any]:
+    """A production as the studio list shows it."""
+    state = state_of(production, job)
+    error = (job.error if job is not None and job.state == "failed" else None) or (
+        production.error if production.status == "failed" else None
+    )
+    progress = job.progress if job is not None and state == "running" else 0.0
+    progress = max(0.0, min(1.0, progress or 0.0))
+    base = f"/studio/productions/{production.id}"
+    return {
+        "id": production.id,
+        "title": pick(production.title, production.title_en, lang),
+        "kind_label": label(KIND_LABELS, production.kind, lang),
+        "status": production.status,
+        "visibility": production.visibility,
+        "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
+        "state": state,
+        "state_label": label(STATE_LABELS, state, lang),
+        "progress": progress,
+        "percent": format_percent(progress, locale=lang),
+        # The stored sentence is English; a known one is shown in the page's language.
+        "error": i18n.gettext(error, lang) if error else None,
+        "can_retry": state == "failed",
+        "job_state": job.state if job is not None else "",
+        "created_at": production.created_at,
+        "page_url": f"/productions/{production.slug}",
+        "edit_url": base,
+        "replace_url": f"{base}/replace",
+        "delete_url": f"{base}/delete",
+        "retry_url": f"{base}/retry",
+        "ready": production.status == "ready",
+    }
+
+
+def status_json(production: Production, job: Job | None, site: str) -> dict[str, Any]:
+    """A production in GET /api/v1/me/productions."""
+    return {
+        "id": production.id,
+        "title": production.title,
+        "kind": production.kind,
+        "status": production.status,
+        "visibility": production.visibility,
+        "error": production.error if production.status == "failed" else None,
+        "job": (
+            {
+                "state": job.state,
+                "progress": round(max(0.0, min(1.0, job.progress or 0.0)), 4),
+                "error": job.error,
+                "attempts": job.attempts,
+                "max_attempts": job.max_attempts,
+            }
+            if job is not None
+            else None
+        ),
+        "page_url": page_url(production, site),
+        "edit_url": f"{site}/studio/productions/{production.id}",
+    }

@@ -1,0 +1,559 @@
+"""Resumable uploads: their records, the partial files they fill, quota, completion and expiry.
+
+The tus protocol lives in :mod:`cite_live.tus`; this module knows no HTTP. An upload goes
+``receiving`` → ``complete`` (all bytes are here: its production exists) → ``stored`` (the file is
+the production's original in the store, and its one transcode job is queued); or ``receiving`` →
+``terminated`` (cancelled by its owner, or expired). Each step is a conditional UPDATE, so that of
+two requests (a retried final PATCH, a sweeper in another process) exactly one takes it.
+
+Partial files live in ``settings.uploads_dir``, one per upload, named by its id; whoever writes,
+moves or removes one holds its lock (see :mod:`cite_live.partials`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cite_live import ingest, jobs
+from cite_live.auth import CurrentUser, can_manage
+from cite_live.catalogue import active_job, create_production
+from cite_live.i18n import N_
+from cite_live.leases import rowcount
+from cite_live.models import VISIBILITIES, Credit, Production, Upload, User, utcnow
+from cite_live.partials import PartialFile, UploadBusy
+from cite_live.services import Services
+from cite_live.settings import Settings
+from cite_live.storage import StorageError, original_key
+
+log = logging.getLogger("cite_live.uploads")
+
+# Terminated uploads answer 410 for a week (a client retrying learns what happened), then go.
+KEEP_TERMINATED = timedelta(days=7)
+
+EMPTY = N_("This file is empty.")
+TOO_LARGE = N_("This file is larger than the %(size)s an upload may be.")
+OVER_QUOTA = N_("This upload would exceed your %(size)s storage quota.")
+NOT_YOURS = N_("There is no production with this id whose recording you may replace.")
+STILL_PROCESSING = N_(
+    "This production is still being processed; replace its recording once that is done."
+)
+LOST = N_("The uploaded file was lost before it could be stored; please upload it again.")
+
+
+class UploadRefused(Exception):
+    """A request about an upload that cannot be done: an HTTP status and a plain sentence
+    (a message id, translated where it is shown, with its ``params``)."""
+
+    def __init__(self, status: int, message: str, **params: Any) -> None:
+        super().__init__(message % params if params else message)
+        self.status = status
+        self.message = message
+        self.params = params
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """What a request needs to know of an upload, read while its session was open."""
+
+    id: str
+    user_id: int
+    length: int
+    offset: int
+    state: str
+    meta: dict[str, str]
+    expires_at: datetime
+    production_id: str | None
+
+    @property
+    def expired(self) -> bool:
+        return self.state == "receiving" and self.expires_at <= utcnow()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("complete", "stored")
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back without their time zone; they were written in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _view(upload: Upload) -> UploadView:
+    return UploadView(
+        id=upload.id,
+        user_id=upload.user_id,
+        length=upload.length or 0,
+        offset=upload.offset,
+        state=upload.state,
+        meta={str(k): str(v) for k, v in (upload.meta or {}).items()},
+        expires_at=_aware(upload.expires_at),
+        production_id=upload.production_id,
+    )
+
+
+def data_path(settings: Settings, upload_id: str) -> Path:
+    return settings.uploads_dir / upload_id
+
+
+def expiry(settings: Settings) -> datetime:
+    return utcnow() + timedelta(hours=settings.uploads.expire_hours)
+
+
+def get(services: Services, upload_id: str) -> UploadView | None:
+    with services.sessions() as session:
+        upload = session.get(Upload, upload_id)
+        return _view(upload) if upload is not None else None
+
+
+# --- the partial file ----------------------------------------------------------------------------
+
+
+def claim(services: Services, upload_id: str) -> tuple[UploadView | None, PartialFile | None]:
+    """Lock the partial file of a receiving upload for writing and reconcile its offset.
+
+    Returns the upload as it is once locked, with its file; or the upload (or None) and no
+    file when it is not receiving any more. UploadBusy when another request holds the file.
+    """
+    path = data_path(services.settings, upload_id)
+    try:
+        partial = PartialFile.open(path)
+    except FileNotFoundError:
+        view = get(services, upload_id)
+        if view is None or view.state != "receiving":
+            return view, None
+        # The row says receiving but the file is gone (lost with a disk): start it again.
+        log.warning("the partial file of upload %s is missing; it restarts from 0", upload_id)
+        partial = PartialFile.open(path, create=True)
+    try:
+        # Read again under the lock: a request that held it may have completed the upload.
+        view = get(services, upload_id)
+        if view is None or view.state != "receiving" or view.expired:
+            partial.close()
+            return view, None
+        offset = reconcile(services, view, partial)
+        return dataclasses.replace(view, offset=offset), partial
+    except BaseException:
+        partial.close()
+        raise
+
+
+def reconcile(services: Services, view: UploadView, partial: PartialFile) -> int:
+    """Bring the file and the recorded offset into agreement; return the offset.
+
+    The rule: offset = min(recorded offset, file size), and the file is cut to it.
+    - The recorded offset only ever moves forward after an fsync that covers it, so every
+      byte below it reached the disk before anyone was told about it.
+    - Bytes past it come from a request that never recorded them: a server killed mid-PATCH,
+      or a checksummed chunk not yet verified. After a power cut such bytes may be zeros on
+      some filesystems, and an unverified chunk may be wrong, so they are dropped; the client
+      sends them again (at most one checkpoint, see cite_live.partials).
+    - A file shorter than the recorded offset lost bytes the disk had acknowledged (restored
+      from a backup, say): the file is the truth, and the offset goes back to its size.
+    """
+    size = partial.size()
+    if size > view.offset:
+        partial.truncate(view.offset)
+        return view.offset
+    if size < view.offset:
+        log.warning("upload %s: file has %d bytes, %d were recorded", view.id, size, view.offset)
+        record_offset(services, view.id, size)
+    return size
+
+
+def record_offset(services: Services, upload_id: str, offset: int) -> datetime:
+    """Write the durable offset (call only after an fsync covering it); extends the expiry."""
+    expires = expiry(services.settings)
+    with services.sessions.begin() as session:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.state == "receiving")
+            .values(offset=offset, expires_at=expires, updated_at=utcnow())
+        )
+    return expires
+
+
+# --- creation ------------------------------------------------------------------------------------
+
+
+def quota_of(settings: Settings, account: User) -> int:
+    return account.quota_bytes if account.quota_bytes is not None else settings.uploads.quota_bytes
+
+
+def bytes_used(session: Session, user_id: int) -> int:
+    """Originals of the account's productions plus the uploads it is still sending."""
+    originals = session.scalar(
+        select(func.coalesce(func.sum(Production.original_bytes), 0)).where(
+            Production.owner_id == user_id
+        )
+    )
+    receiving = session.scalar(
+        select(func.coalesce(func.sum(Upload.length), 0)).where(
+            Upload.user_id == user_id,
+            Upload.state == "receiving",
+            Upload.expires_at > utcnow(),
+        )
+    )
+    return int(originals or 0) + int(receiving or 0)
+
+
+def create(
+    services: Services, user: CurrentUser, length: int, meta: Mapping[str, str]
+) -> UploadView:
+    """A new upload of ``length`` bytes with its empty partial file, after the limits."""
+    settings = services.settings
+    if length == 0:
+        raise UploadRefused(400, EMPTY)
+    if length > settings.limits.max_bytes:
+        raise UploadRefused(413, TOO_LARGE, size=settings.limits.max_bytes)
+    settings.uploads_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    upload_id = secrets.token_hex(16)
+    path = data_path(settings, upload_id)
+    created = False
+    try:
+        with services.sessions.begin() as session:
+            # Locked (on PostgreSQL) so that two uploads started at once count each other.
+            account = session.get(User, user.id, with_for_update=True)
+            if account is None:
+                raise UploadRefused(401, "Sign in, or send an API token, to do this.")
+            replaced = _replaced_production(session, user, meta.get("production"))
+            used = bytes_used(session, user.id)
+            if replaced is not None:
+                # The recording it replaces leaves the store once this one is in.
+                used -= replaced.original_bytes or 0
+            quota = quota_of(settings, account)
+            if used + length > quota:
+                raise UploadRefused(413, OVER_QUOTA, size=quota)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            created = True
+            upload = Upload(
+                id=upload_id,
+                user_id=user.id,
+                length=length,
+                offset=0,
+                filename=meta.get("filename", ""),
+                meta=dict(meta),
+                state="receiving",
+                production_id=replaced.id if replaced is not None else None,
+                expires_at=expiry(settings),
+            )
+            session.add(upload)
+            session.flush()
+            return _view(upload)
+    except BaseException:
+        if created:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _replaced_production(
+    session: Session, user: CurrentUser, production_id: str | None
+) -> Production | None:
+    if not production_id:
+        return None
+    production = session.get(Production, production_id)
+    if production is None or not can_manage(user, production):
+        raise UploadRefused(404, NOT_YOURS)
+    if active_job(session, production.id) is not None:
+        raise UploadRefused(409, STILL_PROCESSING)
+    return production
+
+
+# --- completion ----------------------------------------------------------------------------------
+
+
+def complete(services: Services, upload_id: str) -> bool:
+    """Mark the upload complete and make (or point at) its production, in one transaction.
+
+    True for the one request that did it; False when the upload was not receiving (already
+    complete: a retried final PATCH) or not full yet.
+    """
+    with services.sessions.begin() as session:
+        taken = session.execute(
+            update(Upload)
+            .where(
+                Upload.id == upload_id,
+                Upload.state == "receiving",
+                Upload.offset == Upload.length,
+            )
+            .values(state="complete", completed_at=utcnow(), updated_at=utcnow())
+        )
+        if rowcount(taken) != 1:
+            return False
+        upload = session.get(Upload, upload_id)
+        assert upload is not None
+        production = session.get(Production, upload.production_id) if upload.production_id else None
+        if production is not None:
+            _take_replacement(upload, production)
+        else:
+            production = _new_production(session, upload)
+        upload.production_id = production.id
+    return True
+
+
+def _display_name(upload: Upload) -> str:
+    return upload.filename or "upload"
+
+
+def _new_production(session: Session, upload: Upload) -> Production:
+    meta = upload.meta or {}
+    filetype = str(meta.get("filetype", ""))
+    production = create_production(
+        session,
+        title=str(meta.get("title", "")) or None,
+        filename=_display_name(upload),
+        kind="audio" if filetype.startswith("audio/") else "video",
+    )
+    production.owner_id = upload.user_id
+    # Public, as `cite-live ingest` makes them: it is listed once its transcode is done,
+    # unless the uploader asked otherwise (metadata `visibility`) or changes it meanwhile.
+    visibility = str(meta.get("visibility", "public"))
+    production.visibility = visibility if visibility in VISIBILITIES else "public"
+    production.original_key = original_key(production.id, _display_name(upload))
+    production.original_bytes = upload.length
+    account = session.get(User, upload.user_id)
+    if account is not None and account.artists:
+        first = min(account.artists, key=lambda artist: artist.id)
+        production.credits.append(Credit(artist_id=first.id, role="performer", position=0))
+    return production
+
+
+def _take_replacement(upload: Upload, production: Production) -> None:
+    # A new name, so that the original it replaces (same file name, perhaps) stays apart until
+    # the new one is stored; the current version plays on until the new one is published.
+    production.original_key = original_key(
+        production.id, f"{upload.id[:8]}-{_display_name(upload)}"
+    )
+    production.original_filename = _display_name(upload)[:300]
+    production.original_bytes = upload.length
+    if production.current_version_id is None:
+        production.status, production.error = "processing", None
+
+
+def store_original(services: Services, upload_id: str) -> int | None:
+    """Move a complete upload's file into the store as its production's original, then queue
+    the production's transcode; return the job id. Safe to call again at any point: a crash
+    anywhere leaves the upload ``complete`` and a later call finishes it (see finish_pending).
+    None when there was nothing to do here (done already, or being done by another request).
+    """
+    with services.sessions() as session:
+        upload = session.get(Upload, upload_id)
+        if upload is None or upload.state != "complete":
+            return None
+        production = session.get(Production, upload.production_id) if upload.production_id else None
+        key = production.original_key if production is not None else None
+    path = data_path(services.settings, upload_id)
+    if key is None:
+        # Its production was deleted before the file got into the store.
+        _terminate_row(services, upload_id, "complete")
+        path.unlink(missing_ok=True)
+        return None
+    try:
+        partial = PartialFile.open(path)
+    except UploadBusy:
+        return None
+    except FileNotFoundError:
+        if not services.store.exists(key):
+            _lost(services, upload_id)
+            return None
+    else:
+        try:
+            services.store.put_file_move(key, path)
+        except StorageError:
+            log.warning(
+                "could not store upload %s yet; it will be retried", upload_id, exc_info=True
+            )
+            return None
+        finally:
+            partial.close()
+    return _queue(services, upload_id, key)
+
+
+def _queue(services: Services, upload_id: str, key: str) -> int | None:
+    with services.sessions.begin() as session:
+        taken = session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.state == "complete")
+            .values(state="stored", updated_at=utcnow())
+        )
+        if rowcount(taken) != 1:
+            return None
+        upload = session.get(Upload, upload_id)
+        production = session.get(Production, upload.production_id) if upload else None
+        if upload is None or production is None:
+            job_id = None
+        else:
+            # The job is made only now that its original is in the store: a queued job can
+            # always run, whoever (a sweeper re-sending messages) picks it up.
+            job = ingest.queue_transcode(session, production, upload_id=upload.id)
+            job_id = job.id
+    if job_id is None:
+        services.store.delete(key)
+        return None
+    _remove_replaced_originals(services, key)
+    jobs.enqueue(services, job_id)
+    return job_id
+
+
+def _remove_replaced_originals(services: Services, key: str) -> None:
+    folder = key.rsplit("/", 1)[0] + "/"
+    try:
+        for other in services.store.list(folder):
+            if other != key:
+                services.store.delete(other)
+    except StorageError:
+        log.warning("could not remove the replaced originals under %s", folder, exc_info=True)
+
+
+def _lost(services: Services, upload_id: str) -> None:
+    log.error("upload %s is complete but its file is gone", upload_id)
+    with services.sessions.begin() as session:
+        upload = session.get(Upload, upload_id)
+        if upload is None or upload.state != "complete":
+            return
+        upload.state = "terminated"
+        production = session.get(Production, upload.production_id) if upload.production_id else None
+        if production is not None and production.current_version_id is None:
+            production.status, production.error = "failed", LOST
+            production.original_key = None
+
+
+def finish_pending(services: Services) -> int:
+    """Finish what a crash (or a store outage) left behind: uploads whose every byte was
+    recorded but which were not completed, and complete uploads whose original is not in the
+    store yet. The sweeper calls this; returns how many originals were stored."""
+    with services.sessions() as session:
+        full = list(
+            session.scalars(
+                select(Upload.id).where(Upload.state == "receiving", Upload.offset == Upload.length)
+            )
+        )
+    for upload_id in full:
+        try:
+            _, partial = claim(services, upload_id)
+        except UploadBusy:
+            continue
+        if partial is not None:
+            try:
+                complete(services, upload_id)
+            finally:
+                partial.close()
+    with services.sessions() as session:
+        pending = list(session.scalars(select(Upload.id).where(Upload.state == "complete")))
+    stored = 0
+    for upload_id in pending:
+        try:
+            stored += store_original(services, upload_id) is not None
+        except StorageError:
+            log.warning("could not store upload %s yet; retried later", upload_id, exc_info=True)
+    return stored
+
+
+# --- termination and expiry ----------------------------------------------------------------------
+
+
+def terminate(services: Services, upload_id: str) -> bool:
+    """Cancel a receiving upload and remove its file; False if it was not receiving."""
+    path = data_path(services.settings, upload_id)
+    try:
+        partial: PartialFile | None = PartialFile.open(path)
+    except FileNotFoundError:
+        partial = None
+    try:
+        if not _terminate_row(services, upload_id, "receiving"):
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        if partial is not None:
+            partial.close()
+
+
+def _terminate_row(
+    services: Services, upload_id: str, state: str, *, expired_by: datetime | None = None
+) -> bool:
+    where = [Upload.id == upload_id, Upload.state == state]
+    if expired_by is not None:
+        where.append(Upload.expires_at < expired_by)
+    with services.sessions.begin() as session:
+        taken = session.execute(
+            update(Upload).where(*where).values(state="terminated", updated_at=utcnow())
+        )
+        return rowcount(taken) == 1
+
+
+def sweep_expired(services: Services) -> int:
+    """Remove expired unfinished uploads and their files; return how many went.
+
+    Also forgets terminated uploads after a week and removes stray files that no upload owns.
+    An upload being written to right now is left for the next sweep (its PATCH extends it).
+    """
+    now = utcnow()
+    with services.sessions() as session:
+        expired = list(
+            session.scalars(
+                select(Upload.id).where(Upload.state == "receiving", Upload.expires_at < now)
+            )
+        )
+    removed = 0
+    for upload_id in expired:
+        try:
+            if _sweep_one(services, upload_id, now):
+                removed += 1
+        except UploadBusy:
+            continue
+    with services.sessions.begin() as session:
+        for upload in session.scalars(
+            select(Upload).where(
+                Upload.state == "terminated", Upload.updated_at < now - KEEP_TERMINATED
+            )
+        ):
+            session.delete(upload)
+    _remove_strays(services)
+    return removed
+
+
+def _sweep_one(services: Services, upload_id: str, now: datetime) -> bool:
+    path = data_path(services.settings, upload_id)
+    try:
+        partial: PartialFile | None = PartialFile.open(path)
+    except FileNotFoundError:
+        partial = None
+    try:
+        if not _terminate_row(services, upload_id, "receiving", expired_by=now):
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        if partial is not None:
+            partial.close()
+
+
+def _remove_strays(services: Services) -> None:
+    """Files of the uploads folder that belong to no unfinished upload, once old enough that no
+    upload being created right now can own them."""
+    folder = services.settings.uploads_dir
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - services.settings.uploads.expire_hours * 3600
+    with services.sessions() as session:
+        live = set(
+            session.scalars(select(Upload.id).where(Upload.state.in_(("receiving", "complete"))))
+        )
+    for entry in os.scandir(folder):
+        try:
+            if entry.name not in live and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            continue

@@ -1,0 +1,441 @@
+"""Every route × every role: who gets what (reliability.md T7, T8, T10).
+
+The table below is the contract. Each row is one request — a route, and for routes whose answer
+depends on the production, which production (private, unlisted, public) — with the status each
+role gets: an anonymous visitor, another artist, the owner, an admin. The owner owns every
+production and upload of the test world; "other" is an artist with productions of their own.
+
+A route of the app that no row exercises fails `test_every_route_is_in_the_matrix`: a new route
+is added here, with its expected answers, in the same change.
+
+Conventions the table shows: an unsafe request (POST, PATCH, DELETE) from a browser without a
+session carries no CSRF token and is refused with 403 before any handler runs, whatever it
+targets, so it tells nothing either; the API and tus, which scripts reach with a Bearer token,
+answer 401 instead. A private production (and another account's upload, or a
+production another artist owns in the studio) is answered like a missing one, 404 — never 403,
+which would confirm it exists. Pages that need an account send anonymous visitors to the login
+page (303); the API and tus answer 401. Admin pages are 403 for artists: that they exist is no
+secret. A signed media link is the capability itself: whoever holds it may fetch until it
+expires, then 404. Every page but the embeddable player refuses to be framed (T10).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import update
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from cite_live import access
+from cite_live.app import create_app
+from cite_live.models import Production
+from cite_live.services import Services
+from tests.account_fixtures import login, make_user, token_for
+from tests.test_api import publish_fake
+
+ROLES = ("anonymous", "other", "owner", "admin")
+EMAILS = {"other": "other@example.org", "owner": "owner@example.org", "admin": "admin@example.org"}
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+@dataclass
+class World:
+    """What the requests of the matrix point at; every production and upload is the owner's."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    slugs: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    uploads: dict[str, str] = field(default_factory=dict)
+    spare_user: int = 0
+
+    def token(self, secret_key: str, production: str, seconds: int) -> str:
+        return access.sign(secret_key, self.ids[production], int(time.time()) + seconds)
+
+
+def jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (20, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def tus_metadata(**values: str) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def build_world(services: Services, app: Any) -> World:
+    world = World()
+    owner = make_user(services, EMAILS["owner"], artists=["Élodie Fauré"])
+    other = make_user(services, EMAILS["other"], artists=["Zoé Martin"])
+    make_user(services, EMAILS["admin"], "admin")
+    world.spare_user = make_user(services, "spare@example.org")
+    made = {
+        "private": "private",
+        "unlisted": "unlisted",
+        "public": "public",
+        "edit": "public",  # edited, given a cover
+        "doomed": "public",  # deleted from the studio
+        "hidden": "public",  # unpublished by an admin
+        "shown": "private",  # published by an admin
+    }
+    for name, visibility in made.items():
+        world.ids[name] = publish_fake(
+            services, f"Concert {name}", visibility=visibility, chapters=[("Ouverture", 0.0)]
+        )
+    world.ids["failed"] = publish_fake(services, "Concert failed", status="failed")
+    services.store.put_bytes(f"originals/{world.ids['failed']}/capture.wav", b"RIFF")
+    others = publish_fake(services, "Concert de Zoé", visibility="private", artists=["Zoé Martin"])
+    world.ids["others"] = others
+    with services.sessions.begin() as session:
+        session.execute(
+            update(Production)
+            .where(Production.id.in_([v for k, v in world.ids.items() if k != "others"]))
+            .values(owner_id=owner)
+        )
+        session.execute(
+            update(Production).where(Production.id == world.ids["others"]).values(owner_id=other)
+        )
+        session.execute(
+            update(Production)
+            .where(Production.id == world.ids["failed"])
+            .values(original_key=f"originals/{world.ids['failed']}/capture.wav")
+        )
+        for name, production_id in world.ids.items():
+            production = session.get(Production, production_id)
+            assert production is not None
+            world.slugs[name] = production.slug
+    for name in ("private", "public"):
+        world.keys[name] = f"productions/{world.ids[name]}/j1/a128/seg_00001.m4s"
+    # The owner's uploads, made with a token so that no role's session is involved.
+    bearer = {"Authorization": f"Bearer {token_for(services, EMAILS['owner'])}", **TUS}
+    with TestClient(app, base_url="http://testserver") as client:
+        for name in ("kept", "doomed"):
+            response = client.post(
+                "/api/v1/uploads/",
+                headers={
+                    **bearer,
+                    "Upload-Length": "10",
+                    "Upload-Metadata": tus_metadata(filename="live.wav"),
+                },
+            )
+            assert response.status_code == 201, response.text
+            world.uploads[name] = response.headers["location"].rsplit("/", 1)[1]
+    return world
+
+
+Request = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    route: str
+    what: str
+    url: Callable[[World, Services], str]
+    expected: tuple[int, int, int, int]
+    request: Callable[[World, Services], Request] = lambda world, services: {}
+
+
+def row(
+    method: str,
+    route: str,
+    what: str,
+    url: Callable[[World, Services], str] | str,
+    anonymous: int,
+    other: int,
+    owner: int,
+    admin: int,
+    request: Callable[[World, Services], Request] | None = None,
+) -> Row:
+    build = url if callable(url) else (lambda world, services, fixed=url: fixed)
+    return Row(
+        method,
+        route,
+        what,
+        build,
+        (anonymous, other, owner, admin),
+        request or (lambda world, services: {}),
+    )
+
+
+def page(name: str) -> Callable[[World, Services], str]:
+    return lambda world, services: f"/productions/{world.slugs[name]}"
+
+
+def by_id(template: str, name: str) -> Callable[[World, Services], str]:
+    return lambda world, services: template.format(id=world.ids[name])
+
+
+def oembed(name: str) -> Callable[[World, Services], str]:
+    return lambda world, services: (
+        f"/oembed?url=http%3A%2F%2Ftestserver%2Fproductions%2F{world.slugs[name]}"
+    )
+
+
+def upload(name: str) -> Callable[[World, Services], str]:
+    return lambda world, services: f"/api/v1/uploads/{world.uploads[name]}"
+
+
+def private_media(token_of: str, seconds: int, key_of: str) -> Callable[[World, Services], str]:
+    def build(world: World, services: Services) -> str:
+        token = world.token(services.secret_key, token_of, seconds)
+        return f"/media/private/{token}/{world.keys[key_of]}"
+
+    return build
+
+
+def edit_form(world: World, services: Services) -> Request:
+    return {"data": {"title": "Concert retitré", "visibility": "public"}}
+
+
+def cover_form(world: World, services: Services) -> Request:
+    return {"files": {"cover": ("cover.jpg", jpeg(), "image/jpeg")}}
+
+
+def new_upload(world: World, services: Services) -> Request:
+    metadata = tus_metadata(filename="a.wav")
+    return {"headers": {**TUS, "Upload-Length": "10", "Upload-Metadata": metadata}}
+
+
+def patch_bytes(world: World, services: Services) -> Request:
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    return {"headers": headers, "content": b"12345"}
+
+
+def tus_headers(world: World, services: Services) -> Request:
+    return {"headers": TUS}
+
+
+def override(method: str) -> Callable[[World, Services], Request]:
+    return lambda world, services: {"headers": {**TUS, "X-HTTP-Method-Override": method}}
+
+
+def form(**fields: str) -> Callable[[World, Services], Request]:
+    return lambda world, services: {"data": fields}
+
+
+def spare_user(world: World, services: Services) -> str:
+    return f"/admin/users/{world.spare_user}"
+
+
+# fmt: off
+# method, route, what, url,                                           anonymous, other, owner, admin
+MATRIX: tuple[Row, ...] = (
+    # The catalogue: the same for everyone; lists never show unlisted or private productions.
+    row("GET", "/", "", "/",                                                  200, 200, 200, 200),
+    row("GET", "/artists", "", "/artists",                                    200, 200, 200, 200),
+    row("GET", "/artists/{slug}", "", "/artists/elodie-faure",                200, 200, 200, 200),
+    row("GET", "/artists/{slug}/feed.atom", "", "/artists/elodie-faure/feed.atom",
+                                                                              200, 200, 200, 200),
+    row("GET", "/venues", "", "/venues",                                      200, 200, 200, 200),
+    row("GET", "/venues/{slug}", "", "/venues/nowhere",                       404, 404, 404, 404),
+    row("GET", "/tags", "", "/tags",                                          200, 200, 200, 200),
+    row("GET", "/tags/{slug}", "", "/tags/jazz",                              200, 200, 200, 200),
+    row("GET", "/search", "", "/search?q=concert",                            200, 200, 200, 200),
+    row("GET", "/lang/{code}", "", "/lang/en",                                303, 303, 303, 303),
+    row("GET", "/feed.atom", "", "/feed.atom",                                200, 200, 200, 200),
+    row("GET", "/podcast.rss", "", "/podcast.rss",                            200, 200, 200, 200),
+    row("GET", "/api/v1/openapi.json", "", "/api/v1/openapi.json",            200, 200, 200, 200),
+    row("GET", "/api/v1/productions", "", "/api/v1/productions",              200, 200, 200, 200),
+    row("GET", "/api/v1/artists", "", "/api/v1/artists",                      200, 200, 200, 200),
+    row("GET", "/api/v1/artists/{slug}", "", "/api/v1/artists/elodie-faure",  200, 200, 200, 200),
+    # A production: its page, setlist, API object, embed and oEmbed, by visibility.
+    row("GET", "/productions/{slug}", "private", page("private"),             404, 404, 200, 200),
+    row("GET", "/productions/{slug}", "unlisted", page("unlisted"),           200, 200, 200, 200),
+    row("GET", "/productions/{slug}", "public", page("public"),               200, 200, 200, 200),
+    row("GET", "/productions/{slug}/chapters.vtt", "private",
+        lambda w, s: f"/productions/{w.slugs['private']}/chapters.vtt",      404, 404, 200, 200),
+    row("GET", "/productions/{slug}/chapters.vtt", "unlisted",
+        lambda w, s: f"/productions/{w.slugs['unlisted']}/chapters.vtt",     200, 200, 200, 200),
+    row("GET", "/productions/{slug}/chapters.vtt", "public",
+        lambda w, s: f"/productions/{w.slugs['public']}/chapters.vtt",       200, 200, 200, 200),
+    row("GET", "/api/v1/productions/{production_id}", "private",
+        by_id("/api/v1/productions/{id}", "private"),                        404, 404, 200, 200),
+    row("GET", "/api/v1/productions/{production_id}", "unlisted",
+        by_id("/api/v1/productions/{id}", "unlisted"),                       200, 200, 200, 200),
+    row("GET", "/api/v1/productions/{production_id}", "public",
+        by_id("/api/v1/productions/{id}", "public"),                         200, 200, 200, 200),
+    row("GET", "/api/v1/productions/{production_id}", "another artist's private",
+        by_id("/api/v1/productions/{id}", "others"),                         404, 200, 404, 200),
+    row("GET", "/embed/{production_id}", "private",
+        by_id("/embed/{id}", "private"),                                     404, 404, 200, 200),
+    row("GET", "/embed/{production_id}", "unlisted",
+        by_id("/embed/{id}", "unlisted"),                                    200, 200, 200, 200),
+    row("GET", "/embed/{production_id}", "public",
+        by_id("/embed/{id}", "public"),                                      200, 200, 200, 200),
+    row("GET", "/oembed", "private", oembed("private"),                       404, 404, 404, 404),
+    row("GET", "/oembed", "unlisted", oembed("unlisted"),                     200, 200, 200, 200),
+    row("GET", "/oembed", "public", oembed("public"),                         200, 200, 200, 200),
+    # Media: the public route refuses a private production's keys, to everyone; a signed link
+    # works for whoever holds it until it expires, and only for its own production.
+    row("GET", "/media/{key:path}", "private",
+        lambda w, s: f"/media/{w.keys['private']}",                           404, 404, 404, 404),
+    row("GET", "/media/{key:path}", "public",
+        lambda w, s: f"/media/{w.keys['public']}",                            200, 200, 200, 200),
+    row("OPTIONS", "/media/{key:path}", "preflight",
+        lambda w, s: f"/media/{w.keys['public']}",                            204, 204, 204, 204),
+    row("GET", "/media/private/{token}/{key:path}", "signed link, valid",
+        private_media("private", 60, "private"),                             200, 200, 200, 200),
+    row("GET", "/media/private/{token}/{key:path}", "signed link, expired",
+        private_media("private", -1, "private"),                             404, 404, 404, 404),
+    row("GET", "/media/private/{token}/{key:path}", "signed link of another production",
+        private_media("public", 60, "private"),                              404, 404, 404, 404),
+    # Accounts.
+    row("GET", "/login", "", "/login",                                        200, 303, 303, 303),
+    row("POST", "/login", "wrong password", "/login",                         403, 400, 400, 400,
+        form(email="owner@example.org", password="not the password")),
+    row("GET", "/account", "", "/account",                                    303, 200, 200, 200),
+    row("POST", "/account", "new API token", "/account",                      403, 200, 200, 200,
+        form(action="create_token", name="matrix")),
+    row("GET", "/invite/{token}", "unknown invitation", "/invite/nope",       404, 404, 404, 404),
+    row("POST", "/invite/{token}", "unknown invitation", "/invite/nope",      403, 404, 404, 404,
+        form(password="a long enough password", confirm_password="a long enough password")),
+    # The studio: the owner and the admins; another artist meets a 404.
+    row("GET", "/studio", "", "/studio",                                      303, 200, 200, 200),
+    row("GET", "/api/v1/me/productions", "", "/api/v1/me/productions",       401, 200, 200, 200),
+    row("GET", "/studio/productions/{production_id}", "private",
+        by_id("/studio/productions/{id}", "private"),                        303, 404, 200, 200),
+    row("GET", "/studio/productions/{production_id}", "public",
+        by_id("/studio/productions/{id}", "public"),                         303, 404, 200, 200),
+    row("POST", "/studio/productions/{production_id}", "edit",
+        by_id("/studio/productions/{id}", "edit"),                           403, 404, 303, 303,
+        edit_form),
+    row("POST", "/studio/productions/{production_id}/cover", "",
+        by_id("/studio/productions/{id}/cover", "edit"),                     403, 404, 303, 303,
+        cover_form),
+    row("GET", "/studio/productions/{production_id}/replace", "",
+        by_id("/studio/productions/{id}/replace", "private"),                303, 404, 200, 200),
+    row("GET", "/studio/productions/{production_id}/delete", "",
+        by_id("/studio/productions/{id}/delete", "private"),                 303, 404, 200, 200),
+    row("POST", "/studio/productions/{production_id}/retry", "",
+        by_id("/studio/productions/{id}/retry", "failed"),                   403, 404, 303, 303),
+    row("POST", "/studio/productions/{production_id}/delete", "",
+        by_id("/studio/productions/{id}/delete", "doomed"),                  403, 404, 303, 303),
+    # Administration.
+    row("GET", "/admin", "", "/admin",                                        303, 403, 403, 200),
+    row("POST", "/admin/productions/{production_id}/unpublish", "",
+        by_id("/admin/productions/{id}/unpublish", "hidden"),                403, 403, 403, 303),
+    row("POST", "/admin/productions/{production_id}/publish", "",
+        by_id("/admin/productions/{id}/publish", "shown"),                   403, 403, 403, 303),
+    row("POST", "/admin/users/{user_id}", "", spare_user,                     403, 403, 403, 303,
+        form(role="artist", quota_gb="")),
+    row("POST", "/admin/invitations", "", "/admin/invitations",               403, 403, 403, 200,
+        form(email="invited@example.org", role="artist")),
+    # tus uploads: an upload is its creator's alone, admins included.
+    row("OPTIONS", "/api/v1/uploads/", "", "/api/v1/uploads/",                401, 204, 204, 204),
+    row("OPTIONS", "/api/v1/uploads", "", "/api/v1/uploads",                  401, 204, 204, 204),
+    row("POST", "/api/v1/uploads/", "create", "/api/v1/uploads/",             401, 201, 201, 201,
+        new_upload),
+    row("POST", "/api/v1/uploads", "create", "/api/v1/uploads",               401, 201, 201, 201,
+        new_upload),
+    row("OPTIONS", "/api/v1/uploads/{upload_id}", "", upload("kept"),         401, 204, 204, 204),
+    row("HEAD", "/api/v1/uploads/{upload_id}", "the owner's", upload("kept"), 401, 404, 200, 404,
+        tus_headers),
+    row("POST", "/api/v1/uploads/{upload_id}", "HEAD by override", upload("kept"),
+                                                                              401, 404, 200, 404,
+        override("HEAD")),
+    row("PATCH", "/api/v1/uploads/{upload_id}", "the owner's", upload("kept"),
+                                                                              401, 404, 204, 404,
+        patch_bytes),
+    row("DELETE", "/api/v1/uploads/{upload_id}", "the owner's", upload("doomed"),
+                                                                              401, 404, 204, 404,
+        tus_headers),
+    # Last: signing out ends the session every row above used.
+    row("POST", "/logout", "", "/logout",                                     403, 303, 303, 303),
+)
+# fmt: on
+MOUNTS = {"/static": "the site's CSS, scripts and vendored players: public files"}
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route; HEAD is left out where it only mirrors GET."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, Mount):
+            found.add(("MOUNT", route.path))
+        elif isinstance(route, Route):
+            methods = set(route.methods or ())
+            if "GET" in methods:
+                methods.discard("HEAD")
+            found.update((method, route.path) for method in methods)
+    return found
+
+
+def test_every_route_is_in_the_matrix(services: Services) -> None:
+    routes = app_routes(create_app(services.settings, services))
+    covered = {(r.method, r.route) for r in MATRIX} | {("MOUNT", path) for path in MOUNTS}
+    unclassified = sorted(routes - covered)
+    assert not unclassified, f"routes missing from the access matrix: {unclassified}"
+    stale = sorted(covered - routes)
+    assert not stale, f"rows of the access matrix for routes that no longer exist: {stale}"
+
+
+@pytest.fixture
+def app(services: Services) -> Any:
+    return create_app(services.settings, services)
+
+
+@pytest.fixture
+def world(services: Services, app: Any) -> World:
+    return build_world(services, app)
+
+
+@contextmanager
+def client_for(app: Any, role: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    with TestClient(
+        app, base_url="http://testserver", raise_server_exceptions=False, follow_redirects=False
+    ) as client:
+        headers: dict[str, str] = {}
+        if role != "anonymous":
+            headers["X-CSRF-Token"] = login(client, EMAILS[role])
+        yield client, headers
+
+
+def framing_problem(response: Any, url: str) -> str | None:
+    """T10: only the embeddable player may be framed, by anyone (public) or this site (private)."""
+    policy = response.headers.get("content-security-policy", "")
+    if url.startswith("/embed/") and response.status_code == 200:
+        if "frame-ancestors *" not in policy and "frame-ancestors 'self'" not in policy:
+            return f"embed without frame-ancestors: {policy!r}"
+        return "embed sends X-Frame-Options" if "x-frame-options" in response.headers else None
+    deny = response.headers.get("x-frame-options")
+    if "frame-ancestors 'none'" not in policy or deny != "DENY":
+        return f"may be framed: CSP {policy!r}, X-Frame-Options {deny!r}"
+    return None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_access_matrix(services: Services, app: Any, world: World, role: str) -> None:
+    column = ROLES.index(role)
+    problems: list[str] = []
+    with client_for(app, role) as (client, session_headers):
+        for entry in MATRIX:
+            url = entry.url(world, services)
+            request = entry.request(world, services)
+            unsafe = entry.method not in ("GET", "HEAD", "OPTIONS")
+            headers = {**(session_headers if unsafe else {}), **request.pop("headers", {})}
+            response = client.request(entry.method, url, headers=headers, **request)
+            expected = entry.expected[column]
+            label = f"{entry.method} {entry.route} ({entry.what or url})"
+            if response.status_code != expected:
+                problems.append(f"{label}: {response.status_code}, expected {expected}")
+            if entry.method == "GET" and (framing := framing_problem(response, url)):
+                problems.append(f"{label}: {framing}")
+            # An anonymous visitor's 303 on a page is the way to the login page, nowhere else.
+            location = response.headers.get("location", "")
+            if (
+                role == "anonymous"
+                and response.status_code == 303
+                and entry.route != "/lang/{code}"
+                and not location.startswith("/login?next=")
+            ):
+                problems.append(f"{label}: sends to {location!r}, not the login page")
+    assert not problems, f"{role}:\n" + "\n".join(problems)

@@ -1,0 +1,754 @@
+"""The artist's studio: my productions and their jobs, the status endpoint, edit, cover, replace,
+delete and retry; driven through the app in-process, with records made in the database."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from cite_live.app import create_app
+from cite_live.catalogue import set_credits, unique_slug
+from cite_live.models import Artist, Chapter, Job, MediaVersion, Production, Venue
+from cite_live.production_form import clock, parse_setlist
+from cite_live.services import Services
+from cite_live.storage import original_key
+from tests.account_fixtures import artist_id, login, make_user, token_for
+from tests.test_openapi import check
+
+BASE = datetime(2025, 3, 1, 12, tzinfo=UTC)
+PLAYLIST_ERROR = "This file is a playlist, not a recording."
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    app = create_app(services.settings, services)
+    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def other_client(services: Services) -> Iterator[TestClient]:
+    app = create_app(services.settings, services)
+    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Owner:
+    email: str
+    id: int
+    csrf: str
+
+
+@pytest.fixture
+def nora(services: Services, client: TestClient) -> Owner:
+    """An artist account linked to "Nora Ilić", signed in on ``client``."""
+    user_id = make_user(services, "nora@example.org", artists=["Nora Ilić"])
+    return Owner("nora@example.org", user_id, login(client, "nora@example.org"))
+
+
+@dataclass
+class RecordingQueue:
+    """A broker stand-in: the studio's part ends when a job is handed over."""
+
+    sent: list[int] = field(default_factory=list)
+
+    def enqueue(self, job_id: int) -> None:
+        self.sent.append(job_id)
+
+
+def add_production(
+    services: Services,
+    owner_id: int | None,
+    title: str,
+    *,
+    status: str = "ready",
+    visibility: str = "public",
+    minutes: int = 0,
+    job: tuple[str, float, str | None] | None = None,
+    original: bool = False,
+    duration: float = 300.0,
+) -> str:
+    """A production as ingest leaves it (a version whose objects need not exist, unless asked),
+    created ``minutes`` after BASE, with its newest job in the given (state, progress, error)."""
+    with services.sessions.begin() as session:
+        production = Production(
+            title=title,
+            slug=unique_slug(session, Production, title),
+            kind="audio",
+            status=status,
+            visibility=visibility,
+            duration=duration,
+            owner_id=owner_id,
+            created_at=BASE + timedelta(minutes=minutes),
+            published_at=BASE + timedelta(minutes=minutes) if status == "ready" else None,
+            error=job[2] if job and status == "failed" else None,
+        )
+        session.add(production)
+        session.flush()
+        set_credits(session, production, [("Nora Ilić", "performer")])
+        if original:
+            production.original_key = original_key(production.id, "capture.wav")
+            services.store.put_bytes(production.original_key, b"RIFF....WAVE")
+        if status == "ready":
+            prefix = f"productions/{production.id}/v1/"
+            version = MediaVersion(
+                production_id=production.id,
+                name="v1",
+                state="published",
+                prefix=prefix,
+                master_key=prefix + "master.m3u8",
+                cover_key=prefix + "cover.jpg",
+                ladder=[],
+            )
+            session.add(version)
+            session.flush()
+            production.current_version = version
+        if job is not None:
+            state, progress, error = job
+            session.add(
+                Job(
+                    type="transcode",
+                    production_id=production.id,
+                    state=state,
+                    progress=progress,
+                    error=error,
+                    attempts=1 if state != "queued" else 0,
+                )
+            )
+        return production.id
+
+
+def page_token(client: TestClient, path: str) -> str:
+    """The hidden csrf_token of the forms on ``path``, as a browser would send it."""
+    found = re.findall(r'name="csrf_token" value="([^"]*)"', client.get(path).text)
+    assert found and all(found), f"every form on {path} carries its token"
+    return str(found[0])
+
+
+def csrf_form(owner: Owner, **fields: Any) -> dict[str, Any]:
+    return {"csrf_token": owner.csrf, **fields}
+
+
+def edit_form(owner: Owner, **overrides: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "title": "Nuit au Cargo",
+        "title_en": "Night at the Cargo",
+        "description": "Un concert.\n\nDeux rappels.",
+        "description_en": "",
+        "credit_name": ["Nora Ilić", "Paul Vercors", ""],
+        "credit_role": ["performer", "composer", "performer"],
+        "venue_id": "",
+        "venue_new": "La Cordonnerie",
+        "recorded_on": "2025-03-14",
+        "session_type": "live",
+        "licence": "CC-BY-4.0",
+        "tags": "jazz, trio , ,Jazz",
+        "setlist": "0:00 Ouverture\n\n1:02 – Deuxième mouvement\n3:02.5 Rappel",
+        "visibility": "unlisted",
+    }
+    form.update(overrides)
+    return csrf_form(owner, **form)
+
+
+def jpeg_object(services: Services, key: str) -> Image.Image:
+    with services.store.available_locally(key) as path:
+        image = Image.open(path)
+        image.load()
+    return image
+
+
+# --- my productions ------------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client: TestClient) -> None:
+    page = client.get("/studio", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=%2Fstudio"
+    status = client.get("/api/v1/me/productions")
+    assert status.status_code == 401
+    assert status.json()["error"]
+
+
+def test_my_productions_shows_mine_newest_first_with_the_state_of_their_jobs(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    someone = make_user(services, "paul@example.org")
+    add_production(services, someone, "Pas à moi", minutes=50)
+    add_production(services, nora.id, "Prête depuis longtemps", minutes=1, job=("done", 1, None))
+    add_production(
+        services, nora.id, "En file", status="processing", minutes=2, job=("queued", 0, None)
+    )
+    add_production(
+        services, nora.id, "En cours", status="processing", minutes=3, job=("running", 0.42, None)
+    )
+    add_production(
+        services, nora.id, "Refusée", status="failed", minutes=4, job=("failed", 0, PLAYLIST_ERROR)
+    )
+    page = client.get("/studio")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "private, no-store"
+    text = page.text
+    assert "Pas à moi" not in text
+    order = [text.index(t) for t in ("Refusée", "En cours", "En file", "Prête depuis longtemps")]
+    assert order == sorted(order)
+    assert "4 productions" in text
+    # Each state in plain French words; the transcoder's sentence too.
+    assert "En attente de traitement" in text
+    assert 'data-state="running"' in text and 'value="0.42"' in text
+    assert "42\u00a0%" in text or "42\u202f%" in text
+    assert "Ce fichier est une playlist, pas un enregistrement." in text
+    failed_id = re.search(r'data-id="(\w+)" data-state="failed"', text)
+    assert failed_id is not None
+    assert f'action="/studio/productions/{failed_id.group(1)}/retry"' in text
+    # The upload panel: tus endpoint, the size limit, the page's language.
+    assert 'data-endpoint="/api/v1/uploads/"' in text
+    assert f'data-max-bytes="{services.settings.limits.max_bytes}"' in text
+    assert '<meta name="csrf-token"' in text
+    assert "/static/vendor/uppy/uppy.min.css" in text
+    english = client.get("/studio?lang=en").text
+    assert "Waiting to be processed" in english and PLAYLIST_ERROR in english
+
+
+def test_the_status_endpoint_answers_the_page_and_scripts_alike(
+    services: Services, client: TestClient, other_client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(
+        services, nora.id, "En cours", status="processing", job=("running", 0.25, None)
+    )
+    make_user(services, "paul@example.org")
+    add_production(services, None, "Démo")
+    by_cookie = client.get("/api/v1/me/productions")
+    assert by_cookie.status_code == 200
+    assert by_cookie.headers["cache-control"] == "private, no-store"
+    body = by_cookie.json()
+    assert body["total"] == 1 and body["page"] == 1
+    (item,) = body["items"]
+    assert item["id"] == production_id
+    assert item["status"] == "processing" and item["visibility"] == "public"
+    assert item["job"] == {
+        "state": "running",
+        "progress": 0.25,
+        "error": None,
+        "attempts": 1,
+        "max_attempts": 3,
+    }
+    assert item["edit_url"] == f"http://testserver/studio/productions/{production_id}"
+    assert item["page_url"].startswith("http://testserver/productions/")
+    token = token_for(services, nora.email)
+    by_token = other_client.get(
+        "/api/v1/me/productions", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert by_token.json() == body
+    paul = token_for(services, "paul@example.org")
+    theirs = other_client.get("/api/v1/me/productions", headers={"Authorization": f"Bearer {paul}"})
+    assert theirs.json()["items"] == []
+
+
+# --- edit ----------------------------------------------------------------------------------------
+
+
+def test_edit_saves_every_field_and_search_follows(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Capture du 14")
+    with services.sessions() as session:
+        slug = session.get(Production, production_id).slug  # type: ignore[union-attr]
+    form = client.get(f"/studio/productions/{production_id}")
+    assert form.status_code == 200
+    assert 'value="Capture du 14"' in form.text
+    token = page_token(client, f"/studio/productions/{production_id}")
+    saved = client.post(
+        f"/studio/productions/{production_id}",
+        data={**edit_form(nora), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"/studio/productions/{production_id}?done=saved"
+    shown = client.get(saved.headers["location"]).text
+    assert "Enregistré." in shown
+    assert "0:00 Ouverture\n1:02 Deuxième mouvement\n3:02.5 Rappel" in shown
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        assert production.slug == slug, "a published page keeps its address"
+        assert (production.title, production.title_en) == ("Nuit au Cargo", "Night at the Cargo")
+        assert production.description == "Un concert.\n\nDeux rappels."
+        assert production.description_en is None
+        assert [(c.artist.name, c.role) for c in production.credits] == [
+            ("Nora Ilić", "performer"),
+            ("Paul Vercors", "composer"),
+        ]
+        assert production.credits[0].artist_id == artist_id(services, "Nora Ilić")
+        assert production.venue is not None and production.venue.name == "La Cordonnerie"
+        assert production.recorded_on == date(2025, 3, 14)
+        assert (production.session_type, production.licence) == ("live", "CC-BY-4.0")
+        assert [t.name for t in production.tags] == ["jazz", "trio"]
+        assert [(c.title, c.start) for c in production.chapters] == [
+            ("Ouverture", 0.0),
+            ("Deuxième mouvement", 62.0),
+            ("Rappel", 182.5),
+        ]
+        assert production.visibility == "unlisted"
+        # search.py's listener reindexed what search reads.
+        for word in ("nuit au cargo", "night", "paul vercors", "cordonnerie", "jazz", "rappel"):
+            assert word in production.search_text
+        assert "capture" not in production.search_text
+
+
+def test_a_second_save_picks_an_existing_venue_and_keeps_the_setlist(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Capture")
+    with services.sessions.begin() as session:
+        venue = Venue(name="Le Cargo", slug="le-cargo", description="")
+        session.add(venue)
+        session.flush()
+        venue_id = venue.id
+    url = f"/studio/productions/{production_id}"
+    client.post(url, data=edit_form(nora, venue_new="", venue_id=str(venue_id)))
+    with services.sessions() as session:
+        chapter_ids = session.scalars(select(Chapter.id).order_by(Chapter.start)).all()
+    client.post(url, data=edit_form(nora, venue_new="", venue_id=str(venue_id)))
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.venue_id == venue_id
+        assert session.scalars(select(Chapter.id).order_by(Chapter.start)).all() == chapter_ids
+        assert session.scalars(select(Venue.name)).all() == ["Le Cargo"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "sentence"),
+    [
+        (
+            "setlist",
+            "0:00 Ouverture\nDeuxième sans temps",
+            "La ligne 2 de la setlist (« Deuxième sans temps ») ne commence pas par un temps",
+        ),
+        ("setlist", "0:00 A\n1:75 B", "La ligne 2 de la setlist (« 1:75 B ») indique un temps"),
+        ("setlist", "0:00 A\n5:00 Après la fin", "La ligne 2 de la setlist commence après la fin"),
+        ("licence", "WTFPL", "Choisissez une licence dans la liste."),
+        ("recorded_on", "14/03/2025", "La date d’enregistrement doit être une vraie date"),
+        ("recorded_on", "2025-02-30", "La date d’enregistrement doit être une vraie date"),
+        ("recorded_on", "2999-01-01", "La date d’enregistrement ne peut pas être dans le futur."),
+        ("session_type", "wedding", "Choisissez un type de session dans la liste."),
+        ("visibility", "everyone", "Choisissez qui peut voir cette production."),
+        ("title", "   ", "Donnez un titre à la production."),
+        ("venue_id", "999999", "Choisissez un lieu dans la liste"),
+        ("credit_role", ["performer", "kazoo", "performer"], "Choisissez un rôle dans la liste"),
+    ],
+)
+def test_edit_refuses_bad_input_with_one_sentence_and_keeps_what_was_typed(
+    services: Services,
+    client: TestClient,
+    nora: Owner,
+    field: str,
+    value: Any,
+    sentence: str,
+) -> None:
+    production_id = add_production(services, nora.id, "Capture", duration=240.0)
+    overrides = {field: value}
+    if field == "venue_id":
+        overrides["venue_new"] = ""
+    response = client.post(
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora, description="Texte tapé <b>à garder</b>", **overrides),
+        follow_redirects=False,
+    )
+    assert response.status_code == 400
+    assert sentence in response.text
+    assert response.text.count('class="field-error"') == 1
+    assert 'aria-invalid="true"' in response.text
+    assert "Texte tapé &lt;b&gt;à garder&lt;/b&gt;" in response.text
+    assert "Certains champs sont à corriger" in response.text
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.title == "Capture"
+        assert production.description == "" and not production.chapters
+
+
+def test_a_placeholder_title_names_the_page_until_it_is_published(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "capture 0042", status="processing")
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        production.title_is_placeholder = True
+    client.post(f"/studio/productions/{production_id}", data=edit_form(nora))
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        assert production.slug == "nuit-au-cargo" and not production.title_is_placeholder
+
+
+def test_private_hides_the_production_from_everyone_else(
+    services: Services, client: TestClient, other_client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Répétition")
+    with services.sessions() as session:
+        slug = session.get(Production, production_id).slug  # type: ignore[union-attr]
+    assert other_client.get(f"/productions/{slug}").status_code == 200
+    client.post(
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora, title="Répétition", visibility="private"),
+    )
+    assert other_client.get(f"/productions/{slug}").status_code == 404
+    assert other_client.get(f"/api/v1/productions/{production_id}").status_code == 404
+    (item,) = client.get("/api/v1/me/productions").json()["items"]
+    assert item["visibility"] == "private"
+
+
+# --- who may ------------------------------------------------------------------------------------
+
+
+def test_every_studio_page_is_404_to_other_accounts_and_open_to_admins(
+    services: Services, client: TestClient, other_client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "À Nora", original=True)
+    make_user(services, "paul@example.org")
+    paul = login(other_client, "paul@example.org")
+    base = f"/studio/productions/{production_id}"
+    for path in (base, f"{base}/replace", f"{base}/delete", "/studio/productions/nope"):
+        assert other_client.get(path).status_code == 404, path
+    for path in (base, f"{base}/cover", f"{base}/delete", f"{base}/retry"):
+        response = other_client.post(path, data={"csrf_token": paul, "title": "Volé"})
+        assert response.status_code == 404, path
+        # The same answer as for an id that does not exist: nothing confirms it is there.
+        assert response.text == other_client.post(
+            path.replace(production_id, "nope00000000"), data={"csrf_token": paul}
+        ).text.replace("nope00000000", production_id)
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.title == "À Nora"
+    assert services.store.exists(original_key(production_id, "capture.wav"))
+    other_client.post("/logout", data={"csrf_token": paul})
+    make_user(services, "admin@example.org", "admin")
+    login(other_client, "admin@example.org")
+    assert other_client.get(base).status_code == 200
+    assert other_client.get(f"{base}/delete").status_code == 200
+
+
+def test_a_form_without_its_csrf_token_is_refused(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Capture")
+    form = edit_form(nora)
+    del form["csrf_token"]
+    response = client.post(f"/studio/productions/{production_id}", data=form)
+    assert response.status_code == 403
+    with services.sessions() as session:
+        assert session.get(Production, production_id).title == "Capture"  # type: ignore[union-attr]
+
+
+# --- cover ---------------------------------------------------------------------------------------
+
+
+def _png_with_transparency(width: int, height: int) -> bytes:
+    image = Image.new("RGBA", (width, height), (200, 30, 30, 0))
+    image.paste((20, 40, 200, 255), (0, 0, width // 2, height))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _rotated_jpeg() -> bytes:
+    """400×200 pixels, with an EXIF orientation saying "turn me a quarter" (as phones write)."""
+    image = Image.new("RGB", (400, 200), (10, 120, 60))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_cover_is_reencoded_shown_everywhere_and_replaces_the_previous_one(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Pochette")
+    url = f"/studio/productions/{production_id}/cover"
+    first = client.post(
+        url,
+        data={"csrf_token": page_token(client, f"/studio/productions/{production_id}")},
+        files={"cover": ("logo.png", _png_with_transparency(3000, 2000), "image/png")},
+        follow_redirects=False,
+    )
+    assert first.status_code == 303
+    assert first.headers["location"] == f"/studio/productions/{production_id}?done=cover"
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.cover_key is not None
+        first_key, slug = production.cover_key, production.slug
+    assert re.fullmatch(rf"productions/{production_id}/covers/[\w-]{{16}}\.jpg", first_key)
+    stored = jpeg_object(services, first_key)
+    assert (stored.format, stored.mode, stored.size) == ("JPEG", "RGB", (1600, 1067))
+    # Transparency was laid on white, not black.
+    assert stored.getpixel((1500, 500)) >= (250, 250, 250)  # type: ignore[operator]
+    assert "Image.Exif" not in repr(stored.info.get("exif"))
+
+    second = client.post(
+        url,
+        data=csrf_form(nora),
+        files={"cover": ("phone.jpg", _rotated_jpeg(), "image/jpeg")},
+        follow_redirects=False,
+    )
+    assert second.status_code == 303
+    with services.sessions() as session:
+        second_key = session.get(Production, production_id).cover_key  # type: ignore[union-attr]
+    assert second_key and second_key != first_key
+    assert jpeg_object(services, second_key).size == (200, 400), "turned upright"
+    assert not services.store.exists(first_key), "the previous custom cover left the store"
+
+    cover_url = services.store.public_url(second_key, "http://testserver")
+    assert client.get(f"/api/v1/productions/{production_id}").json()["poster_url"] == cover_url
+    page = client.get(f"/productions/{slug}").text
+    assert f'content="{cover_url}"' in page, "og:image"
+    assert cover_url in client.get(f"/studio/productions/{production_id}").text
+
+    removed = client.post(url, data=csrf_form(nora, remove="1"), follow_redirects=False)
+    assert removed.headers["location"].endswith("?done=cover-removed")
+    assert not services.store.exists(second_key)
+    with services.sessions() as session:
+        assert session.get(Production, production_id).cover_key is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "sentence"),
+    [
+        ("cover.jpg", b"not an image at all", "Ce fichier n’est pas une image JPEG, PNG ou WebP."),
+        ("cover.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "n’est pas une image JPEG, PNG"),
+        ("cover.png", None, "Cette image est endommagée"),
+        ("", b"", "Choisissez un fichier image à envoyer."),
+        ("big.jpg", b"\xff\xd8" + bytes(20 * 1024 * 1024), "Cette image dépasse 20 Mo."),
+    ],
+)
+def test_a_file_that_is_not_a_usable_image_is_refused_in_one_sentence(
+    services: Services,
+    client: TestClient,
+    nora: Owner,
+    name: str,
+    content: bytes | None,
+    sentence: str,
+) -> None:
+    production_id = add_production(services, nora.id, "Pochette")
+    if content is None:
+        content = _png_with_transparency(64, 64)[:-40]  # cut before its end
+    response = client.post(
+        f"/studio/productions/{production_id}/cover",
+        data=csrf_form(nora),
+        files={"cover": (name, content, "application/octet-stream")},
+    )
+    assert response.status_code == 400
+    assert sentence in response.text
+    assert services.store.list(f"productions/{production_id}/covers/") == []
+
+
+def test_an_image_with_too_many_pixels_is_refused_before_decoding(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Pochette")
+    # A 10000×10000 PNG of one colour compresses to a few hundred kilobytes.
+    image = Image.new("L", (10_000, 10_000), 0)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    response = client.post(
+        f"/studio/productions/{production_id}/cover",
+        data=csrf_form(nora),
+        files={"cover": ("huge.png", out.getvalue(), "image/png")},
+    )
+    assert response.status_code == 400
+    assert "Cette image a trop de pixels" in response.text
+
+
+# --- replace, delete, retry ----------------------------------------------------------------------
+
+
+def test_the_replace_page_tells_the_uploader_which_production(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "À remplacer")
+    page = client.get(f"/studio/productions/{production_id}/replace")
+    assert page.status_code == 200
+    assert f'data-production="{production_id}"' in page.text and "data-single" in page.text
+    assert "/static/js/studio.js" in page.text
+
+
+def test_delete_asks_first_then_removes_records_and_objects(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "À effacer", original=True)
+    prefix = f"productions/{production_id}/v1/"
+    services.store.put_bytes(prefix + "master.m3u8", b"#EXTM3U\n")
+    client.post(
+        f"/studio/productions/{production_id}/cover",
+        data=csrf_form(nora),
+        files={"cover": ("c.png", _png_with_transparency(32, 32), "image/png")},
+    )
+    confirm = client.get(f"/studio/productions/{production_id}/delete")
+    assert confirm.status_code == 200
+    assert "Supprimer « À effacer » ?" in confirm.text
+    assert f'action="/studio/productions/{production_id}/delete"' in confirm.text
+    with services.sessions() as session:
+        assert session.get(Production, production_id) is not None, "a GET deletes nothing"
+    token = page_token(client, f"/studio/productions/{production_id}/delete")
+    done = client.post(
+        f"/studio/productions/{production_id}/delete",
+        data={"csrf_token": token, "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/studio?done=deleted"
+    assert "La production a été supprimée." in client.get("/studio?done=deleted").text
+    with services.sessions() as session:
+        assert session.get(Production, production_id) is None
+        assert session.scalars(select(Job).where(Job.production_id == production_id)).all() == []
+    assert services.store.list(f"productions/{production_id}/") == []
+    assert services.store.list(f"originals/{production_id}/") == []
+    assert client.get(f"/studio/productions/{production_id}").status_code == 404
+
+
+def test_retry_queues_a_new_job_for_a_failed_production(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    queue = RecordingQueue()
+    services.queue = queue
+    failed = add_production(
+        services,
+        nora.id,
+        "Échouée",
+        status="failed",
+        original=True,
+        job=("failed", 0, "The media store could not be reached, so this file was not processed."),
+    )
+    response = client.post(
+        f"/studio/productions/{failed}/retry",
+        data={"csrf_token": page_token(client, "/studio")},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/studio?done=retried"
+    with services.sessions() as session:
+        jobs = session.scalars(select(Job).where(Job.production_id == failed).order_by(Job.id))
+        states = [(job.state, job.id) for job in jobs]
+        production = session.get(Production, failed)
+        assert production is not None and production.status == "processing"
+    assert [state for state, _ in states] == ["failed", "queued"]
+    assert queue.sent == [states[1][1]]
+    again = client.post(
+        f"/studio/productions/{failed}/retry", data=csrf_form(nora), follow_redirects=False
+    )
+    assert again.headers["location"] == "/studio?done=busy"
+    assert queue.sent == [states[1][1]]
+
+
+def test_retry_says_so_when_the_original_is_gone(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    services.queue = RecordingQueue()
+    refused = add_production(
+        services, nora.id, "Refusée", status="failed", job=("failed", 0, PLAYLIST_ERROR)
+    )
+    response = client.post(
+        f"/studio/productions/{refused}/retry", data=csrf_form(nora), follow_redirects=False
+    )
+    assert response.headers["location"] == "/studio?done=not-retried"
+    assert "son fichier d’origine n’existe plus" in client.get(response.headers["location"]).text
+
+
+# --- the setlist grammar -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1:23 Titre", [("Titre", 83.0)]),
+        ("01:02:03 Titre", [("Titre", 3723.0)]),
+        ("  1:23 -  Titre  long ", [("Titre long", 83.0)]),
+        ("2:00 B\n1:00 A", [("A", 60.0), ("B", 120.0)]),
+        ("0:05,5 Virgule", [("Virgule", 5.5)]),
+        ("\n\n", []),
+    ],
+)
+def test_setlist_lines_are_read_in_time_order(text: str, expected: Sequence[Any]) -> None:
+    assert parse_setlist(text, None) == (list(expected), None)
+
+
+@pytest.mark.parametrize(
+    "line", ["Titre seul", "1:23", "1:2:3:4 Trop", "1:60 Secondes", "1:60:00 X"]
+)
+def test_a_setlist_line_that_is_not_time_then_title_is_named(line: str) -> None:
+    chapters, error = parse_setlist(f"0:00 Début\n{line}", None)
+    assert chapters == [] and error is not None
+    assert error.values["number"] == "2"
+
+
+def test_setlist_times_are_shown_as_they_were_typed() -> None:
+    assert [clock(s) for s in (0, 83, 3723, 5.5, 62.25)] == [
+        "0:00",
+        "1:23",
+        "1:02:03",
+        "0:05.5",
+        "1:02.25",
+    ]
+
+
+def test_an_edit_names_a_new_artist_once_and_matches_an_existing_one_by_name(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Duo")
+    form = edit_form(
+        nora,
+        credit_name=["nora ilić", "Zoé Nouvelle", "Zoé  Nouvelle"],
+        credit_role=["performer", "guest", "guest"],
+    )
+    assert client.post(f"/studio/productions/{production_id}", data=form).status_code == 200
+    with services.sessions() as session:
+        names = session.scalars(select(Artist.name).order_by(Artist.name)).all()
+        assert names == ["Nora Ilić", "Zoé Nouvelle"]
+
+
+def test_the_cover_of_a_private_production_reaches_its_owner_only_through_a_signed_link(
+    services: Services, client: TestClient, other_client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Secrète", visibility="private")
+    client.post(
+        f"/studio/productions/{production_id}/cover",
+        data=csrf_form(nora),
+        files={"cover": ("c.png", _png_with_transparency(64, 64), "image/png")},
+    )
+    with services.sessions() as session:
+        key = session.get(Production, production_id).cover_key  # type: ignore[union-attr]
+    assert key is not None
+    page = client.get(f"/studio/productions/{production_id}").text
+    found = re.search(r'class="studio-cover__image" src="http://testserver([^"]+)"', page)
+    assert found is not None and found.group(1).startswith("/media/private/")
+    signed = other_client.get(found.group(1))
+    assert signed.status_code == 200 and signed.headers["content-type"] == "image/jpeg"
+    assert other_client.get(f"/media/{key}").status_code == 404
+
+
+def test_the_status_endpoint_answers_what_the_openapi_document_says(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    add_production(services, nora.id, "Prête", job=("done", 1, None))
+    add_production(
+        services, nora.id, "Ratée", status="failed", minutes=1, job=("failed", 0, PLAYLIST_ERROR)
+    )
+    add_production(services, nora.id, "Sans tâche", status="processing", minutes=2)
+    document = client.get("/api/v1/openapi.json").json()
+    path = "/api/v1/me/productions"
+    body = check(client, document, path, path)
+    assert [item["title"] for item in body["items"]] == ["Sans tâche", "Ratée", "Prête"]
+    assert body["items"][0]["job"] is None and body["items"][1]["error"] == PLAYLIST_ERROR
+    check(client, document, path, f"{path}?page=2")
+    check(client, document, path, f"{path}?page=zero")
+    client.post("/logout", data={"csrf_token": nora.csrf})
+    check(client, document, path, path)

@@ -1,0 +1,304 @@
+"""`cite-live worker` processes on a real Redis: killed with SIGKILL in the middle of a transcode,
+a job that kills its worker on every attempt, start and stop. Also how the embedded workers of
+`cite-live serve` give a running job back when they stop.
+
+The slowest tests of the jobs (each about 20 s): real processes, real ffmpeg, leases of 3 s.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from cite_live import jobs, sweeper
+from cite_live.models import Job
+from cite_live.services import Services, open_services
+from cite_live.settings import load_settings
+from tests import hls_check
+from tests.app_fixtures import make_settings
+from tests.dbs import sqlite_url
+from tests.media import ffmpeg
+from tests.test_jobs import job_row, production_row, register, version_folders, versions
+from tests.test_seed import first_answer, start_serve, stop_serve
+
+Media = Callable[[str], Path]
+REDIS_URL = os.environ.get("CITE_LIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20 s of 480p video: some seconds of transcoding, so a worker can be caught in the middle."""
+    path = tmp_path_factory.mktemp("capture") / "long-480p.mp4"
+    ffmpeg(
+        *["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30:duration=20"],
+        *["-f", "lavfi", "-i", "sine=frequency=440:duration=20:sample_rate=48000"],
+        *["-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", "60"],
+        *["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-shortest", str(path)],
+    )
+    return path
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A Redis namespace of its own for the test, emptied afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and did not answer at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis server answers at {REDIS_URL}")
+    namespace = f"cite-live-test-{secrets.token_hex(4)}"
+    try:
+        yield namespace
+    finally:
+        for key in client.scan_iter(f"{namespace}:*"):
+            client.delete(key)
+        client.close()
+
+
+def child_groups(pid: int) -> list[int]:
+    """Live ffmpeg children of ``pid``; the transcoder makes each the leader of its own group."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, IndexError, ValueError):
+            head, _, tail = stat.read_text().rpartition(")")
+            state, parent, group = tail.split()[:3]
+            child = int(stat.parent.name)
+            ours = int(parent) == pid and int(group) == child
+            if ours and head.endswith("(ffmpeg") and state != "Z":
+                found.append(child)
+    return found
+
+
+@dataclass
+class Site:
+    """One installation on a SQLite file and a Redis namespace, and its worker processes."""
+
+    env: dict[str, str]
+    services: Services
+    logs: Path
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = self.logs / f"worker-{len(self.workers) + 1}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cite_live", "worker"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.workers.append(process)
+        return process
+
+    def log_of(self, process: subprocess.Popen[bytes]) -> str:
+        return (self.logs / f"worker-{self.workers.index(process) + 1}.log").read_text()
+
+    def all_logs(self) -> str:
+        return "\n".join(f"--- {p.args}\n{self.log_of(p)}" for p in self.workers)
+
+    def crash(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a worker and the ffmpeg it runs, as when its machine goes down."""
+        os.killpg(process.pid, signal.SIGSTOP)  # frozen, it cannot start another ffmpeg
+        groups = child_groups(process.pid)
+        os.killpg(process.pid, signal.SIGKILL)
+        for group in groups:
+            with suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def wait(self, job_id: int, done: Callable[[Job], bool], what: str) -> Job:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            for process in self.workers:
+                assert process.returncode is not None or process.poll() is None, self.all_logs()
+            job = job_row(self.services, job_id)
+            if done(job):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} never {what}:\n{self.all_logs()}")
+
+    def stop_all(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.workers:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+
+
+@pytest.fixture
+def site(tmp_path: Path, redis_namespace: str) -> Iterator[Site]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITE_LIVE_")}
+    env.update(
+        {
+            "CITE_LIVE_DATA_DIR": str(tmp_path / "data"),
+            "CITE_LIVE_DATABASE_URL": sqlite_url(tmp_path),
+            "CITE_LIVE_JOBS_BROKER": "redis",
+            "CITE_LIVE_JOBS_URL": f"{REDIS_URL}?namespace={redis_namespace}",
+            "CITE_LIVE_JOBS_THREADS": "1",
+            "CITE_LIVE_JOBS_LEASE_SECONDS": "3",
+            "CITE_LIVE_JOBS_SWEEP_SECONDS": "1",
+            "CITE_LIVE_JOBS_MAX_ATTEMPTS": "3",
+        }
+    )
+    services = open_services(load_settings(env))
+    # This process only sends: the recoveries under test are the workers' own.
+    queue = jobs.JobQueue(services)
+    services.queue = queue
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    site = Site(env, services, logs)
+    try:
+        yield site
+    finally:
+        site.stop_all()
+        queue.close()
+        services.close()
+
+
+def test_a_worker_killed_mid_transcode_is_replaced_and_one_version_is_published(
+    site: Site, long_capture: Path
+) -> None:
+    production_id, job_id = register(site.services, long_capture)
+    site.start_worker()
+    jobs.enqueue(site.services, job_id)
+    job = site.wait(job_id, lambda j: j.state == "running" and j.progress > 0, "made progress")
+    assert job.attempts == 1
+    site.crash(site.workers[0])
+
+    second = site.start_worker()
+    job = site.wait(job_id, lambda j: j.state in ("done", "failed"), "finished")
+    assert (job.state, job.attempts, job.error) == ("done", 2, None), site.all_logs()
+    assert len(versions(site.services, production_id)) == 1
+    assert version_folders(site.services, production_id) == {f"j{job_id}"}
+    production = production_row(site.services, production_id)
+    assert production.status == "ready"
+    store = site.services.store
+    hls_check.check_hls_tree(store.path_for(f"productions/{production_id}/j{job_id}"))  # type: ignore[attr-defined]
+    # The second attempt cleared the temp files the killed one left on this machine.
+    assert not list(site.services.settings.tmp_dir.glob(f"j{job_id}-*"))
+    log = site.log_of(second)
+    assert f"job {job_id}: attempt 2 of 3 started" in log and f"job {job_id}: done" in log
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
+    site: Site, long_capture: Path, media: Media
+) -> None:
+    poison_production, poison = register(site.services, long_capture)
+    other_production, other = register(site.services, media("opus"))
+    jobs.enqueue(site.services, poison)
+    jobs.enqueue(site.services, other)
+    worker = site.start_worker()
+    for attempt in (1, 2, 3):
+        site.wait(
+            poison,
+            lambda j, n=attempt: j.state == "running" and j.attempts == n,  # type: ignore[misc]
+            f"ran {attempt}×",
+        )
+        site.crash(worker)
+        worker = site.start_worker()
+
+    job = site.wait(poison, lambda j: j.state == "failed", "failed")
+    assert (job.attempts, job.error) == (3, sweeper.STOPPED)
+    production = production_row(site.services, poison_production)
+    assert (production.status, production.error) == ("failed", sweeper.STOPPED)
+    assert site.services.store.list(f"productions/{poison_production}/") == []
+    assert site.wait(other, lambda j: j.state in ("done", "failed"), "finished").state == "done"
+
+    # The last worker still serves whatever comes next, then stops when asked.
+    late_production, late = register(site.services, media("ogg_vorbis"))
+    jobs.enqueue(site.services, late)
+    assert site.wait(late, lambda j: j.state in ("done", "failed"), "finished").state == "done"
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0
+    assert "worker stopping" in site.log_of(worker)
+
+
+def test_the_worker_command_refuses_the_embedded_broker_in_one_sentence(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITE_LIVE_")}
+    env["CITE_LIVE_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "cite_live", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cite-live serve" in lines[0] and "redis" in lines[0]
+
+
+def test_stopping_the_embedded_workers_gives_a_running_job_back(
+    tmp_path: Path, long_capture: Path
+) -> None:
+    before = set(threading.enumerate())
+    services = open_services(make_settings(tmp_path / "data", sqlite_url(tmp_path)))
+    try:
+        queue = jobs.open_queue(services, workers=True)
+        production_id, job_id = register(services, long_capture)
+        jobs.enqueue(services, job_id)
+        deadline = time.monotonic() + 60
+        while not (job := job_row(services, job_id)).progress > 0:
+            assert job.state in ("queued", "running") and time.monotonic() < deadline
+            time.sleep(0.05)
+        queue.close(grace=0.2)
+        job = job_row(services, job_id)
+        # Not a crash of the file's making: the attempt does not count.
+        assert (job.state, job.attempts, job.worker, job.enqueued_at) == ("queued", 0, None, None)
+        while child_groups(os.getpid()):  # killed, then reaped by the abandoned thread
+            assert time.monotonic() < deadline, "its ffmpeg was stopped"
+            time.sleep(0.05)
+        # The abandoned thread notices and ends without touching the job.
+        while set(threading.enumerate()) - before:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert job_row(services, job_id).state == "queued"
+        assert production_row(services, production_id).status == "processing"
+    finally:
+        services.close()
+
+
+def test_serve_runs_the_jobs_that_were_queued_before_it_started(
+    tmp_path: Path, media: Media
+) -> None:
+    data_dir = tmp_path / "data"
+    services = open_services(make_settings(data_dir, sqlite_url(data_dir)))
+    try:
+        # Queued while no server ran: the embedded broker's memory of it is gone.
+        production_id, job_id = register(services, media("opus"))
+        log = tmp_path / "serve.log"
+        process, url = start_serve(data_dir, log, CITE_LIVE_SEED="0")
+        try:
+            first_answer(url, process, log)
+            deadline = time.monotonic() + 60
+            while (job := job_row(services, job_id)).state not in ("done", "failed"):
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        finally:
+            stop_serve(process)
+        assert (job.state, job.attempts) == ("done", 1), log.read_text()
+        assert production_row(services, production_id).status == "ready"
+        assert process.returncode == 0, log.read_text()
+    finally:
+        services.close()

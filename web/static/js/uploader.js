@@ -1,0 +1,100 @@
+// The studio's upload panel: Uppy's Dashboard sending files over tus to /api/v1/uploads/.
+//
+// Uploads are resumable twice over: tus-js-client keeps each file's upload URL in localStorage
+// (so the same file picked again continues at the server's offset), and GoldenRetriever keeps
+// the selection itself across a reload or a crash of the tab. The panel's settings come from its
+// data- attributes (web/templates/studio_macros.html); the CSRF token from the page's
+// <meta name="csrf-token">, as a header, since tus requests carry the session cookie.
+import { Dashboard, GoldenRetriever, Tus, Uppy } from "/static/vendor/uppy/uppy.min.mjs";
+
+const CHUNK_BYTES = 8 * 1024 * 1024;
+// After a network failure: at once, then waiting longer and longer (a train going through a
+// tunnel), before Uppy shows the error and its retry button.
+const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
+// What the transcoder takes; the types cover what browsers report, the extensions the files
+// whose type a browser does not know (Matroska, MTS from camcorders, FLAC on some systems).
+const ALLOWED = [
+  "audio/*",
+  "video/*",
+  ".aac", ".aif", ".aiff", ".flac", ".m4a", ".mp3", ".oga", ".ogg", ".opus", ".wav", ".wma",
+  ".avi", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts", ".webm", ".wmv",
+];
+
+async function localeFor(lang) {
+  if (lang !== "fr") return undefined;
+  try {
+    return (await import("/static/vendor/uppy/locales/fr_FR.js")).default;
+  } catch {
+    return undefined; // the widget then speaks English; the page around it stays French
+  }
+}
+
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+}
+
+/**
+ * Start the panel in `element`; `onUploaded(file)` runs when a file has reached the server
+ * whole (its production then exists, in processing). Returns the Uppy instance.
+ */
+export async function startUploader(element, { onUploaded = () => {} } = {}) {
+  const { endpoint, maxBytes, production, lang } = element.dataset;
+  const single = "single" in element.dataset;
+  const uppy = new Uppy({
+    // One store per panel: a file chosen to replace one production must never be restored into
+    // the panel of another, nor into the new-uploads one.
+    id: production ? `replace-${production}` : "studio",
+    autoProceed: false,
+    locale: await localeFor(lang),
+    restrictions: {
+      maxFileSize: Number(maxBytes) || null,
+      allowedFileTypes: ALLOWED,
+      maxNumberOfFiles: single ? 1 : null,
+    },
+    meta: production ? { production } : {},
+  });
+  uppy
+    .use(Dashboard, {
+      inline: true,
+      target: element.querySelector("[data-uploader-dashboard]"),
+      width: "100%",
+      // As tall as the box studio.css reserves for it, so nothing moves when it appears.
+      height: window.matchMedia("(min-width: 48rem)").matches ? 360 : 260,
+      proudlyDisplayPoweredByUppy: false,
+      hideProgressDetails: false,
+      theme: "light",
+    })
+    .use(Tus, {
+      endpoint,
+      chunkSize: CHUNK_BYTES,
+      retryDelays: RETRY_DELAYS,
+      headers: { "X-CSRF-Token": csrfToken() },
+      // What the server reads: the file's name and type (sent as filename/filetype) and, on
+      // the replace page, the production whose recording it replaces.
+      // (Uppy would send a field it does not have as the string "undefined".)
+      allowedMetaFields: production ? ["name", "type", "production"] : ["name", "type"],
+      removeFingerprintOnSuccess: true,
+      limit: 2,
+    })
+    .use(GoldenRetriever);
+  // Within reach of the browser tests and of a developer's console.
+  element.uppy = uppy;
+  uppy.on("upload-success", (file) => {
+    element.querySelector("[data-uploader-done]")?.removeAttribute("hidden");
+    onUploaded(file);
+  });
+  return uppy;
+}
+
+/** Start every upload panel of the page; a panel that cannot start says so. */
+export function startUploaders(options) {
+  return Promise.all(
+    Array.from(document.querySelectorAll("[data-uploader]"), (element) =>
+      startUploader(element, options).catch((error) => {
+        element.querySelector("[data-uploader-failed]")?.removeAttribute("hidden");
+        console.error("the uploader could not start", error);
+        return null;
+      }),
+    ),
+  );
+}
