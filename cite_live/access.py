@@ -24,9 +24,11 @@ A token that is forged, expired or shown with a key of another production gets a
 like a missing file: never a 403 that would confirm that something private is there. The player
 treats 403, 404 and 410 alike: it asks the API for fresh addresses and carries on.
 
-Visibility changes take effect at once: a listener on every session notices a production whose
-visibility changed (or that was created private, or deleted) and, once the transaction commits,
-drops the route's cached answer for it and brings the store's private prefixes up to date.
+Visibility changes take effect at once: a listener on the process's sessions notices a
+production whose visibility changed (or that was created private, or deleted) and, once the
+transaction commits, drops the route's cached answer for it and brings the store's private
+prefixes up to date (:meth:`MediaAccess.watch`). Changes made elsewhere (another process, raw
+SQL) reach the public route within ``VISIBILITY_TTL`` and the store at the sweeper's next pass.
 """
 
 from __future__ import annotations
@@ -36,19 +38,20 @@ import posixpath
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cite_live.models import Production
-from cite_live.services import Services
-from cite_live.storage import S3Store, StorageError, validate_key
+from cite_live.storage import ObjectStore, S3Store, StorageError, validate_key
+
+if TYPE_CHECKING:
+    from cite_live.services import Services
 
 log = logging.getLogger("cite_live.access")
 
@@ -216,14 +219,22 @@ def rewrite_storyboard(text: str, key: str, link: KeyLink) -> str:
 
 
 class MediaAccess:
-    """Per open ``Services``: what the public media route knows of visibilities, and keeping
-    the store's private prefixes in step with the database."""
+    """Per open ``Services`` (``services.access``): what the public media route knows of
+    visibilities, and keeping the store's private prefixes in step with the database."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = weakref.ref(services)
+    def __init__(self, sessions: sessionmaker[Session], store: ObjectStore) -> None:
+        self._sessions = sessions
+        self._store = store
         self._cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
+
+    def watch(self) -> None:
+        """Notice, in every session of ours, productions whose visibility changes (or that are
+        made private, or deleted); once their transaction commits, drop what the public route
+        trusted of them and update the store."""
+        event.listen(self._sessions, "after_flush", _after_flush)
+        event.listen(self._sessions, "after_commit", self._after_commit)
 
     def refuses_public(self, key: str, *, now: float | None = None) -> bool:
         """True when ``key`` belongs to a production that is private (or gone): the public
@@ -236,10 +247,7 @@ class MediaAccess:
             cached = self._cache.get(production_id)
         if cached is not None and cached[0] > moment:
             return cached[1]
-        services = self._services()
-        if services is None:
-            return True
-        with services.sessions() as session:
+        with self._sessions() as session:
             visibility = session.scalar(
                 select(Production.visibility).where(Production.id == production_id)
             )
@@ -256,59 +264,41 @@ class MediaAccess:
                 self._cache.pop(production_id, None)
 
     def sync(self) -> None:
-        """Bring the store's private prefixes to what the database says (S3 only).
+        """Bring the store's private prefixes to what the database says (S3 only). A failure is
+        logged: until a later sync succeeds, private media on S3 stays readable by whoever has
+        its key.
 
         Each writer reads the database again after writing and writes once more if it changed
         meanwhile: whichever process writes last has then written what the database holds."""
-        services = self._services()
-        if services is None or not isinstance(services.store, S3Store):
+        if not isinstance(self._store, S3Store):
             return
-        with self._sync_lock:
-            written: list[str] | None = None
-            for _attempt in range(5):
-                wanted = private_prefixes(services)
-                if wanted == written:
-                    return
-                services.store.set_private_prefixes(wanted)
-                written = wanted
-            log.warning("the private productions kept changing while the store was updated")
+        try:
+            with self._sync_lock:
+                written: list[str] | None = None
+                for _attempt in range(5):
+                    wanted = private_prefixes(self._sessions)
+                    if wanted == written:
+                        return
+                    self._store.set_private_prefixes(wanted)
+                    written = wanted
+                log.warning("the private productions kept changing while the store was updated")
+        except StorageError:
+            log.exception("could not update which media the store keeps private")
+
+    def _after_commit(self, session: Session) -> None:
+        touched: set[str] = session.info.pop(_SESSION_KEY, set())
+        if touched:
+            self.forget(touched)
+            self.sync()
 
 
-_REGISTRY: dict[int, MediaAccess] = {}
-_REGISTRY_LOCK = threading.Lock()
-
-
-def access_for(services: Services) -> MediaAccess:
-    """The :class:`MediaAccess` of ``services`` (one per engine, made on first use)."""
-    key = id(services.engine)
-    with _REGISTRY_LOCK:
-        found = _REGISTRY.get(key)
-        if found is not None and found._services() is services:
-            return found
-        for stale in [k for k, v in _REGISTRY.items() if v._services() is None]:
-            del _REGISTRY[stale]
-        made = MediaAccess(services)
-        _REGISTRY[key] = made
-        return made
-
-
-def private_prefixes(services: Services) -> list[str]:
+def private_prefixes(sessions: sessionmaker[Session]) -> list[str]:
     """Prefixes no anonymous reader may fetch: the originals, and each private production."""
-    with services.sessions() as session:
+    with sessions() as session:
         ids = session.scalars(
             select(Production.id).where(Production.visibility == "private").order_by(Production.id)
         ).all()
     return ["originals/", *(f"productions/{production_id}/" for production_id in ids)]
-
-
-def sync_private_media(services: Services) -> None:
-    """Make the store refuse anonymous reads of every private production's media (S3); for the
-    sweeper and for start-up. A failure is logged: until it succeeds, private media on S3 stays
-    readable by whoever has its key."""
-    try:
-        access_for(services).sync()
-    except StorageError:
-        log.exception("could not update which media the store keeps private")
 
 
 def _after_flush(session: Session, _context: Any) -> None:
@@ -322,20 +312,6 @@ def _after_flush(session: Session, _context: Any) -> None:
     for obj in session.deleted:
         if isinstance(obj, Production):
             touched.add(obj.id)
-
-
-def _after_commit(session: Session) -> None:
-    touched: set[str] = session.info.pop(_SESSION_KEY, set())
-    if not touched:
-        return
-    with _REGISTRY_LOCK:
-        found = _REGISTRY.get(id(session.bind))
-    if found is None:
-        return
-    found.forget(touched)
-    services = found._services()
-    if services is not None:
-        sync_private_media(services)
 
 
 _TOKEN_IN_PATH = re.compile(r"(/media/private/)[^/\s]+")
@@ -357,15 +333,10 @@ class RedactMediaTokens(logging.Filter):
 
 
 def install() -> None:
-    """Watch visibility changes in every session of the process, and keep media tokens out of
-    the access log (idempotent)."""
+    """Keep media tokens out of the access log (idempotent)."""
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactMediaTokens) for f in access_log.filters):
         access_log.addFilter(RedactMediaTokens())
-    # A change rolled back later still triggers the work below once: it is idempotent.
-    for name, listener in (("after_flush", _after_flush), ("after_commit", _after_commit)):
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
 
 
 install()

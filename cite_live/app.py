@@ -16,7 +16,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cite_live import (
-    access,
     account_pages,
     admin,
     api,
@@ -61,7 +60,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         own = services is None
         app.state.services = services or open_services(settings)
         # S3: a private production's objects, and every original, refused to anonymous readers.
-        access.sync_private_media(app.state.services)
+        app.state.services.access.sync()
         try:
             yield
         finally:

@@ -79,7 +79,7 @@ async def serve_media(request: Request) -> Response:
         )
     # A private production's media answers as if it were not there; its owner plays it
     # through signed links (serve_private_media).
-    if access.access_for(services).refuses_public(key):
+    if services.access.refuses_public(key):
         raise HTTPException(404, NO_MEDIA)
     headers = {**CORS_HEADERS, "Cache-Control": cache_control_for(key)}
     return _file_response(request, store, key, headers)

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cite_live import search
+from cite_live.access import MediaAccess
 from cite_live.db import make_engine, make_sessionmaker, migrate
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
@@ -75,6 +76,8 @@ class Services:
     store: ObjectStore
     # Signs session cookies and private media links.
     secret_key: str
+    # Who may fetch which media: the public route's visibility checks, the store's private list.
+    access: MediaAccess
     # None where no broker is attached (e.g. `cite-live ingest`): queued jobs then wait for the
     # sweeper of a running server or worker.
     queue: Queue | None = None
@@ -111,12 +114,15 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         with sessions.begin() as session:
             if search.needs_reindex(session):
                 search.reindex(session)
+    store = make_store(settings.storage)
     services = Services(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        store=make_store(settings.storage),
+        store=store,
         secret_key=secret_key_for(settings),
+        access=MediaAccess(sessions, store),
     )
     services.changes.watch(sessions)
+    services.access.watch()
     return services

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, select, update
 
-from cite_live.access import sync_private_media
 from cite_live.i18n import N_
 from cite_live.ingest import fail_production
 from cite_live.leases import changed
@@ -73,7 +72,7 @@ def sweep(services: Services, *, now: datetime | None = None, uploads: bool = Fa
 
         finish_pending(services)
         sweep_expired(services)
-        sync_private_media(services)
+        services.access.sync()
     return swept
 
 

@@ -272,7 +272,7 @@ def test_public_and_unlisted_productions_keep_their_public_urls(
 
 def test_the_public_route_caches_visibility_for_a_second_at_most(services: Services) -> None:
     production_id = make_production(services, "Cache", "public", None)
-    guard = access.access_for(services)
+    guard = services.access
     key = f"productions/{production_id}/v1/seg_00001.m4s"
     assert guard.refuses_public(key, now=100.0) is False
     # Changed behind the ORM's back (another process, say): no listener tells this one.
