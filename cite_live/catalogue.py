@@ -126,13 +126,18 @@ def retitle(session: Session, production: Production, title: str) -> None:
     production.title_is_placeholder = False
 
 
-def production_query() -> Any:
+def card_query() -> Any:
+    """Productions with what a list shows of each: artists, current version, venue."""
     return select(Production).options(
         selectinload(Production.credits).selectinload(Credit.artist),
         selectinload(Production.current_version),
-        selectinload(Production.tags),
         selectinload(Production.venue),
     )
+
+
+def production_query() -> Any:
+    """Productions with everything their page and API object show (``card_query`` + tags)."""
+    return card_query().options(selectinload(Production.tags))
 
 
 def get_production(session: Session, production_id: str) -> Production | None:

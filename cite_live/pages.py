@@ -27,7 +27,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from cite_live import i18n
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import production_query
+from cite_live.catalogue import card_query, production_query
 from cite_live.i18n import N_, pick
 from cite_live.metadata import page_metadata
 from cite_live.models import (
@@ -257,7 +257,7 @@ def _page_of_productions(
     conditions = (visible(), *where)
     total = session.scalar(select(func.count()).select_from(Production).where(*conditions)) or 0
     rows = session.scalars(
-        production_query()
+        card_query()
         .where(*conditions)
         .order_by(Production.published_at.desc(), Production.id)
         .offset((page - 1) * PER_PAGE)
@@ -278,7 +278,7 @@ async def home(request: Request) -> Response:
     lang = _lang(request)
     with _services(request).sessions() as session:
         latest = session.scalars(
-            production_query()
+            card_query()
             .where(visible())
             .order_by(Production.published_at.desc(), Production.id)
             .limit(HOME_LATEST)
@@ -490,7 +490,7 @@ async def production_page(request: Request) -> Response:
         private = production.visibility == "private"
         artist_ids = {credit.artist_id for credit in production.credits}
         related = session.scalars(
-            production_query()
+            card_query()
             .where(
                 visible(),
                 Production.id != production.id,

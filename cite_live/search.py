@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, event, func, inspect, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from cite_live.catalogue import production_query
+from cite_live.catalogue import card_query
 from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
 
 # Letters that NFKD does not split into a base letter and a combining accent.
@@ -88,7 +88,7 @@ def search_productions(
         where.append(Production.session_type == session_type)
     total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
     rows = session.scalars(
-        production_query()
+        card_query()
         .where(*where)
         .order_by(Production.published_at.desc(), Production.id)
         .offset(offset)
