@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -55,6 +56,12 @@ CATALOGUE_TABLES = frozenset(
 )
 # How long a visitor waits for someone else's render of the same page before rendering it too.
 COALESCE_WAIT = 10.0
+# Background refreshes rendering at once: renders share the event loop with the visitors the
+# cache answers, so a burst of pages going stale together is worked off a few at a time.
+REFRESH_SLOTS = 2
+# Each page stays fresh up to this fraction longer than ``seconds``, at random, so that pages
+# filled together do not all go stale together.
+FRESH_JITTER = 0.25
 
 Key = tuple[str, str, str]
 
@@ -126,6 +133,7 @@ class PageCacheMiddleware:
         self.pending: dict[Key, asyncio.Event] = {}
         # Background refreshes, kept referenced until they end.
         self.refreshing: dict[Key, asyncio.Task[None]] = {}
+        self.refresh_slots = asyncio.Semaphore(REFRESH_SLOTS)
 
     def _key(self, scope: Scope) -> Key | None:
         if self.seconds <= 0 or scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -214,7 +222,8 @@ class PageCacheMiddleware:
             return None
 
         try:
-            await self._render(key, generation, request_scope, receive, discard)
+            async with self.refresh_slots:
+                await self._render(key, generation, request_scope, receive, discard)
         except Exception:
             log.warning("could not refresh the cached page %s", key[0], exc_info=True)
 
@@ -257,7 +266,7 @@ class PageCacheMiddleware:
         now = time.monotonic()
         self.entries[key] = Entry(
             stored=now,
-            fresh_until=now + self.seconds,
+            fresh_until=now + self.seconds * (1 + FRESH_JITTER * random.random()),
             stale_until=now + self.seconds + self.stale_seconds,
             generation=generation,
             status=start["status"],

@@ -16,13 +16,15 @@ from starlette.types import Message, Receive, Scope, Send
 from cite_live.app import create_app
 from cite_live.catalogue import create_production
 from cite_live.models import Job, Production
-from cite_live.pagecache import PageCacheMiddleware
+from cite_live.pagecache import FRESH_JITTER, PageCacheMiddleware
 from cite_live.services import Services
+
+FRESH = 0.5
 
 
 @pytest.fixture
 def cached(services: Services) -> Iterator[TestClient]:
-    settings = replace(services.settings, page_cache_seconds=0.5)
+    settings = replace(services.settings, page_cache_seconds=FRESH)
     with TestClient(create_app(settings, services)) as client:
         yield client
 
@@ -53,7 +55,7 @@ def test_a_repeat_is_served_fresh_then_stale_while_it_is_rendered_again(
     again = cached.get(url)
     assert (again.headers["x-cache"], again.json()["title"]) == ("hit", "Avant")
     assert int(again.headers["age"]) >= 0
-    time.sleep(0.6)
+    time.sleep(FRESH * (1 + FRESH_JITTER) + 0.1)
     stale = cached.get(url)
     assert (stale.headers["x-cache"], stale.json()["title"]) == ("stale", "Avant")
     # The refresh runs in the background; the next visitors get its result.
