@@ -40,7 +40,7 @@ def receive(services: Services, view: UploadView, data: bytes) -> None:
     claimed, partial = uploads.claim(services, view.id)
     assert claimed is not None and partial is not None
     try:
-        partial.write(data)
+        partial.write([data])
         partial.sync()
         uploads.record_offset(services, view.id, claimed.offset + len(data))
     finally:
