@@ -14,12 +14,15 @@ BENCHMARKS.md.
 3. ``cite-live serve`` (one uvicorn process, demo seeding off) starts on 127.0.0.1 on a free
    port, and wrk (Debian package, installed with apt-get when missing) drives it with 50
    connections over two threads, keep-alive, for each of: the home page, artist pages,
-   production pages, searches and the API list, each cycling through a few hundred URLs;
-   each run lasts ``--seconds`` after a short warm-up (wrk is bounded by time: its threads
-   can stop at a count, but its clock and request rate run to the end of the duration).
-   One client alone then measures what a single request costs: with one process, the
-   loaded latencies are that cost times the queue in front of it. A page that
-   does not answer 200 yet is reported and skipped.
+   production pages, searches and the API list, each cycling through a few hundred URLs.
+   First, one client visits every URL of the set once, in turn: the time of these first
+   visits is what a page costs to render (the site's page cache has none of them yet), and
+   it is reported on its own. Then each loaded run lasts ``--seconds`` after a short warm-up
+   (wrk is bounded by time: its threads can stop at a count, but its clock and request rate
+   run to the end of the duration); pages go stale after ``site.page_cache_seconds`` during
+   it and are rendered again in the background, as in production. One client alone then
+   measures what a single request costs in that steady state. A page that does not answer
+   200 yet is reported and skipped.
 4. One segment of about 1.5 MB is fetched from the app's ``/media/`` route and from an nginx
    (Debian's nginx-light, installed when missing) serving the same folder: our own process,
    generated config, one worker like the app's one process, bound to 127.0.0.1 on a free
@@ -676,6 +679,32 @@ def run_wrk(
     )
 
 
+@dataclass
+class FirstVisits:
+    """One visit to each URL of a set, one at a time, before the site has cached any of them."""
+
+    count: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def first_visits(base: str, paths: Sequence[str]) -> FirstVisits:
+    times: list[float] = []
+    for path in paths:
+        clock = time.perf_counter()
+        status, _ = http_get(base + path, timeout=30)
+        times.append((time.perf_counter() - clock) * 1000)
+        if status != 200:
+            raise SystemExit(f"{path} answers {status}")
+    times.sort()
+
+    def at(quantile: float) -> float:
+        return times[min(len(times) - 1, int(quantile * len(times)))]
+
+    return FirstVisits(len(times), at(0.5), at(0.99), times[-1])
+
+
 def page_sets(sample: Sample) -> list[tuple[str, list[str]]]:
     return [
         ("home", ["/"]),
@@ -766,7 +795,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
 
-        pages: list[tuple[Result, Result]] = []
+        pages: list[tuple[Result, Result, FirstVisits]] = []
         skipped: list[str] = []
         media: dict[str, list[Result]] = {"app": [], "nginx": []}
         script_dir = tmp / "wrk"
@@ -779,6 +808,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     skipped.append(f"{name} ({paths[0]} answers {status})")
                     print(f"{name:>18}: skipped, {paths[0]} answers {status}", flush=True)
                     continue
+                cold = first_visits(app_url, paths)
+                print(
+                    f"{name + ', first visits':>18}: {cold.count} URLs one at a time, "
+                    f"p50 {cold.p50_ms:.1f} ms, p99 {cold.p99_ms:.1f} ms, max {cold.max_ms:.1f} ms",
+                    flush=True,
+                )
                 # Warm-up, the loaded run, then one client alone: its latency is the time one
                 # request costs the server, which the loaded latencies are multiples of.
                 runs = (
@@ -800,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
                 for result in results[1:]:
                     _print_result(result)
-                pages.append((results[1], results[2]))
+                pages.append((results[1], results[2], cold))
 
             print(f"## Media: {segment} ({segment_path.stat().st_size:,} bytes)", flush=True)
             with nginx_server(nginx, media_root, tmp / "nginx") as nginx_url:
@@ -834,7 +869,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def report(
     plan: Plan,
-    pages: list[tuple[Result, Result]],
+    pages: list[tuple[Result, Result, FirstVisits]],
     skipped: list[str],
     media: dict[str, list[Result]],
     segment_size: int,
@@ -846,17 +881,18 @@ def report(
     )
     print(
         "| page | requests | req/s | p50 ms | p90 ms | p99 ms | errors | p99 < 50 ms "
-        "| 1 client: p50 ms | load |"
+        "| 1 client: p50 ms | first visits: URLs, p50 / p99 ms | load |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
-    for r, alone in pages:
+    print("|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
+    for r, alone, cold in pages:
         verdict = "yes" if r.p99_ms < TARGET_P99_MS and not r.errors else "**no**"
         print(
             f"| {r.name} | {r.requests} | {r.rate:.0f} | {r.p50_ms:.1f} | {r.p90_ms:.1f} | "
-            f"{r.p99_ms:.1f} | {r.errors} | {verdict} | {alone.p50_ms:.1f} | {r.load} |"
+            f"{r.p99_ms:.1f} | {r.errors} | {verdict} | {alone.p50_ms:.1f} | "
+            f"{cold.count}, {cold.p50_ms:.1f} / {cold.p99_ms:.1f} | {r.load} |"
         )
     for note in skipped:
-        print(f"| {note} | – | – | – | – | – | – | not measured | – | |")
+        print(f"| {note} | – | – | – | – | – | – | not measured | – | – | |")
     best = {name: max(runs, key=lambda r: r.megabytes_per_second) for name, runs in media.items()}
     print(f"\nSegment of {segment_size / 1e6:.2f} MB, best of {len(media['app'])} runs each:\n")
     print("| server | req/s | MB/s | p50 ms | p99 ms | errors | load |")
@@ -873,7 +909,7 @@ def report(
         f"\nApp / nginx segment throughput: {ratio:.2f} (target ≥ {TARGET_MEDIA_RATIO}: "
         f"{verdict}; app runs spread ±{spread:.0f} MB/s)."
     )
-    missed = [r.name for r, _ in pages if r.p99_ms >= TARGET_P99_MS or r.errors]
+    missed = [r.name for r, _, _ in pages if r.p99_ms >= TARGET_P99_MS or r.errors]
     print(
         "Pages: p99 < 50 ms "
         + (

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -36,7 +37,7 @@ PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-
 NOT_FOUND_PRODUCTION = "There is no production with this identifier."
 NOT_FOUND_ARTIST = "There is no artist with this name."
 
-Handler = Callable[[Request], Awaitable[JSONResponse]]
+Handler = Callable[[Request], JSONResponse]
 
 
 def production_json(
@@ -132,14 +133,15 @@ def site_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def api(handler: Handler) -> Handler:
+def api(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Answer with CORS headers, and turn HTTP errors into the JSON error object here, so that
     a partner page reading a 404 sees the 404 rather than a cross-origin failure."""
 
     @wraps(handler)
     async def wrapped(request: Request) -> JSONResponse:
         try:
-            response = await handler(request)
+            # Off the event loop: database work and rendering would hold every other visitor.
+            response = await run_in_threadpool(handler, request)
         except HTTPException as exc:
             return JSONResponse(
                 {"error": exc.detail, "status": exc.status_code},
@@ -241,7 +243,7 @@ def page_of_productions(
 
 
 @api
-async def list_productions(request: Request) -> JSONResponse:
+def list_productions(request: Request) -> JSONResponse:
     services = request.app.state.services
     page, per_page = _pagination(request)
     where = public_productions_where(
@@ -262,7 +264,7 @@ async def list_productions(request: Request) -> JSONResponse:
 
 
 @api
-async def show_production(request: Request) -> JSONResponse:
+def show_production(request: Request) -> JSONResponse:
     services = request.app.state.services
     with services.sessions() as session:
         production = get_production(session, request.path_params["production_id"])
@@ -312,7 +314,7 @@ def _artist_filters(
 
 
 @api
-async def list_artists(request: Request) -> JSONResponse:
+def list_artists(request: Request) -> JSONResponse:
     services = request.app.state.services
     page, per_page = _pagination(request)
     q = _text_param(request, "q")
@@ -334,7 +336,7 @@ async def list_artists(request: Request) -> JSONResponse:
 
 
 @api
-async def show_artist(request: Request) -> JSONResponse:
+def show_artist(request: Request) -> JSONResponse:
     services = request.app.state.services
     slug = request.path_params["slug"]
     base = site_url(request)

@@ -171,7 +171,7 @@ def _language(request: Request) -> str:
     return lang if isinstance(lang, str) else "fr"
 
 
-async def site_feed(request: Request) -> Response:
+def site_feed(request: Request) -> Response:
     services = request.app.state.services
     base, lang = site_url(request), _language(request)
     with services.sessions() as session:
@@ -191,7 +191,7 @@ async def site_feed(request: Request) -> Response:
     return _atom_response(body)
 
 
-async def artist_feed(request: Request) -> Response:
+def artist_feed(request: Request) -> Response:
     services = request.app.state.services
     base, lang = site_url(request), _language(request)
     slug = request.path_params["slug"]
@@ -298,7 +298,7 @@ def _podcast_item(
         _sub(item, "category", tag.name)
 
 
-async def podcast_feed(request: Request) -> Response:
+def podcast_feed(request: Request) -> Response:
     services = request.app.state.services
     base, lang = site_url(request), _language(request)
     where = public_productions_where(kind="audio")

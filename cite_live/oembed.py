@@ -97,7 +97,7 @@ def _start_time(url: str) -> float | None:
 
 
 @api
-async def oembed(request: Request) -> JSONResponse:
+def oembed(request: Request) -> JSONResponse:
     services = request.app.state.services
     fmt = (request.query_params.get("format") or "json").strip().lower()
     if fmt != "json":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -274,7 +274,7 @@ def _services(request: Request) -> Services:
 # --- pages ---------------------------------------------------------------------------------------
 
 
-async def home(request: Request) -> Response:
+def home(request: Request) -> Response:
     lang = _lang(request)
     with _services(request).sessions() as session:
         latest = session.scalars(
@@ -343,7 +343,7 @@ def _letter_of(artist: Artist) -> str:
     return first.upper() if first in LETTERS else OTHER_LETTER
 
 
-async def artists_index(request: Request) -> Response:
+def artists_index(request: Request) -> Response:
     params = request.query_params
     letter = params.get("letter", "").strip().lower()
     discipline = params.get("discipline", "").strip()[:MAX_QUERY]
@@ -409,29 +409,46 @@ def _by_slug(request: Request, session: Session, model: type[_Sluggish], missing
     return row
 
 
-async def artist_page(request: Request) -> Response:
+def artist_page(request: Request) -> Response:
     lang = _lang(request)
+    page = page_number(request)
     with _services(request).sessions() as session:
         artist = _by_slug(request, session, Artist, N_("There is no artist at this address."))
+        where = (Credit.artist_id == artist.id, visible())
+        credited = select(Credit.role, Production).join(
+            Production, Credit.production_id == Production.id
+        )
+        # A prolific artist has hundreds of sessions: a page of them at a time, performer
+        # credits first, then each other role, newest first within a role.
         credits = session.execute(
-            select(Credit.role, Production)
-            .join(Production, Credit.production_id == Production.id)
-            .where(Credit.artist_id == artist.id, visible())
-            .order_by(Production.published_at.desc(), Production.id)
+            credited.where(*where)
+            .order_by(
+                case((Credit.role == "performer", 0), else_=1),
+                Credit.role,
+                Production.published_at.desc(),
+                Production.id,
+            )
+            .offset((page - 1) * PER_PAGE)
+            .limit(PER_PAGE)
             .options(
                 selectinload(Production.credits).selectinload(Credit.artist),
                 selectinload(Production.current_version),
                 selectinload(Production.venue),
             )
         ).all()
+        listed = session.scalar(
+            select(func.count()).select_from(Credit).join(Production).where(*where)
+        )
+        sessions_count = session.scalar(
+            select(func.count(func.distinct(Credit.production_id)))
+            .select_from(Credit)
+            .join(Production)
+            .where(*where)
+        )
         store, site = _services(request).store, _site(request)
         roles: dict[str, list[dict[str, Any]]] = {}
-        seen: set[str] = set()
         for role, production in credits:
             roles.setdefault(role, []).append(card(production, store, site, lang))
-            seen.add(production.id)
-        # Performers first, then the other roles in the order they were first credited.
-        ordered = sorted(roles.items(), key=lambda item: item[0] != "performer")
         context = {
             "nav": "artists",
             "artist": {
@@ -442,9 +459,10 @@ async def artist_page(request: Request) -> Response:
             },
             "roles": [
                 {"role": role, "label": label(ROLE_LABELS, role, lang), "productions": cards}
-                for role, cards in ordered
+                for role, cards in roles.items()
             ],
-            "count": len(seen),
+            "count": sessions_count or 0,
+            "pager": make_pager(request, page, PER_PAGE, listed or 0),
         }
     return _render(request, "artist.html", context)
 
@@ -479,7 +497,7 @@ def _paragraphs(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
 
 
-async def production_page(request: Request) -> Response:
+def production_page(request: Request) -> Response:
     lang = _lang(request)
     services = _services(request)
     site = _site(request)
@@ -607,7 +625,7 @@ def chapters_webvtt(chapters: Sequence[tuple[str, float]], duration: float | Non
     return "\n".join(lines)
 
 
-async def chapters_vtt(request: Request) -> Response:
+def chapters_vtt(request: Request) -> Response:
     with _services(request).sessions() as session:
         production = _production_by_slug(request, session, request.path_params["slug"])
         if production is None:
@@ -623,7 +641,7 @@ async def chapters_vtt(request: Request) -> Response:
     return PlainTextResponse(body, media_type="text/vtt", headers=headers)
 
 
-async def venues_index(request: Request) -> Response:
+def venues_index(request: Request) -> Response:
     page = page_number(request)
     with _services(request).sessions() as session:
         total = session.scalar(select(func.count()).select_from(Venue)) or 0
@@ -648,7 +666,7 @@ async def venues_index(request: Request) -> Response:
     return _render(request, "venues.html", {"nav": "venues", "venues": venues, "pager": pager})
 
 
-async def venue_page(request: Request) -> Response:
+def venue_page(request: Request) -> Response:
     with _services(request).sessions() as session:
         venue = _by_slug(request, session, Venue, N_("There is no venue at this address."))
         productions, pager = _page_of_productions(request, session, Production.venue_id == venue.id)
@@ -665,7 +683,7 @@ async def venue_page(request: Request) -> Response:
     return _render(request, "venue.html", context)
 
 
-async def tags_index(request: Request) -> Response:
+def tags_index(request: Request) -> Response:
     page = page_number(request)
     with _services(request).sessions() as session:
         # Only tags that a visitor can follow to something: a tag used by private productions
@@ -690,7 +708,7 @@ async def tags_index(request: Request) -> Response:
     return _render(request, "tags.html", {"nav": "tags", "tags": tags, "pager": pager})
 
 
-async def tag_page(request: Request) -> Response:
+def tag_page(request: Request) -> Response:
     with _services(request).sessions() as session:
         tag = session.scalars(select(Tag).where(Tag.slug == request.path_params["slug"])).first()
         tagged = select(production_tags.c.production_id).where(
@@ -703,7 +721,7 @@ async def tag_page(request: Request) -> Response:
     return _render(request, "tag.html", {**context, "pager": pager})
 
 
-async def search_page(request: Request) -> Response:
+def search_page(request: Request) -> Response:
     params = request.query_params
     q = params.get("q", "").strip()[:MAX_QUERY]
     session_type = params.get("type", "")
@@ -751,7 +769,7 @@ async def search_page(request: Request) -> Response:
     return _render(request, "search.html", context)
 
 
-async def set_language(request: Request) -> Response:
+def set_language(request: Request) -> Response:
     code = request.path_params["code"]
     if code not in i18n.LANGUAGES:
         raise _not_found(request, N_("This language is not available."))

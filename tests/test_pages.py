@@ -340,6 +340,23 @@ def test_artist_page_shows_bio_links_and_productions_by_role(
     assert "Session acoustique" not in marc
 
 
+def test_a_prolific_artist_page_comes_a_page_at_a_time_performer_credits_first(
+    client: TestClient, services: Services
+) -> None:
+    with services.sessions.begin() as session:
+        for n in range(PER_PAGE + 3):
+            publish(session, f"Répétition {n:02d}", artists=[("Ana Prolixe", "performer")])
+        publish(session, "Arrangement", artists=[("Ana Prolixe", "arranger")])
+    first = text_of(client.get("/artists/ana-prolixe").text)
+    assert f"{PER_PAGE + 4} sessions" in first
+    # Newest first among the performer credits; the other role only once they are all shown.
+    assert f"Répétition {PER_PAGE + 2:02d}" in first and "Répétition 02" not in first
+    assert "Arrangement" not in first and "Page 1 sur 2" in first
+    second = text_of(client.get("/artists/ana-prolixe?page=2").text)
+    assert "Répétition 00" in second and "Répétition 02" in second
+    assert second.index("Répétition 00") < second.index("Arrangement")
+
+
 def test_artists_index_groups_by_letter_and_filters(
     client: TestClient, catalogue: dict[str, str]
 ) -> None:
