@@ -7,7 +7,7 @@ from typing import Any
 
 from slugify import slugify as _slugify
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from cite_live.models import Artist, Credit, Job, Production, Tag, Venue
 
@@ -128,10 +128,11 @@ def retitle(session: Session, production: Production, title: str) -> None:
 
 def card_query() -> Any:
     """Productions with what a list shows of each: artists, current version, venue."""
+    # Many-to-one relations ride along in the same query; lists come in one query each.
     return select(Production).options(
         selectinload(Production.credits).selectinload(Credit.artist),
-        selectinload(Production.current_version),
-        selectinload(Production.venue),
+        joinedload(Production.current_version),
+        joinedload(Production.venue),
     )
 
 
