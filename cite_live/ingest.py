@@ -339,16 +339,7 @@ def _fail(
                 # A refused file can never become media: keep its reason, not its bytes.
                 doomed_original, production.original_key = production.original_key, None
     log.info("job %d: failed: %s", job_id, message)
-    for key in (prefix, doomed_original):
-        if key is None:
-            continue
-        try:
-            if key.endswith("/"):
-                services.store.delete_prefix(key)
-            else:
-                services.store.delete(key)
-        except StorageError:
-            log.warning("could not remove %s after a failed run", key, exc_info=True)
+    remove_from_store(services, [key for key in (prefix, doomed_original) if key is not None])
 
 
 def fail_production(production: Production, message: str) -> None:
@@ -400,6 +391,13 @@ def delete_production(services: Services, production_id: str) -> bool:
             return False
         keys = stored_prefixes(production)
         session.delete(production)
+    remove_from_store(services, keys)
+    return True
+
+
+def remove_from_store(services: Services, keys: Iterable[str]) -> None:
+    """Delete each key, or each prefix (ending in "/"), going on past failures: they are logged,
+    and what stays behind belongs to nobody."""
     for key in keys:
         try:
             if key.endswith("/"):
@@ -408,4 +406,3 @@ def delete_production(services: Services, production_id: str) -> bool:
                 services.store.delete(key)
         except StorageError:
             log.warning("could not remove %s from the store", key, exc_info=True)
-    return True

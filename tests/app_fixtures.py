@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +76,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(services: Services) -> Iterator[LiveServer]:
-    """The app on a real uvicorn server bound to 127.0.0.1, stopped after the test."""
+@contextmanager
+def serving(services: Services) -> Iterator[str]:
+    """The app on a real uvicorn server bound to 127.0.0.1 (its URL), stopped afterwards."""
     port = free_port()
     config = uvicorn.Config(
         create_app(services.settings, services),
@@ -94,6 +95,15 @@ def live_server(services: Services) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", services)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(services: Services) -> Iterator[LiveServer]:
+    """The app on a real uvicorn server bound to 127.0.0.1, stopped after the test."""
+    with serving(services) as url:
+        yield LiveServer(url, services)

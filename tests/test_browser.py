@@ -12,20 +12,17 @@ import http.server
 import importlib.util
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from cite_live.app import create_app
 from cite_live.ingest import run_transcode, submit_file
 from cite_live.models import Chapter, Production
 from cite_live.services import Services, open_services
-from tests.app_fixtures import free_port, make_settings
+from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
 from tests.media import ffmpeg, split
 
@@ -115,24 +112,10 @@ def catalogue(
     audio = _ingest(services, media("mp3_id3v24_apic"), "Chanson du Vercors")
     assert video.kind == "video" and audio.kind == "audio"
 
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services.settings, services), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
     try:
-        yield Catalogue(
-            f"http://127.0.0.1:{port}", services, video.slug, video.id, audio.slug, audio.id
-        )
+        with serving(services) as url:
+            yield Catalogue(url, services, video.slug, video.id, audio.slug, audio.id)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         services.close()
 
 

@@ -8,23 +8,19 @@ depending on how fast this machine transcodes. Screenshots land in test-artifact
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from cite_live import jobs
-from cite_live.app import create_app
 from cite_live.models import Job, Production, User
 from cite_live.services import Services, open_services
 from tests.account_fixtures import PASSWORD, make_user
-from tests.app_fixtures import free_port, make_settings
+from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
 
 # tests.test_browser skips this module (or fails, in CI) when Chromium, Playwright or the npm
@@ -58,22 +54,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
     services = open_services(make_settings(tmp_path / "data", sqlite_url(tmp_path)))
     make_user(services, EMAIL, artists=["Nora Ilić"])
     queue = jobs.open_queue(services, workers=False)
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services.settings, services), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
     try:
-        yield Site(f"http://127.0.0.1:{port}", services)
+        with serving(services) as url:
+            yield Site(url, services)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         if services.queue is not None:
             services.queue.close()  # type: ignore[attr-defined]
         queue.close()

@@ -6,17 +6,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
@@ -27,7 +24,7 @@ from cite_live.models import MediaVersion, Production
 from cite_live.services import Services, open_services
 from cite_live.storage import S3Store
 from tests.account_fixtures import login, make_user
-from tests.app_fixtures import free_port, make_settings
+from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
 from tests.media import ffmpeg, split
 from tests.test_pages import publish
@@ -435,26 +432,6 @@ def _browser_missing() -> str | None:
     if not Path(CHROMIUM).is_file():
         return "Debian's chromium is not installed (scripts/install)"
     return None
-
-
-@contextmanager
-def serving(services: Services) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(services.settings, services), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_the_player_renews_expired_links_and_plays_on(tmp_path: Path) -> None:
