@@ -102,6 +102,7 @@ COOKIE = "cite_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Paths whose refusals are answered in JSON, as the app's error handler does.
 JSON_PATHS = ("/api/", "/media/", "/oembed")
+TUS_PATH = "/api/v1/uploads"
 _STATE = "auth_session"
 
 BAD_TOKEN = N_("This API token is not valid, or it has been revoked.")
@@ -312,6 +313,9 @@ async def _refuse(
         # The API speaks English, as its other errors do.
         body = {"error": message, "status": status}
         response = JSONResponse(body, status_code=status, headers=headers)
+        if scope["path"].startswith(TUS_PATH):
+            # tus wants its version on every answer of its endpoints, refusals included.
+            response.headers["Tus-Resumable"] = "1.0.0"
     else:
         detail = i18n.gettext(message, getattr(request.state, "lang", None))
         templates = scope["app"].state.templates

@@ -308,9 +308,12 @@ def document(server_url: str) -> dict[str, Any]:
             "version": VERSION,
             "summary": "The catalogue of the Cité de la Musique of Romans-sur-Isère.",
             "description": (
-                "Read-only access to the artists and productions of the catalogue. Lists show "
-                "ready, public productions only; an unlisted production is readable by its "
-                "identifier. Every response allows any origin (CORS)."
+                "The artists and productions of the catalogue. Lists show ready, public "
+                "productions only; an unlisted production is readable by its identifier, a "
+                "private one by its owner and the admins only. The catalogue's answers allow "
+                "any origin (CORS); the signed-in account's own list does not. Sign in with a "
+                "session or an Authorization: Bearer token (cite-live token create EMAIL). "
+                "Uploads use the tus 1.0 protocol at /api/v1/uploads/, outside this document."
             ),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },

@@ -144,6 +144,14 @@ def test_anonymous_requests_are_refused(client: TestClient) -> None:
     assert response.text.strip().endswith(".")
 
 
+def test_a_bad_token_is_refused_in_tus_terms_too(client: TestClient) -> None:
+    headers = {**TUS, "Upload-Length": "10", "Authorization": "Bearer clw_not-a-token"}
+    response = client.post("/api/v1/uploads/", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["Tus-Resumable"] == "1.0.0"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
 def test_creation_answers_an_absolute_location_and_an_expiry(tus: Tus) -> None:
     before = datetime.now(UTC)
     response = tus.create(1000, filename="Concert à Romans.mov", title="Nuit blanche")
