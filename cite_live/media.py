@@ -8,6 +8,8 @@ rewrites them with presigned addresses and sends anything else to its presigned 
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -52,6 +54,15 @@ def _file_response(
         raise HTTPException(404, NO_MEDIA) from None
     if not path.is_file():
         raise HTTPException(404, NO_MEDIA)
+    accel = request.app.state.services.settings.storage.local_accel_redirect
+    if accel:
+        # nginx sends the file (sendfile, Range, ETag) and keeps these headers: the app only
+        # decides whether it may be sent.
+        location = accel.rstrip("/") + "/" + quote(key)
+        return Response(
+            headers={**headers, "X-Accel-Redirect": location},
+            media_type=content_type_for(key),
+        )
     response = MediaFileResponse(
         path, media_type=content_type_for(key), headers=headers, stat_result=stat
     )

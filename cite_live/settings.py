@@ -41,6 +41,7 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("storage", "backend", str, "local", ("local", "s3")),
     Key("local", "path", str, "media"),
+    Key("local", "accel_redirect", str, ""),
     Key("s3", "bucket", str, "cite-live"),
     Key("s3", "prefix", str, ""),
     Key("s3", "endpoint_url", str, ""),
@@ -74,6 +75,8 @@ KEYS: tuple[Key, ...] = (
 class StorageSettings:
     backend: str
     local_root: Path
+    # nginx's internal location for the local media folder; None: the app sends the bytes.
+    local_accel_redirect: str | None
     s3_bucket: str
     s3_prefix: str
     s3_endpoint_url: str | None
@@ -205,6 +208,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     storage = StorageSettings(
         backend=values[("storage", "backend")],
         local_root=local_root,
+        local_accel_redirect=optional("local", "accel_redirect"),
         s3_bucket=values[("s3", "bucket")],
         s3_prefix=values[("s3", "prefix")],
         s3_endpoint_url=optional("s3", "endpoint_url"),

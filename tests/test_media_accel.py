@@ -1,0 +1,162 @@
+"""Behind nginx: the app checks each media request and nginx sends the file (X-Accel-Redirect).
+
+A real nginx (Debian's, installed by scripts/install) runs in front of the app on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cite_live.media import CORS_HEADERS
+from cite_live.services import Services, open_services
+from cite_live.storage import LocalStore
+from tests.app_fixtures import free_port, make_settings, serving
+from tests.dbs import sqlite_url
+from tests.test_pages import publish
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+{user}
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    sendfile on;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{app_port};
+            proxy_set_header Host $host;
+        }}
+        location /_media/ {{
+            internal;
+            alias {root}/;
+            # nginx keeps only a few of the app's headers (Content-Type, Cache-Control...):
+            # the cross-origin ones are set here, as the README's configuration does.
+            add_header Access-Control-Allow-Origin "*" always;
+            add_header Access-Control-Expose-Headers "{expose}" always;
+            add_header Timing-Allow-Origin "*" always;
+        }}
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    settings = make_settings(
+        tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_LOCAL_ACCEL_REDIRECT="/_media/"
+    )
+    opened = open_services(settings)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def nginx_front(services: Services, tmp_path: Path) -> Iterator[str]:
+    nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if nginx is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nginx is required in CI (scripts/install installs nginx-light)")
+        pytest.skip("nginx is not installed (scripts/install)")
+    store = services.store
+    assert isinstance(store, LocalStore)
+    store.root.mkdir(parents=True, exist_ok=True)
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    with serving(services) as app_url:
+        conf = prefix / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                # As root, nginx's workers would otherwise run as nobody, who cannot read the
+                # test's temporary folders.
+                user="user root;" if os.geteuid() == 0 else "",
+                prefix=prefix,
+                port=port,
+                app_port=app_url.rsplit(":", 1)[1],
+                root=store.root.resolve(),
+                expose=CORS_HEADERS["Access-Control-Expose-Headers"],
+            )
+        )
+        process = subprocess.Popen(
+            [nginx, "-p", str(prefix), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    httpx.get(url + "/api/v1/productions", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                    assert time.monotonic() < deadline, "nginx did not start"
+                    time.sleep(0.05)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            if process.stderr is not None:
+                process.stderr.close()
+
+
+def test_nginx_sends_the_file_the_app_allows(services: Services, nginx_front: str) -> None:
+    with services.sessions.begin() as session:
+        public = publish(session, "Concert public").id
+        private = publish(session, "Concert privé", visibility="private").id
+    segment = os.urandom(300_000)
+    for production_id in (public, private):
+        services.store.put_bytes(f"productions/{production_id}/v1/seg_00001.m4s", segment)
+    services.store.put_bytes(f"originals/{public}/capture.mov", b"raw capture")
+
+    whole = httpx.get(f"{nginx_front}/media/productions/{public}/v1/seg_00001.m4s")
+    assert whole.status_code == 200 and whole.content == segment
+    assert whole.headers["access-control-allow-origin"] == "*"
+    assert "immutable" in whole.headers["cache-control"]
+    assert whole.headers["content-type"] == "video/iso.segment"
+    assert "x-accel-redirect" not in whole.headers
+    part = httpx.get(
+        f"{nginx_front}/media/productions/{public}/v1/seg_00001.m4s",
+        headers={"Range": "bytes=1000-1999"},
+    )
+    assert part.status_code == 206 and part.content == segment[1000:2000]
+
+    # What the app refuses, nginx never sends; and its own location is not reachable from outside.
+    for refused in (
+        f"/media/productions/{private}/v1/seg_00001.m4s",
+        f"/media/originals/{public}/capture.mov",
+        f"/_media/productions/{public}/v1/seg_00001.m4s",
+    ):
+        assert httpx.get(nginx_front + refused).status_code == 404, refused
+
+
+def test_without_nginx_the_answer_names_the_internal_location(services: Services) -> None:
+    with services.sessions.begin() as session:
+        public = publish(session, "Concert").id
+    key = f"productions/{public}/v1/seg 1.m4s"
+    services.store.put_bytes(key, b"segment")
+    with serving(services) as url:
+        response = httpx.get(f"{url}/media/{key}")
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["x-accel-redirect"] == f"/_media/productions/{public}/v1/seg%201.m4s"
