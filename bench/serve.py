@@ -27,7 +27,9 @@ BENCHMARKS.md.
    (Debian's nginx-light, installed when missing) serving the same folder: our own process,
    generated config, one worker like the app's one process, bound to 127.0.0.1 on a free
    port, ``daemon off``, stopped at the end. Runs alternate app, nginx, app, nginx; the best
-   of each counts.
+   of each counts. Then twice more through the deployment the README describes: nginx in
+   front of a second `cite-live serve` with ``local.accel_redirect`` set, the app checking
+   each request and nginx sending the file.
 
 Targets: p99 under 50 ms for every page; segment throughput at least 0.5 x nginx's.
 ``--quick`` (300 productions, 60 artists, a few seconds per run) is a smoke test; its figures
@@ -497,7 +499,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def app_server(data_dir: Path, database_url: str, log: Path) -> Iterator[str]:
+def app_server(
+    data_dir: Path, database_url: str, log: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """`cite-live serve` exactly as deployed, demo seeding off."""
     port = free_port()
     env = {
@@ -505,6 +509,7 @@ def app_server(data_dir: Path, database_url: str, log: Path) -> Iterator[str]:
         "CITE_LIVE_DATA_DIR": str(data_dir),
         "CITE_LIVE_DATABASE_URL": database_url,
         "CITE_LIVE_SEED": "0",
+        **(extra_env or {}),
     }
     env.pop("CITE_LIVE_CONFIG", None)
     with log.open("wb") as out:
@@ -554,13 +559,60 @@ http {{
 """
 
 
+# The deployment the README describes: nginx in front of the app, the app checking each media
+# request and answering X-Accel-Redirect, nginx sending the file from its internal location.
+NGINX_FRONT_CONF = """\
+daemon off;
+master_process on;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ video/iso.segment m4s; application/vnd.apple.mpegurl m3u8; video/mp4 mp4; }}
+    default_type application/octet-stream;
+    upstream app {{ server 127.0.0.1:{app_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+        location /_media/ {{
+            internal;
+            alias {root}/;
+            add_header Access-Control-Allow-Origin "*" always;
+        }}
+    }}
+}}
+"""
+
+
 @contextmanager
-def nginx_server(nginx: str, root: Path, prefix: Path) -> Iterator[str]:
-    """Our own nginx serving ``root`` under /media/; never the system's service."""
+def nginx_server(nginx: str, root: Path, prefix: Path, app_url: str | None = None) -> Iterator[str]:
+    """Our own nginx serving ``root`` under /media/, or in front of the app at ``app_url``
+    sending what it allows; never the system's service."""
     prefix.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root))
+    if app_url is None:
+        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root))
+    else:
+        app_port = app_url.rsplit(":", 1)[1]
+        conf.write_text(
+            NGINX_FRONT_CONF.format(prefix=prefix, port=port, root=root, app_port=app_port)
+        )
     log = prefix / "error.log"
     with (prefix / "stdout.log").open("wb") as out:
         process = subprocess.Popen(
@@ -857,6 +909,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                         )
                         _print_result(result)
                         media[name].append(result)
+        # The same segment through nginx in front of an app that answers X-Accel-Redirect.
+        front_env = {"CITE_LIVE_LOCAL_ACCEL_REDIRECT": "/_media/"}
+        with (
+            app_server(data_dir, database_url, tmp / "serve-front.log", front_env) as front_app,
+            nginx_server(nginx, media_root, tmp / "nginx-front", front_app) as front_url,
+        ):
+            status, body = http_get(f"{front_url}/media/{segment}")
+            if status != 200 or hashlib.sha256(body).hexdigest() != expected:
+                raise SystemExit(f"nginx in front of the app does not serve the segment ({status})")
+            media["app behind nginx"] = []
+            for _ in range(2):
+                result = run_wrk(
+                    wrk,
+                    front_url,
+                    [f"/media/{segment}"],
+                    name="segment, app behind nginx",
+                    clients=plan.clients,
+                    seconds=plan.media_seconds,
+                    script_dir=script_dir,
+                )
+                _print_result(result)
+                media["app behind nginx"].append(result)
         report(plan, pages, skipped, media, segment_path.stat().st_size)
         print(f"# finished in {time.monotonic() - started:.0f} s")
     finally:
@@ -909,6 +983,12 @@ def report(
         f"\nApp / nginx segment throughput: {ratio:.2f} (target ≥ {TARGET_MEDIA_RATIO}: "
         f"{verdict}; app runs spread ±{spread:.0f} MB/s)."
     )
+    if "app behind nginx" in best:
+        front = best["app behind nginx"].megabytes_per_second / best["nginx"].megabytes_per_second
+        print(
+            f"App behind nginx (local.accel_redirect, the app checks, nginx sends) / nginx: "
+            f"{front:.2f}."
+        )
     missed = [r.name for r, _, _ in pages if r.p99_ms >= TARGET_P99_MS or r.errors]
     print(
         "Pages: p99 < 50 ms "
