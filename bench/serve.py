@@ -547,6 +547,11 @@ http {{
     scgi_temp_path {prefix}/scgi;
     types {{ video/iso.segment m4s; application/vnd.apple.mpegurl m3u8; video/mp4 mp4; }}
     default_type application/octet-stream;
+{server}
+}}
+"""
+# nginx serving the store's folder itself.
+NGINX_MEDIA = """\
     server {{
         listen 127.0.0.1:{port};
         location /media/ {{
@@ -554,32 +559,10 @@ http {{
             add_header Access-Control-Allow-Origin "*";
             add_header Cache-Control "public, max-age=31536000, immutable";
         }}
-    }}
-}}
-"""
-
-
+    }}"""
 # The deployment the README describes: nginx in front of the app, the app checking each media
 # request and answering X-Accel-Redirect, nginx sending the file from its internal location.
-NGINX_FRONT_CONF = """\
-daemon off;
-master_process on;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    types {{ video/iso.segment m4s; application/vnd.apple.mpegurl m3u8; video/mp4 mp4; }}
-    default_type application/octet-stream;
+NGINX_FRONT = """\
     upstream app {{ server 127.0.0.1:{app_port}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{port};
@@ -594,9 +577,7 @@ http {{
             alias {root}/;
             add_header Access-Control-Allow-Origin "*" always;
         }}
-    }}
-}}
-"""
+    }}"""
 
 
 @contextmanager
@@ -607,12 +588,10 @@ def nginx_server(nginx: str, root: Path, prefix: Path, app_url: str | None = Non
     port = free_port()
     conf = prefix / "nginx.conf"
     if app_url is None:
-        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root))
+        server = NGINX_MEDIA.format(port=port, root=root)
     else:
-        app_port = app_url.rsplit(":", 1)[1]
-        conf.write_text(
-            NGINX_FRONT_CONF.format(prefix=prefix, port=port, root=root, app_port=app_port)
-        )
+        server = NGINX_FRONT.format(port=port, root=root, app_port=app_url.rsplit(":", 1)[1])
+    conf.write_text(NGINX_CONF.format(prefix=prefix, server=server))
     log = prefix / "error.log"
     with (prefix / "stdout.log").open("wb") as out:
         process = subprocess.Popen(
