@@ -236,9 +236,9 @@ class MediaAccess:
         event.listen(self._sessions, "after_flush", _after_flush)
         event.listen(self._sessions, "after_commit", self._after_commit)
 
-    def refuses_public(self, key: str, *, now: float | None = None) -> bool:
-        """True when ``key`` belongs to a production that is private (or gone): the public
-        route must answer as if it did not exist."""
+    def known_refusal(self, key: str, *, now: float | None = None) -> bool | None:
+        """:meth:`refuses_public` when it needs no database query (the event loop may ask);
+        None when it does."""
         production_id = production_of_key(key)
         if production_id is None:
             return False
@@ -247,6 +247,17 @@ class MediaAccess:
             cached = self._cache.get(production_id)
         if cached is not None and cached[0] > moment:
             return cached[1]
+        return None
+
+    def refuses_public(self, key: str, *, now: float | None = None) -> bool:
+        """True when ``key`` belongs to a production that is private (or gone): the public
+        route must answer as if it did not exist."""
+        moment = time.monotonic() if now is None else now
+        known = self.known_refusal(key, now=moment)
+        if known is not None:
+            return known
+        production_id = production_of_key(key)
+        assert production_id is not None  # known_refusal answers for keys of no production
         with self._sessions() as session:
             visibility = session.scalar(
                 select(Production.visibility).where(Production.id == production_id)

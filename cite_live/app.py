@@ -174,17 +174,18 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             methods=[*TUS_COLLECTION, "HEAD", "PATCH", "DELETE"],
             name="api_upload",
         ),
-        # Before /media/{key:path}, which would otherwise take "private/…" for a key.
+        # Before /media/{key:path}, which would otherwise take "private/…" for a key. Both are
+        # raw ASGI apps, reached through MediaMiddleware ahead of the page middleware.
         Route(
             "/media/private/{token}/{key:path}",
-            media.serve_private_media,
-            methods=["GET", "HEAD"],
+            media.PrivateMedia(),
+            methods=list(media.PRIVATE_METHODS),
             name="private_media",
         ),
         Route(
             "/media/{key:path}",
-            media.serve_media,
-            methods=["GET", "HEAD", "OPTIONS"],
+            media.PublicMedia(),
+            methods=list(media.PUBLIC_METHODS),
             name="media",
         ),
         Mount(
@@ -194,7 +195,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ),
     ]
     middleware = [
-        # Outermost: pages served from the cache are refused to other sites' frames too.
+        # Media first: a segment needs none of what follows (media.MediaMiddleware).
+        Middleware(media.MediaMiddleware),
+        # Then framing: pages served from the cache are refused to other sites' frames too.
         Middleware(embeds.FramingMiddleware),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
         Middleware(LocaleMiddleware),

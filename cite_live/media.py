@@ -1,6 +1,11 @@
 """Media served by the app: the local store's files with Range, CORS and caching headers, and
 every store's private media behind signed links (see cite_live.access for the scheme).
 
+Both routes are raw ASGI apps (``PublicMedia``, ``PrivateMedia``) rather than Starlette
+endpoints, and ``MediaMiddleware`` hands them their requests ahead of the page middleware
+(cache, language, sessions), which a segment needs none of: a player fetches one every few
+seconds, and what each costs decides how many listeners one process holds (BENCHMARKS.md).
+
 With the S3 backend the public route is absent: players get the store's public or CDN URL and
 the app never proxies the bytes. The private route still answers for S3, for playlists only: it
 rewrites them with presigned addresses and sends anything else to its presigned address.
@@ -8,14 +13,17 @@ rewrites them with presigned addresses and sends anything else to its presigned 
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.datastructures import URL
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cite_live import access
+from cite_live import access, filesend
 from cite_live.storage import (
     LocalStore,
     S3Store,
@@ -24,117 +32,238 @@ from cite_live.storage import (
     content_type_for,
 )
 
+if TYPE_CHECKING:
+    from cite_live.services import Services
+
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
     "Timing-Allow-Origin": "*",
 }
 NO_MEDIA = "There is no media at this address."
+NOT_HERE = "Media is served by the object store, not by this site."
 # A private playlist is made for one request: never kept, by the browser or anyone else.
 PRIVATE_PLAYLIST = "private, no-store"
 # Links carrying a token must not travel on in a Referer header.
 PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+# What embeds.FramingMiddleware adds to every other response, and nosniff: a media file is
+# never a page, in a frame or anywhere else.
+MEDIA_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+PREFLIGHT_HEADERS = {
+    **CORS_HEADERS,
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Range",
+    "Access-Control-Max-Age": "86400",
+}
+PUBLIC_METHODS = ("GET", "HEAD", "OPTIONS")
+PRIVATE_METHODS = ("GET", "HEAD")
 
 
-class MediaFileResponse(FileResponse):
-    # Segments weigh 1–2 MB: a few large reads and writes instead of many 64 KiB ones.
-    chunk_size = 1024 * 1024
+def _encode(headers: dict[str, str]) -> list[filesend.Header]:
+    return [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()]
 
 
-def _file_response(
-    request: Request, store: LocalStore, key: str, headers: dict[str, str]
-) -> Response:
+_PUBLIC = _encode({**MEDIA_HEADERS, **CORS_HEADERS})
+_PRIVATE = _encode({**MEDIA_HEADERS, **PRIVATE_HEADERS})
+_PREFLIGHT = _encode({**MEDIA_HEADERS, **PREFLIGHT_HEADERS})
+
+
+async def _error(
+    send: Send, status: int, detail: str, headers: Sequence[filesend.Header] = ()
+) -> None:
+    """The site's JSON error (cite_live.app's handler answers the same for other paths)."""
+    body = json.dumps({"error": detail, "status": status}).encode()
+    await filesend.answer(
+        send,
+        status,
+        [*headers, *_encode(MEDIA_HEADERS), (b"content-type", b"application/json")],
+        body,
+    )
+
+
+async def _method_not_allowed(send: Send, allowed: Sequence[str]) -> None:
+    allow = [(b"allow", ", ".join(allowed).encode())]
+    await _error(send, 405, "Method Not Allowed", allow)
+
+
+async def _send_key(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    store: LocalStore,
+    key: str,
+    headers: list[filesend.Header],
+) -> None:
+    services: Services = scope["app"].state.services
     # Originals are the artists' raw files: never served, only published media is.
     if key.startswith("originals/"):
-        raise HTTPException(404, NO_MEDIA)
+        await _error(send, 404, NO_MEDIA)
+        return
     try:
-        path = store.path_for(key)
-        stat = path.stat()
-    except (StorageError, OSError):
-        raise HTTPException(404, NO_MEDIA) from None
-    if not path.is_file():
-        raise HTTPException(404, NO_MEDIA)
-    accel = request.app.state.services.settings.storage.local_accel_redirect
-    if accel:
-        # nginx sends the file (sendfile, Range, ETag) and keeps these headers: the app only
-        # decides whether it may be sent.
-        location = accel.rstrip("/") + "/" + quote(key)
-        return Response(
-            headers={**headers, "X-Accel-Redirect": location},
-            media_type=content_type_for(key),
-        )
-    response = MediaFileResponse(
-        path, media_type=content_type_for(key), headers=headers, stat_result=stat
-    )
-    etag = response.headers.get("etag")
-    if etag and etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers={**headers, "ETag": etag})
-    return response
+        fd = store.open_file(key)
+    except StorageError:
+        await _error(send, 404, NO_MEDIA)
+        return
+    info = filesend.regular_file(fd)
+    if info is None:
+        os.close(fd)
+        await _error(send, 404, NO_MEDIA)
+        return
+    try:
+        content_type = content_type_for(key)
+        accel = services.settings.storage.local_accel_redirect
+        if accel:
+            # nginx sends the file (sendfile, Range, ETag) and keeps these headers: the app only
+            # decides whether it may be sent.
+            location = accel.rstrip("/") + "/" + quote(key)
+            extra = [
+                (b"x-accel-redirect", location.encode("latin-1")),
+                (b"content-type", content_type.encode()),
+            ]
+            await filesend.answer(send, 200, [*headers, *extra])
+            return
+        await filesend.send_file(scope, receive, send, fd, info, content_type, headers)
+    finally:
+        os.close(fd)
 
 
-async def serve_media(request: Request) -> Response:
-    services = request.app.state.services
-    store = services.store
-    if not isinstance(store, LocalStore):
-        raise HTTPException(404, "Media is served by the object store, not by this site.")
-    key = request.path_params["key"]
-    if request.method == "OPTIONS":
-        return Response(
-            status_code=204,
-            headers={
-                **CORS_HEADERS,
-                "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-                "Access-Control-Allow-Headers": "Range",
-                "Access-Control-Max-Age": "86400",
-            },
-        )
-    # A private production's media answers as if it were not there; its owner plays it
-    # through signed links (serve_private_media).
-    if services.access.refuses_public(key):
-        raise HTTPException(404, NO_MEDIA)
-    headers = {**CORS_HEADERS, "Cache-Control": cache_control_for(key)}
-    return _file_response(request, store, key, headers)
+class PublicMedia:
+    """``/media/{key}``: the local store's published files, to anyone, from any origin."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        store = services.store
+        method = scope["method"]
+        if method not in PUBLIC_METHODS:
+            await _method_not_allowed(send, PUBLIC_METHODS)
+            return
+        if not isinstance(store, LocalStore):
+            await _error(send, 404, NOT_HERE)
+            return
+        if method == "OPTIONS":
+            await filesend.answer(send, 204, _PREFLIGHT)
+            return
+        key = scope["path_params"]["key"]
+        # A private production's media answers as if it were not there; its owner plays it
+        # through signed links (PrivateMedia). The answer is cached: a query only on a miss.
+        refused = services.access.known_refusal(key)
+        if refused is None:
+            refused = await run_in_threadpool(services.access.refuses_public, key)
+        if refused:
+            await _error(send, 404, NO_MEDIA)
+            return
+        headers = [*_PUBLIC, (b"cache-control", cache_control_for(key).encode())]
+        await _send_key(scope, receive, send, store, key, headers)
 
 
-async def serve_private_media(request: Request) -> Response:
+class PrivateMedia:
     """``/media/private/{token}/{key}``: 404 unless the token is genuine, unexpired and for the
     production ``key`` belongs to — forged and expired links look exactly like missing media.
 
     No CORS: the site's own pages play private media; a partner page never gets these links."""
-    services = request.app.state.services
-    key = request.path_params["key"]
-    grant = access.verify(services.secret_key, request.path_params["token"])
-    if grant is None or not access.grant_covers(grant, key):
-        raise HTTPException(404, NO_MEDIA)
-    store = services.store
-    is_playlist = key.lower().endswith(".m3u8")
-    if isinstance(store, S3Store):
-        if key.lower().endswith((".m3u8", ".vtt")):
-            return await _rewritten(request, store, key, grant)
-        link = access.grant_link(services, grant, str(request.base_url))
-        return RedirectResponse(
-            link(key), status_code=302, headers={**PRIVATE_HEADERS, "Cache-Control": "no-store"}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        if scope["method"] not in PRIVATE_METHODS:
+            await _method_not_allowed(send, PRIVATE_METHODS)
+            return
+        params = scope["path_params"]
+        key = params["key"]
+        grant = access.verify(services.secret_key, params["token"])
+        if grant is None or not access.grant_covers(grant, key):
+            await _error(send, 404, NO_MEDIA)
+            return
+        store = services.store
+        if isinstance(store, S3Store):
+            await _from_bucket(scope, send, services, store, key, grant)
+            return
+        is_playlist = key.lower().endswith(".m3u8")
+        cache = (
+            PRIVATE_PLAYLIST if is_playlist else access.private_cache_control(grant.seconds_left())
         )
-    cache = PRIVATE_PLAYLIST if is_playlist else access.private_cache_control(grant.seconds_left())
-    return _file_response(request, store, key, {**PRIVATE_HEADERS, "Cache-Control": cache})
+        headers = [*_PRIVATE, (b"cache-control", cache.encode())]
+        assert isinstance(store, LocalStore)
+        await _send_key(scope, receive, send, store, key, headers)
 
 
-async def _rewritten(
-    request: Request, store: S3Store, key: str, grant: access.MediaGrant
-) -> Response:
-    services = request.app.state.services
+async def _from_bucket(
+    scope: Scope,
+    send: Send,
+    services: Services,
+    store: S3Store,
+    key: str,
+    grant: access.MediaGrant,
+) -> None:
+    """A private playlist or storyboard fetched and rewritten with presigned addresses;
+    anything else sent to its own presigned address."""
+    link = access.grant_link(services, grant, _base_url(scope))
+    if not key.lower().endswith((".m3u8", ".vtt")):
+        location = [(b"location", link(key).encode()), (b"cache-control", b"no-store")]
+        await filesend.answer(send, 302, [*_PRIVATE, *location])
+        return
     try:
         raw = await run_in_threadpool(store.read_bytes, key)
     except StorageError:
-        raise HTTPException(404, NO_MEDIA) from None
+        await _error(send, 404, NO_MEDIA)
+        return
     text = raw.decode("utf-8", errors="replace")
-    link = access.grant_link(services, grant, str(request.base_url))
     if key.lower().endswith(".m3u8"):
         body = access.rewrite_playlist(text, key, link)
     else:
         body = access.rewrite_storyboard(text, key, link)
-    return Response(
-        body,
-        media_type=content_type_for(key),
-        headers={**PRIVATE_HEADERS, "Cache-Control": PRIVATE_PLAYLIST},
-    )
+    headers = [
+        *_PRIVATE,
+        (b"cache-control", PRIVATE_PLAYLIST.encode()),
+        (b"content-type", _with_charset(content_type_for(key)).encode()),
+    ]
+    if scope["method"] == "HEAD":
+        await filesend.answer(send, 200, headers)
+        return
+    await filesend.answer(send, 200, headers, body.encode())
+
+
+def _with_charset(content_type: str) -> str:
+    return f"{content_type}; charset=utf-8" if content_type.startswith("text/") else content_type
+
+
+def _base_url(scope: Scope) -> str:
+    """The site's address as the client reached it, ending with a slash (Request.base_url)."""
+    return str(URL(scope=scope).replace(path=scope.get("root_path", "") + "/", query=""))
+
+
+class MediaMiddleware:
+    """Hands ``/media/`` requests straight to the media apps, ahead of the page middleware
+    (which a media request needs none of), instead of leaving them to the router at the end
+    of the stack. Anything else goes on down the stack."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.public = PublicMedia()
+        self.private = PrivateMedia()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if path.startswith("/media/"):
+                await self._dispatch(scope, receive, send, path[len("/media/") :])
+                return
+        await self.app(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, rest: str) -> None:
+        # The same split as the routes "/media/private/{token}/{key:path}" (first) and
+        # "/media/{key:path}".
+        if rest.startswith("private/"):
+            token, slash, key = rest[len("private/") :].partition("/")
+            if token and slash and key:
+                scope["path_params"] = {"token": token, "key": key}
+                await self.private(scope, receive, send)
+                return
+        scope["path_params"] = {"key": rest}
+        await self.public(scope, receive, send)

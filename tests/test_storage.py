@@ -223,6 +223,22 @@ def test_local_store_refuses_symlinks_leading_out(tmp_path: Path) -> None:
     store = LocalStore(root)
     with pytest.raises(InvalidKeyError):
         store.path_for("link/secret")
+    with pytest.raises(InvalidKeyError):
+        store.open_file("link/secret")
+
+
+def test_local_store_opens_its_own_files_for_reading(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes("productions/p/v/a.json", b"{}")
+    fd = store.open_file("productions/p/v/a.json")
+    try:
+        assert os.read(fd, 10) == b"{}"
+    finally:
+        os.close(fd)
+    with pytest.raises(StorageError):
+        store.open_file("productions/p/v/missing.json")
+    with pytest.raises(InvalidKeyError):
+        store.open_file("productions/../a.json")
 
 
 def test_local_writes_leave_no_partial_files(tmp_path: Path) -> None:
