@@ -49,3 +49,20 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the latest migration."""
     command.upgrade(alembic_config(engine), "head")
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """Give SQLite's query planner the table statistics PostgreSQL's autovacuum keeps for its
+    own. Without them SQLite guesses, and for "the artists' other sessions" on a production
+    page it walked the whole productions table in date order (8 ms for an artist with one
+    credit) instead of looking up the artist's credits (0.01 ms): BENCHMARKS.md.
+
+    Every row is read (9 ms for 10,000 productions): statistics from a sample
+    (``PRAGMA analysis_limit``) misjudged the long tail of credits, a few artists on hundreds
+    of sessions, and sent the artist page's counts through the whole table instead."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA analysis_limit=0")
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()

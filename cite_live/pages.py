@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -497,6 +497,21 @@ def _paragraphs(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
 
 
+def related_query(production_id: str, artist_ids: set[int]) -> Select[Production]:
+    """The newest visible productions of the same artists ("other sessions"), as cards."""
+    query: Select[Production] = (
+        card_query()
+        .where(
+            visible(),
+            Production.id != production_id,
+            Production.id.in_(select(Credit.production_id).where(Credit.artist_id.in_(artist_ids))),
+        )
+        .order_by(Production.published_at.desc(), Production.id)
+        .limit(RELATED)
+    )
+    return query
+
+
 def production_page(request: Request) -> Response:
     lang = _lang(request)
     services = _services(request)
@@ -507,18 +522,7 @@ def production_page(request: Request) -> Response:
             raise _not_found(request, N_("There is no production at this address."))
         private = production.visibility == "private"
         artist_ids = {credit.artist_id for credit in production.credits}
-        related = session.scalars(
-            card_query()
-            .where(
-                visible(),
-                Production.id != production.id,
-                Production.id.in_(
-                    select(Credit.production_id).where(Credit.artist_id.in_(artist_ids))
-                ),
-            )
-            .order_by(Production.published_at.desc(), Production.id)
-            .limit(RELATED)
-        ).all()
+        related = session.scalars(related_query(production.id, artist_ids)).all()
         licence = LICENCES.get(production.licence or "")
         context = {
             "production": {

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cite_live import search
 from cite_live.access import MediaAccess
-from cite_live.db import make_engine, make_sessionmaker, migrate
+from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -114,6 +114,7 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         with sessions.begin() as session:
             if search.needs_reindex(session):
                 search.reindex(session)
+        refresh_statistics(engine)
     store = make_store(settings.storage)
     services = Services(
         settings=settings,

@@ -11,17 +11,22 @@ them takes a step, the others find it taken.
 3. In the web process, where the tus folder is: uploads whose last step was interrupted are
    finished, expired partial uploads are removed, and the store's list of private media is
    brought up to date with the database (a change made by another process, or by hand).
+
+Every ``STATISTICS_SECONDS`` it also refreshes SQLite's query planner statistics
+(``db.refresh_statistics``), so that the plans keep up with a growing catalogue.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, select, update
 
+from cite_live.db import refresh_statistics
 from cite_live.i18n import N_
 from cite_live.ingest import fail_production
 from cite_live.leases import changed
@@ -34,6 +39,8 @@ log = logging.getLogger("cite_live.sweeper")
 # A queued job whose message is older than this many leases is sent again. Long, because a
 # message waits in the broker for as long as the workers are busy.
 RESEND_AFTER_LEASES = 5
+# How often the query planner's statistics are brought up to date as the catalogue grows.
+STATISTICS_SECONDS = 3600.0
 STOPPED_RETRY = N_("Processing stopped unexpectedly; the file will be processed again.")
 STOPPED = N_(
     "Processing stopped unexpectedly several times; this file may be damaged — try another export."
@@ -194,11 +201,18 @@ class Sweeper:
 
     def _run(self) -> None:
         interval = self.services.settings.jobs.sweep_seconds
+        analysed = time.monotonic()  # open_services has just done it
         while True:
             try:
                 sweep(self.services, uploads=self.uploads)
             except Exception:
                 # The database or the broker may be back by the next sweep.
                 log.exception("the job sweep failed")
+            if time.monotonic() - analysed >= STATISTICS_SECONDS:
+                analysed = time.monotonic()
+                try:
+                    refresh_statistics(self.services.engine)
+                except Exception:
+                    log.exception("refreshing the database statistics failed")
             if self._stop.wait(interval):
                 return

@@ -1,11 +1,14 @@
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect
 
-from cite_live.db import make_engine, migrate
-from cite_live.models import Base
+from cite_live.db import make_engine, migrate, refresh_statistics
+from cite_live.models import Artist, Base, Credit, Production
+from cite_live.pages import related_query
 
 
 def test_migrations_build_exactly_the_models(any_database_url: str) -> None:
@@ -29,3 +32,69 @@ def test_sqlite_file_is_created_under_its_folder(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert (tmp_path / "deep" / "db.sqlite").is_file()
+
+
+def test_statistics_lead_sqlite_to_an_artists_credits(tmp_path: Path) -> None:
+    """ "The artists' other sessions" of an artist with one credit among thousands of sessions:
+    without statistics SQLite walked every production in date order; with them (what
+    open_services and the sweeper keep up to date) it looks up the artist's credits."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        migrate(engine)
+        now = datetime.now(UTC)
+        productions = [
+            {
+                "id": f"p{n:05d}",
+                "slug": f"p{n:05d}",
+                "title": f"Session {n}",
+                "kind": "audio",
+                "status": "ready",
+                "visibility": "public",
+                "description": "",
+                "title_is_placeholder": False,
+                "created_at": now,
+                "updated_at": now,
+                "published_at": now - timedelta(minutes=n),
+            }
+            for n in range(3000)
+        ]
+        artists = [{"id": n, "name": f"A{n}", "slug": f"a{n}", "bio": ""} for n in range(1, 101)]
+        # Artist 1 is on every session but one; artist 2 only on the last.
+        credits = [
+            {"production_id": row["id"], "artist_id": 1 if n < 2999 else 2, "role": "performer"}
+            for n, row in enumerate(productions)
+        ]
+        with engine.begin() as connection:
+            connection.execute(insert(Artist), artists)
+            connection.execute(insert(Production), productions)
+            connection.execute(insert(Credit), credits)
+
+        def plan() -> str:
+            statement = related_query("p00000", {2}).compile(
+                engine, compile_kwargs={"literal_binds": True}
+            )
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}").all()
+            return "\n".join(str(row[-1]) for row in rows)
+
+        assert "ix_productions_listing" in plan()
+        refresh_statistics(engine)
+        after = plan()
+        assert "ix_credits_artist_id" in after and "ix_productions_listing" not in after, after
+        with engine.connect() as connection:
+            analysed = {
+                row[0] for row in connection.exec_driver_sql("SELECT tbl FROM sqlite_stat1")
+            }
+        assert {"productions", "credits"} <= analysed
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_statistics_are_left_to_postgresql(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        migrate(engine)
+        refresh_statistics(engine)  # autovacuum's work there: nothing to do, nothing fails
+    finally:
+        engine.dispose()
