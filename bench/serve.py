@@ -23,15 +23,18 @@ BENCHMARKS.md.
    it and are rendered again in the background, as in production. One client alone then
    measures what a single request costs in that steady state. A page that does not answer
    200 yet is reported and skipped.
-4. One segment of about 1.5 MB is fetched from the app's ``/media/`` route and from an nginx
-   (Debian's nginx-light, installed when missing) serving the same folder: our own process,
-   generated config, one worker like the app's one process, bound to 127.0.0.1 on a free
-   port, ``daemon off``, stopped at the end. Runs alternate app, nginx, app, nginx; the best
-   of each counts. Then twice more through the deployment the README describes: nginx in
-   front of a second `cite-live serve` with ``local.accel_redirect`` set, the app checking
-   each request and nginx sending the file.
+4. One segment of about 1-1.5 MB is fetched from the app's ``/media/`` route and from an
+   nginx (Debian's nginx-light, installed when missing) serving the same folder: our own
+   process, generated config, one worker like the app's one process, bound to 127.0.0.1 on a
+   free port, ``daemon off``, stopped at the end. Like the app, which logs every request,
+   that nginx writes its access log (Debian's default); a second one, with the log off, is
+   measured too. Runs alternate app, nginx, quiet nginx, twice; the best of each counts. Then
+   twice more through the deployment the README describes: nginx in front of a second
+   `cite-live serve` with ``local.accel_redirect`` set, the app checking each request and
+   nginx sending the file.
 
-Targets: p99 under 50 ms for every page; segment throughput at least 0.5 x nginx's.
+Targets: p99 under 50 ms for every page; segment throughput at least 0.5 x nginx's (either
+nginx).
 ``--quick`` (300 productions, 60 artists, a few seconds per run) is a smoke test; its figures
 mean nothing. Everything lives in a temp dir removed at the end (``--keep`` keeps it).
 """
