@@ -261,6 +261,27 @@ def test_video_page_plays_through_hlsjs(catalogue: Catalogue, new_page: Callable
     assert page.js_errors == []
 
 
+def test_without_media_source_extensions_the_native_player_takes_over(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    """Where hls.js cannot run (Safari on an iPhone before iOS 17.1 has no Media Source
+    Extensions), the browser's own HLS player gets the playlist; Chromium has one too."""
+    page = new_page(fresh=True)
+    page.add_init_script(
+        "for (const name of ['MediaSource', 'ManagedMediaSource', 'WebKitMediaSource'])"
+        " { delete window[name]; }"
+    )
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+    wait_for_engine(page)
+    state = media_state(page)
+    assert not state["hls"]
+    assert state["engine"] == "native"
+    assert state["src"].endswith("/master.m3u8")
+    play_muted(page)
+    assert_plays_two_seconds(page)
+    assert page.js_errors == []
+
+
 def test_audio_page_plays_and_draws_the_waveform(
     catalogue: Catalogue, new_page: Callable[..., Any]
 ) -> None:
