@@ -11,9 +11,11 @@ larger than ``CHUNK`` (downloads) go out a chunk at a time, stopping when the cl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import stat
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -26,8 +28,11 @@ from starlette.types import Receive, Scope, Send
 # A segment fits (1-2 MB at 720p, about 4 MB at 1080p): sending one in two messages halves the
 # throughput, as the second waits for the first to drain (BENCHMARKS.md).
 CHUNK = 4 * 1024 * 1024
-# Reads at once; the rest wait their turn (nginx's `aio threads` pool has 32).
-READERS = anyio.CapacityLimiter(16)
+# Reads at once, per event loop; the rest wait their turn (nginx's `aio threads` pool has 32).
+READERS = 16
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 Header = tuple[bytes, bytes]
 
 
@@ -121,7 +126,13 @@ def _read(fd: int, length: int, offset: int) -> bytes:
 
 
 async def read(fd: int, length: int, offset: int) -> bytes:
-    return await anyio.to_thread.run_sync(_read, fd, length, offset, limiter=READERS)
+    """``length`` bytes of ``fd`` from ``offset``, read on a thread (a limiter of this loop's:
+    a limiter's waiters belong to the loop that made them)."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(READERS)
+    return await anyio.to_thread.run_sync(_read, fd, length, offset, limiter=limiter)
 
 
 def regular_file(fd: int) -> FileInfo | None:

@@ -101,9 +101,10 @@ def catalogue(
     services = open_services(make_settings(directory / "data", sqlite_url(directory)))
     clip = directory / "clip.mp4"
     # Small and short, so that the transcode costs little; long enough to watch 2 s play and
-    # to seek past the second setlist entry.
+    # to seek past the second setlist entry; 480p, so that the ladder has two rungs (480p and
+    # 360p) for the quality menu.
     ffmpeg(
-        *["-f", "lavfi", "-i", f"testsrc2=size=426x240:rate=25:duration={VIDEO_SECONDS}"],
+        *["-f", "lavfi", "-i", f"testsrc2=size=854x480:rate=25:duration={VIDEO_SECONDS}"],
         *["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={VIDEO_SECONDS}"],
         *split("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 50 -c:a aac -b:a 96k -ac 2"),
         str(clip),
@@ -258,6 +259,52 @@ def test_video_page_plays_through_hlsjs(catalogue: Catalogue, new_page: Callable
     )
     page.wait_for_timeout(300)  # the preview fades in
     screenshot(page, "video-page-desktop")
+    assert page.js_errors == []
+
+
+def test_the_quality_menu_lists_the_renditions_and_switches(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+    wait_for_engine(page)
+    play_muted(page)
+    page.wait_for_function("() => document.querySelector('video').videoRenditions.length === 2")
+    heights = page.evaluate("() => CiteLivePlayer.players[0].hls.levels.map((l) => l.height)")
+    assert sorted(heights) == [360, 480]
+
+    page.locator("media-rendition-menu-button").click()
+    menu = page.locator("media-rendition-menu")
+    menu.wait_for(state="visible")
+    choices = menu.locator("media-chrome-menu-item")
+    labels = [text.strip() for text in choices.all_inner_texts()]
+    assert len(labels) == 3, labels
+    assert labels[0].startswith("480p") and labels[1].startswith("360p"), labels
+    assert labels[2].startswith("Auto"), labels
+    page.wait_for_timeout(300)  # the menu fades in
+    screenshot(page, "video-quality-menu")
+
+    # 360p, chosen with the mouse: the player switches at once and plays on.
+    choices.nth(1).click()
+    page.wait_for_function(
+        """(index) => {
+            const hls = CiteLivePlayer.players[0].hls;
+            return !hls.autoLevelEnabled && hls.currentLevel === index;
+        }""",
+        arg=heights.index(360),
+    )
+    assert_plays_two_seconds(page)
+    # Back to automatic, with the keyboard alone.
+    page.locator("media-rendition-menu-button").focus()
+    page.keyboard.press("Enter")
+    menu.wait_for(state="visible")
+    page.wait_for_function(
+        "() => document.activeElement?.closest?.('media-rendition-menu')"
+        " || document.querySelector('media-rendition-menu').matches(':focus-within')"
+    )
+    page.keyboard.press("End")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => CiteLivePlayer.players[0].hls.autoLevelEnabled")
     assert page.js_errors == []
 
 

@@ -1,6 +1,8 @@
 // The catalogue's player: hls.js feeding a <video> or <audio> dressed by media-chrome, the
 // waveform of audio productions, deep links (?t= and [data-seek]) and the share panel.
 //
+// The video's list of qualities first: media-chrome reads it as it starts (renditions.js).
+import "./renditions.js";
 // media-chrome's elements, French labels included: scripts/vendor generates this module, which
 // imports every module they need at once (the list of elements is there).
 import "../vendor/media-chrome.js";
@@ -126,6 +128,7 @@ class Player {
       maxBufferLength: 30,
     });
     hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(data));
+    hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => this.listQualities(hls, data.levels));
     hls.on(Hls.Events.FRAG_BUFFERED, () => {
       this.recoveries = 0;
       this.refreshes = 0;
@@ -133,6 +136,27 @@ class Player {
     hls.loadSource(url);
     hls.attachMedia(this.media);
     this.hls = hls;
+  }
+
+  /** The quality menu's choices: each video level of the stream, and automatic (hls.js's
+   * own choice by bandwidth and player size). A choice applies at once, as listeners expect of
+   * such a menu; automatic takes over from the next segment loaded, dropping nothing. */
+  listQualities(hls, levels) {
+    const renditions = this.media.videoRenditions;
+    if (!renditions || this.config.kind !== "video") return;
+    const videos = levels.filter((level) => level.height > 0);
+    renditions.reset(
+      videos.map((level) => ({
+        width: level.width,
+        height: level.height,
+        bitrate: level.bitrate,
+        codec: level.videoCodec,
+      })),
+      (index) => {
+        if (index < 0) hls.loadLevel = -1;
+        else hls.currentLevel = levels.indexOf(videos[index]);
+      },
+    );
   }
 
   /** Fresh media links from the API, and the source reloaded where playback was; false when
