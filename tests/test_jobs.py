@@ -397,3 +397,38 @@ def test_brokers_are_built_from_settings_or_refused_in_one_sentence(tmp_path: Pa
         "site-b",
     )
     assert jobs.split_namespace("redis://h:6379/0") == ("redis://h:6379/0", "cite-live")
+
+
+def test_the_sweeper_brings_the_planner_statistics_up_to_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every ``STATISTICS_SECONDS`` (an hour; here at each pass) the sweeper runs ANALYZE, so
+    that SQLite's plans follow a catalogue that grew since the site started."""
+    monkeypatch.setattr(sweeper, "STATISTICS_SECONDS", 0.0)
+    settings = make_settings(
+        tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_JOBS_SWEEP_SECONDS="0.05"
+    )
+    services = open_services(settings)
+
+    def productions_analysed() -> set[str]:
+        with services.engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'productions'"
+            ).all()
+        return {str(row[0]).split()[0] for row in rows}
+
+    try:
+        # Analysed at start-up, when there was nothing: no figures for productions yet.
+        assert productions_analysed() <= {"0"}
+        for title in ("Un", "Deux", "Trois"):
+            new_production(services, title)
+        running = sweeper.Sweeper(services).start()
+        try:
+            deadline = time.monotonic() + 10
+            while productions_analysed() != {"3"} and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            running.stop()
+        assert productions_analysed() == {"3"}
+    finally:
+        services.close()
