@@ -240,15 +240,18 @@ class LocalStore(ObjectStore):
         except OSError as exc:
             raise StorageError(f"no object {key!r} in the store") from exc
         try:
-            opened = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            # No /proc: the slow check, on the path.
-            opened = str(self.path_for(key))
-        if self._real_root is None:
-            self._real_root = os.path.realpath(self.root)
-        if not opened.startswith(self._real_root.rstrip("/") + "/"):
+            try:
+                opened = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                # No /proc: the slow check, on the path.
+                opened = str(self.path_for(key))
+            if self._real_root is None:
+                self._real_root = os.path.realpath(self.root)
+            if not opened.startswith(self._real_root.rstrip("/") + "/"):
+                raise InvalidKeyError(f"key escapes the store: {key!r}")
+        except BaseException:
             os.close(fd)
-            raise InvalidKeyError(f"key escapes the store: {key!r}")
+            raise
         return fd
 
     def path_for(self, key: str) -> Path:
