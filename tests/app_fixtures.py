@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from starlette.testclient import TestClient
 
 from cite_live.app import create_app
 from cite_live.services import Services, open_services
@@ -62,6 +63,27 @@ def any_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield sqlite_url(tmp_path)
     else:
         yield request.getfixturevalue("postgres_url")
+
+
+def new_client(services: Services) -> TestClient:
+    """An in-process client of the app; a server error answers 500 as it would in production
+    instead of raising into the test."""
+    app = create_app(services.settings, services)
+    return TestClient(app, base_url="http://testserver", raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(services: Services) -> Iterator[TestClient]:
+    """The app's client; modules needing another base URL or raising errors define their own."""
+    with new_client(services) as c:
+        yield c
+
+
+@pytest.fixture
+def other_client(services: Services) -> Iterator[TestClient]:
+    """A second visitor, with cookies of their own."""
+    with new_client(services) as c:
+        yield c
 
 
 @dataclass

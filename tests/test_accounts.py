@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,13 +21,6 @@ from cite_live.services import Services, open_services
 from cite_live.settings import Settings
 from tests.account_fixtures import PASSWORD, form_token, make_user, session_cookie
 from tests.app_fixtures import make_settings
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

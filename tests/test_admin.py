@@ -4,33 +4,17 @@ invitations; driven through the app in-process."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.models import Invitation, Production, User
 from cite_live.services import Services
 from tests.account_fixtures import login, make_user
 from tests.test_studio import add_production, page_token
 
 GIB = 1024**3
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture
-def other_client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from tests.account_fixtures import (
     session_cookie,
     token_for,
 )
-from tests.app_fixtures import make_settings
+from tests.app_fixtures import make_settings, new_client
 from tests.dbs import sqlite_url
 
 EVIL_TARGETS = [
@@ -51,23 +50,6 @@ EVIL_TARGETS = [
     "",
     "evil.example",
 ]
-
-
-def new_client(services: Services) -> TestClient:
-    app = create_app(services.settings, services)
-    return TestClient(app, base_url="http://testserver", raise_server_exceptions=False)
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    with new_client(services) as c:
-        yield c
-
-
-@pytest.fixture
-def other_client(services: Services) -> Iterator[TestClient]:
-    with new_client(services) as c:
-        yield c
 
 
 def signed_in(client: TestClient) -> bool:

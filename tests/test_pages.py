@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -73,13 +73,6 @@ def publish(
         production.current_version = version
     session.flush()
     return production
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

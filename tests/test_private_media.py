@@ -95,13 +95,6 @@ def set_visibility(services: Services, production_id: str, visibility: str) -> N
         production.visibility = visibility
 
 
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
-
-
 def stream_urls(get: Callable[[str], httpx.Response], master_url: str) -> list[str]:
     """Every URL a player fetches for the stream at ``master_url``, playlists first, found by
     resolving each URI against the URL of the playlist naming it, as players do."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,7 +15,6 @@ from PIL import Image
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import set_credits, unique_slug
 from cite_live.models import Artist, Chapter, Job, MediaVersion, Production, Venue
 from cite_live.production_form import clock, parse_setlist
@@ -26,20 +25,6 @@ from tests.test_openapi import check
 
 BASE = datetime(2025, 3, 1, 12, tzinfo=UTC)
 PLAYLIST_ERROR = "This file is a playlist, not a recording."
-
-
-@pytest.fixture
-def client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture
-def other_client(services: Services) -> Iterator[TestClient]:
-    app = create_app(services.settings, services)
-    with TestClient(app, base_url="http://testserver", raise_server_exceptions=False) as c:
-        yield c
 
 
 @dataclass
