@@ -463,15 +463,16 @@ def finish_pending(services: Services) -> int:
 # --- termination and expiry ----------------------------------------------------------------------
 
 
-def terminate(services: Services, upload_id: str) -> bool:
-    """Cancel a receiving upload and remove its file; False if it was not receiving."""
+def terminate(services: Services, upload_id: str, *, expired_by: datetime | None = None) -> bool:
+    """Cancel a receiving upload (only if it expired by ``expired_by``, when given) and remove
+    its file; False if it was not receiving."""
     path = data_path(services.settings, upload_id)
     try:
         partial: PartialFile | None = PartialFile.open(path)
     except FileNotFoundError:
         partial = None
     try:
-        if not _terminate_row(services, upload_id, "receiving"):
+        if not _terminate_row(services, upload_id, "receiving", expired_by=expired_by):
             return False
         path.unlink(missing_ok=True)
         return True
@@ -509,7 +510,7 @@ def sweep_expired(services: Services) -> int:
     removed = 0
     for upload_id in expired:
         try:
-            if _sweep_one(services, upload_id, now):
+            if terminate(services, upload_id, expired_by=now):
                 removed += 1
         except UploadBusy:
             continue
@@ -522,22 +523,6 @@ def sweep_expired(services: Services) -> int:
             session.delete(upload)
     _remove_strays(services)
     return removed
-
-
-def _sweep_one(services: Services, upload_id: str, now: datetime) -> bool:
-    path = data_path(services.settings, upload_id)
-    try:
-        partial: PartialFile | None = PartialFile.open(path)
-    except FileNotFoundError:
-        partial = None
-    try:
-        if not _terminate_row(services, upload_id, "receiving", expired_by=now):
-            return False
-        path.unlink(missing_ok=True)
-        return True
-    finally:
-        if partial is not None:
-            partial.close()
 
 
 def _remove_strays(services: Services) -> None:
