@@ -49,8 +49,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,6 +64,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness import app_server, cpu_model, free_port, load_average, stop, wait_until_answering
 from sqlalchemy import func, insert, select, update
 
 from cite_live import search
@@ -88,7 +87,6 @@ from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
 from cite_live.storage import LocalStore
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 50.0
 TARGET_MEDIA_RATIO = 0.5
 SEGMENT_BYTES = 1_500_000
@@ -141,27 +139,6 @@ def ensure_tool(binary: str, package: str) -> str:
 def _version(argv: Sequence[str]) -> str:
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     return (result.stdout + result.stderr).strip().splitlines()[0]
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -478,61 +455,6 @@ def seed_catalogue(
 # --- servers ----------------------------------------------------------------------------------
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args!r} exited:\n{log.read_text()[-3000:]}")
-        try:
-            status, _ = http_get(url, timeout=2)
-            if status < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-@contextmanager
-def app_server(
-    data_dir: Path, database_url: str, log: Path, extra_env: dict[str, str] | None = None
-) -> Iterator[str]:
-    """`cite-live serve` exactly as deployed, demo seeding off."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "CITE_LIVE_DATA_DIR": str(data_dir),
-        "CITE_LIVE_DATABASE_URL": database_url,
-        "CITE_LIVE_SEED": "0",
-        **(extra_env or {}),
-    }
-    env.pop("CITE_LIVE_CONFIG", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cite_live", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for(f"{url}/api/v1/productions?per_page=1", process, log, 60)
-        yield url
-    finally:
-        _stop(process)
-
-
 NGINX_CONF = """\
 daemon off;
 master_process on;
@@ -613,13 +535,14 @@ def nginx_server(
             [nginx, "-e", str(log), "-p", str(prefix), "-c", str(conf)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_for(f"{url}/", process, prefix / "stdout.log", 20)
+        wait_until_answering(f"{url}/", process, prefix / "stdout.log", 20)
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -831,7 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             services.close()
 
         print("## Machine")
-        print(f"- CPU: {_cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")
+        print(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")
         print(f"- Python {platform.python_version()}, {_version([wrk, '--version'])}")
         print(f"- {_version([nginx, '-v'])}; database {database_url.split(':', 1)[0]}")
         print(
@@ -846,7 +769,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         media: dict[str, list[Result]] = {"app": [], "nginx": [], QUIET_NGINX: []}
         script_dir = tmp / "wrk"
         script_dir.mkdir()
-        with app_server(data_dir, database_url, tmp / "serve.log") as app_url:
+        with app_server(data_dir, database_url, tmp / "serve.log") as app:
+            app_url = app.url
             print("## Pages", flush=True)
             for name, paths in page_sets(sample):
                 status, _ = http_get(app_url + paths[0], timeout=30)
@@ -911,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         front_env = {"CITE_LIVE_LOCAL_ACCEL_REDIRECT": "/_media/"}
         with (
             app_server(data_dir, database_url, tmp / "serve-front.log", front_env) as front_app,
-            nginx_server(nginx, media_root, tmp / "nginx-front", front_app) as front_url,
+            nginx_server(nginx, media_root, tmp / "nginx-front", front_app.url) as front_url,
         ):
             status, body = http_get(f"{front_url}/media/{segment}")
             if status != 200 or hashlib.sha256(body).hexdigest() != expected:

@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import cpu_model
+
 from transcoder import Transcoder, TranscoderSettings
 from transcoder.runner import Completed, Job, Runner
 
@@ -78,17 +80,6 @@ FLAGS = frozenset({"-an", "-vn", "-sn", "-dn", "-y", "-n", "-hide_banner", "-nos
 # --- machine ------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return platform.processor() or "unknown"
-    for line in text.splitlines():
-        if line.lower().startswith(("model name", "hardware", "cpu model")):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
 def _ffmpeg_version(ffmpeg: str) -> str:
     result = subprocess.run(  # noqa: S603 - fixed argv, no shell
         [ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True, check=True
@@ -101,7 +92,7 @@ def machine_lines(settings: TranscoderSettings) -> list[str]:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     steps = "/".join(str(step.short_side) for step in settings.video_steps)
     return [
-        f"- CPU: {_cpu_model()}, {usable} usable cores ({os.cpu_count()} online)",
+        f"- CPU: {cpu_model()}, {usable} usable cores ({os.cpu_count()} online)",
         f"- ffmpeg: {_ffmpeg_version(settings.ffmpeg)}",
         f"- Python: {platform.python_version()} on {platform.system()} {platform.release()} "
         f"{platform.machine()}",

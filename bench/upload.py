@@ -27,25 +27,20 @@ import http.client
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from harness import app_server, cpu_model, load_average
 
 from cite_live import accounts
 from cite_live.services import open_services
 from cite_live.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 150
@@ -64,21 +59,6 @@ class Run:
 
 
 # --- machine -----------------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def load_average() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
 def filesystem_of(path: Path) -> str:
@@ -106,56 +86,6 @@ def cpu_seconds(pid: int) -> float:
 
 
 # --- the server --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def app_server(data_dir: Path, database_url: str, log: Path) -> Iterator[tuple[str, int]]:
-    """`cite-live serve` exactly as deployed, demo seeding off; yields its URL and pid."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "CITE_LIVE_DATA_DIR": str(data_dir),
-        "CITE_LIVE_DATABASE_URL": database_url,
-        "CITE_LIVE_SEED": "0",
-    }
-    env.pop("CITE_LIVE_CONFIG", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cite_live", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"cite-live serve exited:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/productions?per_page=1", timeout=2):
-                    break
-            except (OSError, urllib.error.URLError):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{url} did not answer:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.1)
-        yield url, process.pid
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
 
 
 def make_token(data_dir: Path, database_url: str) -> str:
@@ -254,11 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Random bytes, so that nothing on the way (or under it) can compress them.
         block = os.urandom(chunk)
         print("## Machine")
-        print(f"- CPU: {_cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")
+        print(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")
         print(f"- Python {platform.python_version()}; uploads on {filesystem_of(tmp)}")
         print(f"- {args.size} MiB in {args.chunk} MiB chunks, {args.runs} runs of each", flush=True)
         runs: dict[str, list[Run]] = {"raw": [], "tus": []}
-        with app_server(data_dir, database_url, tmp / "serve.log") as (url, pid):
+        with app_server(data_dir, database_url, tmp / "serve.log") as server:
+            url, pid = server.url, server.pid
             rss_before = memory_mb(pid, "VmRSS")
             uploads_dir = data_dir / "uploads"
             uploads_dir.mkdir(parents=True, exist_ok=True)
