@@ -67,6 +67,7 @@ def _encode(headers: dict[str, str]) -> list[filesend.Header]:
     return [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()]
 
 
+_ERROR = [*_encode(MEDIA_HEADERS), (b"content-type", b"application/json")]
 _PUBLIC = _encode({**MEDIA_HEADERS, **CORS_HEADERS})
 _PRIVATE = _encode({**MEDIA_HEADERS, **PRIVATE_HEADERS})
 _PREFLIGHT = _encode({**MEDIA_HEADERS, **PREFLIGHT_HEADERS})
@@ -77,12 +78,7 @@ async def _error(
 ) -> None:
     """The site's JSON error (cite_live.app's handler answers the same for other paths)."""
     body = json.dumps({"error": detail, "status": status}).encode()
-    await filesend.answer(
-        send,
-        status,
-        [*headers, *_encode(MEDIA_HEADERS), (b"content-type", b"application/json")],
-        body,
-    )
+    await filesend.answer(send, status, [*headers, *_ERROR], body)
 
 
 async def _method_not_allowed(send: Send, allowed: Sequence[str]) -> None:
