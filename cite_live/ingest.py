@@ -4,6 +4,11 @@ Publishing is atomic for viewers: a run writes under its job's own version prefi
 first, then media playlists, then the master — and only then does one transaction point the
 production at it. A failed run removes what it wrote and never touches a version that already plays.
 
+A replacement (a new recording uploaded for an existing production) changes nothing of its
+production until it is published: its original is kept on its job, apart from the original of
+the version that plays, and the publishing transaction switches it in; only then is the old
+original removed. A refused replacement takes its own original with it and leaves the rest.
+
 The jobs table, not the broker, decides who runs what. A worker runs a job only once it has
 claimed it with a conditional UPDATE (queued → running, one more attempt, a lease); a heartbeat
 renews the lease while ffmpeg works, and every later write is conditional on still holding it. So
@@ -15,17 +20,16 @@ anything unexpected) puts the job back in the queue until its attempts are spent
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cite_live import scratch
 from cite_live.catalogue import active_job, create_production, retitle, set_credits, stored_prefixes
 from cite_live.i18n import N_
 from cite_live.leases import Lease, LeaseLost, changed, claim, holder_name, lease_until
@@ -58,17 +62,59 @@ def publish_order(paths: Iterable[str]) -> list[str]:
     return sorted(paths, key=lambda p: (rank(p), p))
 
 
+@dataclass(frozen=True)
+class Original:
+    """A recording in the store that is not (yet) its production's original: a replacement."""
+
+    key: str
+    filename: str
+    size: int
+
+
 def queue_transcode(
-    session: Session, production: Production, *, upload_id: str | None = None
+    session: Session,
+    production: Production,
+    *,
+    upload_id: str | None = None,
+    original: Original | None = None,
 ) -> Job:
-    """Add a queued transcode job for ``production`` to the caller's transaction.
+    """Add a queued transcode job for ``production`` to the caller's transaction: of its own
+    original, or of the replacement ``original``, which the job holds until it is published.
 
     Once the transaction is committed, hand it to the workers with ``jobs.enqueue``.
     """
     job = Job(type="transcode", production_id=production.id, upload_id=upload_id, state="queued")
+    if original is not None:
+        job.original_key = original.key
+        job.original_filename = original.filename[:300]
+        job.original_bytes = original.size
     session.add(job)
     session.flush()
     return job
+
+
+def held_originals(session: Session, production_id: str) -> list[Job]:
+    """The jobs of a production that hold a replacement's original in the store."""
+    return list(
+        session.scalars(
+            select(Job).where(
+                Job.production_id == production_id,
+                Job.original_key.is_not(None),
+                Job.original_bytes.is_not(None),
+            )
+        )
+    )
+
+
+def release_failed_originals(session: Session, production_id: str) -> list[str]:
+    """Let go of what failed replacements of a production still hold (a newer recording takes
+    their place); return the keys to remove from the store once the transaction is committed."""
+    released = []
+    for job in held_originals(session, production_id):
+        if job.state == "failed" and job.original_key is not None:
+            released.append(job.original_key)
+            job.original_bytes = None
+    return released
 
 
 def submit_file(
@@ -115,7 +161,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         if job is None:
             return
         attempt, attempts = job.attempts, job.max_attempts
-        source_key = production.original_key if production else None
+        source_key = job.original_key or (production.original_key if production else None)
         prefix = version_prefix(production.id, f"j{job_id}") if production else None
     if source_key is None or prefix is None:
         _fail(services, job_id, holder, prefix, ORIGINAL_MISSING)
@@ -127,7 +173,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         with lease, _work_dir(services, job_id) as work:
             report = _progress_reporter(services, job_id, holder, progress)
             with services.store.available_locally(source_key, work) as source:
-                transcoder = services.transcoder(report)
+                transcoder = services.transcoder(report, tmp_dir=work)
                 info = transcoder.probe(source)
                 out_dir = work / "hls"
                 out_dir.mkdir()
@@ -162,23 +208,18 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         _fail(services, job_id, holder, prefix, UNEXPECTED)
         raise
     log.info("job %d: done in %.1f s", job_id, time.monotonic() - started)
-    for old in retired:
-        try:
-            services.store.delete_prefix(old)
-        except StorageError:
-            log.warning("could not remove the retired version %s", old, exc_info=True)
+    # Retired versions, and the original the new one replaced: nothing plays them any more.
+    remove_from_store(services, retired)
 
 
 @contextmanager
 def _work_dir(services: Services, job_id: int) -> Iterator[Path]:
-    """A temp dir for this attempt, after removing what a killed attempt of the job left here."""
+    """The folder of this attempt's temp files, after removing what a killed attempt of the job
+    left on this machine (a process that is still alive holds its own: see cite_live.scratch)."""
     root = services.settings.tmp_dir
-    root.mkdir(parents=True, exist_ok=True)
-    # The lease is ours: no other attempt of this job is alive to use these.
-    for stale in root.glob(f"j{job_id}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=f"j{job_id}-") as directory:
-        yield Path(directory)
+    scratch.sweep(root, prefix=f"j{job_id}-")
+    with scratch.folder(root, prefix=f"j{job_id}-") as directory:
+        yield directory
 
 
 def _progress_reporter(
@@ -211,7 +252,8 @@ def _flip(
     info: MediaInfo,
     result: TranscodeResult,
 ) -> list[str]:
-    """Point the production at the new version in one transaction; return retired prefixes."""
+    """Point the production at the new version (and a replacement's original) in one
+    transaction; return the prefixes and keys it retired, to remove from the store."""
 
     def key(relative: str | None) -> str | None:
         return media_key(prefix, relative) if relative else None
@@ -266,6 +308,15 @@ def _flip(
         retired = [v.prefix for v in previous]
         for old in previous:
             session.delete(old)
+        if job.original_key is not None and job.original_bytes is not None:
+            # The replacement's original becomes the production's, counted there from now on.
+            if production.original_key and production.original_key != job.original_key:
+                retired.append(production.original_key)
+            production.original_key = job.original_key
+            production.original_filename = job.original_filename
+            production.original_bytes = job.original_bytes
+            job.original_bytes = None
+        retired += release_failed_originals(session, production.id)
     return retired
 
 
@@ -321,7 +372,8 @@ def _fail(
     *,
     refused: bool = False,
 ) -> None:
-    """Mark the job failed (if we still hold it), then remove what its attempts wrote."""
+    """Mark the job failed (if we still hold it), then remove what its attempts wrote, and the
+    file itself when it was refused."""
     doomed_original = None
     with services.sessions.begin() as session:
         ours = update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == holder)
@@ -333,40 +385,54 @@ def _fail(
         production = (
             session.get(Production, job.production_id) if job and job.production_id else None
         )
+        # A refused file can never become media: keep its reason, not its bytes.
+        if job is not None and job.original_key is not None:
+            if refused and job.original_bytes is not None:
+                doomed_original, job.original_bytes = job.original_key, None
+        elif refused and production is not None and production.current_version_id is None:
+            doomed_original = production.original_key
+            production.original_key = production.original_bytes = None
         if production is not None:
             fail_production(production, message)
-            if refused and production.current_version_id is None and production.original_key:
-                # A refused file can never become media: keep its reason, not its bytes.
-                doomed_original, production.original_key = production.original_key, None
     log.info("job %d: failed: %s", job_id, message)
     remove_from_store(services, [key for key in (prefix, doomed_original) if key is not None])
 
 
 def fail_production(production: Production, message: str) -> None:
-    """Show why its latest job failed; it stays ready when an earlier version still plays."""
-    production.error = message
+    """Show why its latest job failed, on a production with nothing to play. One that plays is
+    left exactly as it was: the failed job tells its owner why (see production_status)."""
     if production.current_version_id is None:
-        production.status = "failed"
+        production.status, production.error = "failed", message
 
 
 def retry(services: Services, production_id: str) -> int | None:
     """Queue a new transcode of a production whose last job failed; return the job's id.
 
     None when it cannot be retried: gone, busy, not failed, or its original is no longer in
-    the store. The caller sends the job with ``jobs.enqueue``.
+    the store. A failed replacement is retried with its own original, which the new job takes
+    over. The caller sends the job with ``jobs.enqueue``.
     """
     with services.sessions() as session:
         production = session.get(Production, production_id)
-        if production is None or production.original_key is None:
-            return None
-        if active_job(session, production_id) is not None:
+        if production is None or active_job(session, production_id) is not None:
             return None
         latest = session.scalars(
             select(Job).where(Job.production_id == production_id).order_by(Job.id.desc())
         ).first()
         if production.status != "failed" and (latest is None or latest.state != "failed"):
             return None
-        key = production.original_key
+        replacement = (
+            latest is not None and latest.state == "failed" and latest.original_key is not None
+        )
+        if latest is not None and replacement:
+            if latest.original_bytes is None:
+                return None  # refused, and removed
+            key: str | None = latest.original_key
+        else:
+            key = production.original_key
+        latest_id = latest.id if latest is not None else None
+    if key is None:
+        return None
     try:
         if not services.store.exists(key):
             return None
@@ -376,10 +442,17 @@ def retry(services: Services, production_id: str) -> int | None:
         production = session.get(Production, production_id)
         if production is None or active_job(session, production_id) is not None:
             return None
-        job = queue_transcode(session, production)
+        original = None
+        if replacement:
+            failed = session.get(Job, latest_id)
+            if failed is None or failed.original_key != key or failed.original_bytes is None:
+                return None
+            original = Original(key, failed.original_filename or "", failed.original_bytes)
+            failed.original_bytes = None
+        job = queue_transcode(session, production, original=original)
         if production.current_version_id is None:
             production.status = "processing"
-        production.error = None
+            production.error = None
         return job.id
 
 
@@ -390,6 +463,7 @@ def delete_production(services: Services, production_id: str) -> bool:
         if production is None:
             return False
         keys = stored_prefixes(production)
+        keys += [job.original_key or "" for job in held_originals(session, production_id)]
         session.delete(production)
     remove_from_store(services, keys)
     return True

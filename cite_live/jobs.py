@@ -28,7 +28,7 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import update
 
-from cite_live import ingest
+from cite_live import ingest, scratch
 from cite_live.leases import changed, holder_name, rowcount
 from cite_live.models import Job, utcnow
 from cite_live.services import Services, open_services
@@ -113,6 +113,10 @@ class JobQueue:
 
     def start(self, *, workers: bool = True, sweep_uploads: bool = False) -> JobQueue:
         """Start the worker threads (unless ``workers`` is False) and the sweeper."""
+        # What killed processes left in the temp dir; what running jobs hold stays.
+        left = scratch.sweep(self.services.settings.tmp_dir)
+        if left:
+            log.info("removed %d temp folder(s) no running job owns: %s", len(left), left)
         if self.embedded:
             # The in-process broker remembers nothing from before this start.
             resend(self.services, now=utcnow(), cutoff=None)

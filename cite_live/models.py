@@ -214,7 +214,8 @@ class Production(Base):
     visibility: Mapped[str] = mapped_column(String(10), default="public")
     original_key: Mapped[str | None] = mapped_column(String(500))
     original_filename: Mapped[str | None] = mapped_column(String(300))
-    # Size of the original in the store, counted against its owner's quota.
+    # Size of the original in the store, counted against its owner's quota; None while it is
+    # not there (not stored yet, or removed).
     original_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # An image the artist chose (re-encoded), shown instead of the version's cover or poster.
     cover_key: Mapped[str | None] = mapped_column(String(400))
@@ -346,6 +347,13 @@ class Job(Base):
     upload_id: Mapped[str | None] = mapped_column(
         ForeignKey("uploads.id", ondelete="SET NULL"), unique=True
     )
+    # A replacement's original: kept apart from the production's (which plays on) until this
+    # job publishes it. None when the job transcodes the production's own original.
+    original_key: Mapped[str | None] = mapped_column(String(500))
+    original_filename: Mapped[str | None] = mapped_column(String(300))
+    # Its size while the job holds it in the store (counted against the owner's quota); None
+    # once it became the production's original or was removed.
+    original_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

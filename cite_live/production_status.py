@@ -2,7 +2,8 @@
 in words, its newest job, the row of the studio's list and the JSON that scripts poll.
 
 The newest job is the one an artist waits on: a failed replacement shows as failed (with its
-reason and a retry) even while the previous recording still plays.
+reason, and a retry when its file is kept) while the production stays ready and the previous
+recording plays on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ STATE_LABELS = {
     "processing": N_("Processing"),
     "ready": N_("Ready"),
 }
+REPLACEMENT_FAILED = N_("Replacement failed")
+STILL_PLAYS = N_("The previous recording still plays.")
 SIZE_UNITS = {"fr": ("o", "Ko", "Mo", "Go", "To"), "en": ("B", "KB", "MB", "GB", "TB")}
 
 
@@ -78,6 +81,13 @@ def studio_row(production: Production, job: Job | None, lang: str) -> dict[str, 
         production.error if production.status == "failed" else None
     )
     progress = job.progress if job is not None and state == "running" else 0.0
+    # A replacement (or a new processing) that failed while an earlier version plays.
+    plays_on = state == "failed" and production.current_version_id is not None
+    state_label = label(STATE_LABELS, state, lang)
+    # A replacement whose file went with its failure (it was refused): nothing to try again.
+    file_gone = job is not None and job.original_key is not None and job.original_bytes is None
+    if plays_on and job is not None and job.original_key is not None:
+        state_label = i18n.gettext(REPLACEMENT_FAILED, lang)
     progress = max(0.0, min(1.0, progress or 0.0))
     base = f"/studio/productions/{production.id}"
     return {
@@ -88,12 +98,13 @@ def studio_row(production: Production, job: Job | None, lang: str) -> dict[str, 
         "visibility": production.visibility,
         "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
         "state": state,
-        "state_label": label(STATE_LABELS, state, lang),
+        "state_label": state_label,
         "progress": progress,
         "percent": format_percent(progress, locale=lang),
         # The stored sentence is English; a known one is shown in the page's language.
         "error": i18n.gettext(error, lang) if error else None,
-        "can_retry": state == "failed",
+        "still_plays": i18n.gettext(STILL_PLAYS, lang) if plays_on else None,
+        "can_retry": state == "failed" and not file_gone,
         "job_state": job.state if job is not None else "",
         "created_at": production.created_at,
         "page_url": f"/productions/{production.slug}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cite_live import search
+from cite_live import scratch, search
 from cite_live.catalogue import set_credits, set_tags, slugify
 from cite_live.ingest import delete_production, run_transcode, submit_file
 from cite_live.models import Artist, Chapter, Production, Venue
@@ -527,14 +526,13 @@ def seed_demo(
         _ensure_people_and_places(session)
     started = time.monotonic()
     made: list[str] = []
-    tmp_root = services.settings.tmp_dir
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp_root, prefix="seed-") as directory:
+    # Held, so that a worker starting meanwhile on this machine leaves it alone.
+    with scratch.folder(services.settings.tmp_dir, prefix="seed-") as directory:
         for item in productions:
             if stop is not None and stop.is_set():
                 break
             try:
-                made.append(seed_one(services, item, Path(directory), seconds=seconds))
+                made.append(seed_one(services, item, directory, seconds=seconds))
             except Exception:
                 log.exception("the demo production %r could not be made", item.title)
                 continue

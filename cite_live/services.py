@@ -84,9 +84,14 @@ class Services:
     # Bumped by commits that change what pages show; the page cache drops older pages.
     changes: CatalogueChanges = field(default_factory=CatalogueChanges)
 
-    def transcoder(self, progress: Callable[[float], None] | None = None) -> Transcoder:
+    def transcoder(
+        self, progress: Callable[[float], None] | None = None, *, tmp_dir: Path | None = None
+    ) -> Transcoder:
+        """A transcoder whose temp files go to ``tmp_dir`` (a job's own folder), by default the
+        data dir's temp dir."""
         limits = self.settings.limits
-        self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp_dir = tmp_dir or self.settings.tmp_dir
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         transcoder_settings = TranscoderSettings(
             limits=Limits(
                 max_bytes=limits.max_bytes,
@@ -94,7 +99,7 @@ class Services:
                 max_pixels=limits.max_pixels,
                 timeout_factor=limits.timeout_factor,
             ),
-            tmp_dir=self.settings.tmp_dir,
+            tmp_dir=tmp_dir,
         )
         return Transcoder(transcoder_settings, logger=log.getChild("transcoder"), progress=progress)
 

@@ -2,9 +2,11 @@
 
 The tus protocol lives in :mod:`cite_live.tus`; this module knows no HTTP. An upload goes
 ``receiving`` → ``complete`` (all bytes are here: its production exists) → ``stored`` (the file is
-the production's original in the store, and its one transcode job is queued); or ``receiving`` →
-``terminated`` (cancelled by its owner, or expired). Each step is a conditional UPDATE, so that of
-two requests (a retried final PATCH, a sweeper in another process) exactly one takes it.
+in the store, and its one transcode job is queued); or ``receiving`` → ``terminated`` (cancelled
+by its owner, or expired). A new production's file is its original; a replacement's file stays
+with its job until the job publishes it (see :mod:`cite_live.ingest`). Each step is a conditional
+UPDATE, so that of two requests (a retried final PATCH, a sweeper in another process) exactly one
+takes it.
 
 Partial files live in ``settings.uploads_dir``, one per upload, named by its id; whoever writes,
 moves or removes one holds its lock (see :mod:`cite_live.partials`).
@@ -31,7 +33,7 @@ from cite_live.auth import CurrentUser, can_manage
 from cite_live.catalogue import active_job, create_production
 from cite_live.i18n import N_
 from cite_live.leases import rowcount
-from cite_live.models import VISIBILITIES, Credit, Production, Upload, User, utcnow
+from cite_live.models import VISIBILITIES, Credit, Job, Production, Upload, User, utcnow
 from cite_live.partials import PartialFile, UploadBusy
 from cite_live.services import Services
 from cite_live.settings import Settings
@@ -192,20 +194,35 @@ def quota_of(settings: Settings, account: User) -> int:
 
 
 def bytes_used(session: Session, user_id: int) -> int:
-    """Originals of the account's productions plus the uploads it is still sending."""
+    """What the store holds for the account, and what it is sending: the originals of its
+    productions, the replacements their jobs hold, and its unfinished uploads."""
     originals = session.scalar(
         select(func.coalesce(func.sum(Production.original_bytes), 0)).where(
-            Production.owner_id == user_id
+            Production.owner_id == user_id, Production.original_key.is_not(None)
         )
     )
-    receiving = session.scalar(
+    replacements = session.scalar(
+        select(func.coalesce(func.sum(Job.original_bytes), 0))
+        .join(Production, Job.production_id == Production.id)
+        .where(Production.owner_id == user_id, Job.original_key.is_not(None))
+    )
+    # Complete uploads count until stored: their size moves to what holds them as they are.
+    sending = session.scalar(
         select(func.coalesce(func.sum(Upload.length), 0)).where(
             Upload.user_id == user_id,
-            Upload.state == "receiving",
-            Upload.expires_at > utcnow(),
+            ((Upload.state == "receiving") & (Upload.expires_at > utcnow()))
+            | (Upload.state == "complete"),
         )
     )
-    return int(originals or 0) + int(receiving or 0)
+    return int(originals or 0) + int(replacements or 0) + int(sending or 0)
+
+
+def held_for(session: Session, production: Production) -> int:
+    """The bytes a production holds in the store that a new recording of it sets free: its
+    original once the new one is published, failed replacements once it is stored."""
+    held = (production.original_bytes or 0) if production.original_key else 0
+    failed = [job for job in ingest.held_originals(session, production.id) if job.state == "failed"]
+    return held + sum(job.original_bytes or 0 for job in failed)
 
 
 def create(
@@ -231,7 +248,7 @@ def create(
             used = bytes_used(session, user.id)
             if replaced is not None:
                 # The recording it replaces leaves the store once this one is in.
-                used -= replaced.original_bytes or 0
+                used -= held_for(session, replaced)
             quota = quota_of(settings, account)
             if used + length > quota:
                 raise UploadRefused(413, OVER_QUOTA, size=quota)
@@ -293,12 +310,9 @@ def complete(services: Services, upload_id: str) -> bool:
             return False
         upload = session.get(Upload, upload_id)
         assert upload is not None
-        production = session.get(Production, upload.production_id) if upload.production_id else None
-        if production is not None:
-            _take_replacement(upload, production)
-        else:
-            production = _new_production(session, upload)
-        upload.production_id = production.id
+        # A replacement leaves its production as it is: its job takes the file once stored.
+        if upload.production_id is None or session.get(Production, upload.production_id) is None:
+            upload.production_id = _new_production(session, upload).id
     return True
 
 
@@ -320,8 +334,8 @@ def _new_production(session: Session, upload: Upload) -> Production:
     # unless the uploader asked otherwise (metadata `visibility`) or changes it meanwhile.
     visibility = str(meta.get("visibility", "public"))
     production.visibility = visibility if visibility in VISIBILITIES else "public"
+    # Its size counts (see bytes_used) as the upload's until stored, then as the original's.
     production.original_key = original_key(production.id, _display_name(upload))
-    production.original_bytes = upload.length
     account = session.get(User, upload.user_id)
     if account is not None and account.artists:
         first = min(account.artists, key=lambda artist: artist.id)
@@ -329,16 +343,15 @@ def _new_production(session: Session, upload: Upload) -> Production:
     return production
 
 
-def _take_replacement(upload: Upload, production: Production) -> None:
-    # A new name, so that the original it replaces (same file name, perhaps) stays apart until
-    # the new one is stored; the current version plays on until the new one is published.
-    production.original_key = original_key(
-        production.id, f"{upload.id[:8]}-{_display_name(upload)}"
-    )
-    production.original_filename = _display_name(upload)[:300]
-    production.original_bytes = upload.length
-    if production.current_version_id is None:
-        production.status, production.error = "processing", None
+def _replaces(upload: Upload, production: Production | None) -> bool:
+    """Whether the upload is a new recording of ``production`` (rather than what made it)."""
+    return production is not None and (upload.meta or {}).get("production") == production.id
+
+
+def _replacement_key(upload: Upload, production: Production) -> str:
+    # A name of its own, so that the original it replaces (same file name, perhaps) stays
+    # whole beside it until the new one is published.
+    return original_key(production.id, f"{upload.id[:8]}-{_display_name(upload)}")
 
 
 def store_original(services: Services, upload_id: str) -> int | None:
@@ -352,7 +365,10 @@ def store_original(services: Services, upload_id: str) -> int | None:
         if upload is None or upload.state != "complete":
             return None
         production = session.get(Production, upload.production_id) if upload.production_id else None
-        key = production.original_key if production is not None else None
+        if production is not None and _replaces(upload, production):
+            key: str | None = _replacement_key(upload, production)
+        else:
+            key = production.original_key if production is not None else None
     path = data_path(services.settings, upload_id)
     if key is None:
         # Its production was deleted before the file got into the store.
@@ -391,29 +407,30 @@ def _queue(services: Services, upload_id: str, key: str) -> int | None:
             return None
         upload = session.get(Upload, upload_id)
         production = session.get(Production, upload.production_id) if upload else None
+        released: list[str] = []
         if upload is None or production is None:
             job_id = None
         else:
             # The job is made only now that its original is in the store: a queued job can
             # always run, whoever (a sweeper re-sending messages) picks it up.
-            job = ingest.queue_transcode(session, production, upload_id=upload.id)
+            original = None
+            if _replaces(upload, production):
+                size = upload.length or 0
+                original = ingest.Original(key, _display_name(upload), size)
+                # Replacements that failed before are set aside for this newer one.
+                released = ingest.release_failed_originals(session, production.id)
+            else:
+                production.original_bytes = upload.length
+            job = ingest.queue_transcode(
+                session, production, upload_id=upload.id, original=original
+            )
             job_id = job.id
     if job_id is None:
         services.store.delete(key)
         return None
-    _remove_replaced_originals(services, key)
+    ingest.remove_from_store(services, released)
     jobs.enqueue(services, job_id)
     return job_id
-
-
-def _remove_replaced_originals(services: Services, key: str) -> None:
-    folder = key.rsplit("/", 1)[0] + "/"
-    try:
-        for other in services.store.list(folder):
-            if other != key:
-                services.store.delete(other)
-    except StorageError:
-        log.warning("could not remove the replaced originals under %s", folder, exc_info=True)
 
 
 def _lost(services: Services, upload_id: str) -> None:
@@ -424,9 +441,12 @@ def _lost(services: Services, upload_id: str) -> None:
             return
         upload.state = "terminated"
         production = session.get(Production, upload.production_id) if upload.production_id else None
-        if production is not None and production.current_version_id is None:
+        # A replacement lost leaves its production as it was.
+        if production is None or _replaces(upload, production):
+            return
+        if production.current_version_id is None:
             production.status, production.error = "failed", LOST
-            production.original_key = None
+            production.original_key = production.original_bytes = None
 
 
 def finish_pending(services: Services) -> int:

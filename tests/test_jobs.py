@@ -12,14 +12,16 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
-from cite_live import ingest, jobs, leases, sweeper
+from cite_live import ingest, jobs, leases, sweeper, uploads
 from cite_live.catalogue import create_production
 from cite_live.models import Job, MediaVersion, Production, utcnow
 from cite_live.services import Services, open_services
 from cite_live.settings import JobSettings
 from cite_live.storage import LocalStore, StorageError, original_key
+from tests.account_fixtures import make_user
 from tests.app_fixtures import make_settings
 from tests.dbs import sqlite_url
+from transcoder import InputRefused
 
 Media = Callable[[str], Path]
 
@@ -334,7 +336,151 @@ def test_a_failing_job_keeps_the_version_that_plays(services: Services) -> None:
     )
     assert sweeper.sweep(services).failed == [job_id]
     production = production_row(services, production_id)
-    assert (production.status, production.error) == ("ready", sweeper.STOPPED)
+    # Left as it was: the job tells its owner why (see production_status).
+    assert (production.status, production.error) == ("ready", None)
+    assert job_row(services, job_id).error == sweeper.STOPPED
+
+
+# --- replacing the recording of a production -----------------------------------------------------
+
+
+class CountingStore(LocalStore):
+    """A local store that remembers which keys were deleted, and how often."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.deleted: list[str] = []
+
+    def delete(self, key: str) -> None:
+        self.deleted.append(key)
+        super().delete(key)
+
+
+def counting(services: Services) -> CountingStore:
+    assert isinstance(services.store, LocalStore)
+    store = CountingStore(services.store.root)
+    services.store = store
+    return store
+
+
+def replace_with(services: Services, production_id: str, path: Path) -> tuple[str, int]:
+    """A replacement stored and queued as uploads.store_original leaves it: (its key, job)."""
+    key = original_key(production_id, f"new-{path.name}")
+    services.store.put_file(key, path)
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        size = path.stat().st_size
+        job = ingest.queue_transcode(
+            session, production, original=ingest.Original(key, path.name, size)
+        )
+        return key, job.id
+
+
+def playing(services: Services, media: Media) -> Production:
+    production_id, job_id = register(services, media("opus"))
+    ingest.run_transcode(services, job_id)
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.status == "ready"
+        production.original_bytes = media("opus").stat().st_size
+        return production
+
+
+def test_a_published_replacement_takes_the_place_of_the_original_once(
+    services: Services, media: Media
+) -> None:
+    before = playing(services, media)
+    store = counting(services)
+    key, job_id = replace_with(services, before.id, media("ogg_vorbis"))
+    # The duplicate of a message, or the retry of an attempt that died, runs it again.
+    ingest.run_transcode(services, job_id)
+    ingest.run_transcode(services, job_id)
+    after = production_row(services, before.id)
+    assert (after.status, after.original_key, after.original_filename) == (
+        "ready",
+        key,
+        media("ogg_vorbis").name,
+    )
+    assert after.original_bytes == media("ogg_vorbis").stat().st_size
+    assert [v.id for v in versions(services, before.id)] == [after.current_version_id]
+    assert version_folders(services, before.id) == {f"j{job_id}"}
+    assert services.store.list(f"originals/{before.id}/") == [key]
+    assert store.deleted == [before.original_key]
+    job = job_row(services, job_id)
+    assert (job.state, job.original_key, job.original_bytes) == ("done", key, None)
+
+
+def test_a_replacement_whose_worker_died_publishes_one_version(
+    services: Services, media: Media
+) -> None:
+    before = playing(services, media)
+    store = counting(services)
+    key, job_id = replace_with(services, before.id, media("ogg_vorbis"))
+    # Its first attempt was claimed by a worker that was killed; its lease ran out.
+    assert leases.claim(services, job_id, "gone:1:1")
+    later = utcnow() + timedelta(hours=1)
+    assert sweeper.sweep(services, now=later).requeued == [job_id]
+    # Nothing of the production changed meanwhile.
+    assert production_row(services, before.id).original_key == before.original_key
+    ingest.run_transcode(services, job_id)
+    ingest.run_transcode(services, job_id)
+    after = production_row(services, before.id)
+    assert (after.original_key, job_row(services, job_id).attempts) == (key, 2)
+    assert len(versions(services, before.id)) == 1
+    assert store.deleted == [before.original_key]
+
+
+def test_a_failed_replacement_keeps_its_file_for_a_retry_unless_it_was_refused(
+    services: Services, media: Media
+) -> None:
+    before = playing(services, media)
+    user_id = make_user(services, "owner@example.org")
+    with services.sessions.begin() as session:
+        production = session.get(Production, before.id)
+        assert production is not None
+        production.owner_id = user_id
+    size = before.original_bytes or 0
+    refused_key, refused = replace_with(services, before.id, media("text_as_mp3"))
+    with services.sessions() as session:
+        held = size + media("text_as_mp3").stat().st_size
+        assert uploads.bytes_used(session, user_id) == held
+    with pytest.raises(InputRefused):
+        ingest.run_transcode(services, refused)
+    assert not services.store.exists(refused_key)
+    assert ingest.retry(services, before.id) is None, "a refused file is gone"
+    with services.sessions() as session:
+        assert uploads.bytes_used(session, user_id) == size
+
+    # The store failed it: the file stays with the failed job, and a retry takes it over.
+    kept_key, kept = replace_with(services, before.id, media("ogg_vorbis"))
+    with services.sessions.begin() as session:
+        job = session.get(Job, kept)
+        assert job is not None
+        job.state, job.error = "failed", ingest.STORE_FAILED
+    again = ingest.retry(services, before.id)
+    assert again is not None
+    assert (job_row(services, kept).original_bytes, job_row(services, again).original_key) == (
+        None,
+        kept_key,
+    )
+    with services.sessions() as session:
+        assert uploads.bytes_used(session, user_id) == size + media("ogg_vorbis").stat().st_size
+    production = production_row(services, before.id)
+    assert (production.status, production.error) == ("ready", None)
+    ingest.run_transcode(services, again)
+    assert production_row(services, before.id).original_key == kept_key
+    assert services.store.list(f"originals/{before.id}/") == [kept_key]
+
+
+def test_deleting_a_production_removes_the_replacement_its_job_holds(
+    services: Services, media: Media
+) -> None:
+    before = playing(services, media)
+    key, _ = replace_with(services, before.id, media("ogg_vorbis"))
+    assert ingest.delete_production(services, before.id)
+    assert services.store.list(f"originals/{before.id}/") == []
+    assert not services.store.exists(key)
 
 
 # --- enqueue, retry, brokers ---------------------------------------------------------------------

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from tusclient import client as tus_client
 
-from cite_live import partials, uploads
+from cite_live import ingest, partials, uploads
 from cite_live.app import create_app
 from cite_live.models import Job, Production, Upload, User
 from cite_live.partials import PartialFile
@@ -33,6 +33,8 @@ from cite_live.services import Services, open_services
 from cite_live.uploads import data_path
 from tests.account_fixtures import login, make_user, token_for
 from tests.app_fixtures import LiveServer, free_port, make_settings
+from tests.test_jobs import Media, production_row
+from transcoder import InputRefused
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTETS = "application/offset+octet-stream"
@@ -477,6 +479,105 @@ def test_an_upload_over_the_quota_is_413_with_a_sentence(tus: Tus, services: Ser
     )
     assert english.text.strip() == "This upload would exceed your 50 MB storage quota."
     assert tus.create(20 * 1024**2).status_code == 201
+
+
+# --- what the uploads become --------------------------------------------------------------------
+
+
+def send_file(tus: Tus, services: Services, data: bytes, **meta: str) -> Upload:
+    """Upload ``data`` whole; return its upload row once its original is stored."""
+    url = tus.new(len(data), **meta)
+    assert tus.patch(url, 0, data).status_code == 204
+    upload = upload_row(services, url)
+    assert upload.state == "stored"
+    return upload
+
+
+def job_of(services: Services, upload: Upload) -> int:
+    with services.sessions() as session:
+        job_id = session.scalar(select(Job.id).where(Job.upload_id == upload.id))
+        assert job_id is not None
+        return job_id
+
+
+def test_a_refused_replacement_leaves_the_playing_production_as_it_was(
+    tus: Tus, services: Services, media: Media
+) -> None:
+    good = media("ogg_vorbis").read_bytes()
+    first = send_file(tus, services, good, filename="concert.ogg", filetype="audio/ogg")
+    production_id = first.production_id or ""
+    ingest.run_transcode(services, job_of(services, first))
+    before = production_row(services, production_id)
+    assert before.status == "ready" and before.current_version_id is not None
+    original = before.original_key or ""
+
+    bad = media("text_as_mp3").read_bytes()
+    second = send_file(tus, services, bad, filename="notes.mp3", production=production_id)
+    job_id = job_of(services, second)
+    # Until its transcode publishes it, the replacement changes nothing of the production.
+    waiting = production_row(services, production_id)
+    assert (waiting.status, waiting.current_version_id, waiting.original_key) == (
+        "ready",
+        before.current_version_id,
+        original,
+    )
+    with pytest.raises(InputRefused):
+        ingest.run_transcode(services, job_id)
+
+    after = production_row(services, production_id)
+    assert (after.status, after.current_version_id, after.error) == (
+        "ready",
+        before.current_version_id,
+        None,
+    )
+    assert (after.original_key, after.original_filename, after.original_bytes) == (
+        original,
+        before.original_filename,
+        len(good),
+    )
+    # The original that plays is whole; the refused file is gone from the store.
+    assert services.store.list(f"originals/{production_id}/") == [original]
+    assert stored_bytes(services, production_id) == good
+    assert production_row(services, production_id).updated_at == before.updated_at
+
+    # The artist learns why, in plain words, where they look: the API and the studio.
+    refusal = "This file is text, not a recording."
+    mine = tus.client.get(
+        "/api/v1/me/productions", headers={"Authorization": tus.auth["Authorization"]}
+    )
+    [item] = mine.json()["items"]
+    assert (item["status"], item["job"]["state"], item["job"]["error"]) == (
+        "ready",
+        "failed",
+        refusal,
+    )
+    login(tus.client, OWNER)
+    studio = tus.client.get("/studio", headers={"Accept-Language": "en"}).text
+    edit = tus.client.get(f"/studio/productions/{production_id}", headers={"Accept-Language": "en"})
+    for page in (studio, edit.text):
+        assert "Replacement failed" in page and refusal in page
+        assert "The previous recording still plays." in page
+    french = tus.client.get("/studio?lang=fr").text
+    assert "Ce fichier est du texte, pas un enregistrement." in french
+
+
+def test_refused_uploads_stop_counting_against_the_quota(tus: Tus, services: Services) -> None:
+    with services.sessions.begin() as session:
+        user = session.scalars(select(User).where(User.email == OWNER)).one()
+        user.quota_bytes = 1024**2
+        user_id = user.id
+    # Eleven files of 97 KB that are not recordings: each is refused, and none is kept.
+    for number in range(11):
+        noise = os.urandom(97 * 1024)
+        upload = send_file(tus, services, noise, filename=f"noise-{number}.mp4")
+        with pytest.raises(InputRefused):
+            ingest.run_transcode(services, job_of(services, upload))
+        production = production_row(services, upload.production_id or "")
+        assert (production.status, production.original_key) == ("failed", None)
+    assert services.store.list("originals/") == []
+    with services.sessions() as session:
+        assert uploads.bytes_used(session, user_id) == 0
+    assert tus.create(1000 * 1024).status_code == 201
 
 
 # --- cookies, as Uppy sends them -----------------------------------------------------------------

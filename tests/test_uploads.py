@@ -321,29 +321,36 @@ def owned_production(services: Services, user: CurrentUser, status: str = "faile
     return production_id
 
 
-def test_replacing_a_recording_keeps_the_production_and_drops_the_old_original(
+def test_a_replacement_waits_on_its_job_beside_the_original_it_replaces(
     any_services: Services,
 ) -> None:
     services = any_services
     user = account(services)
     production_id = owned_production(services, user)
-    with services.sessions() as session:
-        slug = session.get(Production, production_id).slug  # type: ignore[union-attr]
+    before = production_fields(services, production_id)
     view = finished(services, user, b"new recording", production=production_id)
     assert view.production_id == production_id
     assert production_count(services) == 1
     assert jobs_of(services) == [(production_id, view.id)]
+    # Nothing of the production changes until the job publishes the new recording.
+    assert production_fields(services, production_id) == before
     with services.sessions() as session:
-        production = session.get(Production, production_id)
-        assert production is not None
-        assert production.slug == slug and production.title == "Concert"
-        assert production.status == "processing" and production.error is None
-        assert production.original_bytes == len(b"new recording")
-        key = production.original_key
-    assert services.store.list(f"originals/{production_id}/") == [key]
-    assert key is not None
+        job = session.scalars(select(Job)).one()
+        key = job.original_key
+        assert (job.original_filename, job.original_bytes) == ("live.mp4", len(b"new recording"))
+        assert key is not None and key != before[0]
+    assert services.store.list(f"originals/{production_id}/") == sorted([before[0], key])
     with services.store.available_locally(key) as path:
         assert path.read_bytes() == b"new recording"
+    with services.sessions() as session:
+        assert uploads.bytes_used(session, user.id) == 60 + len(b"new recording")
+
+
+def production_fields(services: Services, production_id: str) -> tuple[Any, ...]:
+    with services.sessions() as session:
+        p = session.get(Production, production_id)
+        assert p is not None
+        return (p.original_key, p.original_bytes, p.status, p.error, p.slug, p.updated_at)
 
 
 def test_the_quota_of_a_replacement_does_not_count_the_recording_it_replaces(

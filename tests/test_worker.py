@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from cite_live import jobs, sweeper
+from cite_live import ingest, jobs, scratch, sweeper
 from cite_live.models import Job
 from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
@@ -198,6 +198,36 @@ def test_a_worker_killed_mid_transcode_is_replaced_and_one_version_is_published(
     assert not list(site.services.settings.tmp_dir.glob(f"j{job_id}-*"))
     log = site.log_of(second)
     assert f"job {job_id}: attempt 2 of 3 started" in log and f"job {job_id}: done" in log
+
+
+def test_start_up_sweeps_the_temp_files_of_a_killed_worker(
+    site: Site, long_capture: Path, media: Media
+) -> None:
+    production_id, job_id = register(site.services, long_capture)
+    site.start_worker()
+    jobs.enqueue(site.services, job_id)
+    site.wait(job_id, lambda j: j.state == "running" and j.progress > 0, "made progress")
+    site.crash(site.workers[0])
+    tmp = site.services.settings.tmp_dir
+    frames = [path.relative_to(tmp) for path in tmp.rglob("*.rgb")]
+    assert {path.name for path in frames} == {"poster.rgb", "storyboard.rgb"}
+    # Every temp file of the job is in its own folder.
+    assert all(path.parts[0].startswith(f"j{job_id}-") for path in frames), frames
+    # Deleted meanwhile: no attempt of this job will run again to clean up after it.
+    ingest.delete_production(site.services, production_id)
+
+    # A job of another live process (this one) works in its folder while a worker starts.
+    with scratch.folder(tmp, prefix="j999999-") as running:
+        (running / "poster.rgb").write_bytes(b"frames")
+        other_production, other = register(site.services, media("opus"))
+        site.start_worker()
+        jobs.enqueue(site.services, other)
+        assert site.wait(other, lambda j: j.state in ("done", "failed"), "finished").state == "done"
+        assert "removed 1 temp folder(s) no running job owns" in site.log_of(site.workers[-1])
+        assert [path.relative_to(tmp) for path in tmp.rglob("*.rgb")] == [
+            Path(running.name, "poster.rgb")
+        ]
+    assert [path for path in tmp.iterdir() if not path.name.startswith(".")] == []
 
 
 def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
