@@ -463,7 +463,8 @@ def delete_production(services: Services, production_id: str) -> bool:
         if production is None:
             return False
         keys = stored_prefixes(production)
-        keys += [job.original_key or "" for job in held_originals(session, production_id)]
+        held = held_originals(session, production_id)
+        keys += [job.original_key for job in held if job.original_key is not None]
         session.delete(production)
     remove_from_store(services, keys)
     return True

@@ -557,8 +557,33 @@ def test_a_refused_replacement_leaves_the_playing_production_as_it_was(
     for page in (studio, edit.text):
         assert "Replacement failed" in page and refusal in page
         assert "The previous recording still plays." in page
+    # Its file is gone: there is nothing to try again.
+    assert f"/studio/productions/{production_id}/retry" not in studio
     french = tus.client.get("/studio?lang=fr").text
     assert "Ce fichier est du texte, pas un enregistrement." in french
+
+
+def test_a_published_replacement_takes_the_place_of_the_original(
+    tus: Tus, services: Services, media: Media
+) -> None:
+    first = send_file(tus, services, media("opus").read_bytes(), filename="take-1.opus")
+    production_id = first.production_id or ""
+    ingest.run_transcode(services, job_of(services, first))
+    old = production_row(services, production_id)
+    new = media("ogg_vorbis").read_bytes()
+    second = send_file(tus, services, new, filename="take-2.ogg", production=production_id)
+    ingest.run_transcode(services, job_of(services, second))
+    after = production_row(services, production_id)
+    assert (after.status, after.original_filename, after.original_bytes) == (
+        "ready",
+        "take-2.ogg",
+        len(new),
+    )
+    assert after.current_version_id != old.current_version_id
+    assert services.store.list(f"originals/{production_id}/") == [after.original_key]
+    assert stored_bytes(services, production_id) == new
+    with services.sessions() as session:
+        assert uploads.bytes_used(session, after.owner_id or 0) == len(new)
 
 
 def test_refused_uploads_stop_counting_against_the_quota(tus: Tus, services: Services) -> None:
