@@ -420,8 +420,9 @@ def _invitation(request: Request, form: dict[str, str] | None) -> Response:
         else:
             sign_in(request, *found)
             return RedirectResponse("/studio", status_code=303)
-    # The link is a secret: never send it to another site as a Referer.
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # The link is a secret: never send it to another site as a Referer. Not "no-referrer":
+    # under it, browsers send the form's own POST with "Origin: null", refused as forged.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 

@@ -254,7 +254,7 @@ def test_an_invitation_sets_the_password_signs_in_and_is_spent(
     page = client.get(f"/invite/{secret}")
     assert page.status_code == 200
     assert "ines@example.org" in page.text
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     token = form_token(client, f"/invite/{secret}")
     mismatch = client.post(
         f"/invite/{secret}",
