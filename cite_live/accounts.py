@@ -153,7 +153,7 @@ def personal_words(email: str, names: Iterable[str] = ()) -> list[str]:
     together and word by word, with and without accents."""
     email = email.strip().lower()
     local, _, domain = email.partition("@")
-    words = {email, local, domain, *re.split(r"[^\w]+", local), *SITE_WORDS}
+    words = {email, local, domain, *re.split(r"[^\w]+", local), *domain.split("."), *SITE_WORDS}
     for name in names:
         for form in (name.lower(), slugify(name, separator=" ")):
             words.update((form, form.replace(" ", ""), *form.split()))

@@ -10,6 +10,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -183,6 +184,35 @@ def test_attempts_are_counted_before_they_are_checked_per_address_and_per_email(
     assert limiter.attempt(("address:b", "email:z")) is None
     limiter.forget("email:x")
     assert limiter.attempt(("address:c", "email:x")) is None
+
+
+def test_a_password_check_with_every_slot_taken_is_refused_at_once_and_not_counted(
+    client: TestClient, services: Services, artist_account: str
+) -> None:
+    limit = services.settings.auth.login_attempts
+    with services.sessions.begin() as session:
+        invited = accounts.create_user(session, "ines@example.org", "artist")
+        secret = accounts.create_invitation(session, invited)
+    assert post_login(client, artist_account, "wrong password!").status_code == 400
+    slots = client.app.state.password_guard.slots
+    with ExitStack() as taken:
+        for _ in range(slots.size):
+            taken.enter_context(slots.hold())
+        for password in (PASSWORD, "wrong password!"):
+            refused = post_login(client, artist_account, password)
+            assert refused.status_code == 503
+            assert int(refused.headers["retry-after"]) > 0
+            assert "Trop de personnes se connectent en ce moment" in refused.text
+        form = {"password": PASSWORD, "confirm_password": PASSWORD}
+        form["csrf_token"] = form_token(client, f"/invite/{secret}")
+        refused = client.post(f"/invite/{secret}", data=form)
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0
+    # The invitation still waits for its password, and the refused attempts counted nothing.
+    assert client.post(f"/invite/{secret}", data=form, follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    for _ in range(limit - 1):
+        assert post_login(client, artist_account, "wrong password!").status_code == 400
+    assert post_login(client, artist_account, PASSWORD).status_code == 429
 
 
 @pytest.fixture
@@ -396,8 +426,8 @@ def test_no_database_connection_waits_while_argon2_runs(
     with services.sessions.begin() as session:
         invited = accounts.create_user(session, "ines@example.org", "artist")
         secret = accounts.create_invitation(session, invited)
-    form = {"csrf_token": token, "password": PASSWORD, "confirm_password": PASSWORD}
     client.cookies.clear()
+    form = {"password": PASSWORD, "confirm_password": PASSWORD}
     form["csrf_token"] = form_token(client, f"/invite/{secret}")
     accepted = client.post(f"/invite/{secret}", data=form, follow_redirects=False)
     assert accepted.status_code == 303
@@ -410,11 +440,13 @@ def test_the_account_pages_never_use_the_database_on_the_event_loop(
     client: TestClient, services: Services, artist_account: str
 ) -> None:
     on_loop: list[str] = []
+    # Queries made by these pages' own code (the auth middleware runs before them).
+    modules = {"account_pages", "accounts"}
 
     def checkout(*_: Any) -> None:
         if on_event_loop():
-            stack = traceback.extract_stack()
-            ours = [f"{Path(f.filename).name}:{f.name}" for f in stack if "account" in f.filename]
+            files = [(Path(f.filename), f.name) for f in traceback.extract_stack()]
+            ours = [f"{path.name}:{name}" for path, name in files if path.stem in modules]
             if ours:
                 on_loop.append(" < ".join(ours))
 
