@@ -8,7 +8,7 @@ import os
 import secrets
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
@@ -261,6 +261,27 @@ def test_web_processes_sharing_redis_share_the_limit(tmp_path: Path, redis_jobs_
         assert list(client.scan_iter(f"{namespace}:*"))
 
 
+def test_concurrent_wrong_passwords_on_two_servers_sharing_redis_are_checked_at_most_the_limit(
+    tmp_path: Path, redis_jobs_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        sqlite_url(tmp_path),
+        CITE_LIVE_JOBS_BROKER="redis",
+        CITE_LIVE_JOBS_URL=redis_jobs_url,
+    )
+    first, second = open_services(settings), open_services(settings)
+    burst = [("127.0.3.1", f"visitor{n}@example.org", "wrong password!") for n in range(40)]
+    try:
+        with serving(first) as one, serving(second) as two:
+            answers = at_once([one, two], burst)
+    finally:
+        first.close()
+        second.close()
+    assert_refusals_say_when_to_retry(answers)
+    assert 1 <= sum(r.status_code == 400 for r in answers) <= settings.auth.login_attempts
+
+
 def test_a_sign_in_while_redis_is_down_is_refused_for_a_moment(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path / "data",
@@ -287,12 +308,16 @@ def live_client(url: str, address: str = "127.0.0.1") -> httpx.Client:
     return httpx.Client(base_url=url, transport=transport, timeout=120, follow_redirects=False)
 
 
-def at_once(url: str, attempts: list[tuple[str, str, str]], also: str | None = None) -> Any:
+def at_once(
+    urls: Sequence[str], attempts: list[tuple[str, str, str]], also: str | None = None
+) -> Any:
     """Post each (address, email, password) to /login from a client of its own, all released
-    together; with ``also``, one more client GETs that path among them. The answers, in order
-    (the GET's last)."""
-    clients = [live_client(url, address) for address, _, _ in attempts]
-    reader = live_client(url)
+    together, the n-th to the server ``urls[n % len(urls)]``; with ``also``, one more client GETs
+    that path of the first server among them. The answers, in order (the GET's last)."""
+    clients = [
+        live_client(urls[n % len(urls)], address) for n, (address, _, _) in enumerate(attempts)
+    ]
+    reader = live_client(urls[0])
     try:
         tokens = [form_token(c) for c in clients]
         start = threading.Barrier(len(attempts) + (also is not None))
@@ -331,7 +356,7 @@ def test_concurrent_wrong_passwords_from_one_address_are_checked_at_most_the_lim
     """The reproduction: 40 at once from one address were all checked (the limit is 10)."""
     limit = live_server.services.settings.auth.login_attempts
     burst = [("127.0.0.7", f"visitor{n}@example.org", "wrong password!") for n in range(40)]
-    answers = at_once(live_server.url, burst)
+    answers = at_once([live_server.url], burst)
     assert_refusals_say_when_to_retry(answers)
     checked = sum(r.status_code == 400 for r in answers)
     assert checked <= limit
@@ -351,7 +376,7 @@ def test_concurrent_wrong_passwords_for_one_account_are_checked_at_most_the_limi
     limit = live_server.services.settings.auth.login_attempts
     make_user(live_server.services, "nora@example.org")
     burst = [(f"127.0.1.{n}", "nora@example.org", "wrong password!") for n in range(1, 31)]
-    answers = at_once(live_server.url, burst)
+    answers = at_once([live_server.url], burst)
     assert_refusals_say_when_to_retry(answers)
     assert 1 <= sum(r.status_code == 400 for r in answers) <= limit
 
@@ -379,7 +404,7 @@ def test_a_burst_of_sign_ins_gets_quick_refusals_and_the_api_keeps_answering(
         (f"127.0.2.{n % 25 + 1}", f"visitor{n}@example.org", "wrong password!") for n in range(100)
     ]
     with serving(costly_services) as url:
-        answers = at_once(url, burst, also="/api/v1/productions")
+        answers = at_once([url], burst, also="/api/v1/productions")
     read = answers.pop()
     assert read.status_code == 200 and read.json()["items"] == []
     assert_refusals_say_when_to_retry(answers)
