@@ -1,14 +1,23 @@
 """The account pages: sign in and out, the account page (password, API tokens), invitations.
 
-Checking or hashing a password costs about 100 ms of CPU: it runs in a worker thread, with its
-database work, so that the event loop keeps serving other visitors meanwhile.
+No database or argon2 work runs on the event loop: logout is a plain ``def`` (Starlette runs it
+in a worker thread); the pages with a form read it on the loop, Starlette's form parser being
+async, and do the rest in a worker thread (:func:`_in_thread`).
+
+Checking or hashing a password (argon2, about 100 ms of CPU) holds no database connection: what
+it needs is read first, the connection given back, and what it changes written in a new
+session. A check is counted against the sign-in limit before it is made, and each one takes one
+of the process's few password slots (cite_live.throttle); none free, the answer is 503 at once.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from typing import Any
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -16,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from cite_live import accounts, i18n
+from cite_live.accounts import AccountError
 from cite_live.auth import (
     CurrentUser,
     current_user,
@@ -29,66 +39,45 @@ from cite_live.auth import (
 from cite_live.i18n import N_
 from cite_live.models import User
 from cite_live.services import Services
+from cite_live.throttle import (
+    AttemptLimiter,
+    Busy,
+    PasswordSlots,
+    ThrottleError,
+    address_key,
+    email_key,
+    limiter_for,
+)
 
-WINDOW_SECONDS = 15 * 60
+log = logging.getLogger("cite_live.account_pages")
+P = ParamSpec("P")
+T = TypeVar("T")
+
 MAX_FIELD = 2000
 WRONG_LOGIN = N_("The email address or the password is wrong.")
 TOO_MANY_ATTEMPTS = N_("Too many failed sign-in attempts: please wait a few minutes and try again.")
+BUSY = N_("Too many people are signing in at this moment: please try again in a few seconds.")
+UNAVAILABLE = N_("Signing in is not possible for a moment: please try again shortly.")
+# Seconds to wait after a refusal for lack of a free password slot, or of the shared counts.
+BUSY_RETRY = 2
+UNAVAILABLE_RETRY = 30
 
 
-class LoginLimiter:
-    """Failed sign-ins per client address and per email over the last 15 minutes.
+class Refusal(AccountError):
+    """A password check or hash that cannot be made now: 429 (too many attempts) or 503."""
 
-    Kept in this process: with several web processes, each counts its own."""
+    def __init__(self, status: int, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
-    def __init__(self, attempts: int, window: float = WINDOW_SECONDS, max_keys: int = 100_000):
-        self.attempts = attempts
-        self.window = window
-        self.max_keys = max_keys
-        self.failures: dict[str, deque[float]] = {}
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self.failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self.failures[key]
-        return times
+@dataclass
+class Guard:
+    """The sign-in limit and the password slots of an app."""
 
-    def retry_after(self, keys: tuple[str, ...], now: float | None = None) -> int | None:
-        """Seconds to wait before another attempt may be made, or None if one may be made now."""
-        now = time.monotonic() if now is None else now
-        waits = [
-            times[0] + self.window - now
-            for times in (self._recent(key, now) for key in keys)
-            if len(times) >= self.attempts
-        ]
-        return max(1, int(max(waits)) + 1) if waits else None
-
-    def fail(self, keys: tuple[str, ...], now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        if len(self.failures) >= self.max_keys:
-            self._prune(now)
-        for key in keys:
-            times = self.failures.setdefault(key, deque())
-            times.append(now)
-            while len(times) > self.attempts:
-                times.popleft()
-
-    def forget(self, key: str) -> None:
-        self.failures.pop(key, None)
-
-    def _prune(self, now: float) -> None:
-        for key in list(self.failures):
-            self._recent(key, now)
-        # Still full (an attack from very many addresses): forget the oldest half.
-        if len(self.failures) >= self.max_keys:
-            for key in sorted(self.failures, key=lambda k: self.failures[k][-1])[
-                : self.max_keys // 2
-            ]:
-                del self.failures[key]
+    limiter: AttemptLimiter
+    slots: PasswordSlots
 
 
 def _services(request: Request) -> Services:
@@ -96,12 +85,52 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _limiter(request: Request) -> LoginLimiter:
-    limiter = getattr(request.app.state, "login_limiter", None)
-    if not isinstance(limiter, LoginLimiter):
-        limiter = LoginLimiter(_services(request).settings.auth.login_attempts)
-        request.app.state.login_limiter = limiter
-    return limiter
+_making_guard = threading.Lock()
+
+
+def _guard(request: Request) -> Guard:
+    with _making_guard:
+        guard = getattr(request.app.state, "password_guard", None)
+        if not isinstance(guard, Guard):
+            guard = Guard(limiter_for(_services(request).settings), PasswordSlots())
+            request.app.state.password_guard = guard
+        return guard
+
+
+def _count(guard: Guard, keys: Sequence[str]) -> None:
+    """Count an attempt at a password against ``keys`` before it is checked."""
+    try:
+        wait = guard.limiter.attempt(keys)
+    except ThrottleError as exc:
+        # Without the shared counts, unlimited guesses: refuse until they are back.
+        log.warning("sign-in counts unreachable: %s", exc)
+        raise Refusal(503, UNAVAILABLE, UNAVAILABLE_RETRY) from None
+    if wait is not None:
+        raise Refusal(429, TOO_MANY_ATTEMPTS, wait)
+
+
+def _uncount(guard: Guard, give_back: Sequence[str] = (), forget: Sequence[str] = ()) -> None:
+    """Give back an attempt that succeeded or was never checked; a lost connection to the
+    counts only means it stays counted."""
+    try:
+        guard.limiter.give_back(give_back)
+        for key in forget:
+            guard.limiter.forget(key)
+    except ThrottleError as exc:
+        log.warning("sign-in counts unreachable: %s", exc)
+
+
+def _in_slot(
+    guard: Guard, counted: Sequence[str], work: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``work(*args)`` in one of the process's password slots; when none is free, a 503 at once
+    (and the attempt counted for it given back)."""
+    try:
+        with guard.slots.hold():
+            return work(*args, **kwargs)
+    except Busy:
+        _uncount(guard, give_back=counted)
+        raise Refusal(503, BUSY, BUSY_RETRY) from None
 
 
 def _lang(request: Request) -> str:
@@ -125,52 +154,80 @@ def _render(
     return response
 
 
+def _refused(
+    request: Request, template: str, context: dict[str, Any], problem: AccountError
+) -> Response:
+    """The form again, saying why: 400, or a Refusal's status with when to retry."""
+    context["error"] = problem.explain(_lang(request))
+    if isinstance(problem, Refusal):
+        headers = {"Retry-After": str(problem.retry_after)}
+        return _render(request, template, context, problem.status, headers)
+    return _render(request, template, context, 400)
+
+
 async def _form(request: Request) -> dict[str, str]:
     form = await request.form(max_files=0, max_fields=20)
     return {k: v[:MAX_FIELD] for k, v in form.items() if isinstance(v, str)}
 
 
+Handler = Callable[[Request, dict[str, str] | None], Response]
+
+
+async def _in_thread(request: Request, handler: Handler) -> Response:
+    """Read a POST's form here, on the event loop, then run ``handler(request, form)`` in a
+    worker thread (``form`` is None for other methods)."""
+    form = await _form(request) if request.method == "POST" else None
+    return await run_in_threadpool(handler, request, form)
+
+
 # --- sign in and out -----------------------------------------------------------------------------
 
 
-def _check_login(services: Services, email: str, password: str) -> tuple[CurrentUser, int] | None:
+def _check_login(request: Request, email: str, password: str) -> tuple[CurrentUser, int] | None:
+    """The signed-in user and epoch, None for a wrong password; Refusal when it must wait."""
+    services, guard = _services(request), _guard(request)
+    address = request.client.host if request.client else "unknown"
+    keys = (address_key(address), email_key(email))
+    _count(guard, keys)
+    with services.sessions() as session:
+        stored = accounts.stored_password(session, email)
+    kept = _in_slot(guard, keys, accounts.check_password, services.settings, stored, password)
+    if kept is None or stored is None:
+        return None
     with services.sessions.begin() as session:
-        user = accounts.authenticate(session, services.settings, email, password)
+        user = accounts.record_login(session, stored, kept)
         if user is None:
             return None
-        return current_user_of(session, user), user.auth_epoch
+        found = current_user_of(session, user), user.auth_epoch
+    # This attempt is given back to the address (its earlier failures stay counted), and the
+    # account's failures are forgotten: its owner has just proved who they are.
+    _uncount(guard, give_back=keys[:1], forget=keys[1:])
+    return found
 
 
-async def login(request: Request) -> Response:
+def _login(request: Request, form: dict[str, str] | None) -> Response:
     next_path = safe_next(request.query_params.get("next"))
     context: dict[str, Any] = {"next": next_path, "email": "", "error": None, "nav": "login"}
-    if request.method == "GET":
+    if form is None:
         if current_user(request) is not None:
             return RedirectResponse(next_path, status_code=303)
         return _render(request, "login.html", context)
 
-    form = await _form(request)
     email = form.get("email", "").strip().lower()
     next_path = safe_next(form.get("next") or request.query_params.get("next"))
     context.update(email=email, next=next_path)
-    address = request.client.host if request.client else "unknown"
-    keys = (f"address:{address}", f"email:{email}")
-    limiter = _limiter(request)
-    wait = limiter.retry_after(keys)
-    if wait is not None:
-        context["error"] = i18n.gettext(TOO_MANY_ATTEMPTS, _lang(request))
-        return _render(request, "login.html", context, 429, {"Retry-After": str(wait)})
-    found = await run_in_threadpool(
-        _check_login, _services(request), email, form.get("password", "")
-    )
+    try:
+        found = _check_login(request, email, form.get("password", ""))
+    except Refusal as refusal:
+        return _refused(request, "login.html", context, refusal)
     if found is None:
-        limiter.fail(keys)
-        context["error"] = i18n.gettext(WRONG_LOGIN, _lang(request))
-        return _render(request, "login.html", context, 400)
-    limiter.forget(keys[1])
-    user, epoch = found
-    sign_in(request, user, epoch)
+        return _refused(request, "login.html", context, AccountError(WRONG_LOGIN))
+    sign_in(request, *found)
     return RedirectResponse(next_path, status_code=303)
+
+
+async def login(request: Request) -> Response:
+    return await _in_thread(request, _login)
 
 
 def end_sessions(services: Services, user_id: int) -> None:
@@ -181,7 +238,7 @@ def end_sessions(services: Services, user_id: int) -> None:
             user.auth_epoch += 1
 
 
-async def logout(request: Request) -> Response:
+def logout(request: Request) -> Response:
     """Sign out. The epoch moves on, so this ends the account's sessions on every device: a copy
     of the cookie taken before is refused afterwards."""
     user = current_user(request)
@@ -198,8 +255,11 @@ PASSWORDS_DIFFER = N_("The two passwords are not the same.")
 PASSWORD_CHANGED = N_("Your password has been changed; your other devices are signed out.")
 TOKEN_REVOKED = N_("The token has been revoked.")
 NO_SUCH_TOKEN = N_("This token does not exist or has already been revoked.")
+BAD_TOKEN_ID = N_("This token number is not valid.")
 UNKNOWN_ACTION = N_("This form cannot be handled.")
 INVITATION_GONE = N_("This invitation link has expired or has already been used.")
+# Token ids are 64-bit integers: at most 18 digits always fit.
+_TOKEN_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _account_context(services: Services, user: CurrentUser) -> dict[str, Any]:
@@ -225,115 +285,147 @@ def _account_context(services: Services, user: CurrentUser) -> dict[str, Any]:
     }
 
 
-def _change_password(
-    services: Services, user_id: int, current: str, new: str
-) -> tuple[str | None, int]:
-    """(an untranslated error or None, the account's epoch afterwards)."""
+def _check_then_hash(
+    settings: accounts.Cost, stored: accounts.StoredPassword, current: str, new: str
+) -> str | None:
+    if accounts.check_password(settings, stored, current) is None:
+        return None
+    return accounts.hash_password(settings, new)
+
+
+def _change_password(request: Request, user: CurrentUser, form: dict[str, str]) -> int:
+    """The account's epoch after its new password; AccountError saying why not."""
+    services, settings = _services(request), _services(request).settings
+    new = form.get("new_password", "")
+    if new != form.get("confirm_password", ""):
+        raise AccountError(PASSWORDS_DIFFER)
+    with services.sessions() as session:
+        row = session.get(User, user.id)
+        assert row is not None
+        stored = accounts.StoredPassword(row.id, row.password_hash)
+        names = accounts.artist_names(row)
+    problem = accounts.password_problem(new, user.email, names)
+    if problem is not None:
+        raise problem
+    # Guesses of the current password share the sign-in's count for this account.
+    guard, keys = _guard(request), (email_key(user.email),)
+    _count(guard, keys)
+    current = form.get("current_password", "")
+    new_hash = _in_slot(guard, keys, _check_then_hash, settings, stored, current, new)
+    if new_hash is None:
+        raise AccountError(WRONG_PASSWORD)
+    _uncount(guard, forget=keys)
     with services.sessions.begin() as session:
-        user = session.get(User, user_id)
-        assert user is not None
-        if not accounts.verify_password(services.settings, user.password_hash, current):
-            return WRONG_PASSWORD, user.auth_epoch
-        try:
-            accounts.set_password(services.settings, user, new)
-        except accounts.AccountError as exc:
-            return exc.message, user.auth_epoch
-        return None, user.auth_epoch
+        row = session.get(User, user.id)
+        # Changed from another device meanwhile: the password given is no longer the current one.
+        if row is None or row.password_hash != stored.password_hash:
+            raise AccountError(WRONG_PASSWORD)
+        accounts.set_password_hash(row, new_hash)
+        return row.auth_epoch
 
 
-async def account(request: Request) -> Response:
+def _revoke_token(services: Services, user: CurrentUser, raw_id: str) -> str:
+    """The untranslated outcome of revoking token ``raw_id``; AccountError when it cannot be."""
+    if not _TOKEN_ID.fullmatch(raw_id):
+        raise AccountError(BAD_TOKEN_ID)
+    with services.sessions.begin() as session:
+        if not accounts.revoke_token(session, user.id, int(raw_id)):
+            raise AccountError(NO_SUCH_TOKEN)
+    return TOKEN_REVOKED
+
+
+def _account(request: Request, form: dict[str, str] | None) -> Response:
     user = require_user(request)
     services = _services(request)
     lang = _lang(request)
-    if request.method == "GET":
+    if form is None:
         return _render(request, "account.html", _account_context(services, user))
 
-    form = await _form(request)
     action = form.get("action", "")
     new_token: str | None = None
     message: str | None = None
-    error: str | None = None
-    status = 200
-    if action == "password":
-        if form.get("new_password", "") != form.get("confirm_password", ""):
-            error = PASSWORDS_DIFFER
+    problem: AccountError | None = None
+    try:
+        if action == "password":
+            # This device stays signed in, with a cookie of the new epoch.
+            reissue(request, _change_password(request, user, form))
+            message = PASSWORD_CHANGED
+        elif action == "create_token":
+            with services.sessions.begin() as session:
+                account_row = session.get(User, user.id)
+                assert account_row is not None
+                new_token = accounts.create_token(session, account_row, form.get("name", ""))
+        elif action == "revoke_token":
+            message = _revoke_token(services, user, form.get("token_id", ""))
         else:
-            error, epoch = await run_in_threadpool(
-                _change_password,
-                services,
-                user.id,
-                form.get("current_password", ""),
-                form.get("new_password", ""),
-            )
-            if error is None:
-                message = PASSWORD_CHANGED
-                # This device stays signed in, with a cookie of the new epoch.
-                reissue(request, epoch)
-    elif action == "create_token":
-        with services.sessions.begin() as session:
-            account_row = session.get(User, user.id)
-            assert account_row is not None
-            new_token = accounts.create_token(session, account_row, form.get("name", ""))
-    elif action == "revoke_token":
-        token_id = form.get("token_id", "")
-        with services.sessions.begin() as session:
-            revoked = token_id.isdigit() and accounts.revoke_token(session, user.id, int(token_id))
-        message, error = (TOKEN_REVOKED, None) if revoked else (None, NO_SUCH_TOKEN)
-    else:
-        error = UNKNOWN_ACTION
-    if error is not None:
-        status = 400
+            raise AccountError(UNKNOWN_ACTION)
+    except AccountError as refused:
+        problem = refused
     context = _account_context(services, user)
-    context.update(
-        new_token=new_token,
-        message=i18n.gettext(message, lang) if message else None,
-        error=i18n.gettext(error, lang) if error else None,
-    )
-    return _render(request, "account.html", context, status)
+    context.update(new_token=new_token, message=i18n.gettext(message, lang) if message else None)
+    if problem is not None:
+        return _refused(request, "account.html", context, problem)
+    return _render(request, "account.html", context)
+
+
+async def account(request: Request) -> Response:
+    return await _in_thread(request, _account)
 
 
 # --- invitations ---------------------------------------------------------------------------------
 
 
-def _invited_email(services: Services, secret: str) -> str | None:
+def _invited(services: Services, secret: str) -> tuple[str, list[str]] | None:
+    """The email and artist names of the account a pending invitation is for."""
     with services.sessions() as session:
         invitation = accounts.pending_invitation(session, secret)
-        return None if invitation is None else invitation.user.email
+        if invitation is None:
+            return None
+        return invitation.user.email, accounts.artist_names(invitation.user)
 
 
-def _accept(services: Services, secret: str, password: str) -> tuple[CurrentUser, int] | str:
-    """The new session's user and epoch, or an untranslated error."""
+def _accept(request: Request, secret: str, form: dict[str, str]) -> tuple[CurrentUser, int]:
+    """The new session's user and epoch; AccountError saying why not."""
+    services = _services(request)
+    password = form.get("password", "")
+    if password != form.get("confirm_password", ""):
+        raise AccountError(PASSWORDS_DIFFER)
+    invited = _invited(services, secret)
+    if invited is None:
+        raise AccountError(INVITATION_GONE)
+    problem = accounts.password_problem(password, *invited)
+    if problem is not None:
+        raise problem
+    settings = services.settings
+    new_hash = _in_slot(_guard(request), (), accounts.hash_password, settings, password)
     with services.sessions.begin() as session:
-        try:
-            user = accounts.accept_invitation(session, services.settings, secret, password)
-        except accounts.AccountError as exc:
-            return exc.message
+        user = accounts.accept_invitation(session, secret, new_hash)
         return current_user_of(session, user), user.auth_epoch
+
+
+def _invitation(request: Request, form: dict[str, str] | None) -> Response:
+    services = _services(request)
+    secret = request.path_params["token"]
+    invited = _invited(services, secret)
+    if invited is None:
+        raise HTTPException(404, i18n.gettext(INVITATION_GONE, _lang(request)))
+    context: dict[str, Any] = {"nav": "login", "email": invited[0], "secret": secret, "error": None}
+    if form is None:
+        response = _render(request, "invite.html", context)
+    else:
+        try:
+            found = _accept(request, secret, form)
+        except AccountError as problem:
+            response = _refused(request, "invite.html", context, problem)
+        else:
+            sign_in(request, *found)
+            return RedirectResponse("/studio", status_code=303)
+    # The link is a secret: never send it to another site as a Referer. Not "no-referrer":
+    # under it, browsers send the form's own POST with "Origin: null", refused as forged.
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 async def invitation(request: Request) -> Response:
     """Choose a password from an invitation link, and be signed in."""
-    services = _services(request)
-    lang = _lang(request)
-    secret = request.path_params["token"]
-    email = _invited_email(services, secret)
-    if email is None:
-        raise HTTPException(404, i18n.gettext(INVITATION_GONE, lang))
-    context: dict[str, Any] = {"nav": "login", "email": email, "secret": secret, "error": None}
-    if request.method == "POST":
-        form = await _form(request)
-        password = form.get("password", "")
-        if password != form.get("confirm_password", ""):
-            result: tuple[CurrentUser, int] | str = PASSWORDS_DIFFER
-        else:
-            result = await run_in_threadpool(_accept, services, secret, password)
-        if not isinstance(result, str):
-            sign_in(request, *result)
-            return RedirectResponse("/studio", status_code=303)
-        context["error"] = i18n.gettext(result, lang)
-        response = _render(request, "invite.html", context, 400)
-    else:
-        response = _render(request, "invite.html", context)
-    # The link is a secret: never send it to another site as a Referer.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return await _in_thread(request, _invitation)

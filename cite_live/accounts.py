@@ -1,8 +1,9 @@
 """Accounts: users, their passwords, API tokens and invitations.
 
-Domain functions take the caller's SQLAlchemy session and never commit. Hashing a password costs
-about 100 ms of CPU at the production settings: web handlers call the functions that hash or
-verify from a worker thread (``starlette.concurrency.run_in_threadpool``), never on the event loop.
+Domain functions take the caller's SQLAlchemy session and never commit. Hashing or checking a
+password costs about 100 ms of CPU at the production settings, so the functions that do
+(:func:`check_password`, :func:`new_password_hash`) take no session: web handlers read what they
+need, give the connection back, hash in a worker thread, then write in a new session.
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import re
 import secrets
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from slugify import slugify
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
+from cite_live import i18n
 from cite_live.i18n import N_
 from cite_live.models import ROLES, ApiToken, Artist, Invitation, User
 from cite_live.settings import KEYS, AuthSettings, Settings
@@ -35,11 +42,17 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class AccountError(Exception):
-    """A request about an account that cannot be done; ``message`` is one plain sentence."""
+    """A request about an account that cannot be done; ``message`` is one plain sentence,
+    ``hints`` more sentences that say how to do better (all untranslated)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, hints: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.hints = hints
+
+    def explain(self, lang: str) -> str:
+        """The message and its hints in ``lang``."""
+        return " ".join(i18n.gettext(sentence, lang) for sentence in (self.message, *self.hints))
 
 
 # --- passwords -----------------------------------------------------------------------------------
@@ -92,39 +105,137 @@ def _dummy_hashes(memory_kib: int, time_cost: int) -> str:
     return _hasher(memory_kib, time_cost).hash(secrets.token_urlsafe(16))
 
 
-def password_problem(password: str, email: str) -> str | None:
-    """Why ``password`` cannot be chosen (an untranslated sentence), or None."""
+# The estimator's "safely unguessable" (about 10^10 guesses): beyond an online attack, and
+# beyond an offline one against argon2 at the production cost.
+STRONG_SCORE = 3
+# How much of a password the estimator looks at (its own limit; its time grows with length).
+ESTIMATED_LENGTH = 72
+TOO_EASY = N_("This password is too easy to guess.")
+# Every sentence the estimator gives as feedback, here for the catalogues to translate
+# (tests/test_accounts.py checks this list against the estimator's source).
+STRENGTH_FEEDBACK = (
+    N_("Use a few words, avoid common phrases."),
+    N_("No need for symbols, digits, or uppercase letters."),
+    N_("Add another word or two. Uncommon words are better."),
+    N_("Straight rows of keys are easy to guess."),
+    N_("Short keyboard patterns are easy to guess."),
+    N_("Use a longer keyboard pattern with more turns."),
+    N_('Repeats like "aaa" are easy to guess.'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    N_("Avoid repeated words and characters."),
+    N_('Sequences like "abc" or "6543" are easy to guess.'),
+    N_("Avoid sequences."),
+    N_("Recent years are easy to guess."),
+    N_("Avoid recent years."),
+    N_("Avoid years that are associated with you."),
+    N_("Dates are often easy to guess."),
+    N_("Avoid dates and years that are associated with you."),
+    N_("This is a top-10 common password."),
+    N_("This is a top-100 common password."),
+    N_("This is a very common password."),
+    N_("This is similar to a commonly used password."),
+    N_("A word by itself is easy to guess."),
+    N_("Names and surnames by themselves are easy to guess."),
+    N_("Common names and surnames are easy to guess."),
+    N_("Capitalization doesn't help very much."),
+    N_("All-uppercase is almost as easy to guess as all-lowercase."),
+    N_("Reversed words aren't much harder to guess."),
+    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+)
+# Words anyone would try against an account of this site.
+SITE_WORDS = ("cite live", "citelive", "cite", "cité")
+# The estimator keeps the words of the call it is making in a module-level dictionary.
+_estimating = threading.Lock()
+
+
+def personal_words(email: str, names: Iterable[str] = ()) -> list[str]:
+    """What an attacker knows of an account: its address and its artists' names, whole, run
+    together and word by word, with and without accents."""
+    email = email.strip().lower()
+    local, _, domain = email.partition("@")
+    words = {email, local, domain, *re.split(r"[^\w]+", local), *domain.split("."), *SITE_WORDS}
+    for name in names:
+        for form in (name.lower(), slugify(name, separator=" ")):
+            words.update((form, form.replace(" ", ""), *form.split()))
+    return sorted(word for word in words if len(word) >= 3)
+
+
+def password_problem(password: str, email: str, names: Iterable[str] = ()) -> AccountError | None:
+    """Why ``password`` cannot be chosen by the account ``email`` (whose artists are ``names``),
+    or None."""
     if len(password) < MIN_PASSWORD:
-        return N_("The password must be at least 10 characters long.")
+        return AccountError(N_("The password must be at least 10 characters long."))
     if len(password) > MAX_PASSWORD:
-        return N_("The password must be at most 1024 characters long.")
+        return AccountError(N_("The password must be at most 1024 characters long."))
     if password.strip().lower() == email.strip().lower():
-        return N_("The password must not be your email address.")
-    return None
+        return AccountError(N_("The password must not be your email address."))
+    with _estimating:
+        estimate = zxcvbn(password[:ESTIMATED_LENGTH], user_inputs=personal_words(email, names))
+    if estimate["score"] >= STRONG_SCORE:
+        return None
+    feedback = estimate["feedback"]
+    hints = tuple(str(s) for s in (feedback["warning"], *feedback["suggestions"]) if s)
+    return AccountError(TOO_EASY, hints)
 
 
-def set_password(settings: Cost, user: User, password: str) -> None:
-    """Choose a new password; every existing session of ``user`` ends (the epoch moves on)."""
-    problem = password_problem(password, user.email)
-    if problem:
-        raise AccountError(problem)
-    user.password_hash = hash_password(settings, password)
+def new_password_hash(settings: Cost, password: str, email: str, names: Iterable[str] = ()) -> str:
+    """The hash to keep for a password the account chooses; AccountError saying why it cannot.
+    Costs an argon2 hash: call it with no database session open."""
+    problem = password_problem(password, email, names)
+    if problem is not None:
+        raise problem
+    return hash_password(settings, password)
+
+
+def artist_names(user: User) -> list[str]:
+    return [artist.name for artist in user.artists]
+
+
+def set_password_hash(user: User, password_hash: str) -> None:
+    """Keep a new password (from :func:`new_password_hash`); every existing session of ``user``
+    ends (the epoch moves on)."""
+    user.password_hash = password_hash
     user.auth_epoch = (user.auth_epoch or 0) + 1
 
 
-def authenticate(session: Session, settings: Cost, email: str, password: str) -> User | None:
-    """The enabled account ``email`` if ``password`` is its password, else None.
+@dataclass(frozen=True)
+class StoredPassword:
+    """What checking a password needs of an account, read before the check so that no
+    database connection waits for argon2."""
 
-    A hash made with weaker settings than today's is replaced on the way in."""
+    user_id: int
+    password_hash: str | None
+
+
+def stored_password(session: Session, email: str) -> StoredPassword | None:
+    """The stored password of the enabled account ``email``, or None."""
     user = find_user(session, email)
     if user is None or user.disabled:
+        return None
+    return StoredPassword(user.id, user.password_hash)
+
+
+def check_password(settings: Cost, stored: StoredPassword | None, password: str) -> str | None:
+    """None when ``password`` is not the account's; else the hash to keep from now on: the same,
+    or a new one when it was made with weaker settings than today's. No session needed."""
+    if stored is None:
         verify_password(settings, None, password)
         return None
-    if not verify_password(settings, user.password_hash, password):
+    if not verify_password(settings, stored.password_hash, password):
         return None
-    assert user.password_hash is not None
-    if password_hasher(settings).check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(settings, password)
+    assert stored.password_hash is not None
+    if password_hasher(settings).check_needs_rehash(stored.password_hash):
+        return hash_password(settings, password)
+    return stored.password_hash
+
+
+def record_login(session: Session, stored: StoredPassword, password_hash: str) -> User | None:
+    """Note a sign-in that :func:`check_password` accepted; None when the account changed since
+    it was read (disabled, or its password changed)."""
+    user = session.get(User, stored.user_id)
+    if user is None or user.disabled or user.password_hash != stored.password_hash:
+        return None
+    user.password_hash = password_hash
     user.last_login_at = datetime.now(UTC)
     return user
 
@@ -132,11 +243,22 @@ def authenticate(session: Session, settings: Cost, email: str, password: str) ->
 # --- users ---------------------------------------------------------------------------------------
 
 
+# Never stored, and PostgreSQL refuses NUL in text outright.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def normalize_email(email: str) -> str:
     """The stored form of an address: trimmed and lower-cased; AccountError when not one."""
     email = email.strip().lower()
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or len(email) > MAX_EMAIL or " " in email:
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(email) > MAX_EMAIL
+        or " " in email
+        or _CONTROL.search(email)
+    ):
         raise AccountError(N_("This is not an email address."))
     return email
 
@@ -160,23 +282,21 @@ def create_user(
 ) -> User:
     """A new account; without a password, it waits for an invitation to be accepted.
 
-    ``settings`` give the hashing cost (the production cost when omitted)."""
+    ``settings`` give the hashing cost (the production cost when omitted). With a password,
+    argon2 runs inside the caller's session: for the command line, not for web handlers."""
     address = normalize_email(email)
     if role not in ROLES:
         raise AccountError(N_("The role must be admin or artist."))
     if find_user(session, address) is not None:
         raise AccountError(N_("An account with this email address already exists."))
     user = User(email=address, role=role, auth_epoch=0, disabled=False)
-    if password is not None:
-        problem = password_problem(password, address)
-        if problem:
-            raise AccountError(problem)
-        user.password_hash = hash_password(settings, password)
     ids = sorted(set(artist_ids))
     if ids:
         user.artists = list(session.scalars(select(Artist).where(Artist.id.in_(ids))))
         if len(user.artists) != len(ids):
             raise AccountError(N_("One of these artist profiles does not exist."))
+    if password is not None:
+        user.password_hash = new_password_hash(settings, password, address, artist_names(user))
     session.add(user)
     session.flush()
     return user
@@ -195,7 +315,7 @@ def create_token(session: Session, user: User, name: str = "") -> str:
     session.add(
         ApiToken(
             user_id=user.id,
-            name=" ".join(name.split())[:100],
+            name=_CONTROL.sub("", " ".join(name.split()))[:100],
             token_hash=_digest(token),
             prefix=token[:TOKEN_SHOWN],
         )
@@ -295,13 +415,14 @@ def pending_invitation(session: Session, secret: str) -> Invitation | None:
     return invitation
 
 
-def accept_invitation(session: Session, settings: Cost, secret: str, password: str) -> User:
-    """Set the invited account's password and spend the invitation."""
+def accept_invitation(session: Session, secret: str, password_hash: str) -> User:
+    """Keep the invited account's new password (from :func:`new_password_hash`) and spend the
+    invitation; AccountError when it is no longer pending."""
     invitation = pending_invitation(session, secret)
     if invitation is None:
         raise AccountError(N_("This invitation link has expired or has already been used."))
     user = invitation.user
-    set_password(settings, user, password)
+    set_password_hash(user, password_hash)
     now = datetime.now(UTC)
     invitation.used_at = now
     user.last_login_at = now

@@ -243,7 +243,7 @@ def account_command(services: Services, args: argparse.Namespace) -> int:
             # Only the token on stdout: outside tools capture it.
             print(create_token(services, args.email, args.name))
     except AccountError as exc:
-        print(f"cite-live: {exc.message}", file=sys.stderr)
+        print(f"cite-live: {exc.explain('en')}", file=sys.stderr)
         return 1
     return 0
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import zxcvbn.feedback
+from babel.messages.extract import extract_from_file
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cite_live import accounts
+from cite_live import accounts, i18n
 from cite_live.accounts import AccountError
 from cite_live.app import create_app
+from cite_live.catalogue import artist_by_name
 from cite_live.cli import main
 from cite_live.models import ApiToken, Artist, Invitation, User
 from cite_live.services import Services, open_services
@@ -77,6 +81,9 @@ def test_a_weaker_hash_is_replaced_on_login(services: Services, tmp_path: Path) 
     assert user.last_login_at is not None
 
 
+WEAK = [" " * 10, "a" * 10, "password123"]
+
+
 @pytest.mark.parametrize(
     ("password", "reason"),
     [
@@ -84,6 +91,7 @@ def test_a_weaker_hash_is_replaced_on_login(services: Services, tmp_path: Path) 
         ("nora@example.org", "email address"),
         ("NORA@example.org ", "email address"),
         ("x" * 1025, "at most 1024"),
+        *((weak, "too easy to guess") for weak in WEAK),
     ],
 )
 def test_weak_passwords_are_refused(services: Services, password: str, reason: str) -> None:
@@ -92,6 +100,51 @@ def test_weak_passwords_are_refused(services: Services, password: str, reason: s
             session, "nora@example.org", "artist", password=password, settings=services.settings
         )
     assert reason in refused.value.message
+
+
+@pytest.mark.parametrize("password", WEAK)
+def test_a_password_the_estimator_scores_weak_is_refused_with_its_reasons(password: str) -> None:
+    refused = accounts.password_problem(password, "nora@example.org")
+    assert refused is not None
+    assert refused.message == "This password is too easy to guess."
+    assert refused.hints and set(refused.hints) <= set(accounts.STRENGTH_FEEDBACK)
+    french = refused.explain("fr")
+    assert french.startswith("Ce mot de passe est trop facile à deviner. ")
+    assert all(i18n.gettext(hint, "fr") in french for hint in refused.hints)
+
+
+@pytest.mark.parametrize(
+    ("email", "artist", "password"),
+    [
+        ("zephyrine.quatuor@example.org", None, "zephyrine.quatuor"),
+        ("ondes@example.org", "Les Ondes Martenot", "lesondesmartenot"),
+        ("nora@example.org", "Nora Ilić", "nora ilic nora"),
+    ],
+)
+def test_an_accounts_own_words_count_against_its_password(
+    services: Services, email: str, artist: str | None, password: str
+) -> None:
+    # Strong enough for anyone else.
+    assert accounts.password_problem(password, "someone@example.org") is None
+    with services.sessions.begin() as session, pytest.raises(AccountError) as refused:
+        ids = [artist_by_name(session, artist).id] if artist else []
+        accounts.create_user(
+            session, email, "artist", password=password, artist_ids=ids, settings=services.settings
+        )
+    assert refused.value.message == "This password is too easy to guess."
+
+
+def test_a_passphrase_is_accepted() -> None:
+    for password in (PASSWORD, "a much longer passphrase", "tuba crêpe nocturne"):
+        assert accounts.password_problem(password, "nora@example.org") is None
+
+
+def test_every_reason_the_estimator_gives_is_marked_for_translation() -> None:
+    said = {message for _, message, _, _ in extract_from_file("python", zxcvbn.feedback.__file__)}
+    assert said == set(accounts.STRENGTH_FEEDBACK)
+    for message in said:
+        assert i18n.gettext(message, "en") == message
+        assert i18n.gettext(message, "fr") != message
 
 
 def test_accounts_are_unique_by_lower_cased_email_and_need_a_known_role(
@@ -201,7 +254,7 @@ def test_an_invitation_sets_the_password_signs_in_and_is_spent(
     page = client.get(f"/invite/{secret}")
     assert page.status_code == 200
     assert "ines@example.org" in page.text
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     token = form_token(client, f"/invite/{secret}")
     mismatch = client.post(
         f"/invite/{secret}",
@@ -227,6 +280,27 @@ def test_an_invitation_sets_the_password_signs_in_and_is_spent(
     again = client.get(f"/invite/{secret}")
     assert again.status_code == 404
     assert "Ce lien d’invitation a expiré ou a déjà servi." in again.text
+
+
+@pytest.mark.parametrize("password", WEAK)
+def test_an_invitation_refuses_a_weak_password_and_says_why(
+    client: TestClient, services: Services, password: str
+) -> None:
+    secret = invite(services, "ines@example.org")
+    token = form_token(client, f"/invite/{secret}")
+    refused = client.post(
+        f"/invite/{secret}",
+        data={"csrf_token": token, "password": password, "confirm_password": password},
+    )
+    assert refused.status_code == 400
+    assert "Ce mot de passe est trop facile à deviner. " in html.unescape(refused.text)
+    assert user_named(services, "ines@example.org").password_hash is None
+    accepted = client.post(
+        f"/invite/{secret}",
+        data={"csrf_token": token, "password": PASSWORD, "confirm_password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303
 
 
 def test_expired_replaced_or_unknown_invitations_are_refused(
@@ -299,6 +373,14 @@ def test_user_add_with_a_password_from_stdin_then_a_token_for_the_api(
     [
         (["user", "add", "nora@example.org", "--role", "artist"], "", "already exists"),
         (["user", "add", "x@example.org", "--role", "artist", "--password-stdin"], "short\n", "10"),
+        *(
+            (
+                ["user", "add", "x@example.org", "--role", "artist", "--password-stdin"],
+                f"{weak}\n",
+                "This password is too easy to guess. ",
+            )
+            for weak in WEAK
+        ),
         (
             ["user", "add", "x@example.org", "--role", "artist", "--password-stdin"],
             "",
@@ -342,20 +424,44 @@ def test_accounts_tokens_and_invitations_on_each_database(
             secret = accounts.create_invitation(session, user)
             with pytest.raises(AccountError):
                 accounts.create_user(session, "NORA@example.org", "artist")
+        new_hash = accounts.new_password_hash(
+            services.settings, "a brand new passphrase", "nora@example.org"
+        )
         with services.sessions.begin() as session:
             found = accounts.user_for_token(session, token)
             assert found is not None and found.id == user_id
             assert accounts.pending_invitation(session, secret) is not None
-            accepted = accounts.accept_invitation(
-                session, services.settings, secret, "a brand new passphrase"
-            )
+            accepted = accounts.accept_invitation(session, secret, new_hash)
             assert accepted.auth_epoch == 1
         with services.sessions() as session:
             assert accounts.pending_invitation(session, secret) is None
             assert session.scalars(select(Artist.name)).all() == ["Nora Ilić"]
-            checked = accounts.authenticate(
-                session, services.settings, "nora@example.org", "a brand new passphrase"
-            )
-            assert checked is not None and checked.id == user_id
+            stored = accounts.stored_password(session, "nora@example.org")
+        assert stored is not None and stored.user_id == user_id
+        kept = accounts.check_password(services.settings, stored, "a brand new passphrase")
+        assert kept == new_hash
+        with services.sessions.begin() as session:
+            signed_in = accounts.record_login(session, stored, kept)
+            assert signed_in is not None and signed_in.last_login_at is not None
+    finally:
+        services.close()
+
+
+def test_control_characters_never_reach_the_database(any_database_url: str, tmp_path: Path) -> None:
+    """PostgreSQL refuses NUL in text: such input is refused or cleaned before a query."""
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        user_id = make_user(services, "nora@example.org")
+        with services.sessions.begin() as session:
+            assert accounts.find_user(session, "nora\x00@example.org") is None
+            assert accounts.stored_password(session, "nora@example.org\x00") is None
+            with pytest.raises(AccountError):
+                accounts.create_user(session, "ines\x00@example.org", "artist")
+            user = session.get(User, user_id)
+            assert user is not None
+            accounts.create_token(session, user, "lap\x00top\x1b \t phone")
+            assert accounts.pending_invitation(session, "x\x00y") is None
+        with services.sessions() as session:
+            assert session.scalars(select(ApiToken.name)).one() == "laptop phone"
     finally:
         services.close()

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import os
+import secrets
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import select
+import redis
+from argon2 import PasswordHasher
+from limits.storage import MemoryStorage
+from sqlalchemy import event, select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,12 +30,13 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message
 
-from cite_live.account_pages import LoginLimiter
+from cite_live import accounts
 from cite_live.app import create_app
 from cite_live.auth import COOKIE, AuthMiddleware, safe_next
 from cite_live.models import ApiToken, User
 from cite_live.services import Services, open_services
 from cite_live.templating import make_templates
+from cite_live.throttle import AttemptLimiter
 from tests.account_fixtures import (
     PASSWORD,
     csrf_token,
@@ -33,9 +46,10 @@ from tests.account_fixtures import (
     session_cookie,
     token_for,
 )
-from tests.app_fixtures import make_settings, new_client
+from tests.app_fixtures import LiveServer, make_settings, new_client, serving
 from tests.dbs import sqlite_url
 
+REDIS_URL = os.environ.get("CITE_LIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 EVIL_TARGETS = [
     "https://evil.example",
     "//evil.example",
@@ -143,25 +157,344 @@ def test_repeated_failures_are_limited_with_retry_after(
     assert not signed_in(client)
 
 
-def test_the_limiter_counts_per_address_and_per_email_over_fifteen_minutes() -> None:
-    limiter = LoginLimiter(attempts=3)
-    for n in range(3):
-        assert limiter.retry_after(("address:a", "email:x"), now=100.0 + n) is None
-        limiter.fail(("address:a", "email:x"), now=100.0 + n)
+def test_successful_sign_ins_do_not_count_against_the_limit(
+    client: TestClient, services: Services, artist_account: str
+) -> None:
+    # A room of artists on the Cité's wifi share one address: only failures count.
+    for _ in range(services.settings.auth.login_attempts + 2):
+        assert post_login(client, artist_account, PASSWORD).status_code == 303
+        client.cookies.clear()
+    assert post_login(client, artist_account, "wrong password!").status_code == 400
+
+
+def test_attempts_are_counted_before_they_are_checked_per_address_and_per_email() -> None:
+    limiter = AttemptLimiter(MemoryStorage(), attempts=3)
+    for _ in range(3):
+        assert limiter.attempt(("address:a", "email:x")) is None
     # Another address for the same email, and the same address for another email.
-    assert limiter.retry_after(("address:b", "email:x"), now=110.0) == 891
-    assert limiter.retry_after(("address:a", "email:y"), now=110.0) == 891
-    assert limiter.retry_after(("address:b", "email:y"), now=110.0) is None
-    # Fifteen minutes after the first failure, one attempt is allowed again.
-    assert limiter.retry_after(("address:a", "email:x"), now=100.0 + 900.5) is None
+    wait = limiter.attempt(("address:b", "email:x"))
+    assert wait is not None and 0 < wait <= 900
+    assert limiter.attempt(("address:a", "email:y")) is not None
+    # A refused attempt counts nowhere: address b still has its three.
+    for _ in range(3):
+        assert limiter.attempt(("address:b", "email:y")) is None
+    assert limiter.attempt(("address:b", "email:z")) is not None
+    # An attempt that succeeded, or that was never checked, is given back.
+    limiter.give_back(("address:b", "email:y"))
+    assert limiter.attempt(("address:b", "email:z")) is None
+    limiter.forget("email:x")
+    assert limiter.attempt(("address:c", "email:x")) is None
 
 
-def test_the_limiter_forgets_old_keys_when_full() -> None:
-    limiter = LoginLimiter(attempts=2, max_keys=10)
-    for n in range(30):
-        limiter.fail((f"address:{n}",), now=float(n))
-    assert len(limiter.failures) <= 10
-    assert "address:29" in limiter.failures
+def test_a_password_check_with_every_slot_taken_is_refused_at_once_and_not_counted(
+    client: TestClient, services: Services, artist_account: str
+) -> None:
+    limit = services.settings.auth.login_attempts
+    with services.sessions.begin() as session:
+        invited = accounts.create_user(session, "ines@example.org", "artist")
+        secret = accounts.create_invitation(session, invited)
+    assert post_login(client, artist_account, "wrong password!").status_code == 400
+    slots = client.app.state.password_guard.slots
+    with ExitStack() as taken:
+        for _ in range(slots.size):
+            taken.enter_context(slots.hold())
+        for password in (PASSWORD, "wrong password!"):
+            refused = post_login(client, artist_account, password)
+            assert refused.status_code == 503
+            assert int(refused.headers["retry-after"]) > 0
+            assert "Trop de personnes se connectent en ce moment" in refused.text
+        form = {"password": PASSWORD, "confirm_password": PASSWORD}
+        form["csrf_token"] = form_token(client, f"/invite/{secret}")
+        refused = client.post(f"/invite/{secret}", data=form)
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0
+    # The invitation still waits for its password, and the refused attempts counted nothing.
+    assert client.post(f"/invite/{secret}", data=form, follow_redirects=False).status_code == 303
+    client.cookies.clear()
+    for _ in range(limit - 1):
+        assert post_login(client, artist_account, "wrong password!").status_code == 400
+    assert post_login(client, artist_account, PASSWORD).status_code == 429
+
+
+@pytest.fixture
+def redis_jobs_url() -> Iterator[str]:
+    """``jobs.url`` of a Redis namespace of the test's own, emptied afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and did not answer at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis server answers at {REDIS_URL}")
+    namespace = f"cite-live-test-{secrets.token_hex(4)}"
+    try:
+        yield f"{REDIS_URL}?namespace={namespace}"
+    finally:
+        for key in client.scan_iter(f"{namespace}:*"):
+            client.delete(key)
+        client.close()
+
+
+def test_web_processes_sharing_redis_share_the_limit(tmp_path: Path, redis_jobs_url: str) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        sqlite_url(tmp_path),
+        CITE_LIVE_JOBS_BROKER="redis",
+        CITE_LIVE_JOBS_URL=redis_jobs_url,
+    )
+    # Two installations' worth of services and apps: what two web processes hold.
+    first, second = open_services(settings), open_services(settings)
+    try:
+        make_user(first, "nora@example.org")
+        with new_client(first) as one, new_client(second) as two:
+            for n in range(settings.auth.login_attempts):
+                client = (one, two)[n % 2]
+                assert post_login(client, "nora@example.org", f"guess {n}").status_code == 400
+            for client in (one, two):
+                refused = post_login(client, "nora@example.org", PASSWORD)
+                assert refused.status_code == 429
+    finally:
+        first.close()
+        second.close()
+    namespace = redis_jobs_url.rpartition("namespace=")[2]
+    with redis.Redis.from_url(REDIS_URL) as client:
+        assert list(client.scan_iter(f"{namespace}:*"))
+
+
+def test_concurrent_wrong_passwords_on_two_servers_sharing_redis_are_checked_at_most_the_limit(
+    tmp_path: Path, redis_jobs_url: str
+) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        sqlite_url(tmp_path),
+        CITE_LIVE_JOBS_BROKER="redis",
+        CITE_LIVE_JOBS_URL=redis_jobs_url,
+    )
+    first, second = open_services(settings), open_services(settings)
+    burst = [("127.0.3.1", f"visitor{n}@example.org", "wrong password!") for n in range(40)]
+    try:
+        with serving(first) as one, serving(second) as two:
+            answers = at_once([one, two], burst)
+    finally:
+        first.close()
+        second.close()
+    assert_refusals_say_when_to_retry(answers)
+    assert 1 <= sum(r.status_code == 400 for r in answers) <= settings.auth.login_attempts
+
+
+def test_a_sign_in_while_redis_is_down_is_refused_for_a_moment(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data",
+        sqlite_url(tmp_path),
+        CITE_LIVE_JOBS_BROKER="redis",
+        # Nothing listens on port 1.
+        CITE_LIVE_JOBS_URL="redis://127.0.0.1:1/0",
+    )
+    services = open_services(settings)
+    try:
+        make_user(services, "nora@example.org")
+        with new_client(services) as client:
+            response = post_login(client, "nora@example.org", PASSWORD)
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        assert "La connexion est momentanément impossible" in response.text
+    finally:
+        services.close()
+
+
+def live_client(url: str, address: str = "127.0.0.1") -> httpx.Client:
+    """A client of the live server whose requests come from ``address`` (any of 127.0.0.0/8)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=url, transport=transport, timeout=120, follow_redirects=False)
+
+
+def at_once(
+    urls: Sequence[str], attempts: list[tuple[str, str, str]], also: str | None = None
+) -> Any:
+    """Post each (address, email, password) to /login from a client of its own, all released
+    together, the n-th to the server ``urls[n % len(urls)]``; with ``also``, one more client GETs
+    that path of the first server among them. The answers, in order (the GET's last)."""
+    clients = [
+        live_client(urls[n % len(urls)], address) for n, (address, _, _) in enumerate(attempts)
+    ]
+    reader = live_client(urls[0])
+    try:
+        tokens = [form_token(c) for c in clients]
+        start = threading.Barrier(len(attempts) + (also is not None))
+
+        def post(n: int) -> httpx.Response:
+            _, email, password = attempts[n]
+            data = {"email": email, "password": password, "csrf_token": tokens[n]}
+            start.wait(timeout=60)
+            return clients[n].post("/login", data=data)
+
+        def read() -> httpx.Response:
+            assert also is not None
+            start.wait(timeout=60)
+            return reader.get(also)
+
+        with ThreadPoolExecutor(len(attempts) + 1) as pool:
+            futures = [pool.submit(post, n) for n in range(len(attempts))]
+            if also is not None:
+                futures.append(pool.submit(read))
+            return [f.result() for f in futures]
+    finally:
+        for c in [*clients, reader]:
+            c.close()
+
+
+def assert_refusals_say_when_to_retry(responses: list[httpx.Response]) -> None:
+    for response in responses:
+        assert response.status_code in (400, 429, 503), response.text
+        if response.status_code != 400:
+            assert int(response.headers["retry-after"]) > 0
+
+
+def test_concurrent_wrong_passwords_from_one_address_are_checked_at_most_the_limit(
+    live_server: LiveServer,
+) -> None:
+    """The reproduction: 40 at once from one address were all checked (the limit is 10)."""
+    limit = live_server.services.settings.auth.login_attempts
+    burst = [("127.0.0.7", f"visitor{n}@example.org", "wrong password!") for n in range(40)]
+    answers = at_once([live_server.url], burst)
+    assert_refusals_say_when_to_retry(answers)
+    checked = sum(r.status_code == 400 for r in answers)
+    assert checked <= limit
+    # Whatever the burst left of the limit is checked one by one, then nothing more.
+    with live_client(live_server.url, "127.0.0.7") as client:
+        while post_login(client, "late@example.org", "wrong password!").status_code == 400:
+            checked += 1
+            assert checked <= limit
+        refused = post_login(client, "late@example.org", "wrong password!")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert checked == limit
+
+
+def test_concurrent_wrong_passwords_for_one_account_are_checked_at_most_the_limit(
+    live_server: LiveServer,
+) -> None:
+    limit = live_server.services.settings.auth.login_attempts
+    make_user(live_server.services, "nora@example.org")
+    burst = [(f"127.0.1.{n}", "nora@example.org", "wrong password!") for n in range(1, 31)]
+    answers = at_once([live_server.url], burst)
+    assert_refusals_say_when_to_retry(answers)
+    assert 1 <= sum(r.status_code == 400 for r in answers) <= limit
+
+
+@pytest.fixture
+def costly_services(tmp_path: Path) -> Iterator[Services]:
+    """Services whose argon2 costs what a deployment's does, in the order of magnitude."""
+    settings = make_settings(
+        tmp_path / "data",
+        sqlite_url(tmp_path),
+        CITE_LIVE_AUTH_ARGON2_MEMORY_KIB="19456",
+        CITE_LIVE_AUTH_ARGON2_TIME_COST="2",
+    )
+    services = open_services(settings)
+    yield services
+    services.close()
+
+
+def test_a_burst_of_sign_ins_gets_quick_refusals_and_the_api_keeps_answering(
+    costly_services: Services,
+) -> None:
+    """The reproduction: 100 sign-ins at once exhausted the database pool (500s) and an API
+    read waited behind them. Here from 25 addresses, so that the limit stops none of them."""
+    burst = [
+        (f"127.0.2.{n % 25 + 1}", f"visitor{n}@example.org", "wrong password!") for n in range(100)
+    ]
+    with serving(costly_services) as url:
+        answers = at_once([url], burst, also="/api/v1/productions")
+    read = answers.pop()
+    assert read.status_code == 200 and read.json()["items"] == []
+    assert_refusals_say_when_to_retry(answers)
+    assert any(r.status_code == 400 for r in answers)
+
+
+@pytest.fixture
+def argon2_calls(monkeypatch: pytest.MonkeyPatch, services: Services) -> list[tuple[int, bool]]:
+    """For each argon2 hash or check: (database connections checked out, on the event loop)."""
+    calls: list[tuple[int, bool]] = []
+    for name in ("hash", "verify"):
+        real = getattr(PasswordHasher, name)
+
+        def spy(self: PasswordHasher, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            calls.append((services.engine.pool.checkedout(), on_event_loop()))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(PasswordHasher, name, spy)
+    return calls
+
+
+def on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_no_database_connection_waits_while_argon2_runs(
+    client: TestClient, services: Services, artist_account: str, argon2_calls: list[Any]
+) -> None:
+    assert post_login(client, artist_account, PASSWORD + "!").status_code == 400
+    assert post_login(client, "nobody@example.org", PASSWORD).status_code == 400
+    token = login(client, artist_account)
+    change = {
+        "csrf_token": token,
+        "action": "password",
+        "current_password": PASSWORD,
+        "new_password": "a much longer passphrase",
+        "confirm_password": "a much longer passphrase",
+    }
+    assert client.post("/account", data=change).status_code == 200
+    with services.sessions.begin() as session:
+        invited = accounts.create_user(session, "ines@example.org", "artist")
+        secret = accounts.create_invitation(session, invited)
+    client.cookies.clear()
+    form = {"password": PASSWORD, "confirm_password": PASSWORD}
+    form["csrf_token"] = form_token(client, f"/invite/{secret}")
+    accepted = client.post(f"/invite/{secret}", data=form, follow_redirects=False)
+    assert accepted.status_code == 303
+    # A check per sign-in and for the current password, a hash per new password.
+    assert len(argon2_calls) >= 6
+    assert argon2_calls == [(0, False)] * len(argon2_calls)
+
+
+def test_the_account_pages_never_use_the_database_on_the_event_loop(
+    client: TestClient, services: Services, artist_account: str
+) -> None:
+    on_loop: list[str] = []
+    # Queries made by these pages' own code (the auth middleware runs before them).
+    modules = {"account_pages", "accounts"}
+
+    def checkout(*_: Any) -> None:
+        if on_event_loop():
+            files = [(Path(f.filename), f.name) for f in traceback.extract_stack()]
+            ours = [f"{path.name}:{name}" for path, name in files if path.stem in modules]
+            if ours:
+                on_loop.append(" < ".join(ours))
+
+    event.listen(services.engine, "checkout", checkout)
+    assert post_login(client, artist_account, PASSWORD + "!").status_code == 400
+    token = login(client, artist_account)
+    assert client.get("/login", follow_redirects=False).status_code == 303
+    assert client.get("/account").status_code == 200
+    for data in (
+        {"action": "create_token", "name": "laptop"},
+        {"action": "revoke_token", "token_id": "1"},
+        {"action": "password", "current_password": "x", "new_password": "y"},
+        {"action": "nothing"},
+    ):
+        assert client.post("/account", data={"csrf_token": token, **data}).status_code < 500
+    with services.sessions.begin() as session:
+        invited = accounts.create_user(session, "ines@example.org", "artist")
+        secret = accounts.create_invitation(session, invited)
+    assert client.get(f"/invite/{secret}").status_code == 200
+    form = {"csrf_token": token, "password": PASSWORD, "confirm_password": PASSWORD}
+    assert client.post(f"/invite/{secret}", data=form, follow_redirects=False).status_code == 303
+    assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 200
+    assert on_loop == []
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -274,6 +607,11 @@ def test_a_password_change_ends_other_sessions_but_keeps_this_one(
         (PASSWORD, "short", "short", "au moins 10 caractères"),
         (PASSWORD, "nora@example.org", "nora@example.org", "adresse e-mail"),
         (PASSWORD, "a much longer passphrase", "another passphrase", "pas identiques"),
+        (PASSWORD, " " * 10, " " * 10, "Les répétitions comme « aaa » sont faciles à deviner."),
+        (PASSWORD, "a" * 10, "a" * 10, "Les répétitions comme « aaa » sont faciles à deviner."),
+        (PASSWORD, "password123", "password123", "C’est un mot de passe très courant."),
+        # The account's own words count against it (its email address, its artists' names).
+        (PASSWORD, "nora ilic nora", "nora ilic nora", "trop facile à deviner"),
     ],
 )
 def test_a_refused_password_change_says_why_and_changes_nothing(
@@ -291,8 +629,54 @@ def test_a_refused_password_change_says_why_and_changes_nothing(
         },
     )
     assert response.status_code == 400
-    assert message in response.text
+    assert message in html.unescape(response.text)
     assert signed_in(client)
+    client.cookies.clear()
+    assert post_login(client, artist_account, PASSWORD).status_code == 303
+
+
+def test_a_weak_new_password_is_explained_in_english_too(
+    client: TestClient, artist_account: str
+) -> None:
+    token = login(client, artist_account)
+    response = client.post(
+        "/account",
+        data={
+            "csrf_token": token,
+            "action": "password",
+            "current_password": PASSWORD,
+            "new_password": "password123",
+            "confirm_password": "password123",
+        },
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 400
+    assert (
+        "This password is too easy to guess. This is a very common password. "
+        "Add another word or two. Uncommon words are better."
+    ) in html.unescape(response.text)
+
+
+def test_guesses_of_the_current_password_count_against_the_sign_in_limit(
+    client: TestClient, services: Services, artist_account: str
+) -> None:
+    token = login(client, artist_account)
+    change = {
+        "csrf_token": token,
+        "action": "password",
+        "new_password": "a much longer passphrase",
+        "confirm_password": "a much longer passphrase",
+    }
+    for n in range(services.settings.auth.login_attempts):
+        wrong = client.post("/account", data={**change, "current_password": f"guess {n}"})
+        assert wrong.status_code == 400
+    refused = client.post("/account", data={**change, "current_password": PASSWORD})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert "Trop de tentatives" in refused.text
+    # The account's sign-in shares the count: guesses are not doubled by using both forms.
+    client.cookies.clear()
+    assert post_login(client, artist_account, PASSWORD).status_code == 429
 
 
 # --- CSRF and the Origin check -------------------------------------------------------------------
@@ -543,6 +927,39 @@ def test_tokens_are_created_shown_once_and_revoked_from_the_account_page(
         "/account", data={"csrf_token": csrf, "action": "revoke_token", "token_id": str(token_id)}
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "token_id", ["99999999999999999999", "²", "-1", "1.0", "", " 1", "0x1", "1" * 5000]
+)
+def test_a_malformed_token_number_is_refused_with_one_sentence(
+    client: TestClient, services: Services, artist_account: str, token_id: str
+) -> None:
+    """The reproduction: a 20-digit number (OverflowError) or "²" (ValueError) answered 500."""
+    bearer = token_for(services, artist_account)
+    csrf = login(client, artist_account)
+    response = client.post(
+        "/account", data={"csrf_token": csrf, "action": "revoke_token", "token_id": token_id}
+    )
+    assert response.status_code == 400
+    assert "Ce numéro de jeton n’est pas valide." in response.text
+    assert client.get("/account", headers={"Authorization": f"Bearer {bearer}"}).status_code == 200
+
+
+def test_another_accounts_token_is_not_revoked(
+    client: TestClient, services: Services, artist_account: str
+) -> None:
+    make_user(services, "ines@example.org")
+    theirs = token_for(services, "ines@example.org")
+    with services.sessions() as session:
+        token_id = session.scalars(select(ApiToken.id)).one()
+    csrf = login(client, artist_account)
+    response = client.post(
+        "/account", data={"csrf_token": csrf, "action": "revoke_token", "token_id": str(token_id)}
+    )
+    assert response.status_code == 400
+    assert "Ce jeton n’existe pas ou a déjà été révoqué." in response.text
+    assert client.get("/account", headers={"Authorization": f"Bearer {theirs}"}).status_code == 200
 
 
 # --- where to go after signing in ----------------------------------------------------------------
