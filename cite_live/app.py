@@ -31,6 +31,7 @@ from cite_live import (
 from cite_live.auth import AuthMiddleware
 from cite_live.i18n import LocaleMiddleware
 from cite_live.pagecache import PageCacheMiddleware
+from cite_live.security_headers import ERROR_HEADERS, SecurityHeadersMiddleware
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
 from cite_live.templating import make_templates
@@ -73,7 +74,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if status == 500:
             log.error("unhandled error on %s", request.url.path, exc_info=exc)
         # Location (auth.require_user's redirect to the login page), Retry-After, WWW-Authenticate.
-        headers = exc.headers if isinstance(exc, HTTPException) else None
+        headers = exc.headers if isinstance(exc, HTTPException) else ERROR_HEADERS
         if 300 <= status < 400:
             return Response(status_code=status, headers=headers)
         if request.url.path.startswith(JSON_PATHS):
@@ -197,8 +198,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     middleware = [
         # Media first: a segment needs none of what follows (media.MediaMiddleware).
         Middleware(media.MediaMiddleware),
-        # Then framing: pages served from the cache are refused to other sites' frames too.
-        Middleware(embeds.FramingMiddleware),
+        # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
+        Middleware(SecurityHeadersMiddleware),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
         Middleware(LocaleMiddleware),
         # Inside the locale, so that its refusals are in the visitor's language.

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
@@ -52,29 +50,3 @@ async def embed_page(request: Request) -> Response:
         headers=PRIVATE_EMBED_HEADERS if private else EMBED_HEADERS,
     )
     return response
-
-
-class FramingMiddleware:
-    """Only the embeddable player may be framed by other sites; every other page says so
-    (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``), so that no site can lay the
-    studio's or the admin's buttons under a visitor's click (clickjacking).
-
-    A response that states its own ``frame-ancestors`` (the embed page) is left as it is."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def guarded(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                if "frame-ancestors" not in headers.get("content-security-policy", ""):
-                    headers.append("Content-Security-Policy", "frame-ancestors 'none'")
-                    headers.append("X-Frame-Options", "DENY")
-            await send(message)
-
-        await self.app(scope, receive, guarded)

@@ -46,7 +46,7 @@ NOT_HERE = "Media is served by the object store, not by this site."
 PRIVATE_PLAYLIST = "private, no-store"
 # Links carrying a token must not travel on in a Referer header.
 PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
-# What embeds.FramingMiddleware adds to every other response, and nosniff: a media file is
+# What security_headers.SecurityHeadersMiddleware adds to every other response: a media file is
 # never a page, in a frame or anywhere else.
 MEDIA_HEADERS = {
     "Content-Security-Policy": "frame-ancestors 'none'",

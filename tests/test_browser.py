@@ -2,8 +2,9 @@
 
 One short video and one short audio capture are ingested once for the module. Tests open their
 pages in one shared desktop context (a listener coming back, with the player's files cached)
-unless they need a phone, permissions or cookies of their own. Screenshots land in
-test-artifacts/ for a person to look at.
+unless they need a phone, permissions or cookies of their own. Every page a test opens must
+run within the site's Content-Security-Policy: a violation, in the page or in its frames, fails
+the test. Screenshots land in test-artifacts/ for a person to look at.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from cite_live import accounts
+from cite_live.catalogue import set_tags
 from cite_live.ingest import run_transcode, submit_file
-from cite_live.models import Chapter, Production
+from cite_live.models import Chapter, Production, User, Venue
 from cite_live.services import Services, open_services
+from tests.account_fixtures import PASSWORD, make_user
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
 from tests.media import ffmpeg, split
@@ -64,8 +69,20 @@ PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 VIDEO_SECONDS = 12
 SETLIST = (("Ouverture", 0.0), ("Deuxième mouvement", 6.0))
+VENUE = ("Cité de la Musique", "cite-de-la-musique")
+TAG = ("Chorale", "chorale")
 # Playback must start and run for real; generous, since the machine is shared.
 PLAY_TIMEOUT_MS = 30_000
+# Run in every frame before its own scripts: each Content-Security-Policy violation (which the
+# site's pages must never cause) is written to the console, where the page's watcher collects
+# it along with Chromium's own report of it.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    const what = event.blockedURI || "inline";
+    console.error(`CSP violation: ${event.effectiveDirective} refused ${what}`
+        + ` in ${document.location.href} (${event.sourceFile}:${event.lineNumber})`);
+}, true);
+"""
 
 
 @dataclass
@@ -87,6 +104,9 @@ def _ingest(services: Services, path: Path, title: str) -> Production:
         if production.kind == "video":
             for name, start in SETLIST:
                 production.chapters.append(Chapter(title=name, start=start))
+            # For the venue and tag pages to show something.
+            production.venue = Venue(name=VENUE[0], slug=VENUE[1], commune="Romans-sur-Isère")
+            set_tags(session, production, [TAG[0]])
         session.flush()
         session.expunge(production)
     return production
@@ -160,13 +180,30 @@ def new_page(browser: Any, shared_context: Any) -> Iterator[Callable[..., Any]]:
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.js_errors = errors
+        page.csp_violations = watch_csp(page)
         return page
 
     yield open_page
+    violations = [text for page in pages for text in page.csp_violations]
     for page in pages:
         page.close()
     for context in contexts:
         context.close()
+    assert violations == [], "the Content-Security-Policy refused:\n" + "\n".join(violations)
+
+
+def watch_csp(page: Any) -> list[str]:
+    """The Content-Security-Policy violations of the page and its frames, as they happen."""
+    violations: list[str] = []
+    page.add_init_script(CSP_LISTENER)
+
+    def on_console(message: Any) -> None:
+        text = message.text
+        if text.startswith("CSP violation") or "Content Security Policy" in text:
+            violations.append(text)
+
+    page.on("console", on_console)
+    return violations
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -647,3 +684,186 @@ def test_time_codes_parse_alike_in_python_and_in_the_browser(
         samples,
     )
     assert browser_values == [parse_time(sample) for sample in samples]
+
+
+# --- every kind of page under the Content-Security-Policy ----------------------------------------
+# new_page fails a test whose pages or frames violate the policy; this one visits every kind of
+# page there is, at both widths, signed out and then as an admin.
+
+ADMIN = "admin@example.org"
+
+
+@pytest.fixture(scope="module")
+def invitation(catalogue: Catalogue) -> str:
+    """An admin to sign in as, and the path of an invitation waiting for another account."""
+    make_user(catalogue.services, ADMIN, "admin")
+    make_user(catalogue.services, "invited@example.org", password=None)
+    with catalogue.services.sessions.begin() as session:
+        invited = session.scalars(select(User).where(User.email == "invited@example.org")).one()
+        return f"/invite/{accounts.create_invitation(session, invited)}"
+
+
+def plays_a_little(page_or_frame: Any) -> None:
+    """The player starts (hls.js), and the media plays half a second."""
+    wait_for_engine(page_or_frame)
+    assert_hlsjs_engine(page_or_frame)
+    play_muted(page_or_frame)
+    wait_until_time(page_or_frame, media_state(page_or_frame)["currentTime"] + 0.5)
+
+
+def waveform_drawn(page: Any) -> None:
+    page.wait_for_selector("[data-player][data-waveform='ready']", state="attached")
+    plays_a_little(page)
+
+
+def uploader_drawn(page: Any) -> None:
+    page.wait_for_selector(".uppy-Dashboard", state="visible")
+
+
+def nothing(page: Any) -> None:
+    pass
+
+
+Stop = tuple[str, str, Callable[[Any], None]]
+
+
+def signed_out_tour(catalogue: Catalogue, invitation: str) -> list[Stop]:
+    """(name, path, what to wait for) of every kind of page a visitor sees."""
+    video, audio = catalogue.video_slug, catalogue.audio_slug
+    return [
+        ("home", "/", nothing),
+        ("artists", "/artists", nothing),
+        ("artist", "/artists/choeur-diois", nothing),
+        ("video", f"/productions/{video}", plays_a_little),
+        ("audio", f"/productions/{audio}", waveform_drawn),
+        ("venues", "/venues", nothing),
+        ("venue", f"/venues/{VENUE[1]}", nothing),
+        ("tags", "/tags", nothing),
+        ("tag", f"/tags/{TAG[1]}", nothing),
+        ("search", "/search?q=vercors", nothing),
+        ("embed-video", f"/embed/{catalogue.video_id}", plays_a_little),
+        ("embed-audio", f"/embed/{catalogue.audio_id}?color=1188ff", waveform_drawn),
+        ("error", "/productions/nothing-here", nothing),
+        ("invitation", invitation, nothing),
+        ("login", "/login?next=/studio", nothing),
+    ]
+
+
+def signed_in_tour(catalogue: Catalogue) -> list[Stop]:
+    """The same for the pages of an admin's account."""
+    return [
+        ("studio", "/studio", uploader_drawn),
+        ("studio-edit", f"/studio/productions/{catalogue.video_id}", nothing),
+        ("account", "/account", nothing),
+        ("admin", "/admin", nothing),
+    ]
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_every_kind_of_page_works_within_its_content_security_policy(
+    catalogue: Catalogue, new_page: Callable[..., Any], invitation: str, width: str
+) -> None:
+    if width == "phone":
+        page = new_page(PHONE, is_mobile=True, has_touch=True)
+    else:
+        page = new_page(DESKTOP)
+
+    def visit(stops: list[Stop]) -> None:
+        for name, path, ready in stops:
+            response = page.goto(catalogue.url + path)
+            assert response.ok or name == "error", f"{name}: {response.status}"
+            policy = response.headers.get("content-security-policy", "")
+            assert "script-src 'self'" in policy, f"{name} has no script policy: {policy!r}"
+            ready(page)
+            screenshot(page, f"csp-{name}-{width}")
+            assert page.csp_violations == [], name
+
+    visit(signed_out_tour(catalogue, invitation))
+    # From the login page, where the tour ends: the form posts and leads to the studio.
+    page.fill("input[name=email]", ADMIN)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.studio-form button[type=submit]")
+    page.wait_for_url(f"{catalogue.url}/studio")
+    visit(signed_in_tour(catalogue))
+    assert page.js_errors == []
+
+
+def test_the_policy_refuses_injected_scripts_and_the_watcher_sees_it(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    """What the tour relies on: a script slipped into a page does not run, and the violation
+    reaches the test (so that none seen means none happened)."""
+    page = new_page()
+    page.goto(f"{catalogue.url}/artists")
+    with page.expect_console_message(lambda message: "script-src-elem" in message.text):
+        page.evaluate(
+            """() => {
+                const script = document.createElement("script");
+                script.textContent = "window.injectedRan = true";
+                document.body.append(script);
+            }"""
+        )
+    with page.expect_console_message(lambda message: "script-src-attr" in message.text):
+        page.evaluate(
+            """() => {
+                document.body.insertAdjacentHTML("beforeend",
+                    '<button id="injected" onclick="window.injectedRan = true">x</button>');
+                document.getElementById("injected").click();
+            }"""
+        )
+    assert page.evaluate("() => window.injectedRan") is None
+    assert len(page.csp_violations) >= 2
+    page.csp_violations.clear()  # seen on purpose
+
+
+@pytest.mark.s3
+def test_media_from_s3_plays_within_the_policy(
+    catalogue: Catalogue,
+    new_page: Callable[..., Any],
+    s3_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The catalogue's database served by a second site whose store is an S3 bucket (its media
+    copied there): players fetch playlists, segments, peaks and pictures from the bucket's
+    address, another origin, which the pages' policy names."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    settings = make_settings(
+        tmp_path / "data",
+        catalogue.services.settings.database_url,
+        CITE_LIVE_STORAGE_BACKEND="s3",
+        CITE_LIVE_S3_ENDPOINT_URL=s3_server.endpoint_url,
+        CITE_LIVE_S3_BUCKET=s3_server.bucket,
+        CITE_LIVE_S3_PREFIX="browser-csp",
+    )
+    services = open_services(settings)
+    local = catalogue.services.store
+    for production_id in (catalogue.video_id, catalogue.audio_id):
+        for key in local.list(f"productions/{production_id}/"):
+            services.store.put_bytes(key, local.read_bytes(key))
+    from_s3: list[str] = []
+    try:
+        with serving(services) as url:
+            page = new_page()
+            page.on(
+                "requestfinished",
+                lambda request: (
+                    from_s3.append(request.url)
+                    if request.url.startswith(s3_server.endpoint_url)
+                    else None
+                ),
+            )
+            for slug, ready, name in (
+                (catalogue.audio_slug, waveform_drawn, "audio"),
+                (catalogue.video_slug, plays_a_little, "video"),
+            ):
+                page.goto(f"{url}/productions/{slug}")
+                ready(page)
+                screenshot(page, f"csp-s3-{name}-desktop")
+                assert page.csp_violations == [], name
+    finally:
+        services.close()
+    fetched = {address.rsplit("/", 1)[1].split("?")[0] for address in from_s3}
+    assert {"master.m3u8", "waveform.json"} <= fetched, fetched
+    assert any(name.endswith(".m4s") for name in fetched), fetched

@@ -36,6 +36,7 @@ from tests.test_browser import (
     playwright_api,
     screenshot,
     wait_for_engine,
+    watch_csp,
 )
 from tests.test_studio import add_production
 
@@ -96,6 +97,7 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
     page = context.new_page()
     page.set_default_timeout(PLAY_TIMEOUT_MS)
+    violations = watch_csp(page)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     polled: list[dict[str, Any]] = []
@@ -163,6 +165,7 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     )
     phone_page = phone.new_page()
     phone_page.set_default_timeout(PLAY_TIMEOUT_MS)
+    violations += watch_csp(phone_page)
     sign_in(phone_page, site)
     phone_page.wait_for_selector(".uppy-Dashboard", state="visible")
     wide = phone_page.evaluate("() => document.documentElement.scrollWidth")
@@ -189,6 +192,7 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     assert_plays_two_seconds(page)
     screenshot(page, "studio-uploaded-production-desktop")
     assert errors == []
+    assert violations == [], "the Content-Security-Policy refused:\n" + "\n".join(violations)
     context.close()
 
 
@@ -201,6 +205,7 @@ def test_replacing_the_recording_keeps_the_production_and_its_address(
     context = browser.new_context(viewport=PHONE, locale="fr-FR", is_mobile=True, has_touch=True)
     page = context.new_page()
     page.set_default_timeout(PLAY_TIMEOUT_MS)
+    violations = watch_csp(page)
     sign_in(page, site)
     page.goto(f"{site.url}/studio/productions/{production_id}/replace")
     page.wait_for_selector(".uppy-Dashboard", state="visible")
@@ -216,4 +221,5 @@ def test_replacing_the_recording_keeps_the_production_and_its_address(
         assert session.scalars(select(Production.id)).all() == [production_id]
         job = session.scalars(select(Job)).one()
         assert (job.production_id, job.state) == (production_id, "queued")
+    assert violations == [], "the Content-Security-Policy refused:\n" + "\n".join(violations)
     context.close()

@@ -48,10 +48,14 @@ http {{
             internal;
             alias {root}/;
             # nginx keeps only a few of the app's headers (Content-Type, Cache-Control...):
-            # the cross-origin ones are set here, as the README's configuration does.
+            # the cross-origin and security ones are set here, as the README's configuration
+            # does.
             add_header Access-Control-Allow-Origin "*" always;
             add_header Access-Control-Expose-Headers "{expose}" always;
             add_header Timing-Allow-Origin "*" always;
+            add_header X-Content-Type-Options "nosniff" always;
+            add_header X-Frame-Options "DENY" always;
+            add_header Content-Security-Policy "frame-ancestors 'none'" always;
         }}
     }}
 }}
@@ -136,6 +140,8 @@ def test_nginx_sends_the_file_the_app_allows(services: Services, nginx_front: st
     assert "immutable" in whole.headers["cache-control"]
     assert whole.headers["content-type"] == "video/iso.segment"
     assert "x-accel-redirect" not in whole.headers
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    assert whole.headers["x-frame-options"] == "DENY"
     part = httpx.get(
         f"{nginx_front}/media/productions/{public}/v1/seg_00001.m4s",
         headers={"Range": "bytes=1000-1999"},

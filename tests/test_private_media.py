@@ -474,7 +474,7 @@ def test_the_player_renews_expired_links_and_plays_on(tmp_path: Path) -> None:
                     "() => { const a = document.querySelector('audio'); a.muted = true; "
                     "return a.play(); }"
                 )
-                page.wait_for_function("document.querySelector('audio').currentTime > 1")
+                page.wait_for_function("() => document.querySelector('audio').currentTime > 1")
                 # Outlive the links, then need media that is not in the buffer any more. A
                 # minute of audio is fetched whole at once, so the buffer is emptied here, as
                 # the browser does on a long concert, and playback moves on to 40 s.
@@ -488,10 +488,12 @@ def test_the_player_renews_expired_links_and_plays_on(tmp_path: Path) -> None:
                         player.media.currentTime = 40;
                     }"""
                 )
+                # Functions, not expressions: Playwright evaluates an expression with eval(),
+                # which the page's Content-Security-Policy refuses.
                 page.wait_for_function(
-                    "document.querySelector('[data-player]').dataset.linksRenewed >= 1"
+                    "() => document.querySelector('[data-player]').dataset.linksRenewed >= 1"
                 )
-                page.wait_for_function("document.querySelector('audio').currentTime > 41")
+                page.wait_for_function("() => document.querySelector('audio').currentTime > 41")
                 assert refused, "the expired links were never refused"
                 assert page.query_selector(".cl-player__error") is None
             finally:

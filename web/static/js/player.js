@@ -34,6 +34,10 @@ class Player {
     this.recoveries = 0;
     this.refreshes = 0;
     this.refreshing = null;
+    // The embed's ?color=, validated by the server (#rrggbb). Set here rather than in a style
+    // attribute, which the Content-Security-Policy refuses (style-src-attr); the time range and
+    // the waveform it colours are drawn after this line.
+    if (this.config.color) this.root.style.setProperty("--cl-accent", this.config.color);
   }
 
   get id() {

@@ -1,0 +1,149 @@
+"""The headers every answer carries: ``nosniff``, framing refused, and a Content-Security-Policy
+on every page.
+
+- ``X-Content-Type-Options: nosniff`` on everything (pages, API, feeds, static files, errors,
+  the refusals of the auth and CSRF checks, tus): a browser never takes a JSON answer or an
+  artist's file for a script or a page. ``/media`` answers say so themselves (cite_live.media),
+  as they are served ahead of this middleware.
+- Framing: only the embeddable player may be framed by other sites; every other answer says
+  ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``, so that no site can lay the
+  studio's or the admin's buttons under a visitor's click (clickjacking). A response that
+  states its own ``frame-ancestors`` (the embed page) keeps it.
+- Pages (``text/html``) get :func:`page_policy`: scripts only from the site's own files.
+
+No nonces and no hashes: the templates hold no inline script and no event-handler attribute
+(the player's settings and the JSON-LD are ``<script type="application/json">`` data blocks,
+which browsers never run, so the policy does not apply to them), and behaviour lives in
+``web/static/js``. This also suits the page cache (cite_live.pagecache): one rendering of a
+page is served to many visitors, and a per-request nonce baked into it would be shared by all of
+them, worth nothing. The policy is the same for every page and added here, outside the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cite_live.storage import ObjectStore, S3Store
+
+CSP = "Content-Security-Policy"
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+Policy = dict[str, str]
+
+
+def page_policy(media_sources: Iterable[str] = ()) -> Policy:
+    """The policy of every page; ``media_sources`` are where the store's media is fetched from
+    when it is not this site (the S3 endpoint, the bucket's host, the CDN)."""
+    media = "".join(f" {source}" for source in sorted(set(media_sources)))
+    return {
+        "default-src": "'self'",
+        "script-src": "'self'",
+        # media-chrome and wavesurfer.js draw their controls in shadow roots from templates
+        # holding <style> elements, some built from options (wavesurfer's height): they cannot
+        # move to a stylesheet nor have stable hashes, so <style> elements are allowed. Style
+        # cannot run code, and what CSS could fetch to leak a page is held to this site and the
+        # media store by img-src, font-src (default) and connect-src. Style attributes, which
+        # neither the templates nor the scripts write (the scripts use element.style, which no
+        # policy restricts), stay refused where browsers know style-src-attr.
+        "style-src": "'self' 'unsafe-inline'",
+        "style-src-attr": "'none'",
+        # data: is what the uploader's stylesheet (Uppy's) draws its icons with.
+        "img-src": f"'self' data:{media}",
+        # hls.js plays through Media Source Extensions: the element's source is a blob: URL.
+        "media-src": f"'self' blob:{media}",
+        # hls.js fetches playlists and segments, the player the waveform's peaks. (worker-src
+        # falls back to script-src: the ES module build of hls.js starts no worker.)
+        "connect-src": f"'self'{media}",
+        "object-src": "'none'",
+        "base-uri": "'none'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+
+
+def media_sources(store: ObjectStore) -> list[str]:
+    """Where players fetch the store's media from, as CSP sources: nothing for the local store
+    (``/media`` on this site); for S3, the public base URL (a CDN, or the bucket's address) and
+    the bucket's address on the endpoint, which presigned links of private media use, in path
+    and, unless addressing is ``path``, virtual-host form (botocore falls back from one to the
+    other by itself, e.g. for an IP address)."""
+    if not isinstance(store, S3Store):
+        return []
+    probe = "probe"
+    public = store.public_url(probe, "")
+    sources = [public[: -len(probe)]]
+    endpoint = urlsplit(str(store.client.meta.endpoint_url))
+    prefix = quote(store.prefix)
+    base = endpoint.path.rstrip("/")
+    sources.append(f"{endpoint.scheme}://{endpoint.netloc}{base}/{quote(store.bucket)}/{prefix}")
+    if store.addressing_style != "path":
+        sources.append(f"{endpoint.scheme}://{store.bucket}.{endpoint.netloc}/{prefix}")
+    return sources
+
+
+def parse_policy(text: str) -> Policy:
+    """A policy's directives by name; the first of a repeated name counts, as in browsers."""
+    policy: Policy = {}
+    for part in text.split(";"):
+        name, _, sources = part.strip().partition(" ")
+        if name:
+            policy.setdefault(name.lower(), sources.strip())
+    return policy
+
+
+def write_policy(policy: Policy) -> str:
+    return "; ".join(f"{name} {sources}".strip() for name, sources in policy.items())
+
+
+# For the one answer made outside this middleware: the page of an unhandled error, which
+# Starlette's ServerErrorMiddleware sends from outside the whole stack. It shows no media.
+ERROR_HEADERS = {**NOSNIFF, CSP: write_policy(page_policy()), "X-Frame-Options": "DENY"}
+
+
+class SecurityHeadersMiddleware:
+    """Adds the headers above to every HTTP answer as it leaves (see the module)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._policy: Policy | None = None
+
+    def _page_policy(self, scope: Scope) -> Policy:
+        # The store is opened with the app (its lifespan), after this middleware is made.
+        if self._policy is None:
+            services: Any = getattr(getattr(scope.get("app"), "state", None), "services", None)
+            if services is None:
+                return page_policy()
+            self._policy = page_policy(media_sources(services.store))
+        return self._policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.secure(scope, MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, secured)
+
+    def secure(self, scope: Scope, headers: MutableHeaders) -> None:
+        if "x-content-type-options" not in headers:
+            headers["X-Content-Type-Options"] = "nosniff"
+        own = parse_policy(headers.get("content-security-policy", ""))
+        if headers.get("content-type", "").startswith("text/html"):
+            # What the response states (the embed's frame-ancestors) wins over the site's.
+            policy = {**self._page_policy(scope), **own}
+            headers[CSP] = write_policy(policy)
+        elif "frame-ancestors" not in own:
+            policy = {**own, "frame-ancestors": "'none'"}
+            headers[CSP] = write_policy(policy)
+        else:
+            policy = own
+        if policy.get("frame-ancestors") == "'none'" and "x-frame-options" not in headers:
+            headers["X-Frame-Options"] = "DENY"
