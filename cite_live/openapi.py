@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE, site_url
+from cite_live.auth import COOKIE
 from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
 
 VERSION = "1.0.0"
@@ -265,6 +266,35 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 BAD_PARAMETER = "A parameter is not valid."
+REFUSED_TOKEN = "The Bearer token is not valid, or it has been revoked."
+
+SECURITY_SCHEMES = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token of an account (cite-live token create EMAIL).",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE,
+        "description": "The session of a browser signed in on the site.",
+    },
+}
+# The catalogue is open to anyone; a token, when sent, is checked before any route, so every
+# operation may answer 401.
+Security = list[dict[str, list[str]]]
+OPEN: Security = [{}, {"bearerToken": []}]
+SIGNED_IN: Security = [{"bearerToken": []}, {"session": []}]
+
+
+def _refused(why: str) -> dict[str, Any]:
+    """A 401: the Error object and the challenge RFC 9110 requires with it."""
+    challenge = {
+        "description": "The scheme to authenticate with (Bearer), and what was wrong.",
+        "schema": STRING,
+    }
+    return {**_json("Error", why), "headers": {"WWW-Authenticate": challenge}}
 
 
 def _operation(
@@ -273,15 +303,19 @@ def _operation(
     parameters: list[dict[str, Any]],
     ok: str,
     errors: dict[str, str],
+    *,
+    security: Security = OPEN,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": _json(ok, summary)}
     responses.update({status: _json("Error", why) for status, why in errors.items()})
+    responses["401"] = _refused(errors.get("401", REFUSED_TOKEN))
     return {
         "get": {
             "operationId": operation_id,
             "summary": summary,
             "parameters": parameters,
-            "responses": responses,
+            "security": security,
+            "responses": dict(sorted(responses.items())),
         }
     }
 
@@ -381,6 +415,7 @@ def document(server_url: str) -> dict[str, Any]:
                     "401": "Neither a session nor a valid API token.",
                     "404": "A page past the last one.",
                 },
+                security=SIGNED_IN,
             ),
             "/oembed": _operation(
                 "oEmbed",
@@ -401,7 +436,11 @@ def document(server_url: str) -> dict[str, Any]:
                 },
             ),
         },
-        "components": {"schemas": SCHEMAS, "parameters": PARAMETERS},
+        "components": {
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
 
 

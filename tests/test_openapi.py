@@ -150,6 +150,29 @@ def test_real_responses_of_every_endpoint_match_the_document(
     check(client, document, "/oembed", f"/oembed?url={clip}&maxwidth=wide")
 
 
+def test_a_refused_token_is_a_documented_401_on_every_operation(
+    client: TestClient, document: dict[str, Any]
+) -> None:
+    # The token is checked before any route, so every operation may answer 401 with its
+    # challenge; the document said so only of /api/v1/me/productions.
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerToken"]["type"] == "http"
+    assert schemes["bearerToken"]["scheme"] == "bearer"
+    for path, item in document["paths"].items():
+        url = path.replace("{production_id}", "x").replace("{slug}", "x")
+        if path == "/oembed":
+            url += "?url=http://testserver/productions/x"
+        response = client.get(url, headers={"Authorization": "Bearer not-a-token"})
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"].startswith("Bearer"), path
+        refused = item["get"]["responses"].get("401")
+        assert refused is not None, f"{path} does not document a 401 answer"
+        assert "WWW-Authenticate" in refused["headers"], path
+        schema = response_schema(document, path, 401)
+        validator_for(document, schema).validate(response.json())
+        assert {"bearerToken": []} in item["get"]["security"], path
+
+
 def test_schemas_are_closed_so_an_undocumented_field_fails(
     client: TestClient, document: dict[str, Any], catalogue: dict[str, str]
 ) -> None:
