@@ -27,6 +27,7 @@ from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, T
 from cite_live.search import artist_match, normalize, production_match, visible
 from cite_live.storage import ObjectStore
 
+MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 # An artist object lists this many of its productions; the rest are a link away.
@@ -191,7 +192,7 @@ def _path_param(request: Request, name: str, not_found: str) -> str:
 
 
 def _pagination(request: Request) -> tuple[int, int]:
-    page = _int_param(request, "page", 1, 1, 1_000_000)
+    page = _int_param(request, "page", 1, 1, MAX_PAGE)
     per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     return page, per_page
 

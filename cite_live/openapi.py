@@ -12,9 +12,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE, site_url
+from cite_live import pages
+from cite_live.api import (
+    CORS,
+    DEFAULT_PER_PAGE,
+    MAX_FILTER_LENGTH,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    site_url,
+)
 from cite_live.auth import COOKIE
 from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.oembed import MAX_URL_LENGTH
 
 VERSION = "1.0.0"
 
@@ -241,18 +250,30 @@ SCHEMAS["MyProductionList"] = _object(
 )
 
 
+# A filter is text of MAX_FILTER_LENGTH characters at most, without NUL (nothing holds one).
+TEXT = {"type": "string", "maxLength": MAX_FILTER_LENGTH, "pattern": "^[^\\u0000]*$"}
+
+
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": schema or {"type": "string", "maxLength": 200},
+        "schema": schema or TEXT,
     }
 
 
+PAGE_URL = {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH}
+
+
+def _page(maximum: int) -> dict[str, Any]:
+    schema = {"type": "integer", "minimum": 1, "maximum": maximum, "default": 1}
+    return _query("page", "Page number, from 1.", schema)
+
+
 PARAMETERS = {
-    "page": _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+    "page": _page(MAX_PAGE),
     "per_page": _query(
         "per_page",
         "Items per page.",
@@ -408,7 +429,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "listMyProductions",
                 "The productions of the signed-in account (session or Bearer token), newest "
                 "first, with their processing state. Not open to other origins.",
-                [{"$ref": "#/components/parameters/page"}],
+                [_page(pages.MAX_PAGE)],
                 "MyProductionList",
                 {
                     "400": BAD_PARAMETER,
@@ -421,7 +442,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "oEmbed",
                 "oEmbed 1.0 description of a production page, for embedding its player.",
                 [
-                    {**_query("url", "Address of a production page."), "required": True},
+                    {**_query("url", "Address of a production page.", PAGE_URL), "required": True},
                     _query("format", "json (xml is not offered).", {"enum": ["json", "xml"]}),
                     _query("maxwidth", "Largest width wanted.", {"type": "integer", "minimum": 1}),
                     _query(
