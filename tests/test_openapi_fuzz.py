@@ -1,5 +1,6 @@
 """Schemathesis against the OpenAPI document: every operation, hostile values included, answers
-no 500, only the statuses and content types the document declares, and bodies it describes.
+no 500, only the statuses, content types and bodies the document declares, and refuses a
+request exactly when the document calls it invalid.
 
 A real server holds a small catalogue (SQLite, and PostgreSQL when one answers); every
 operation is run anonymously and with an API token, from a fixed seed and with a bounded number
