@@ -27,6 +27,7 @@ from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, T
 from cite_live.search import artist_match, normalize, production_match, visible
 from cite_live.storage import ObjectStore
 
+MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 # An artist object lists this many of its productions; the rest are a link away.
@@ -171,6 +172,9 @@ def _text_param(request: Request, name: str, allowed: tuple[str, ...] = ()) -> s
     value = (request.query_params.get(name) or "").strip()
     if not value:
         return None
+    # Nothing stored holds one, and PostgreSQL refuses text that does.
+    if "\x00" in value:
+        raise HTTPException(400, f"The parameter {name} must not contain a NUL character.")
     if len(value) > MAX_FILTER_LENGTH:
         raise HTTPException(400, f"The parameter {name} is too long.")
     if allowed and value not in allowed:
@@ -178,8 +182,17 @@ def _text_param(request: Request, name: str, allowed: tuple[str, ...] = ()) -> s
     return value
 
 
+def _path_param(request: Request, name: str, not_found: str) -> str:
+    """The path parameter ``name``; one holding a NUL names nothing (and PostgreSQL would
+    refuse it), so it is ``not_found`` before any query."""
+    value: str = request.path_params[name]
+    if "\x00" in value:
+        raise HTTPException(404, not_found)
+    return value
+
+
 def _pagination(request: Request) -> tuple[int, int]:
-    page = _int_param(request, "page", 1, 1, 1_000_000)
+    page = _int_param(request, "page", 1, 1, MAX_PAGE)
     per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     return page, per_page
 
@@ -267,7 +280,8 @@ def list_productions(request: Request) -> JSONResponse:
 def show_production(request: Request) -> JSONResponse:
     services = request.app.state.services
     with services.sessions() as session:
-        production = get_production(session, request.path_params["production_id"])
+        production_id = _path_param(request, "production_id", NOT_FOUND_PRODUCTION)
+        production = get_production(session, production_id)
         # Unlisted productions are readable by whoever has their identifier; a private one only
         # by its owner and the admins — to anyone else it does not exist.
         if production is None or not can_view(current_user(request), production):
@@ -338,7 +352,7 @@ def list_artists(request: Request) -> JSONResponse:
 @api
 def show_artist(request: Request) -> JSONResponse:
     services = request.app.state.services
-    slug = request.path_params["slug"]
+    slug = _path_param(request, "slug", NOT_FOUND_ARTIST)
     base = site_url(request)
     with services.sessions() as session:
         artist = session.scalars(select(Artist).where(Artist.slug == slug)).first()

@@ -78,7 +78,9 @@ def _slug_of(url: str, hosts: set[str]) -> str | None:
     if parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts:
         return None
     match = _PAGE_PATH.fullmatch(parts.path)
-    return unquote(match.group(1)) if match else None
+    slug = unquote(match.group(1)) if match else None
+    # An encoded NUL names no page (and PostgreSQL refuses text holding one).
+    return None if slug is None or "\x00" in slug else slug
 
 
 def iframe(src: str, width: int, height: int, title: str) -> str:

@@ -12,8 +12,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE, site_url
+from cite_live import pages
+from cite_live.api import (
+    CORS,
+    DEFAULT_PER_PAGE,
+    MAX_FILTER_LENGTH,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    site_url,
+)
+from cite_live.auth import COOKIE
 from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.oembed import MAX_URL_LENGTH
 
 VERSION = "1.0.0"
 
@@ -240,18 +250,30 @@ SCHEMAS["MyProductionList"] = _object(
 )
 
 
+# A filter is text of MAX_FILTER_LENGTH characters at most, without NUL (nothing holds one).
+TEXT = {"type": "string", "maxLength": MAX_FILTER_LENGTH, "pattern": "^[^\\u0000]*$"}
+
+
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
         "required": False,
         "description": description,
-        "schema": schema or {"type": "string", "maxLength": 200},
+        "schema": schema or TEXT,
     }
 
 
+PAGE_URL = {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH}
+
+
+def _page(maximum: int) -> dict[str, Any]:
+    schema = {"type": "integer", "minimum": 1, "maximum": maximum, "default": 1}
+    return _query("page", "Page number, from 1.", schema)
+
+
 PARAMETERS = {
-    "page": _query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+    "page": _page(MAX_PAGE),
     "per_page": _query(
         "per_page",
         "Items per page.",
@@ -265,6 +287,35 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 BAD_PARAMETER = "A parameter is not valid."
+REFUSED_TOKEN = "The Bearer token is not valid, or it has been revoked."
+
+SECURITY_SCHEMES = {
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token of an account (cite-live token create EMAIL).",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE,
+        "description": "The session of a browser signed in on the site.",
+    },
+}
+# The catalogue is open to anyone; a token, when sent, is checked before any route, so every
+# operation may answer 401.
+Security = list[dict[str, list[str]]]
+OPEN: Security = [{}, {"bearerToken": []}]
+SIGNED_IN: Security = [{"bearerToken": []}, {"session": []}]
+
+
+def _refused(why: str) -> dict[str, Any]:
+    """A 401: the Error object and the challenge RFC 9110 requires with it."""
+    challenge = {
+        "description": "The scheme to authenticate with (Bearer), and what was wrong.",
+        "schema": STRING,
+    }
+    return {**_json("Error", why), "headers": {"WWW-Authenticate": challenge}}
 
 
 def _operation(
@@ -273,15 +324,19 @@ def _operation(
     parameters: list[dict[str, Any]],
     ok: str,
     errors: dict[str, str],
+    *,
+    security: Security = OPEN,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": _json(ok, summary)}
     responses.update({status: _json("Error", why) for status, why in errors.items()})
+    responses["401"] = _refused(errors.get("401", REFUSED_TOKEN))
     return {
         "get": {
             "operationId": operation_id,
             "summary": summary,
             "parameters": parameters,
-            "responses": responses,
+            "security": security,
+            "responses": dict(sorted(responses.items())),
         }
     }
 
@@ -374,19 +429,20 @@ def document(server_url: str) -> dict[str, Any]:
                 "listMyProductions",
                 "The productions of the signed-in account (session or Bearer token), newest "
                 "first, with their processing state. Not open to other origins.",
-                [{"$ref": "#/components/parameters/page"}],
+                [_page(pages.MAX_PAGE)],
                 "MyProductionList",
                 {
                     "400": BAD_PARAMETER,
                     "401": "Neither a session nor a valid API token.",
                     "404": "A page past the last one.",
                 },
+                security=SIGNED_IN,
             ),
             "/oembed": _operation(
                 "oEmbed",
                 "oEmbed 1.0 description of a production page, for embedding its player.",
                 [
-                    {**_query("url", "Address of a production page."), "required": True},
+                    {**_query("url", "Address of a production page.", PAGE_URL), "required": True},
                     _query("format", "json (xml is not offered).", {"enum": ["json", "xml"]}),
                     _query("maxwidth", "Largest width wanted.", {"type": "integer", "minimum": 1}),
                     _query(
@@ -401,7 +457,11 @@ def document(server_url: str) -> dict[str, Any]:
                 },
             ),
         },
-        "components": {"schemas": SCHEMAS, "parameters": PARAMETERS},
+        "components": {
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "securitySchemes": SECURITY_SCHEMES,
+        },
     }
 
 
