@@ -33,6 +33,7 @@ from cite_live.i18n import LocaleMiddleware
 from cite_live.pagecache import PageCacheMiddleware
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
+from cite_live.site import HostMiddleware
 from cite_live.templating import make_templates
 
 log = logging.getLogger("cite_live.app")
@@ -195,7 +196,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ),
     ]
     middleware = [
-        # Media first: a segment needs none of what follows (media.MediaMiddleware).
+        # Before anything writes an absolute URL, media included: a request for another host
+        # is refused, and a trusted proxy's forwarded address is taken.
+        Middleware(HostMiddleware, settings=settings, json_paths=JSON_PATHS),
+        # Media next: a segment needs none of what follows (media.MediaMiddleware).
         Middleware(media.MediaMiddleware),
         # Then framing: pages served from the cache are refused to other sites' frames too.
         Middleware(embeds.FramingMiddleware),

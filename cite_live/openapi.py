@@ -12,8 +12,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE, site_url
+from cite_live.api import CORS, DEFAULT_PER_PAGE, MAX_PER_PAGE
 from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.site import site_url
 
 VERSION = "1.0.0"
 
