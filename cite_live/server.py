@@ -118,6 +118,7 @@ class HttpProtocol(HttpToolsProtocol):
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: text/plain; charset=utf-8\r\n"
             b"content-length: %d\r\n"
+            b"x-content-type-options: nosniff\r\n"
             b"connection: close\r\n\r\n%s" % (len(body), body)
         )
         if not self.transport.can_write_eof():

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +13,8 @@ import httpx
 import pytest
 
 from cite_live.server import MAX_HEAD_BYTES, MAX_HEADERS
-from tests.app_fixtures import free_port
+from tests.test_seed import first_answer, start_serve, stop_serve
 
-ROOT = Path(__file__).resolve().parent.parent
 # What a client reaching the server directly sends to pass for a proxy it does not have.
 FORGED = {
     "X-Forwarded-Proto": "https",
@@ -30,13 +25,16 @@ FORGED = {
 
 @dataclass
 class Served:
-    host: str
-    port: int
+    url: str
     log: Path
 
     @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def host(self) -> str:
+        return self.url.removeprefix("http://").rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def access_line(self, marker: str) -> str:
         """The access log's line of the request whose query holds ``marker``."""
@@ -53,47 +51,13 @@ class Served:
 @contextmanager
 def cite_live_serve(directory: Path, host: str, **env: str) -> Iterator[Served]:
     """`cite-live serve --host HOST` in a process of its own, demo seeding off."""
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log = directory / "serve.log"
-    environ = {
-        **os.environ,
-        "CITE_LIVE_DATA_DIR": str(directory / "data"),
-        "CITE_LIVE_SEED": "0",
-        "PYTHONPATH": str(ROOT),
-        **env,
-    }
-    for name in ("CITE_LIVE_DATABASE_URL", "CITE_LIVE_CONFIG"):
-        environ.pop(name, None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cite_live", "serve", "--host", host, "--port", str(port)],
-            cwd=ROOT,
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    served = Served(host, port, log)
+    process, url = start_serve(directory / "data", log, host=host, CITE_LIVE_SEED="0", **env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"cite-live serve did not start:\n{log.read_text()[-3000:]}")
-            try:
-                httpx.get(f"{served.url}/feed.atom", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield served
+        first_answer(url, process, log)
+        yield Served(url, log)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop_serve(process)
 
 
 @pytest.fixture(scope="module")
