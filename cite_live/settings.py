@@ -240,7 +240,13 @@ def _site_url(raw: str, origin: str) -> str:
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment:
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
         raise SettingsError(
             f"{origin}: site.url must be the site's public address, such as "
             f"https://live.example.org, not {raw!r}."

@@ -117,6 +117,7 @@ def test_without_site_url_urls_outside_requests_name_the_default_address() -> No
         ("CITE_LIVE_SITE_URL", "ftp://live.example", "site.url must be"),
         ("CITE_LIVE_SITE_URL", "https://live.example:99999", "site.url must be"),
         ("CITE_LIVE_SITE_URL", "https://user@/x", "site.url must be"),
+        ("CITE_LIVE_SITE_URL", "https://live.example@attacker.example", "site.url must be"),
     ],
 )
 def test_bad_addresses_are_refused_with_a_sentence(name: str, value: str, message: str) -> None:
