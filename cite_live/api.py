@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -25,6 +25,7 @@ from cite_live.catalogue import get_production, production_query
 from cite_live.metadata import artist_url, aware, embed_url, page_url
 from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, Tag, Venue
 from cite_live.search import artist_match, normalize, production_match, visible
+from cite_live.site import site_url
 from cite_live.storage import ObjectStore
 
 MAX_PAGE = 1_000_000
@@ -130,10 +131,6 @@ def artist_json(artist: Artist, site_url: str) -> dict[str, Any]:
     }
 
 
-def site_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def api(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
     """Answer with CORS headers, and turn HTTP errors into the JSON error object here, so that
     a partner page reading a 404 sees the 404 rather than a cross-origin failure."""
@@ -197,13 +194,19 @@ def _pagination(request: Request) -> tuple[int, int]:
     return page, per_page
 
 
+def _here(request: Request, **params: Any) -> str:
+    """This request's address with ``params`` in its query, on the site's address."""
+    url = request.url.include_query_params(**params)
+    return f"{site_url(request)}{url.path}?{url.query}"
+
+
 def _page_body(
     request: Request, items: list[dict[str, Any]], page: int, per_page: int, total: int
 ) -> dict[str, Any]:
     last = max(1, -(-total // per_page))
-    next_url = str(request.url.include_query_params(page=page + 1)) if page < last else None
+    next_url = _here(request, page=page + 1) if page < last else None
     # A page past the end points back to the last one that has items.
-    prev_url = str(request.url.include_query_params(page=min(page - 1, last))) if page > 1 else None
+    prev_url = _here(request, page=min(page - 1, last)) if page > 1 else None
     return {
         "items": items,
         "page": page,
@@ -364,7 +367,7 @@ def show_artist(request: Request) -> JSONResponse:
         data = artist_json(artist, base)
         data["productions"] = [production_json(p, services.store, base) for p in rows]
     data["productions_total"] = total
-    data["productions_url"] = str(
-        request.url_for("api_productions").include_query_params(artist=slug)
+    data["productions_url"] = (
+        f"{base}{request.app.url_path_for('api_productions')}?{urlencode({'artist': slug})}"
     )
     return JSONResponse(data)

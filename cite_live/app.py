@@ -34,6 +34,7 @@ from cite_live.pagecache import PageCacheMiddleware
 from cite_live.security_headers import ERROR_HEADERS, SecurityHeadersMiddleware
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
+from cite_live.site import HostMiddleware
 from cite_live.templating import make_templates
 
 log = logging.getLogger("cite_live.app")
@@ -196,7 +197,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         ),
     ]
     middleware = [
-        # Media first: a segment needs none of what follows (media.MediaMiddleware).
+        # Before anything writes an absolute URL, media included: a request for another host
+        # is refused, and a trusted proxy's forwarded address is taken.
+        Middleware(HostMiddleware, settings=settings, json_paths=JSON_PATHS),
+        # Media next: a segment needs none of what follows (media.MediaMiddleware).
         Middleware(media.MediaMiddleware),
         # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
         Middleware(SecurityHeadersMiddleware),

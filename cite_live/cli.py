@@ -77,7 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from cite_live.app import create_app
         from cite_live.seed import BackgroundSeed, seeding_enabled
+        from cite_live.server import server_config
+        from cite_live.site import allowed_hosts, bound_to
 
+        settings = bound_to(settings, args.host)
+        log.info(
+            "Answering requests for %s; absolute URLs start with %s.",
+            ", ".join(sorted(allowed_hosts(settings))),
+            settings.site_url or "the address each request arrives at",
+        )
         # Opened here rather than in the app's lifespan so that the demo seeding shares them.
         services = open_services(settings)
         try:
@@ -90,9 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"cite-live: {exc}", file=sys.stderr)
             return 2
         server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, services), host=args.host, port=args.port, proxy_headers=True
-            )
+            server_config(create_app(settings, services), host=args.host, port=args.port)
         )
         seeding = None
         if seeding_enabled(os.environ):
@@ -158,7 +164,7 @@ def ingest(
         with services.sessions() as session:
             production = get_production(session, production_id)
             assert production is not None
-            data = production_json(production, services.store, services.settings.site_url)
+            data = production_json(production, services.store, services.settings.stable_url)
         if as_json:
             print(json.dumps(data, ensure_ascii=False), flush=True)
         else:
@@ -270,9 +276,9 @@ def add_user(
             settings=services.settings,
         )
         if password is not None:
-            return f"{user.email} can sign in at {services.settings.site_url}/login"
+            return f"{user.email} can sign in at {services.settings.stable_url}/login"
         secret = accounts.create_invitation(session, user)
-        return accounts.invitation_url(services.settings.site_url, secret)
+        return accounts.invitation_url(services.settings.stable_url, secret)
 
 
 def create_token(services: Services, email: str, name: str) -> str:

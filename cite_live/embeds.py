@@ -10,6 +10,7 @@ from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
 from cite_live.catalogue import get_production
 from cite_live.player import PlayerOptions, player_data
+from cite_live.site import site_url
 
 # Any site may frame the player: that is what it is for. The page runs no inline script, so
 # the policy can otherwise stay strict about what it loads.
@@ -38,7 +39,7 @@ async def embed_page(request: Request) -> Response:
         # exist for the outside: only their owner and the admins see them, on this site.
         if production is None or not can_view(current_user(request), production):
             raise HTTPException(404, "There is no production with this identifier.")
-        site = str(request.base_url).rstrip("/")
+        site = site_url(request)
         link = media_link(services, production, site)
         data = player_data(production, services.store, site, lang=lang, link=link)
         private = production.visibility == "private"

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cite_live.api import page_of_productions, public_productions_where, site_url
+from cite_live.api import page_of_productions, public_productions_where
 from cite_live.i18n import pick
 from cite_live.metadata import (
     PROVIDER_NAME,
@@ -32,6 +32,7 @@ from cite_live.metadata import (
     stored_size,
 )
 from cite_live.models import Artist, MediaVersion, Production
+from cite_live.site import site_url
 from cite_live.storage import ObjectStore
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -107,12 +108,17 @@ def atom_feed(
     self_url: str,
     alternate_url: str,
     lang: str,
+    feed_id: str,
+    id_base: str,
 ) -> bytes:
-    """An Atom 1.0 document listing ``productions``; ``base`` is the site's address."""
+    """An Atom 1.0 document listing ``productions``; ``base`` is the site's address.
+
+    Ids never change with the address a feed is read at: ``feed_id``, and for each entry
+    ``id_base`` (``Settings.stable_url``) with the production's public identifier."""
     # Atom elements are unprefixed under a default namespace declared here by hand:
     # ElementTree's default_namespace option refuses the unprefixed attributes Atom uses.
     feed = ET.Element("feed", {"xmlns": ATOM, XML_LANG: lang})
-    _sub(feed, "id", self_url)
+    _sub(feed, "id", feed_id)
     _sub(feed, "title", title, type="text")
     _sub(feed, "subtitle", subtitle, type="text")
     _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
@@ -124,16 +130,21 @@ def atom_feed(
     _sub(author, "uri", base + "/")
     _sub(feed, "generator", PROVIDER_NAME, uri=base + "/")
     for production in productions:
-        _atom_entry(feed, production, store, base, lang)
+        _atom_entry(feed, production, store, base, lang, id_base)
     return _serialize(feed)
 
 
 def _atom_entry(
-    feed: ET.Element, production: Production, store: ObjectStore, base: str, lang: str
+    feed: ET.Element,
+    production: Production,
+    store: ObjectStore,
+    base: str,
+    lang: str,
+    id_base: str,
 ) -> None:
     entry = _sub(feed, "entry")
     # The id must never change: the slug follows the title, the public identifier does not.
-    _sub(entry, "id", f"{base}/api/v1/productions/{quote(production.id)}")
+    _sub(entry, "id", f"{id_base}/api/v1/productions/{quote(production.id)}")
     _sub(entry, "title", pick(production.title, production.title_en, lang), type="text")
     _sub(entry, "link", rel="alternate", type="text/html", href=page_url(production, base))
     published = production.published_at or production.created_at
@@ -187,6 +198,8 @@ def site_feed(request: Request) -> Response:
             self_url=f"{base}/feed.atom",
             alternate_url=base + "/",
             lang=lang,
+            feed_id=f"{services.settings.stable_url}/feed.atom",
+            id_base=services.settings.stable_url,
         )
     return _atom_response(body)
 
@@ -212,6 +225,8 @@ def artist_feed(request: Request) -> Response:
             self_url=f"{page}/feed.atom",
             alternate_url=page,
             lang=lang,
+            feed_id=f"{artist_url(artist.slug, services.settings.stable_url)}/feed.atom",
+            id_base=services.settings.stable_url,
         )
     return _atom_response(body)
 

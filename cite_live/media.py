@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cite_live import access, filesend
+from cite_live.site import scope_site_url
 from cite_live.storage import (
     LocalStore,
     S3Store,
@@ -196,7 +196,7 @@ async def _from_bucket(
 ) -> None:
     """A private playlist or storyboard fetched and rewritten with presigned addresses;
     anything else sent to its own presigned address."""
-    link = access.grant_link(services, grant, _base_url(scope))
+    link = access.grant_link(services, grant, scope_site_url(scope))
     if not key.lower().endswith((".m3u8", ".vtt")):
         location = [(b"location", link(key).encode()), (b"cache-control", b"no-store")]
         await filesend.answer(send, 302, [*_PRIVATE, *location])
@@ -224,11 +224,6 @@ async def _from_bucket(
 
 def _with_charset(content_type: str) -> str:
     return f"{content_type}; charset=utf-8" if content_type.startswith("text/") else content_type
-
-
-def _base_url(scope: Scope) -> str:
-    """The site's address as the client reached it, ending with a slash (Request.base_url)."""
-    return str(URL(scope=scope).replace(path=scope.get("root_path", "") + "/", query=""))
 
 
 class MediaMiddleware:

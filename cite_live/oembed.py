@@ -1,9 +1,9 @@
 """oEmbed 1.0 (https://oembed.com): a partner site gives a production page's address and gets
 the iframe of our player, sized to fit, with its title, credits and thumbnail.
 
-Only the addresses of our own production pages are answered (this site's host, or the public
-address in the settings); anything else is a 404, as the specification asks. Responses are JSON
-only; ``format=xml`` gets the 501 the specification names for an unsupported format.
+Only the addresses of our own production pages are answered (the host the request was made
+to, or the host of ``site.url``); anything else is a 404, as the specification asks. Responses
+are JSON only; ``format=xml`` gets the 501 the specification names for an unsupported format.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cite_live.api import CORS, api, site_url
+from cite_live.api import CORS, api
 from cite_live.catalogue import production_query
 from cite_live.i18n import pick
 from cite_live.metadata import (
@@ -29,6 +29,7 @@ from cite_live.metadata import (
 )
 from cite_live.models import Production
 from cite_live.player import EMBED_SIZES, parse_time
+from cite_live.site import site_url
 
 # /productions/{slug}, with or without a trailing slash; the slug is one path segment.
 _PAGE_PATH = re.compile(r"/productions/([^/]+)/?")
@@ -110,7 +111,9 @@ def oembed(request: Request) -> JSONResponse:
     maxwidth = _size_param(request, "maxwidth")
     maxheight = _size_param(request, "maxheight")
     base = site_url(request)
-    hosts = {urlsplit(base).netloc.lower(), urlsplit(services.settings.site_url).netloc.lower()}
+    # The address the request arrived at (it passed cite_live.site.HostMiddleware) and site.url.
+    here = urlsplit(str(request.base_url)).netloc.lower()
+    hosts = {here, urlsplit(base).netloc.lower()}
     slug = _slug_of(url, hosts)
     if slug is None:
         raise HTTPException(404, NOT_OURS)

@@ -19,11 +19,11 @@ from cite_live.api import (
     MAX_FILTER_LENGTH,
     MAX_PAGE,
     MAX_PER_PAGE,
-    site_url,
 )
 from cite_live.auth import COOKIE
 from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
 from cite_live.oembed import MAX_URL_LENGTH
+from cite_live.site import site_url
 
 VERSION = "1.0.0"
 

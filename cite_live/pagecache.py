@@ -13,7 +13,8 @@ several milliseconds of a single process, so 50 listeners at once would queue fo
   shows immediately here; other processes (workers, other web servers) are within ``seconds``.
 
 Only anonymous GET/HEAD answers with status 200, no cookie of their own and no private or
-no-store Cache-Control are kept, per path, query and language.
+no-store Cache-Control are kept, per scheme, host, path, query and language: pages hold
+absolute URLs, made from the address they were asked at when site.url is not set.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ REFRESH_SLOTS = 2
 # filled together do not all go stale together.
 FRESH_JITTER = 0.25
 
-Key = tuple[str, str, str]
+# (scheme, host, path, query, language)
+Key = tuple[str, str, str, str, str]
 
 
 class CatalogueChanges:
@@ -153,7 +155,9 @@ class PageCacheMiddleware:
             if part.startswith("lang="):
                 query_lang = part[5:]
         lang = negotiate(query_lang, cookies.get(COOKIE), headers.get("accept-language", ""))
-        return path, query, lang
+        # The host has passed cite_live.site.HostMiddleware; case and port still tell apart
+        # addresses that pages would be written for.
+        return scope.get("scheme", "http"), headers.get("host", ""), path, query, lang
 
     @staticmethod
     def _generation(scope: Scope) -> int:
@@ -225,7 +229,7 @@ class PageCacheMiddleware:
             async with self.refresh_slots:
                 await self._render(key, generation, request_scope, receive, discard)
         except Exception:
-            log.warning("could not refresh the cached page %s", key[0], exc_info=True)
+            log.warning("could not refresh the cached page %s", key[2], exc_info=True)
 
     async def _render(
         self, key: Key, generation: int, scope: Scope, receive: Receive, send: Send

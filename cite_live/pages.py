@@ -42,6 +42,7 @@ from cite_live.models import (
 from cite_live.player import player_data
 from cite_live.search import search_artists, search_productions, visible
 from cite_live.services import Services
+from cite_live.site import site_url
 from cite_live.storage import ObjectStore
 
 PER_PAGE = 24
@@ -102,7 +103,7 @@ def _lang(request: Request) -> str:
 
 
 def _site(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return site_url(request)
 
 
 def _render(request: Request, template: str, context: dict[str, Any]) -> Response:

@@ -8,21 +8,50 @@ documented in storage.yaml and the README. The environment overrides a key with
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "storage.yaml"
 WEB_DIR = ROOT / "web"
+# Where URLs made outside a request point when site.url is not set: the address
+# `cite-live serve` binds by default.
+UNSET_SITE_URL = "http://127.0.0.1:8000"
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
     """A configuration value is missing or malformed; the message names it."""
+
+
+def host_name(value: str) -> str:
+    """``value`` as a host name or IP address, lower-cased; ValueError when it is neither."""
+    name = value.strip().lower().removesuffix(".")
+    try:
+        return str(ipaddress.ip_address(name.removeprefix("[").removesuffix("]")))
+    except ValueError:
+        pass
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        raise ValueError("a host name or IP address, without scheme or port")
+    return name
+
+
+def network(value: str) -> Network:
+    """An address or a CIDR network; ValueError otherwise."""
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError("an IP address or a network such as 10.0.0.0/8") from None
 
 
 @dataclass(frozen=True)
@@ -32,6 +61,9 @@ class Key:
     kind: type
     default: Any
     choices: tuple[str, ...] = ()
+    # For a list (kind tuple): what each item is turned into; it raises ValueError, saying what
+    # an item must be, when it cannot be.
+    item: Callable[[str], Any] = str
 
     @property
     def env(self) -> str:
@@ -52,7 +84,9 @@ KEYS: tuple[Key, ...] = (
     Key("limits", "max_duration", float, 6 * 3600.0),
     Key("limits", "max_pixels", int, 4096 * 2304),
     Key("limits", "timeout_factor", float, 8.0),
-    Key("site", "url", str, "http://127.0.0.1:8000"),
+    Key("site", "url", str, ""),
+    Key("site", "allowed_hosts", tuple, ("localhost", "127.0.0.1", "::1"), item=host_name),
+    Key("site", "trusted_proxies", tuple, (), item=network),
     Key("site", "page_cache_seconds", float, 10.0),
     Key("auth", "secret_key", str, ""),
     Key("auth", "session_days", float, 14.0),
@@ -124,7 +158,12 @@ class Settings:
     data_dir: Path
     config_path: Path
     database_url: str
+    # As configured, without a trailing slash; "" when not set (see ``stable_url``).
     site_url: str
+    # Host names answered besides site_url's (cite_live.site); the proxies whose X-Forwarded-*
+    # headers are believed.
+    allowed_hosts: tuple[str, ...]
+    trusted_proxies: tuple[Network, ...]
     page_cache_seconds: float
     storage: StorageSettings
     limits: LimitSettings
@@ -133,6 +172,12 @@ class Settings:
     jobs: JobSettings
     signed_url_seconds: float
     web_dir: Path = WEB_DIR
+
+    @property
+    def stable_url(self) -> str:
+        """The site's address where it cannot depend on a request: URLs printed by commands,
+        invitation links, feed ids. ``site.url``, else http://127.0.0.1:8000."""
+        return self.site_url or UNSET_SITE_URL
 
     @property
     def tmp_dir(self) -> Path:
@@ -146,7 +191,11 @@ class Settings:
 
 def _coerce(key: Key, raw: Any, origin: str) -> Any:
     if raw is None:
-        return key.default
+        raw = key.default
+        if key.kind is not tuple:
+            return raw
+    if key.kind is tuple:
+        return _coerce_list(key, raw, origin)
     try:
         value = key.kind(raw)
     except (TypeError, ValueError):
@@ -159,6 +208,50 @@ def _coerce(key: Key, raw: Any, origin: str) -> Any:
             f"not {value!r}."
         )
     return value
+
+
+def _coerce_list(key: Key, raw: Any, origin: str) -> tuple[Any, ...]:
+    """A YAML list, or a comma-separated string (as the environment gives)."""
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list | tuple):
+        raise SettingsError(f"{origin}: {key.section}.{key.name} must be a list, not {raw!r}.")
+    items = []
+    for entry in raw:
+        text = str(entry).strip()
+        if not text:
+            continue
+        try:
+            items.append(key.item(text))
+        except ValueError as exc:
+            raise SettingsError(
+                f"{origin}: {key.section}.{key.name} holds {text!r}, which is not {exc}."
+            ) from None
+    return tuple(items)
+
+
+def _site_url(raw: str, origin: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host_name(parts.hostname or "")
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+    ):
+        raise SettingsError(
+            f"{origin}: site.url must be the site's public address, such as "
+            f"https://live.example.org, not {raw!r}."
+        )
+    return url
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -188,12 +281,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     config_path = Path(env.get("CITE_LIVE_CONFIG") or DEFAULT_CONFIG).resolve()
     document = _read_yaml(config_path)
     values: dict[tuple[str, str], Any] = {}
+    origins: dict[tuple[str, str], str] = {}
     for key in KEYS:
         raw = document.get(key.section, {}).get(key.name)
         origin = str(config_path)
         if key.env in env:
             raw, origin = env[key.env], key.env
         values[(key.section, key.name)] = _coerce(key, raw, origin)
+        origins[(key.section, key.name)] = origin
 
     data_dir = Path(env.get("CITE_LIVE_DATA_DIR") or "var").resolve()
     database_url = env.get("CITE_LIVE_DATABASE_URL") or f"sqlite:///{data_dir / 'cite-live.db'}"
@@ -230,7 +325,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         config_path=config_path,
         database_url=database_url,
-        site_url=str(values[("site", "url")]).rstrip("/"),
+        site_url=_site_url(values[("site", "url")], origins[("site", "url")]),
+        allowed_hosts=values[("site", "allowed_hosts")],
+        trusted_proxies=values[("site", "trusted_proxies")],
         page_cache_seconds=values[("site", "page_cache_seconds")],
         storage=storage,
         limits=limits,

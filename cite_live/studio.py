@@ -44,6 +44,7 @@ from cite_live.production_status import (
     studio_row,
 )
 from cite_live.services import Services
+from cite_live.site import site_url
 
 PER_PAGE = 50
 # Names offered as suggestions in the credits' rows; beyond, the artist types the whole name.
@@ -77,7 +78,7 @@ def lang_of(request: Request) -> str:
 
 
 def site_of(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return site_url(request)
 
 
 def render(

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from cite_live import auth, i18n, metadata
 from cite_live.settings import Settings
+from cite_live.site import site_url
 
 
 def _context_language(context: jinja2.runtime.Context) -> str:
@@ -88,7 +89,7 @@ def _request_context(request: Request) -> dict[str, Any]:
         "lang": lang,
         "other_lang": "en" if lang == "fr" else "fr",
         "current_path": path,
-        "site_url": str(request.base_url).rstrip("/"),
+        "site_url": site_url(request),
         "user": auth.current_user(request),
     }
 

@@ -15,6 +15,7 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from cite_live.app import create_app
+from cite_live.server import server_config
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings, load_settings
 from tests.dbs import postgres_admin_url, postgres_database, sqlite_url
@@ -26,6 +27,8 @@ def make_settings(data_dir: Path, database_url: str, **env: str) -> Settings:
         "CITE_LIVE_DATABASE_URL": database_url,
         # Tests look at pages right after changing records; the cache has tests of its own.
         "CITE_LIVE_SITE_PAGE_CACHE_SECONDS": "0",
+        # The in-process client's host, besides the loopback names live servers are reached at.
+        "CITE_LIVE_SITE_ALLOWED_HOSTS": "testserver,localhost,127.0.0.1,::1",
         # Password hashing at its production cost would spend seconds per test that logs in.
         "CITE_LIVE_AUTH_ARGON2_MEMORY_KIB": "1024",
         "CITE_LIVE_AUTH_ARGON2_TIME_COST": "1",
@@ -100,9 +103,10 @@ def free_port() -> int:
 
 @contextmanager
 def serving(services: Services) -> Iterator[str]:
-    """The app on a real uvicorn server bound to 127.0.0.1 (its URL), stopped afterwards."""
+    """The app on a real uvicorn server bound to 127.0.0.1 (its URL), configured as
+    `cite-live serve` configures it, stopped afterwards."""
     port = free_port()
-    config = uvicorn.Config(
+    config = server_config(
         create_app(services.settings, services),
         host="127.0.0.1",
         port=port,

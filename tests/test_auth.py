@@ -716,14 +716,25 @@ def test_a_request_from_another_site_is_refused(client: TestClient, artist_accou
         assert response.status_code == 200, headers
 
 
-def test_the_site_url_is_this_site_too(client: TestClient, artist_account: str) -> None:
-    token = login(client, artist_account)
-    response = client.post(
-        "/account",
-        data={"csrf_token": token, "action": "create_token"},
-        headers={"Origin": "http://127.0.0.1:8000"},
+def test_the_site_url_is_this_site_too(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_SITE_URL="https://live.example"
     )
-    assert response.status_code == 200
+    services = open_services(settings)
+    try:
+        make_user(services, "nora@example.org")
+        # Over HTTPS, as the session cookie is Secure when site.url is.
+        app = create_app(settings, services)
+        with TestClient(app, base_url="https://testserver") as client:
+            token = login(client, "nora@example.org")
+            response = client.post(
+                "/account",
+                data={"csrf_token": token, "action": "create_token"},
+                headers={"Origin": "https://live.example"},
+            )
+            assert response.status_code == 200
+    finally:
+        services.close()
 
 
 def test_the_header_token_is_accepted_and_the_api_answers_refusals_in_json(

@@ -12,7 +12,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from cite_live.cli import add_user
 from cite_live.models import Production
+from cite_live.services import Services
 
 Media = Callable[[str], Path]
 
@@ -119,3 +121,9 @@ def test_only_refused_files_exit_non_zero_with_nothing_stored(tmp_path: Path, me
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 2
     assert productions(tmp_path) == []
     assert stored_files(tmp_path) == []
+
+
+def test_without_site_url_printed_links_name_the_default_address(services: Services) -> None:
+    assert services.settings.site_url == ""
+    link = add_user(services, "nora@example.org", "artist", [], None)
+    assert link.startswith("http://127.0.0.1:8000/invite/")

@@ -78,7 +78,8 @@ def test_site_feed_lists_public_ready_productions_newest_first(
     assert links == {"self": f"{SITE}/feed.atom", "alternate": f"{SITE}/"}
     assert feed.findtext(f"{ATOM}updated")
     second, first = feed.findall(f"{ATOM}entry")
-    assert second.findtext(f"{ATOM}id") == f"{SITE}/api/v1/productions/{latest}"
+    # site.url is not set: ids are made from the address outside requests (Settings.stable_url).
+    assert second.findtext(f"{ATOM}id") == f"http://127.0.0.1:8000/api/v1/productions/{latest}"
     alternate = second.find(f"{ATOM}link")
     assert alternate is not None and alternate.get("href") == f"{SITE}/productions/second"
     authors = [a.findtext(f"{ATOM}name") for a in second.findall(f"{ATOM}author")]
@@ -102,6 +103,34 @@ def test_entry_id_survives_a_new_title(client: TestClient, services: Services) -
     assert before is not None and after is not None
     assert after.findtext(f"{ATOM}title") == "Nouveau titre"
     assert after.findtext(f"{ATOM}id") == before.findtext(f"{ATOM}id")
+
+
+def feed_ids(client: TestClient, path: str, host: str) -> list[str | None]:
+    feed = ET.fromstring(client.get(path, headers={"Host": host}).content)
+    return [feed.findtext(f"{ATOM}id")] + [
+        e.findtext(f"{ATOM}id") for e in feed.iter(f"{ATOM}entry")
+    ]
+
+
+@pytest.mark.parametrize("site_url", ["", "https://live.example"])
+def test_ids_are_the_same_whatever_address_the_feed_is_read_at(
+    tmp_path: Path, site_url: str
+) -> None:
+    settings = make_settings(tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_SITE_URL=site_url)
+    services = open_services(settings)
+    try:
+        production_id = publish_fake(services, "Premier", artists=["Noé Chabert"])
+        with TestClient(create_app(settings, services)) as client:
+            for path in ("/feed.atom", "/artists/noe-chabert/feed.atom"):
+                ids = {host: feed_ids(client, path, host) for host in ("testserver", "localhost")}
+                assert ids["testserver"] == ids["localhost"], path
+                stable = site_url or "http://127.0.0.1:8000"
+                assert ids["localhost"] == [
+                    stable + path,
+                    f"{stable}/api/v1/productions/{production_id}",
+                ]
+    finally:
+        services.close()
 
 
 def test_artist_feed_holds_only_their_productions(client: TestClient, services: Services) -> None:

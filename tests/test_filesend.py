@@ -155,7 +155,7 @@ def test_a_client_hanging_up_stops_the_reading(
     monkeypatch.setattr(filesend, "_read", counted)
     host, port = live_server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as client:
-        client.sendall(b"GET /media/files/long.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.sendall(b"GET /media/files/long.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert client.recv(65536).startswith(b"HTTP/1.1 200")
     # The server stops reading once it notices; without the watch on the connection it would
     # read all 16 chunks into a connection that is gone.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -13,8 +14,9 @@ from starlette.testclient import TestClient
 
 from cite_live.app import create_app
 from cite_live.oembed import player_size
-from cite_live.services import Services
-from tests.app_fixtures import LiveServer
+from cite_live.services import Services, open_services
+from tests.app_fixtures import LiveServer, make_settings
+from tests.dbs import sqlite_url
 from tests.media import HOSTILE_ARTIST, HOSTILE_TITLE
 from tests.test_api import publish_fake
 
@@ -124,13 +126,31 @@ def test_page_address_with_query_or_trailing_slash_is_ours(
         f"{SITE}/productions/concert?utm_source=x",
         f"{SITE}/productions/concert/",
         "https://testserver/productions/concert",
-        # The public address of the settings names the same site.
-        f"{services.settings.site_url}/productions/concert",
     ):
         assert oembed(client, url).status_code == 200, url
     # A shared moment embeds at that moment.
     body = oembed(client, f"{SITE}/productions/concert?t=1m30s").json()
     assert only_iframe(body["html"])["src"] == f"{SITE}/embed/{production_id}?t=90"
+
+
+def test_with_site_url_set_its_pages_are_ours_and_the_player_is_there(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_SITE_URL="https://live.example"
+    )
+    services = open_services(settings)
+    try:
+        production_id = publish_fake(services, "Concert")
+        with TestClient(create_app(settings, services), base_url=SITE) as client:
+            # Asked at another of the site's names, with the public address or that name.
+            for url in ("https://live.example/productions/concert", f"{SITE}/productions/concert"):
+                body = oembed(client, url).json()
+                src = only_iframe(body["html"])["src"]
+                assert src == f"https://live.example/embed/{production_id}", url
+                assert body["provider_url"] == "https://live.example/"
+    finally:
+        services.close()
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from cite_live.catalogue import create_production
 from cite_live.models import Job, Production
 from cite_live.pagecache import FRESH_JITTER, PageCacheMiddleware
 from cite_live.services import Services
+from tests.test_api import publish_fake
 
 FRESH = 0.5
 
@@ -151,3 +152,47 @@ def test_zero_seconds_turns_it_off(services: Services) -> None:
     with TestClient(create_app(services.settings, services)) as client:
         assert services.settings.page_cache_seconds == 0
         assert "x-cache" not in client.get("/").headers
+
+
+# --- the Host header ----------------------------------------------------------------------------
+
+# What the visitors of a cached site read absolute URLs from: the API's media and page URLs,
+# the home's cards, a page's canonical link, OG tags and JSON-LD, feed ids and enclosures, and
+# oEmbed's iframe.
+CACHED_PAGES = (
+    "/api/v1/productions",
+    "/",
+    "/productions/concert",
+    "/feed.atom",
+    "/podcast.rss",
+    "/oembed?url=http://attacker.example/productions/concert",
+)
+
+
+@pytest.mark.parametrize("path", CACHED_PAGES)
+def test_a_forged_host_is_refused_and_never_reaches_the_next_visitor(
+    cached: TestClient, services: Services, path: str
+) -> None:
+    publish_fake(services, "Concert", download=True, picture=(320, 180))
+    forged = cached.get(path, headers={"Host": "attacker.example"})
+    visitor = cached.get(path)
+    assert "attacker.example" not in visitor.text
+    assert forged.status_code == 400
+    if not path.startswith("/oembed"):
+        assert visitor.status_code == 200
+        assert "http://testserver/" in visitor.text
+
+
+@pytest.mark.parametrize("path", CACHED_PAGES[:5])
+def test_each_host_and_scheme_gets_its_own_copy(
+    cached: TestClient, services: Services, path: str
+) -> None:
+    publish_fake(services, "Concert", download=True, picture=(320, 180))
+    # localhost is one of the site's own names: answered, and kept apart.
+    local = cached.get(path, headers={"Host": "localhost"})
+    assert local.status_code == 200 and "http://localhost/" in local.text
+    secure = cached.get(path.replace("/", "https://testserver/", 1))
+    assert secure.status_code == 200 and "https://testserver/" in secure.text
+    plain = cached.get(path)
+    assert plain.headers["x-cache"] == "miss"
+    assert "http://localhost/" not in plain.text and "https://testserver/" not in plain.text

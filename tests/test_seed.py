@@ -193,7 +193,10 @@ def test_seeding_is_on_unless_the_environment_turns_it_off() -> None:
 # --- the serve command -----------------------------------------------------------------------
 
 
-def start_serve(data_dir: Path, log: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_serve(
+    data_dir: Path, log: Path, *, host: str = "127.0.0.1", **env: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`cite-live serve --host HOST` on a free port, in a process group of its own; its URL."""
     port = free_port()
     environ = dict(os.environ)
     for name in ("CITE_LIVE_DATABASE_URL", "CITE_LIVE_CONFIG", "CITE_LIVE_SEED"):
@@ -204,14 +207,14 @@ def start_serve(data_dir: Path, log: Path, **env: str) -> tuple[subprocess.Popen
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cite_live", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cite_live", "serve", "--host", host, "--port", str(port)],
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,
             # Its own process group, so that stopping it also stops the ffmpeg it runs.
             start_new_session=True,
         )
-    return process, f"http://127.0.0.1:{port}"
+    return process, f"http://{host}:{port}"
 
 
 def stop_serve(process: subprocess.Popen[bytes]) -> None:

@@ -69,3 +69,65 @@ def test_bad_configuration_is_refused_with_a_sentence(
     config.write_text(document, encoding="utf-8")
     with pytest.raises(SettingsError, match=message):
         load_settings({"CITE_LIVE_CONFIG": str(config)})
+
+
+def test_lists_come_from_yaml_lists_or_comma_separated_environment(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        'site:\n  allowed_hosts: [Live.Example., "[::1]", 192.0.2.7]\n'
+        "  trusted_proxies: [10.0.0.0/8]\n",
+        encoding="utf-8",
+    )
+    settings = load_settings({"CITE_LIVE_CONFIG": str(config)})
+    assert settings.allowed_hosts == ("live.example", "::1", "192.0.2.7")
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8"]
+    settings = load_settings(
+        {
+            "CITE_LIVE_CONFIG": str(config),
+            "CITE_LIVE_SITE_ALLOWED_HOSTS": " web-1 , ,backend_2",
+            "CITE_LIVE_SITE_TRUSTED_PROXIES": "192.0.2.1,2001:db8::/32",
+        }
+    )
+    assert settings.allowed_hosts == ("web-1", "backend_2")
+    assert [str(n) for n in settings.trusted_proxies] == ["192.0.2.1/32", "2001:db8::/32"]
+    assert load_settings({"CITE_LIVE_SITE_ALLOWED_HOSTS": ""}).allowed_hosts == ()
+
+
+def test_without_site_url_urls_outside_requests_name_the_default_address() -> None:
+    settings = load_settings({})
+    assert (settings.site_url, settings.trusted_proxies) == ("", ())
+    assert settings.stable_url == "http://127.0.0.1:8000"
+    configured = load_settings({"CITE_LIVE_SITE_URL": "https://live.example/"})
+    assert configured.site_url == configured.stable_url == "https://live.example"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "CITE_LIVE_SITE_TRUSTED_PROXIES",
+            "10.0.0.0/8,proxy.lan",
+            "'proxy.lan', which is not an IP",
+        ),
+        ("CITE_LIVE_SITE_TRUSTED_PROXIES", "10.0.0.0/33", "which is not an IP"),
+        ("CITE_LIVE_SITE_ALLOWED_HOSTS", "live.example:443", "without scheme or port"),
+        ("CITE_LIVE_SITE_ALLOWED_HOSTS", "https://live.example", "without scheme or port"),
+        ("CITE_LIVE_SITE_ALLOWED_HOSTS", "*", "without scheme or port"),
+        ("CITE_LIVE_SITE_URL", "live.example", "site.url must be the site's public address"),
+        ("CITE_LIVE_SITE_URL", "ftp://live.example", "site.url must be"),
+        ("CITE_LIVE_SITE_URL", "https://live.example:99999", "site.url must be"),
+        ("CITE_LIVE_SITE_URL", "https://user@/x", "site.url must be"),
+        ("CITE_LIVE_SITE_URL", "https://live.example@attacker.example", "site.url must be"),
+    ],
+)
+def test_bad_addresses_are_refused_with_a_sentence(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as refused:
+        load_settings({name: value})
+    assert str(refused.value).startswith(name)
+
+
+def test_a_list_setting_must_be_a_list(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("site:\n  trusted_proxies: {a: 1}\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="site.trusted_proxies must be a list"):
+        load_settings({"CITE_LIVE_CONFIG": str(config)})
