@@ -254,7 +254,11 @@ def test_public_and_unlisted_productions_keep_their_public_urls(
     for visibility in ("public", "unlisted"):
         production_id = make_production(services, f"Concert {visibility}", visibility, None)
         write_stream(services, production_id)
-        data = client.get(f"/api/v1/productions/{production_id}").json()
+        with services.sessions() as session:
+            production = session.get(Production, production_id)
+            assert production is not None
+            address = production.slug if visibility == "unlisted" else production_id
+        data = client.get(f"/api/v1/productions/{address}").json()
         assert (
             data["hls_url"] == f"http://testserver/media/productions/{production_id}/v1/master.m3u8"
         )
@@ -262,6 +266,7 @@ def test_public_and_unlisted_productions_keep_their_public_urls(
 
 def test_the_public_route_caches_visibility_for_a_second_at_most(services: Services) -> None:
     production_id = make_production(services, "Cache", "public", None)
+    write_stream(services, production_id)
     guard = services.access
     key = f"productions/{production_id}/v1/seg_00001.m4s"
     assert guard.refuses_public(key, now=100.0) is False
@@ -450,6 +455,10 @@ def test_the_player_renews_expired_links_and_plays_on(tmp_path: Path) -> None:
             production = session.get(Production, production_id)
             assert production is not None and production.status == "ready"
             production.visibility, production.owner_id = "private", owner
+        # Made private, it left its plain slug for a secret one.
+        with services.sessions() as session:
+            production = session.get(Production, production_id)
+            assert production is not None
             slug = production.slug
         with serving(services) as url, sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
