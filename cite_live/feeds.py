@@ -14,7 +14,7 @@ What artists write is plain text, and reaches readers as text, never as markup:
   character that can open a tag, is escaped as HTML (the first show it as written, the others
   show the escapes); any other title reads the same both ways and is left as it is. The
   iTunes elements are plain text to everyone; the item's ``itunes:summary``, which readers
-  take either way, is left out (Apple reads ``description`` since 2019).
+  take either way, is left out (Apple and the others read ``description``).
 """
 
 from __future__ import annotations
