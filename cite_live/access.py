@@ -250,8 +250,8 @@ class MediaAccess:
         return None
 
     def refuses_public(self, key: str, *, now: float | None = None) -> bool:
-        """True when ``key`` belongs to a production that is private (or gone): the public
-        route must answer as if it did not exist."""
+        """True when ``key`` belongs to a production that is private, processing, failed (or
+        gone): the public route must answer as if it did not exist."""
         moment = time.monotonic() if now is None else now
         known = self.known_refusal(key, now=moment)
         if known is not None:
@@ -259,10 +259,14 @@ class MediaAccess:
         production_id = production_of_key(key)
         assert production_id is not None  # known_refusal answers for keys of no production
         with self._sessions() as session:
-            visibility = session.scalar(
-                select(Production.visibility).where(Production.id == production_id)
-            )
-        refused = visibility is None or visibility == "private"
+            row = session.execute(
+                select(Production.visibility, Production.status).where(
+                    Production.id == production_id
+                )
+            ).first()
+        # Processing and failed productions are their managers' alone, as private ones are (on
+        # S3 their id, which their keys hold, has never been shown to anyone else).
+        refused = row is None or row.visibility == "private" or row.status != "ready"
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

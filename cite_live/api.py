@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import get_production, production_query
+from cite_live.catalogue import production_by_address, production_query
 from cite_live.metadata import artist_url, aware, embed_url, page_url
 from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, Tag, Venue
 from cite_live.search import artist_match, normalize, production_match, visible
@@ -283,11 +283,15 @@ def list_productions(request: Request) -> JSONResponse:
 def show_production(request: Request) -> JSONResponse:
     services = request.app.state.services
     with services.sessions() as session:
+        # By its id, or by its page's address: an unlisted production is readable by whoever
+        # has that address (its id is no secret); a private, processing or failed one only by
+        # its owner and the admins — to anyone else it does not exist.
         production_id = _path_param(request, "production_id", NOT_FOUND_PRODUCTION)
-        production = get_production(session, production_id)
-        # Unlisted productions are readable by whoever has their identifier; a private one only
-        # by its owner and the admins — to anyone else it does not exist.
-        if production is None or not can_view(current_user(request), production):
+        found = production_by_address(session, production_id)
+        production, by_address = found if found is not None else (None, False)
+        if production is None or not can_view(
+            current_user(request), production, by_address=by_address
+        ):
             raise HTTPException(404, NOT_FOUND_PRODUCTION)
         base = site_url(request)
         link = media_link(services, production, base)

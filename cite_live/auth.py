@@ -91,9 +91,17 @@ def can_manage(user: CurrentUser | None, production: Production) -> bool:
     return user.is_admin or (production.owner_id is not None and production.owner_id == user.id)
 
 
-def can_view(user: CurrentUser | None, production: Production) -> bool:
-    """Open its page, API object and media: anyone unless private; then only its managers."""
-    return production.visibility != "private" or can_manage(user, production)
+def can_view(user: CurrentUser | None, production: Production, *, by_address: bool) -> bool:
+    """Open its page, API object, player and media. A ready production: anyone when public;
+    when unlisted, whoever named it by its address (``by_address``: its page's slug, which holds
+    a secret), never by its id, which is no secret. Private, processing or failed: only its
+    managers; to anyone else it does not exist."""
+    if production.status == "ready":
+        if production.visibility == "public":
+            return True
+        if production.visibility == "unlisted" and by_address:
+            return True
+    return can_manage(user, production)
 
 
 # --- sessions ------------------------------------------------------------------------------------

@@ -1,18 +1,45 @@
-"""Domain functions over the catalogue; each takes the session its caller owns."""
+"""Domain functions over the catalogue; each takes the session its caller owns.
+
+A production's address (``/productions/{slug}``) tells nobody what they may not see:
+
+- Only a *listed* production (ready and public: the kind lists and search show) holds a plain
+  slug, ``good`` or ``good-2``. Everything else (unlisted, private, processing, failed) holds
+  ``good-<secret>``, the secret being 64 random bits, as hard to guess as a video id of the
+  big video sites. So an unlisted production cannot be found by counting (``good-2``,
+  ``good-3``…), and a plain slug is chosen among rows that everyone can see: a private or failed
+  production of someone else never pushes a newcomer to ``good-2``.
+- The slug follows the production across these states (:func:`install`'s listener): made
+  listed, it gets a plain slug; no longer listed, a new secret one; made unlisted, always a new
+  secret, so that whoever knew its former address (public, or unlisted before) loses it.
+- Made public from unlisted, its secret address keeps leading to it (``former_slug``): the
+  links shared while it was unlisted go on working once everyone may see it anyway. Unlisted
+  again, it gets a new secret and the old one leads nowhere.
+- Its id is no secret (listed productions show it in the API, the feeds and media keys): an
+  unlisted production is reached by its secret address, never by its id, except by its managers
+  (``auth.can_view``). :func:`address` is what names it in ``/embed/`` and the API.
+"""
 
 from __future__ import annotations
 
+import base64
+import re
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from slugify import slugify as _slugify
-from sqlalchemy import select
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from cite_live.models import Artist, Credit, Job, Production, Tag, Venue
 
 MAX_SLUG = 80
 DEFAULT_ROLE = "performer"
+# 64 bits: nobody finds an unlisted production by trying addresses.
+SECRET_BYTES = 8
+# Every id and slug is made of these; anything else (a NUL byte, say, which PostgreSQL refuses
+# in a query) names nothing and never reaches the database.
+_ADDRESS = re.compile(r"[A-Za-z0-9_-]{1,220}")
 
 
 def slugify(text: str, fallback: str = "sans-titre") -> str:
@@ -26,19 +53,42 @@ def unique_slug(
     text: str,
     *,
     own_id: Any = None,
+    also_taken: Iterable[str] = (),
 ) -> str:
-    """The slug of ``text``, suffixed -2, -3… until no other row of ``model`` holds it."""
+    """The slug of ``text``, suffixed -2, -3… until no other row of ``model`` holds it (nor
+    ``also_taken``).
+
+    For productions, only listed ones hold slugs of this form (the others' end in a secret),
+    so the choice depends only on what everyone can see."""
     base = slugify(text)
     query = select(model.slug).where((model.slug == base) | model.slug.like(f"{base}-%"))
     if own_id is not None:
         query = query.where(model.id != own_id)
-    taken = set(session.scalars(query))
+    taken = set(session.scalars(query)) | set(also_taken)
     if base not in taken:
         return base
     n = 2
     while f"{base}-{n}" in taken:
         n += 1
     return f"{base}-{n}"
+
+
+def is_listed(production: Production) -> bool:
+    """Ready and public: shown in lists, and the only kind at a plain slug."""
+    return production.status == "ready" and production.visibility == "public"
+
+
+def secret_slug(text: str) -> str:
+    """``good-<secret>``: the slug of ``text`` followed by 64 random bits (11 URL-safe
+    characters). Never taken already, but by a chance nobody will meet."""
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(SECRET_BYTES)).rstrip(b"=").decode()
+    return f"{slugify(text)}-{secret}"
+
+
+def address(production: Production) -> str:
+    """What names ``production`` in ``/embed/`` and the API: the secret slug of an unlisted
+    production, which its id (no secret) does not replace; the id of any other."""
+    return production.slug if production.visibility == "unlisted" else production.id
 
 
 def artist_by_name(session: Session, name: str) -> Artist:
@@ -101,7 +151,8 @@ def create_production(
     production = Production(
         title=shown[:300],
         title_is_placeholder=placeholder,
-        slug=unique_slug(session, Production, shown),
+        # Processing, so seen by its uploader alone: no plain slug until it is listed.
+        slug=secret_slug(shown),
         kind=kind,
         status="processing",
         original_filename=filename[:300],
@@ -122,8 +173,24 @@ def filename_title(filename: str) -> str:
 
 def retitle(session: Session, production: Production, title: str) -> None:
     production.title = title[:300]
-    production.slug = unique_slug(session, Production, title, own_id=production.id)
+    production.slug = _slug_for(session, production)
     production.title_is_placeholder = False
+
+
+def _slug_for(session: Session, production: Production, also_taken: Iterable[str] = ()) -> str:
+    """A new slug of the production's title for its present state (see the module)."""
+    if not is_listed(production):
+        return secret_slug(production.title)
+    if session.get_bind().dialect.name == "postgresql":
+        # Two transactions listing a "good" at once would both choose "good" and one would fail
+        # at commit; this one waits here for the other to end, then sees what it chose.
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:base))"),
+            {"base": "slug:" + slugify(production.title)},
+        )
+    return unique_slug(
+        session, Production, production.title, own_id=production.id, also_taken=also_taken
+    )
 
 
 def card_query() -> Any:
@@ -145,6 +212,41 @@ def get_production(session: Session, production_id: str) -> Production | None:
     return session.scalars(production_query().where(Production.id == production_id)).first()
 
 
+def production_at(session: Session, slug: str, query: Any = None) -> Production | None:
+    """The production whose page is ``/productions/{slug}``: the one holding the slug, else a
+    listed one that held it as its secret address while unlisted (its page redirects there).
+    ``query`` is ``production_query()`` with more options, when the caller needs them."""
+    if not _ADDRESS.fullmatch(slug):
+        return None
+    base = production_query() if query is None else query
+    found: Production | None = session.scalars(base.where(Production.slug == slug)).first()
+    if found is None:
+        found = session.scalars(
+            base.where(
+                Production.former_slug == slug,
+                Production.status == "ready",
+                Production.visibility == "public",
+            )
+        ).first()
+    return found
+
+
+def production_by_address(
+    session: Session, identifier: str, query: Any = None
+) -> tuple[Production, bool] | None:
+    """The production ``identifier`` names in ``/embed/`` and the API: its id, or the address of
+    its page (see :func:`address`). The flag says whether it was named by that address, which
+    for an unlisted production is the secret that opens it."""
+    if not _ADDRESS.fullmatch(identifier):
+        return None
+    base = production_query() if query is None else query
+    found: Production | None = session.scalars(base.where(Production.id == identifier)).first()
+    if found is not None:
+        return found, False
+    found = production_at(session, identifier, base)
+    return (found, True) if found is not None else None
+
+
 def stored_prefixes(production: Production) -> list[str]:
     """Every key prefix or key in the store that belongs to ``production``."""
     keys = [v.prefix for v in production.versions]
@@ -161,3 +263,47 @@ def active_job(session: Session, production_id: str) -> Job | None:
         .where(Job.production_id == production_id, Job.state.in_(("queued", "running")))
         .order_by(Job.id.desc())
     ).first()
+
+
+# --- keeping addresses in step with visibility and status ----------------------------------------
+
+
+def _before(production: Production, attribute: str) -> Any:
+    """The value ``attribute`` had when the row was last loaded or flushed."""
+    history = inspect(production).attrs[attribute].history
+    return history.deleted[0] if history.deleted else getattr(production, attribute)
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    chosen: list[str] = []
+    for production in [*session.new, *session.dirty]:
+        if not isinstance(production, Production):
+            continue
+        if production in session.new:
+            if production.slug is None:
+                production.slug = _slug_for(session, production, chosen)
+                chosen.append(production.slug)
+            continue
+        old_visibility = _before(production, "visibility")
+        old_status = _before(production, "status")
+        was_listed = old_status == "ready" and old_visibility == "public"
+        if is_listed(production) and not was_listed:
+            # The address it had while unlisted was shared: it leads here while it is public.
+            production.former_slug = production.slug if old_visibility == "unlisted" else None
+            production.slug = _slug_for(session, production, chosen)
+            chosen.append(production.slug)
+        elif was_listed and not is_listed(production):
+            production.former_slug = None
+            production.slug = _slug_for(session, production)
+        elif production.visibility == "unlisted" and old_visibility != "unlisted":
+            # From private: whoever held an unlisted link before it went private stays out.
+            production.slug = _slug_for(session, production)
+
+
+def install() -> None:
+    """Keep every production's address in step with what it is, in every session (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+
+
+install()

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import get_production
+from cite_live.catalogue import production_by_address
 from cite_live.player import PlayerOptions, player_data
 from cite_live.site import site_url
 
@@ -34,10 +34,14 @@ async def embed_page(request: Request) -> Response:
     services = request.app.state.services
     lang = getattr(request.state, "lang", "fr")
     with services.sessions() as session:
-        production = get_production(session, request.path_params["production_id"])
-        # Unlisted productions embed: whoever has the link may share it. Private ones do not
-        # exist for the outside: only their owner and the admins see them, on this site.
-        if production is None or not can_view(current_user(request), production):
+        found = production_by_address(session, request.path_params["production_id"])
+        production, by_address = found if found is not None else (None, False)
+        # Unlisted productions embed by their secret address: whoever has the link may share
+        # it. Private ones do not exist for the outside: only their owner and the admins see
+        # them, on this site.
+        if production is None or not can_view(
+            current_user(request), production, by_address=by_address
+        ):
             raise HTTPException(404, "There is no production with this identifier.")
         site = site_url(request)
         link = media_link(services, production, site)

@@ -4,10 +4,22 @@ They are built as ElementTree elements and serialized by it, so every title, nam
 text whatever characters it holds. Characters XML 1.0 cannot carry at all (most control
 characters) are dropped first: a feed with one of them would not parse anywhere.
 Only ready, public productions appear, newest first.
+
+What artists write is plain text, and reaches readers as text, never as markup:
+
+- Atom says so itself: titles and summaries are ``type="text"``.
+- RSS does not say, and readers guess. An item's ``description`` is HTML to all of them, so it
+  is written as HTML: each paragraph escaped, in a ``<p>``. A title is HTML to some (feedparser,
+  when it looks like some) and text to others (podcast apps): one holding a "<", the only
+  character that can open a tag, is escaped as HTML (the first show it as written, the others
+  show the escapes); any other title reads the same both ways and is left as it is. The
+  iTunes elements are plain text to everyone; the item's ``itunes:summary``, which readers
+  take either way, is left out (Apple and the others read ``description``).
 """
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -42,6 +54,8 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 FEED_SIZE = 50
+# Characters of a description that a feed carries.
+SUMMARY_LENGTH = 2000
 PUBLISHER = "Cité de la Musique, Romans-sur-Isère"
 SITE_SUBTITLE = {
     "fr": "Les dernières sessions enregistrées à la Cité de la Musique de Romans-sur-Isère.",
@@ -78,7 +92,27 @@ def _rfc3339(moment: datetime) -> str:
 
 def _summary(production: Production, lang: str) -> str:
     text = pick(production.description, production.description_en, lang)
-    return excerpt(text, 2000)
+    return excerpt(text, SUMMARY_LENGTH)
+
+
+def html_paragraphs(text: str, limit: int = SUMMARY_LENGTH) -> str:
+    """``text`` as HTML that shows that very text: its paragraphs (parted by blank lines),
+    escaped, each in a ``<p>``; at most ``limit`` characters of it, cut at a word."""
+    paragraphs: list[str] = []
+    room = limit
+    for part in text.replace("\r\n", "\n").split("\n\n"):
+        if room < 2:
+            break
+        flat = excerpt(part, room)
+        if flat:
+            paragraphs.append(f"<p>{html.escape(flat, quote=False)}</p>")
+            room -= len(flat)
+    return "".join(paragraphs)
+
+
+def rss_title(text: str) -> str:
+    """A title that no RSS reader takes for markup (see the module)."""
+    return html.escape(text, quote=False) if "<" in text else text
 
 
 def _download(production: Production, store: ObjectStore) -> tuple[str, int] | None:
@@ -289,15 +323,14 @@ def _podcast_item(
 ) -> None:
     item = _sub(channel, "item")
     title = pick(production.title, production.title_en, lang)
-    _sub(item, "title", title)
+    _sub(item, "title", rss_title(title))
     _sub(item, _i("title"), title)
     _sub(item, "link", page_url(production, base))
     _sub(item, "guid", production.id, isPermaLink="false")
     _sub(item, "pubDate", format_datetime(aware(production.published_at or production.created_at)))
-    summary = _summary(production, lang)
-    if summary:
-        _sub(item, "description", summary)
-        _sub(item, _i("summary"), summary)
+    description = html_paragraphs(pick(production.description, production.description_en, lang))
+    if description:
+        _sub(item, "description", description)
     _sub(item, "enclosure", url=store.public_url(key, base), length=str(size), type="audio/mp4")
     if production.duration is not None:
         _sub(item, _i("duration"), str(max(1, round(production.duration))))

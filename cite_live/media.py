@@ -95,7 +95,9 @@ async def _send_key(
     headers: list[filesend.Header],
 ) -> None:
     services: Services = scope["app"].state.services
-    # Originals are the artists' raw files: never served, only published media is.
+    # Originals are the artists' raw files: never served, only published media is. What was
+    # checked of the key (here, and which production it belongs to) holds for the file sent:
+    # open_file refuses a key whose file is reached through a link.
     if key.startswith("originals/"):
         await _error(send, 404, NO_MEDIA)
         return

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
+from cite_live.catalogue import address
 from cite_live.i18n import pick
 from cite_live.models import Production
 from cite_live.player import EMBED_SIZES
@@ -151,7 +152,7 @@ def page_url(production: Production, site_url: str) -> str:
 
 
 def embed_url(production: Production, site_url: str) -> str:
-    return f"{site_url}/embed/{quote(production.id)}"
+    return f"{site_url}/embed/{quote(address(production))}"
 
 
 def oembed_url(production: Production, site_url: str) -> str:

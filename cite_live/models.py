@@ -197,7 +197,11 @@ class Production(Base):
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_public_id)
+    # Plain ("good", "good-2") while listed, "good-<secret>" otherwise (see cite_live.catalogue).
     slug: Mapped[str] = mapped_column(String(220), unique=True)
+    # The secret address it had while unlisted, kept while it is public: links shared then
+    # still lead to it.
+    former_slug: Mapped[str | None] = mapped_column(String(220), index=True)
     title: Mapped[str] = mapped_column(String(300))
     title_en: Mapped[str | None] = mapped_column(String(300))
     # True while the title is only a stand-in (the file name) that the file's tags may replace.

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cite_live.api import CORS, api
-from cite_live.catalogue import production_query
+from cite_live.auth import can_view
+from cite_live.catalogue import production_at
 from cite_live.i18n import pick
 from cite_live.metadata import (
     PROVIDER_NAME,
@@ -27,7 +28,6 @@ from cite_live.metadata import (
     image_size,
     picture_key,
 )
-from cite_live.models import Production
 from cite_live.player import EMBED_SIZES, parse_time
 from cite_live.site import site_url
 
@@ -119,10 +119,10 @@ def oembed(request: Request) -> JSONResponse:
         raise HTTPException(404, NOT_OURS)
     lang = getattr(request.state, "lang", "fr")
     with services.sessions() as session:
-        production = session.scalars(production_query().where(Production.slug == slug)).first()
-        # Only what plays can be embedded; private productions do not exist for the outside.
-        playable = production is not None and production.status == "ready"
-        if production is None or not playable or production.visibility == "private":
+        production = production_at(session, slug)
+        # Only what plays can be embedded; private, processing and failed productions do not
+        # exist for the outside (nor for oEmbed, which answers servers, never a viewer).
+        if production is None or not can_view(None, production, by_address=True):
             raise HTTPException(404, NOT_OURS)
         width, height = player_size(production.kind, maxwidth, maxheight)
         title = pick(production.title, production.title_en, lang)

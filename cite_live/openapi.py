@@ -104,7 +104,11 @@ SCHEMAS: dict[str, Any] = {
     "Production": _object(
         {
             "id": {**STRING, "description": "Public identifier, stable for ever."},
-            "slug": {**STRING, "description": "Last part of the page URL; follows the title."},
+            "slug": {
+                **STRING,
+                "description": "Last part of the page URL. A listed production's follows its "
+                "title; any other's ends in a secret.",
+            },
             "title": {**STRING, "description": "Title in French (the catalogue's language)."},
             "title_en": _nullable(STRING),
             "kind": {"type": "string", "enum": list(KINDS)},
@@ -394,13 +398,24 @@ def document(server_url: str) -> dict[str, Any]:
                 {"400": BAD_PARAMETER},
             ),
             "/api/v1/productions/{production_id}": {
-                "parameters": [_path("production_id", "The production's public identifier.")],
+                "parameters": [
+                    _path(
+                        "production_id",
+                        "The production's public identifier; for an unlisted production, the "
+                        "last part of its page's URL (its slug, which holds a secret) instead.",
+                    )
+                ],
                 **_operation(
                     "getProduction",
-                    "One production, public or unlisted.",
+                    "One production: a public one by its identifier, an unlisted one by its "
+                    "page's slug.",
                     [],
                     "Production",
-                    {"404": "No such production, or a private one."},
+                    {
+                        "404": "No such production; or, except for its owner and the admins, a "
+                        "private, processing or failed one, or an unlisted one asked for by its "
+                        "identifier."
+                    },
                 ),
             },
             "/api/v1/artists": _operation(

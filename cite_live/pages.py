@@ -2,8 +2,9 @@
 
 Handlers read what a page shows into plain dicts while their session is open, then render: a
 template never touches the database. Lists, search and "other productions" only ever show ready,
-public productions; an unlisted production is reachable by its own URL only, a private one is 404
-to everyone but its owner and the admins.
+public productions; an unlisted production is reachable by its own URL only (which holds a
+secret: see cite_live.catalogue), a private, processing or failed one is 404 to everyone but its
+owner and the admins.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -27,7 +28,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from cite_live import i18n
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import card_query, production_query
+from cite_live.catalogue import card_query, is_listed, production_at, production_query
 from cite_live.i18n import N_, pick
 from cite_live.metadata import page_metadata
 from cite_live.models import (
@@ -483,15 +484,28 @@ def _links(links: Any) -> list[dict[str, str]]:
     return shown
 
 
-def _production_by_slug(request: Request, session: Session, slug: str) -> Production | None:
-    production: Production | None = session.scalars(
-        production_query().options(selectinload(Production.chapters)).where(Production.slug == slug)
-    ).first()
-    # A private production is its owner's and the admins'; to anyone else it does not exist
-    # (the same 404 as a missing one, so that nobody learns it is there).
-    if production is None or not can_view(current_user(request), production):
-        return None
+def _production_by_slug(
+    request: Request, session: Session, slug: str, *, then: str = ""
+) -> Production:
+    """The production at ``/productions/{slug}{then}``; the 404 of a missing one for whoever may
+    not see it, so that nobody learns it is there. Asked for at the secret address it had while
+    unlisted, a redirect to the same path at its address."""
+    production = production_at(
+        session, slug, production_query().options(selectinload(Production.chapters))
+    )
+    if production is None or not can_view(current_user(request), production, by_address=True):
+        raise _not_found(request, N_("There is no production at this address."))
+    if production.slug != slug:
+        # Temporary: should it be unlisted again, this address leads nowhere.
+        query = f"?{request.url.query}" if request.url.query else ""
+        location = f"/productions/{quote(production.slug)}{then}{query}"
+        raise HTTPException(302, headers={"Location": location})
     return production
+
+
+def for_managers_only(production: Production) -> bool:
+    """Private, processing or failed: a page shown to its managers alone, shared with nobody."""
+    return production.visibility == "private" or production.status != "ready"
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -519,9 +533,7 @@ def production_page(request: Request) -> Response:
     site = _site(request)
     with services.sessions() as session:
         production = _production_by_slug(request, session, request.path_params["slug"])
-        if production is None:
-            raise _not_found(request, N_("There is no production at this address."))
-        private = production.visibility == "private"
+        private = for_managers_only(production)
         artist_ids = {credit.artist_id for credit in production.credits}
         related = session.scalars(related_query(production.id, artist_ids)).all()
         licence = LICENCES.get(production.licence or "")
@@ -535,8 +547,8 @@ def production_page(request: Request) -> Response:
                 "status": production.status,
                 "unlisted": production.visibility == "unlisted",
                 "private": private,
-                # Only public productions belong in search engines.
-                "noindex": production.visibility != "public",
+                # Only listed productions belong in search engines.
+                "noindex": not is_listed(production),
                 "paragraphs": _paragraphs(
                     pick(production.description, production.description_en, lang)
                 ),
@@ -590,7 +602,8 @@ def production_page(request: Request) -> Response:
                 lang=lang,
                 link=media_link(services, production, site),
             ),
-            # A private page is shared with nobody: no previews, no structured data.
+            # A page for its managers is shared with nobody: no previews, no structured data,
+            # no oEmbed link (oEmbed answers only for what plays, to anyone).
             "meta": None if private else page_metadata(production, services.store, site, lang),
             "related": _cards(request, related),
         }
@@ -632,12 +645,12 @@ def chapters_webvtt(chapters: Sequence[tuple[str, float]], duration: float | Non
 
 def chapters_vtt(request: Request) -> Response:
     with _services(request).sessions() as session:
-        production = _production_by_slug(request, session, request.path_params["slug"])
-        if production is None:
-            raise _not_found(request, N_("There is no production at this address."))
+        production = _production_by_slug(
+            request, session, request.path_params["slug"], then="/chapters.vtt"
+        )
         chapters = [(chapter.title, chapter.start) for chapter in production.chapters]
         body = chapters_webvtt(chapters, production.duration)
-        private = production.visibility == "private"
+        private = for_managers_only(production)
     headers = (
         {"Cache-Control": "private, no-store"}
         if private

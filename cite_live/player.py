@@ -8,7 +8,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+from cite_live.catalogue import address
 from cite_live.models import Production
 from cite_live.storage import ObjectStore
 
@@ -141,8 +143,11 @@ def player_data(
         title = production.title_en
     chapters = [{"title": c.title, "start": round(c.start, 3)} for c in production.chapters]
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
+    # What the browser names it by (embed, the API when links are renewed): an unlisted
+    # production's id opens nothing, its secret address does.
+    named = quote(address(production))
     return {
-        "id": production.id,
+        "id": address(production),
         "slug": production.slug,
         "title": title,
         "kind": production.kind,
@@ -162,9 +167,9 @@ def player_data(
         "chapters": chapters,
         "duration": round(production.duration, 3) if production.duration is not None else None,
         "page_url": f"{site}/productions/{production.slug}",
-        "embed_url": f"{site}/embed/{production.id}",
+        "embed_url": f"{site}/embed/{named}",
         "embed_width": width,
         "embed_height": height,
-        "embed_snippet": embed_snippet(f"{site}/embed/{production.id}", production.kind, title),
+        "embed_snippet": embed_snippet(f"{site}/embed/{named}", production.kind, title),
         "lang": lang,
     }

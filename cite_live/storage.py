@@ -230,10 +230,11 @@ class LocalStore(ObjectStore):
     def open_file(self, key: str) -> int:
         """A descriptor open for reading on the object's file; the caller closes it.
 
-        The file actually opened is checked to lie inside the store, as :meth:`path_for` checks
-        a path: one readlink of the descriptor instead of a walk of every component, which
-        counts when a player fetches segments (BENCHMARKS.md). Opened non-blocking, so that a
-        FIFO in the store cannot hang the caller. StorageError when it is missing or outside."""
+        The file actually opened is checked to be the file of ``key``, as :meth:`path_for`
+        checks a path: one readlink of the descriptor instead of a walk of every component,
+        which counts when a player fetches segments (BENCHMARKS.md). Opened non-blocking, so
+        that a FIFO in the store cannot hang the caller. StorageError when it is missing, and
+        InvalidKeyError when a link led elsewhere."""
         validate_key(key)
         try:
             fd = os.open(self.root / key, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
@@ -247,20 +248,26 @@ class LocalStore(ObjectStore):
                 opened = str(self.path_for(key))
             if self._real_root is None:
                 self._real_root = os.path.realpath(self.root)
-            if not opened.startswith(self._real_root.rstrip("/") + "/"):
-                raise InvalidKeyError(f"key escapes the store: {key!r}")
+            if opened != f"{self._real_root.rstrip('/')}/{key}":
+                raise InvalidKeyError(f"key leads elsewhere through a link: {key!r}")
         except BaseException:
             os.close(fd)
             raise
         return fd
 
     def path_for(self, key: str) -> Path:
+        """The file of ``key``. The store writes files, never links: a link found on the way
+        (to /etc, to an original, to another production's private media) was planted, and is
+        never followed, even to somewhere inside the store. Only the root may be a link."""
         validate_key(key)
         root = self.root.resolve()
-        path = (root / key).resolve()
-        # resolve() follows symlinks, so a link planted inside the store cannot lead out of it.
-        if path == root or not path.is_relative_to(root):
-            raise InvalidKeyError(f"key escapes the store: {key!r}")
+        path = root / key
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as exc:  # a loop of links
+            raise InvalidKeyError(f"key leads nowhere through a link: {key!r}") from exc
+        if resolved != path:
+            raise InvalidKeyError(f"key leads elsewhere through a link: {key!r}")
         return path
 
     def _write(self, key: str, write: Callable[[IO[bytes]], object]) -> None:

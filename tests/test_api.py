@@ -14,8 +14,9 @@ from starlette.testclient import TestClient
 
 from cite_live.app import create_app
 from cite_live.catalogue import create_production, set_credits, set_tags
-from cite_live.models import Artist, Chapter, MediaVersion, Venue, utcnow
+from cite_live.models import Artist, Chapter, MediaVersion, Production, Venue, utcnow
 from cite_live.services import Services, open_services
+from tests.account_fixtures import make_user, token_for
 from tests.app_fixtures import make_settings
 
 MASTER = "#EXTM3U\n#EXT-X-VERSION:7\n"
@@ -127,11 +128,17 @@ def test_production_object_has_the_contract_fields(client: TestClient, services:
 
 
 def test_failed_production_carries_its_error(client: TestClient, services: Services) -> None:
+    owner = make_user(services, "owner@example.org")
     with services.sessions.begin() as session:
         production = create_production(session, title="Raté", filename="x.mp4")
         production.status, production.error = "failed", "This file is a playlist, not a recording."
+        production.owner_id = owner
         production_id = production.id
-    body = client.get(f"/api/v1/productions/{production_id}").json()
+    url = f"/api/v1/productions/{production_id}"
+    # Its uploader's and the admins' alone; to anyone else it does not exist.
+    assert client.get(url).status_code == 404
+    token = token_for(services, "owner@example.org")
+    body = client.get(url, headers={"Authorization": f"Bearer {token}"}).json()
     assert body["status"] == "failed"
     assert body["error"] == "This file is a playlist, not a recording."
     assert body["hls_url"] is None
@@ -242,11 +249,17 @@ def test_dates_carry_their_time_zone(client: TestClient, services: Services) -> 
         assert body[field].endswith("+00:00"), body[field]
 
 
-def test_unlisted_production_is_readable_by_id_but_never_listed(
+def test_unlisted_production_is_readable_by_its_address_but_never_listed(
     client: TestClient, services: Services
 ) -> None:
     hidden = publish_fake(services, "Lien seulement", visibility="unlisted")
-    assert client.get(f"/api/v1/productions/{hidden}").json()["visibility"] == "unlisted"
+    with services.sessions() as session:
+        production = session.get(Production, hidden)
+        assert production is not None
+        address = production.slug
+    assert client.get(f"/api/v1/productions/{address}").json()["visibility"] == "unlisted"
+    # Its id is no secret: it opens nothing.
+    assert client.get(f"/api/v1/productions/{hidden}").status_code == 404
     listed = client.get("/api/v1/productions?q=lien").json()
     assert listed["total"] == 0 and listed["items"] == []
 

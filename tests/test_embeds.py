@@ -24,6 +24,7 @@ from cite_live.player import (
 )
 from cite_live.services import Services
 from cite_live.templating import make_templates
+from tests.account_fixtures import login, make_user
 
 HOSTILE = "</script><script>alert(1)</script>\u2028<!-- \"quoted\" & 'single'"
 
@@ -354,9 +355,19 @@ def test_embed_page_may_be_framed_by_any_site(client: TestClient, services: Serv
     assert re.search(r"(^|;)\s*frame-ancestors \*\s*(;|$)", policy)
 
 
-def test_unlisted_productions_embed(client: TestClient, services: Services) -> None:
+def test_unlisted_productions_embed_by_their_address_only(
+    client: TestClient, services: Services
+) -> None:
     production_id = fake_production(services, visibility="unlisted")
-    assert client.get(f"/embed/{production_id}").status_code == 200
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        address = production.slug
+    response = client.get(f"/embed/{address}")
+    assert response.status_code == 200
+    assert player_config(response.text)["id"] == address
+    # Its id is no secret (it may have been public once): it opens nothing.
+    assert client.get(f"/embed/{production_id}").status_code == 404
 
 
 @pytest.mark.parametrize("visibility", ["private", None])
@@ -370,12 +381,20 @@ def test_private_or_unknown_productions_are_not_found(
     assert "data-player" not in response.text
 
 
+def as_admin(client: TestClient, services: Services) -> TestClient:
+    make_user(services, "admin@example.org", "admin")
+    login(client, "admin@example.org")
+    return client
+
+
 @pytest.mark.parametrize("status", ["processing", "failed"])
-def test_productions_not_ready_show_a_notice(
+def test_productions_not_ready_show_their_managers_a_notice(
     client: TestClient, services: Services, status: str
 ) -> None:
     production_id = fake_production(services, status=status)
-    response = client.get(f"/embed/{production_id}")
+    # To anyone else, they do not exist.
+    assert client.get(f"/embed/{production_id}").status_code == 404
+    response = as_admin(client, services).get(f"/embed/{production_id}")
     assert response.status_code == 200
     assert "data-player-config" not in response.text
     assert tags_named(response.text, "video") == []
@@ -396,6 +415,7 @@ def test_embed_page_speaks_the_visitors_language(client: TestClient, services: S
 
 def test_processing_notice_is_translated(client: TestClient, services: Services) -> None:
     production_id = fake_production(services, status="processing")
+    client = as_admin(client, services)
     french = client.get(f"/embed/{production_id}").text
     english = client.get(f"/embed/{production_id}?lang=en").text
     assert "en cours de traitement" in french

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import io
 import json
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import feedparser
+import podcastparser
 import pytest
 from starlette.testclient import TestClient
 
@@ -194,8 +198,103 @@ def test_hostile_and_unprintable_text_round_trips_as_text(
         category = entry.find(f"{ATOM}category")
         assert category is not None and category.get("label") == "<i>tag</i>"
     item = rss(client).find("channel/item")
-    assert item is not None and item.findtext("title") == kept
+    # Escaped as HTML too, as an RSS title holding a "<" must be (feeds.rss_title).
+    assert item is not None and item.findtext("title") == html.escape(kept, quote=False)
+    assert item.findtext(f"{ITUNES}title") == kept
     assert item.findtext(f"{ITUNES}author") == '<b>"Duo"</b> & co'
+
+
+class _Shown(HTMLParser):
+    """What a reader shows of an HTML fragment: the elements it makes, and its text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: set[str] = set()
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.add(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def shown(value: str, as_html: bool) -> tuple[set[str], str]:
+    """The elements and the visible text of ``value``, read as HTML or as plain text."""
+    if not as_html:
+        return set(), value
+    parser = _Shown()
+    parser.feed(value)
+    parser.close()
+    return parser.elements, parser.text
+
+
+ARTIST_MARKUP = "<script>alert(1)</script> <b>gras</b> & co"
+BOLD_TITLE = "<b>gras</b> live"
+
+
+def test_an_artists_markup_reaches_podcast_apps_as_visible_text(
+    client: TestClient, services: Services
+) -> None:
+    """The reproduction: ``<description>&lt;script&gt;…`` is markup to every podcast app."""
+    publish_fake(
+        services,
+        ARTIST_MARKUP,
+        description=f"{ARTIST_MARKUP}\n\nDeuxième <i>partie</i>.",
+        artists=[ARTIST_MARKUP],
+        tags=[ARTIST_MARKUP],
+        download=True,
+    )
+    publish_fake(services, "Tom & Jerry", description="Rock & roll", download=True)
+    # Without a <script>, feedparser takes this title for HTML.
+    publish_fake(services, BOLD_TITLE, download=True)
+    body = client.get("/podcast.rss").content
+
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo
+    entries = {entry.title_detail.value: entry for entry in parsed.entries}
+    hostile = next(e for title, e in entries.items() if "script" in title)
+    # feedparser takes a title or a description for HTML when it looks like some.
+    for field in ("title", "summary"):
+        detail = hostile[f"{field}_detail"]
+        elements, text = shown(detail["value"], detail["type"] == "text/html")
+        assert elements <= {"p"}, (field, detail)
+        assert ARTIST_MARKUP in text, (field, text)
+    elements, text = shown(hostile.summary, True)
+    assert "Deuxième <i>partie</i>." in text
+    bold = next(e for title, e in entries.items() if "live" in title).title_detail
+    assert shown(bold["value"], bold["type"] == "text/html") == (set(), BOLD_TITLE)
+    # What has no markup reads as it was written, whichever way it is taken.
+    plain = entries["Tom & Jerry"]
+    assert plain.title_detail.type == "text/plain" and plain.title == "Tom & Jerry"
+    assert shown(plain.summary, True)[1] == "Rock & roll"
+
+    podcast = podcastparser.parse(f"{SITE}/podcast.rss", io.BytesIO(body))
+    episodes = {episode["guid"]: episode for episode in podcast["episodes"]}
+    for episode in episodes.values():
+        markup = episode.get("description_html") or ""
+        assert shown(markup, True)[0] <= {"p"}, markup
+    texts = [shown(e.get("description_html") or "", True)[1] for e in episodes.values()]
+    assert any(ARTIST_MARKUP in text for text in texts), texts
+    assert [e["title"] for e in episodes.values() if "Tom" in e["title"]] == ["Tom & Jerry"]
+
+
+@pytest.mark.parametrize("path", ["/feed.atom", "/artists/b-duo-b-co/feed.atom"])
+def test_an_artists_markup_is_text_in_atom(
+    client: TestClient, services: Services, path: str
+) -> None:
+    publish_fake(
+        services,
+        ARTIST_MARKUP,
+        description=ARTIST_MARKUP,
+        artists=['<b>"Duo"</b> & co'],
+        download=True,
+    )
+    entry = feedparser.parse(client.get(path).content).entries[0]
+    # Atom says what its text is: type="text", shown as written, never parsed as HTML.
+    for field in ("title", "summary"):
+        detail = entry[f"{field}_detail"]
+        assert detail["type"] == "text/plain" and detail["value"] == ARTIST_MARKUP, field
 
 
 # --- on real ingested media ----------------------------------------------------------------------
@@ -265,7 +364,9 @@ def test_hostile_tags_of_a_real_file_stay_text_in_every_feed(
 ) -> None:
     _, made = ingested
     items = {item.findtext("guid"): item for item in rss(real_client).iter("item")}
-    assert items[made["hostile_tags_mp3"]].findtext("title") == HOSTILE_TITLE
+    hostile = items[made["hostile_tags_mp3"]]
+    assert hostile.findtext("title") == html.escape(HOSTILE_TITLE, quote=False)
+    assert hostile.findtext(f"{ITUNES}title") == HOSTILE_TITLE
     feed = atom(real_client, "/feed.atom")
     assert HOSTILE_TITLE in entry_titles(feed)
     parsed = feedparser.parse(real_client.get("/podcast.rss").content)

@@ -21,6 +21,7 @@ from cite_live.storage import LocalStore
 from tests.app_fixtures import free_port, make_settings, serving
 from tests.dbs import sqlite_url
 from tests.test_pages import publish
+from tests.test_storage import plant_links
 
 NGINX_CONF = """\
 daemon off;
@@ -47,6 +48,7 @@ http {{
         location /_media/ {{
             internal;
             alias {root}/;
+            disable_symlinks on from=$document_root;
             # nginx keeps only a few of the app's headers (Content-Type, Cache-Control...):
             # the cross-origin and security ones are set here, as the README's configuration
             # does.
@@ -155,6 +157,22 @@ def test_nginx_sends_the_file_the_app_allows(services: Services, nginx_front: st
         f"/_media/productions/{public}/v1/seg_00001.m4s",
     ):
         assert httpx.get(nginx_front + refused).status_code == 404, refused
+
+
+def test_nginx_is_never_sent_to_a_link_planted_in_the_media_folder(
+    services: Services, nginx_front: str
+) -> None:
+    with services.sessions.begin() as session:
+        public = publish(session, "Concert public").id
+        private = publish(session, "Concert privé", visibility="private").id
+    store = services.store
+    assert isinstance(store, LocalStore)
+    for key in plant_links(store, public, private):
+        response = httpx.get(f"{nginx_front}/media/{key}")
+        # The app's own refusal: nginx was never asked for the file.
+        assert response.status_code == 404, key
+        assert response.json() == {"error": "There is no media at this address.", "status": 404}
+        assert "x-accel-redirect" not in response.headers
 
 
 def test_without_nginx_the_answer_names_the_internal_location(services: Services) -> None:

@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from cite_live.app import create_app
+from cite_live.models import Production
 from cite_live.oembed import player_size
 from cite_live.services import Services, open_services
 from tests.app_fixtures import LiveServer, make_settings
@@ -182,9 +183,19 @@ def test_addresses_that_are_not_our_playable_pages_are_404_json(
     assert response.headers["access-control-allow-origin"] == "*"
 
 
-def test_unlisted_production_can_be_embedded(client: TestClient, services: Services) -> None:
-    publish_fake(services, "Lien", visibility="unlisted")
-    assert oembed(client, f"{SITE}/productions/lien").status_code == 200
+def test_unlisted_production_can_be_embedded_by_its_address(
+    client: TestClient, services: Services
+) -> None:
+    production_id = publish_fake(services, "Lien", visibility="unlisted")
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        address = production.slug
+    response = oembed(client, f"{SITE}/productions/{address}")
+    assert response.status_code == 200
+    # The player it hands out opens by that address too, never by the id.
+    assert only_iframe(response.json()["html"])["src"] == f"{SITE}/embed/{address}"
+    assert oembed(client, f"{SITE}/productions/lien").status_code == 404
 
 
 def test_xml_is_501_and_a_missing_url_is_400(client: TestClient, services: Services) -> None:

@@ -90,7 +90,17 @@ def catalogue(services: Services) -> dict[str, str]:
         links=[{"label": "Site", "url": "https://elodie.example"}],
         featured=True,
     )
-    return {"audio": audio, "video": video, "failed": failed, "unlisted": unlisted}
+    with services.sessions() as session:
+        production = session.get(Production, unlisted)
+        assert production is not None
+        address = production.slug
+    return {
+        "audio": audio,
+        "video": video,
+        "failed": failed,
+        "unlisted": unlisted,
+        "unlisted_address": address,
+    }
 
 
 def test_document_is_openapi_3_1_with_valid_schemas(document: dict[str, Any]) -> None:
@@ -123,7 +133,7 @@ def test_every_json_route_is_documented_and_nothing_else(
 
 
 def test_real_responses_of_every_endpoint_match_the_document(
-    client: TestClient, document: dict[str, Any], catalogue: dict[str, str]
+    client: TestClient, services: Services, document: dict[str, Any], catalogue: dict[str, str]
 ) -> None:
     productions = "/api/v1/productions"
     one = "/api/v1/productions/{production_id}"
@@ -133,10 +143,19 @@ def test_real_responses_of_every_endpoint_match_the_document(
     assert listed["items"] and listed["next"]
     check(client, document, productions, f"{productions}?per_page=1&page=2&kind=audio&q=nuit")
     check(client, document, productions, f"{productions}?kind=nothing")
-    for production_id in catalogue.values():
+    for production_id in (catalogue["audio"], catalogue["video"]):
         body = check(client, document, one, f"{productions}/{production_id}")
         assert body["id"] == production_id
+    # An unlisted production by the address of its page; by its id, the documented 404.
+    body = check(client, document, one, f"{productions}/{catalogue['unlisted_address']}")
+    assert body["id"] == catalogue["unlisted"]
+    check(client, document, one, f"{productions}/{catalogue['unlisted']}")
+    # A failed one, as its managers see it.
+    check(client, document, one, f"{productions}/{catalogue['failed']}")
+    make_user(services, "admin@example.org", "admin")
+    client.headers["Authorization"] = f"Bearer {token_for(services, 'admin@example.org')}"
     assert "error" in check(client, document, one, f"{productions}/{catalogue['failed']}")
+    del client.headers["Authorization"]
     check(client, document, one, f"{productions}/nothing-here")
     check(client, document, artists, f"{artists}?per_page=1&discipline=piano")
     check(client, document, artists, f"{artists}?per_page=1000")

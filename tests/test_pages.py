@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from cite_live.app import create_app
-from cite_live.catalogue import set_credits, set_tags, unique_slug
+from cite_live.catalogue import set_credits, set_tags
 from cite_live.models import Artist, Chapter, MediaVersion, Production, Venue
 from cite_live.pages import PER_PAGE, chapters_webvtt, safe_next
 from cite_live.services import Services
+from tests.account_fixtures import login, make_user
 
 BASE = datetime(2025, 3, 1, 12, tzinfo=UTC)
 _counter = iter(range(1_000_000))
@@ -38,9 +39,9 @@ def publish(
 ) -> Production:
     """A production as ingest leaves it, with a version whose keys need not exist in the store."""
     n = next(_counter)
+    # Its slug is chosen at the flush, for what it is: plain when listed, secret otherwise.
     production = Production(
         title=title,
-        slug=unique_slug(session, Production, title),
         kind=kind,
         status=status,
         visibility=visibility,
@@ -113,9 +114,11 @@ def catalogue(services: Services) -> dict[str, str]:
             venue=cartoucherie,
             session_type="podcast",
         )
-        publish(session, "Brouillon caché", visibility="unlisted", venue=cite, tags=["Électro"])
+        unlisted = publish(
+            session, "Brouillon caché", visibility="unlisted", venue=cite, tags=["Électro"]
+        )
         publish(session, "Archive privée", visibility="private", venue=cite, tags=["Électro"])
-        publish(session, "En cours", status="processing", venue=cite, tags=["Électro"])
+        processing = publish(session, "En cours", status="processing", venue=cite, tags=["Électro"])
         elodie = session.scalars(select(Artist).where(Artist.slug == "elodie-faure")).one()
         elodie.featured = True
         elodie.bio = "Violoncelliste.\nCompositrice."
@@ -128,7 +131,11 @@ def catalogue(services: Services) -> dict[str, str]:
         ]
         marc = session.scalars(select(Artist).where(Artist.slug == "marc-lenoir")).one()
         marc.commune, marc.disciplines = "Valence", ["Jazz"]
-        return {"concert": concert.slug}
+        return {
+            "concert": concert.slug,
+            "unlisted": unlisted.slug,
+            "processing": processing.slug,
+        }
 
 
 def text_of(body: str) -> str:
@@ -197,10 +204,12 @@ def test_unlisted_private_and_unfinished_productions_stay_out_of_every_list(
 def test_unlisted_production_is_reachable_by_its_address_and_not_indexed(
     client: TestClient, catalogue: dict[str, str]
 ) -> None:
-    response = client.get("/productions/brouillon-cache")
+    response = client.get(f"/productions/{catalogue['unlisted']}")
     assert response.status_code == 200
     assert '<meta name="robots" content="noindex">' in response.text
     assert "Brouillon caché" in response.text
+    # Its title's plain slug is not its address.
+    assert client.get("/productions/brouillon-cache").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -292,10 +301,14 @@ def test_production_page_holds_the_player_share_panel_and_page_metadata(
     assert '<div class="player-frame player-frame--audio">' in audio
 
 
-def test_production_being_processed_shows_a_notice_instead_of_a_player(
-    client: TestClient, catalogue: dict[str, str]
+def test_production_being_processed_shows_its_managers_a_notice_instead_of_a_player(
+    client: TestClient, services: Services, catalogue: dict[str, str]
 ) -> None:
-    response = client.get("/productions/en-cours")
+    url = f"/productions/{catalogue['processing']}"
+    assert client.get(url).status_code == 404
+    make_user(services, "admin@example.org", "admin")
+    login(client, "admin@example.org")
+    response = client.get(url)
     assert response.status_code == 200
     assert "en cours de traitement" in text_of(response.text)
 

@@ -22,12 +22,13 @@ from cite_live.app import create_app
 from cite_live.ingest import run_transcode, submit_file
 from cite_live.models import MediaVersion, Production
 from cite_live.services import Services, open_services
-from cite_live.storage import S3Store
+from cite_live.storage import LocalStore, S3Store
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
 from tests.media import ffmpeg, split
 from tests.test_pages import publish
+from tests.test_storage import plant_links
 
 MASTER = """#EXTM3U
 #EXT-X-VERSION:7
@@ -248,13 +249,39 @@ def test_expired_forged_and_misdirected_tokens_get_404(
         assert client.get(f"/media/private/{valid}/{outside}").status_code == 404
 
 
+def test_links_planted_in_the_media_folder_serve_nothing(
+    services: Services, client: TestClient
+) -> None:
+    """The reproduction: a symlink ``productions/x/1/a.m4s -> ../../../originals/…`` served an
+    original through /media. Nor does a signed link open what a link in its folder points at."""
+    public = make_production(services, "Concert", "public", None)
+    write_stream(services, public)
+    other = make_production(services, "Maquette", "private", None)
+    write_stream(services, other)
+    store = services.store
+    assert isinstance(store, LocalStore)
+    token = access.sign(services.secret_key, public, int(time.time()) + 60)
+    missing = client.get(f"/media/productions/{public}/v1/nothing.m4s")
+    for key in plant_links(store, public, other):
+        for url in (f"/media/{key}", f"/media/private/{token}/{key}"):
+            response = client.get(url)
+            assert response.status_code == 404, url
+            assert response.json() == missing.json(), url
+    # The production's own media still plays.
+    assert client.get(f"/media/productions/{public}/v1/a128/seg_00001.m4s").status_code == 200
+
+
 def test_public_and_unlisted_productions_keep_their_public_urls(
     services: Services, client: TestClient
 ) -> None:
     for visibility in ("public", "unlisted"):
         production_id = make_production(services, f"Concert {visibility}", visibility, None)
         write_stream(services, production_id)
-        data = client.get(f"/api/v1/productions/{production_id}").json()
+        with services.sessions() as session:
+            production = session.get(Production, production_id)
+            assert production is not None
+            address = production.slug if visibility == "unlisted" else production_id
+        data = client.get(f"/api/v1/productions/{address}").json()
         assert (
             data["hls_url"] == f"http://testserver/media/productions/{production_id}/v1/master.m3u8"
         )
@@ -262,6 +289,7 @@ def test_public_and_unlisted_productions_keep_their_public_urls(
 
 def test_the_public_route_caches_visibility_for_a_second_at_most(services: Services) -> None:
     production_id = make_production(services, "Cache", "public", None)
+    write_stream(services, production_id)
     guard = services.access
     key = f"productions/{production_id}/v1/seg_00001.m4s"
     assert guard.refuses_public(key, now=100.0) is False
@@ -450,6 +478,10 @@ def test_the_player_renews_expired_links_and_plays_on(tmp_path: Path) -> None:
             production = session.get(Production, production_id)
             assert production is not None and production.status == "ready"
             production.visibility, production.owner_id = "private", owner
+        # Made private, it left its plain slug for a secret one.
+        with services.sessions() as session:
+            production = session.get(Production, production_id)
+            assert production is not None
             slug = production.slug
         with serving(services) as url, sync_api.sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

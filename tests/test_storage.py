@@ -227,6 +227,48 @@ def test_local_store_refuses_symlinks_leading_out(tmp_path: Path) -> None:
         store.open_file("link/secret")
 
 
+def plant_links(store: LocalStore, production: str, other: str) -> list[str]:
+    """Links planted in ``production``'s published folder, each leading to something that must
+    never be served under its key; returns those keys."""
+    root = store.root.resolve()
+    store.put_bytes(f"originals/{production}/capture.wav", b"RIFF the raw capture")
+    store.put_bytes(f"productions/{other}/v1/a128/seg_00001.m4s", b"another production")
+    folder = root / "productions" / production / "v1"
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = {
+        "relative.m4s": f"../../../originals/{production}/capture.wav",
+        "absolute.m4s": str(root / "originals" / production / "capture.wav"),
+        "passwd.m4s": "/etc/passwd",
+        "other.m4s": f"../../{other}/v1/a128/seg_00001.m4s",
+        "folder": f"../../../originals/{production}",
+        "other-folder": f"../../{other}/v1",
+        "loop.m4s": "loop.m4s",
+    }
+    for name, target in targets.items():
+        (folder / name).symlink_to(target)
+    keys = [f"productions/{production}/v1/{name}" for name in targets if "folder" not in name]
+    return [
+        *keys,
+        f"productions/{production}/v1/folder/capture.wav",
+        f"productions/{production}/v1/other-folder/a128/seg_00001.m4s",
+    ]
+
+
+def test_local_store_never_follows_a_link_planted_inside_it(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    for key in plant_links(store, "p1", "p2"):
+        with pytest.raises(StorageError):
+            store.open_file(key)
+        with pytest.raises(InvalidKeyError):
+            store.path_for(key)
+    # What the store wrote itself is still served, whether the store's own root is a link or not.
+    linked_root = tmp_path / "linked"
+    linked_root.symlink_to(store.root)
+    for each in (store, LocalStore(linked_root)):
+        fd = each.open_file("productions/p2/v1/a128/seg_00001.m4s")
+        os.close(fd)
+
+
 def test_local_store_opens_its_own_files_for_reading(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "store")
     store.put_bytes("productions/p/v/a.json", b"{}")
