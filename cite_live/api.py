@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from cite_live import params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
 from cite_live.catalogue import get_production, production_query
@@ -155,20 +156,12 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPException(400, f"The parameter {name} must be a whole number.") from None
-    if not low <= value <= high:
-        raise HTTPException(400, f"The parameter {name} must be between {low} and {high}.")
-    return value
+    value = params.whole_number(request.query_params.get(name), name, low=low, high=high)
+    return default if value is None else value
 
 
 def _text_param(request: Request, name: str, allowed: tuple[str, ...] = ()) -> str | None:
-    value = (request.query_params.get(name) or "").strip()
+    value = params.text(request.query_params.get(name)).strip()
     if not value:
         return None
     if len(value) > MAX_FILTER_LENGTH:
@@ -266,8 +259,9 @@ def list_productions(request: Request) -> JSONResponse:
 @api
 def show_production(request: Request) -> JSONResponse:
     services = request.app.state.services
+    production_id = params.public_id(request.path_params["production_id"])
     with services.sessions() as session:
-        production = get_production(session, request.path_params["production_id"])
+        production = get_production(session, production_id) if production_id else None
         # Unlisted productions are readable by whoever has their identifier; a private one only
         # by its owner and the admins — to anyone else it does not exist.
         if production is None or not can_view(current_user(request), production):
@@ -338,10 +332,12 @@ def list_artists(request: Request) -> JSONResponse:
 @api
 def show_artist(request: Request) -> JSONResponse:
     services = request.app.state.services
-    slug = request.path_params["slug"]
+    slug = params.path_name(request.path_params["slug"])
     base = site_url(request)
     with services.sessions() as session:
-        artist = session.scalars(select(Artist).where(Artist.slug == slug)).first()
+        artist = (
+            session.scalars(select(Artist).where(Artist.slug == slug)).first() if slug else None
+        )
         if artist is None:
             raise HTTPException(404, NOT_FOUND_ARTIST)
         rows, total = page_of_productions(

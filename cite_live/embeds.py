@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cite_live import params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
 from cite_live.catalogue import get_production
@@ -31,11 +32,13 @@ PRIVATE_EMBED_HEADERS = {
 }
 
 
-async def embed_page(request: Request) -> Response:
+def embed_page(request: Request) -> Response:
+    # A plain def: Starlette runs it in a worker thread, away from the event loop.
     services = request.app.state.services
     lang = getattr(request.state, "lang", "fr")
+    production_id = params.public_id(request.path_params["production_id"])
     with services.sessions() as session:
-        production = get_production(session, request.path_params["production_id"])
+        production = get_production(session, production_id) if production_id else None
         # Unlisted productions embed: whoever has the link may share it. Private ones do not
         # exist for the outside: only their owner and the admins see them, on this site.
         if production is None or not can_view(current_user(request), production):

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from cite_live import i18n, uploads
-from cite_live.auth import CurrentUser, require_user
+from cite_live.auth import CHALLENGE, CurrentUser, require_user
 from cite_live.i18n import N_
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
@@ -125,7 +125,8 @@ def _error(
 
 def _refused(exc: UploadRefused) -> Response:
     params = {name: format_size(int(value)) for name, value in exc.params.items()}
-    return _error(exc.status, exc.message, params=params)
+    headers = CHALLENGE if exc.status == 401 else None
+    return _error(exc.status, exc.message, headers, params=params)
 
 
 # --- what a request says -------------------------------------------------------------------------
@@ -242,7 +243,8 @@ async def _dispatch(request: Request, handlers: Mapping[str, Handler]) -> Respon
     try:
         user = require_user(request)
     except HTTPException as exc:
-        return _error(exc.status_code, str(exc.detail))
+        # Its WWW-Authenticate too: a 401 says how to authenticate.
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
     method = _method(request)
     handler = handlers.get(method)
     if handler is None:
