@@ -26,7 +26,7 @@ MAX_INT = 2**31 - 1
 MAX_NAME = 200
 BAD_NUMBER = N_("The parameter %(name)s must be a whole number from %(low)s to %(high)s.")
 
-_DIGITS = re.compile(r"[0-9]{1,10}", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 # A production's public id (models.new_public_id), at most as long as its column.
 _PUBLIC_ID = re.compile(r"[0-9A-Za-z_-]{1,16}", re.ASCII)
 # C0 and C1 control characters and DEL; tab, line feed and carriage return are text.
@@ -34,8 +34,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
-def _digits(value: str) -> int | None:
-    return int(value) if _DIGITS.fullmatch(value) else None
+def digits(value: str, limit: int = 10) -> int | None:
+    """The number ``value`` spells in at most ``limit`` ASCII digits, or None when it is not
+    one (a header that is no number, say, which the caller then ignores)."""
+    return int(value) if len(value) <= limit and _DIGITS.fullmatch(value) else None
 
 
 def whole_number(
@@ -47,7 +49,7 @@ def whole_number(
     """
     if value is None or value == "":
         return None
-    number = _digits(value)
+    number = digits(value)
     if number is None or not low <= number <= high:
         message = i18n.gettext(BAD_NUMBER, lang) % {"name": name, "low": low, "high": high}
         raise HTTPException(400, message)
@@ -56,7 +58,7 @@ def whole_number(
 
 def row_id(value: str) -> int | None:
     """The row an integer id of a path or a form names, or None when it can name none."""
-    number = _digits(value)
+    number = digits(value)
     return number if number is not None and 1 <= number <= MAX_INT else None
 
 

@@ -623,6 +623,13 @@ def oembed_of(t: Target, v: str) -> tuple[str, str, dict[str, Any]]:
     return "GET", "/oembed?url=" + quote(page_url, safe=""), {}
 
 
+def media_range(t: Target, v: str) -> tuple[str, str, dict[str, Any]]:
+    # As a client sends a header: bytes, ISO-8859-1 where it can be (b"\xb2" reads "²").
+    raw = v.encode("latin-1") if all(ord(c) < 256 for c in v) else v.encode()
+    key = f"productions/{t.production}/j1/a128/seg_00001.m4s"
+    return "GET", f"/media/{key}", {"headers": {"Range": b"bytes=" + raw + b"-"}}
+
+
 def tus_offset(t: Target, v: str) -> tuple[str, str, dict[str, Any]]:
     headers = {
         **t.bearer,
@@ -655,6 +662,8 @@ NUMBERS: tuple[tuple[str, Probe, int, dict[str, int]], ...] = (
     # HTTP drops the spaces around a header's value.
     ("tus Upload-Length", tus_create("Upload-Length"), 400, {" 7": 201}),
     ("tus Upload-Offset", tus_offset, 400, {"0": 204, " 7": 409}),
+    # A Range that is no range is ignored: the whole file (RFC 9110 §14.2).
+    ("a media Range", media_range, 200, {"0": 206, " 7": 206, "99999999999999999999": 416}),
     # An id in a path that cannot name anything: the address names nothing.
     ("a studio page's id", in_path("GET", "/studio/productions/{v}"), 404, {}),
     ("an embed's id", in_path("GET", "/embed/{v}"), 404, {}),
