@@ -5,7 +5,9 @@ is a plain ``def``, which Starlette runs in its threadpool; one that also needs 
 form is a plain ``def`` taking the form, decorated with :func:`with_form`. The event loop only
 reads what arrives from the network and writes what leaves; a statement that waits on a lock,
 a slow disk or a remote store would otherwise hold every other visitor meanwhile (a SQLite
-writer waits up to 30 s for its lock). tests/test_access_matrix.py watches the loop.
+writer waits up to 30 s for its lock). Handlers that stream a body (tus uploads, media) stay
+``async`` and hand each blocking step to ``run_in_threadpool``. tests/test_access_matrix.py
+watches the loop.
 """
 
 from __future__ import annotations

@@ -137,15 +137,13 @@ def managed(request: Request, session: Session, user: CurrentUser) -> Production
     """The production of the path, with what the edit page shows; 404 unless ``user`` may
     manage it."""
     production_id = params.public_id(request.path_params["production_id"])
-    production: Production | None = (
-        session.scalars(
+    production: Production | None = None
+    if production_id is not None:
+        production = session.scalars(
             production_query()
             .options(selectinload(Production.chapters))
             .where(Production.id == production_id)
         ).first()
-        if production_id is not None
-        else None
-    )
     if production is None or not can_manage(user, production):
         raise HTTPException(404, i18n.gettext(NOT_FOUND, lang_of(request)))
     return production

@@ -33,6 +33,7 @@ from starlette.responses import PlainTextResponse, Response
 from cite_live import i18n, uploads
 from cite_live.auth import CHALLENGE, CurrentUser, require_user
 from cite_live.i18n import N_
+from cite_live.params import digits
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
 from cite_live.storage import LocalStore
@@ -54,7 +55,6 @@ METADATA_FIELDS = {
 }
 METADATA_ALIASES = {"name": "filename", "type": "filetype"}
 
-_NUMBER = re.compile(r"^[0-9]{1,19}$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _METADATA_KEY = re.compile(r"^[!-+\--~]+$")  # printable ASCII without space and comma
 
@@ -143,9 +143,10 @@ def _number(request: Request, name: str, message: str) -> int | None:
     value = request.headers.get(name)
     if value is None:
         return None
-    if not _NUMBER.match(value.strip()):
+    number = digits(value.strip(), 19)
+    if number is None:
         raise BadRequest(400, message)
-    return int(value)
+    return number
 
 
 def _content_type(request: Request) -> str:
