@@ -26,9 +26,12 @@ treats 403, 404 and 410 alike: it asks the API for fresh addresses and carries o
 
 Visibility changes take effect at once: a listener on the process's sessions notices a
 production whose visibility changed (or that was created private, or deleted) and, once the
-transaction commits, drops the route's cached answer for it and brings the store's private
-prefixes up to date (:meth:`MediaAccess.watch`). Changes made elsewhere (another process, raw
-SQL) reach the public route within ``VISIBILITY_TTL`` and the store at the sweeper's next pass.
+transaction commits, drops the route's cached answer for it and marks the store's private
+prefixes out of date (:meth:`MediaAccess.watch`). The sweeper's thread, woken by the mark,
+pushes them to the store moments later (:meth:`MediaAccess.push`): never the request that made
+the change, which S3 round trips would hold (and the event loop with it, in an async handler).
+Changes made elsewhere (another process, a command, raw SQL) reach the public route within
+``VISIBILITY_TTL`` and the store at the next pass of the web process's sweeper.
 """
 
 from __future__ import annotations
@@ -228,6 +231,9 @@ class MediaAccess:
         self._cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        # Set when the store's private prefixes may be behind the database.
+        self._dirty = threading.Event()
+        self._wakers: list[Callable[[], None]] = []
 
     def watch(self) -> None:
         """Notice, in every session of ours, productions whose visibility changes (or that are
@@ -278,33 +284,55 @@ class MediaAccess:
             for production_id in production_ids:
                 self._cache.pop(production_id, None)
 
-    def sync(self) -> None:
-        """Bring the store's private prefixes to what the database says (S3 only). A failure is
-        logged: until a later sync succeeds, private media on S3 stays readable by whoever has
-        its key.
+    def sync(self) -> bool:
+        """Bring the store's private prefixes to what the database says (S3 only); False when
+        it failed, which is logged: until a later sync succeeds, private media on S3 stays
+        readable by whoever has its key. It waits on the store: call it from a worker thread.
 
         Each writer reads the database again after writing and writes once more if it changed
         meanwhile: whichever process writes last has then written what the database holds."""
         if not isinstance(self._store, S3Store):
-            return
+            return True
         try:
             with self._sync_lock:
                 written: list[str] | None = None
                 for _attempt in range(5):
                     wanted = private_prefixes(self._sessions)
                     if wanted == written:
-                        return
+                        return True
                     self._store.set_private_prefixes(wanted)
                     written = wanted
                 log.warning("the private productions kept changing while the store was updated")
+                return True
         except StorageError:
             log.exception("could not update which media the store keeps private")
+            return False
+
+    def mark_dirty(self) -> None:
+        """Note that the store's private prefixes may be behind the database, and wake whoever
+        pushes them (:meth:`when_dirty`)."""
+        self._dirty.set()
+        for wake in list(self._wakers):
+            wake()
+
+    def when_dirty(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Call ``wake`` (quickly, without waiting on anything) at each :meth:`mark_dirty`;
+        returns what stops it."""
+        self._wakers.append(wake)
+        return lambda: self._wakers.remove(wake)
+
+    def push(self) -> None:
+        """:meth:`sync` if a change is waiting; a failed one waits for the next push."""
+        if self._dirty.is_set():
+            self._dirty.clear()
+            if not self.sync():
+                self._dirty.set()
 
     def _after_commit(self, session: Session) -> None:
         touched: set[str] = session.info.pop(_SESSION_KEY, set())
         if touched:
             self.forget(touched)
-            self.sync()
+            self.mark_dirty()
 
 
 def private_prefixes(sessions: sessionmaker[Session]) -> list[str]:

@@ -13,14 +13,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from cite_live import accounts, i18n
+from cite_live import accounts, i18n, params
 from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser, require_admin
 from cite_live.catalogue import artist_by_name
+from cite_live.endpoints import with_form
 from cite_live.i18n import N_, pick
 from cite_live.models import ROLES, STATUSES, VISIBILITIES, Artist, Production, Upload, User, utcnow
 from cite_live.pages import label, make_pager, page_number, safe_next
@@ -40,7 +42,6 @@ MAX_ARTISTS = 20
 GIB = 1024**3
 # A quota typed in GB: "50", "2.5", "0,5".
 _QUOTA = re.compile(r"\d{1,6}(?:[.,]\d{1,3})?", re.ASCII)
-_ID = re.compile(r"[1-9]\d{0,8}", re.ASCII)
 
 ROLE_LABELS = {"admin": N_("Administrator"), "artist": N_("Artist")}
 STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
@@ -56,10 +57,10 @@ NOT_YOURSELF = N_("You cannot take away your own administrator role nor disable 
 
 
 def _productions(request: Request, session: Session) -> dict[str, Any]:
-    params = request.query_params
-    status = params.get("status", "")
-    visibility = params.get("visibility", "")
-    q = params.get("q", "").strip()[:MAX_QUERY]
+    query = request.query_params
+    status = query.get("status", "")
+    visibility = query.get("visibility", "")
+    q = params.text(query.get("q")).strip()[:MAX_QUERY]
     status = status if status in STATUSES else ""
     visibility = visibility if visibility in VISIBILITIES else ""
     where: list[Any] = [production_match(q)]
@@ -182,7 +183,11 @@ def _context(request: Request, session: Session, **extra: Any) -> dict[str, Any]
     }
 
 
-async def admin_page(request: Request) -> Response:
+# Every handler below reads or writes the database: a plain ``def``, or ``with_form`` when it
+# needs the form (cite_live/endpoints.py), so that it runs in a worker thread.
+
+
+def admin_page(request: Request) -> Response:
     require_admin(request)
     with services_of(request).sessions() as session:
         context = _context(request, session)
@@ -192,11 +197,11 @@ async def admin_page(request: Request) -> Response:
 # --- productions ---------------------------------------------------------------------------------
 
 
-async def _set_visibility(request: Request, visibility: str) -> Response:
+def _set_visibility(request: Request, form: FormData, visibility: str) -> Response:
     require_admin(request)
-    form = await request.form()
+    production_id = params.public_id(request.path_params["production_id"])
     with services_of(request).sessions.begin() as session:
-        production = session.get(Production, request.path_params["production_id"])
+        production = session.get(Production, production_id) if production_id else None
         if production is None:
             raise HTTPException(404, i18n.gettext(NO_PRODUCTION, lang_of(request)))
         production.visibility = visibility
@@ -211,12 +216,14 @@ def _safe_admin_path(target: str) -> str:
     return path if path == "/admin" or path.startswith("/admin?") else "/admin"
 
 
-async def unpublish(request: Request) -> Response:
-    return await _set_visibility(request, "private")
+@with_form()
+def unpublish(request: Request, form: FormData) -> Response:
+    return _set_visibility(request, form, "private")
 
 
-async def publish(request: Request) -> Response:
-    return await _set_visibility(request, "public")
+@with_form()
+def publish(request: Request, form: FormData) -> Response:
+    return _set_visibility(request, form, "public")
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -243,15 +250,17 @@ def _quota(text: str) -> int | None:
         raise AccountError(BAD_QUOTA) from None
 
 
-def _update_account(session: Session, admin: CurrentUser, user: User, form: Any) -> None:
-    role = str(form.get("role") or user.role)
+def _update_account(session: Session, admin: CurrentUser, user: User, form: FormData) -> None:
+    role = params.text(form.get("role")) or user.role
     disabled = bool(form.get("disabled"))
     if role not in ROLES:
         raise AccountError(BAD_ROLE)
     if user.id == admin.id and (role != "admin" or disabled):
         raise AccountError(NOT_YOURSELF)
-    quota = _quota(str(form.get("quota_gb") or ""))
-    ids = _artist_ids(session, str(form.get("artists") or ""))
+    # As it came: a control character in it makes it no number at all.
+    typed_quota = form.get("quota_gb")
+    quota = _quota(typed_quota if isinstance(typed_quota, str) else "")
+    ids = _artist_ids(session, params.text(form.get("artists")))
     user.artists = list(session.scalars(select(Artist).where(Artist.id.in_(ids)))) if ids else []
     user.role = role
     user.quota_bytes = quota
@@ -261,16 +270,16 @@ def _update_account(session: Session, admin: CurrentUser, user: User, form: Any)
     user.disabled = disabled
 
 
-async def update_user(request: Request) -> Response:
+@with_form()
+def update_user(request: Request, form: FormData) -> Response:
     admin = require_admin(request)
-    raw_id = request.path_params["user_id"]
-    form = await request.form()
+    account_id = params.row_id(request.path_params["user_id"])
     lang = lang_of(request)
     services = services_of(request)
     try:
         # An AccountError leaves the block: nothing of a refused change is kept.
         with services.sessions.begin() as session:
-            user = session.get(User, int(raw_id)) if _ID.fullmatch(raw_id) else None
+            user = session.get(User, account_id) if account_id is not None else None
             if user is None:
                 raise HTTPException(404, i18n.gettext(NO_ACCOUNT, lang))
             user_id = user.id
@@ -283,14 +292,14 @@ async def update_user(request: Request) -> Response:
     return RedirectResponse(f"/admin?done=saved#account-{user_id}", status_code=303)
 
 
-async def invite(request: Request) -> Response:
+@with_form()
+def invite(request: Request, form: FormData) -> Response:
     require_admin(request)
-    form = await request.form()
     lang = lang_of(request)
     typed = {
-        "email": str(form.get("email") or "").strip(),
-        "role": str(form.get("role") or "artist"),
-        "artists": str(form.get("artists") or ""),
+        "email": params.text(form.get("email")).strip(),
+        "role": params.text(form.get("role")) or "artist",
+        "artists": params.text(form.get("artists")),
     }
     services = services_of(request)
     try:

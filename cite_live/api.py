@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from cite_live import params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
 from cite_live.catalogue import production_by_address, production_query
@@ -153,20 +154,12 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[JSONResponse]]:
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPException(400, f"The parameter {name} must be a whole number.") from None
-    if not low <= value <= high:
-        raise HTTPException(400, f"The parameter {name} must be between {low} and {high}.")
-    return value
+    value = params.whole_number(request.query_params.get(name), name, low=low, high=high)
+    return default if value is None else value
 
 
 def _text_param(request: Request, name: str, allowed: tuple[str, ...] = ()) -> str | None:
-    value = (request.query_params.get(name) or "").strip()
+    value = params.text(request.query_params.get(name)).strip()
     if not value:
         return None
     # Nothing stored holds one, and PostgreSQL refuses text that does.
@@ -359,10 +352,12 @@ def list_artists(request: Request) -> JSONResponse:
 @api
 def show_artist(request: Request) -> JSONResponse:
     services = request.app.state.services
-    slug = _path_param(request, "slug", NOT_FOUND_ARTIST)
+    slug = params.path_name(request.path_params["slug"])
     base = site_url(request)
     with services.sessions() as session:
-        artist = session.scalars(select(Artist).where(Artist.slug == slug)).first()
+        artist = (
+            session.scalars(select(Artist).where(Artist.slug == slug)).first() if slug else None
+        )
         if artist is None:
             raise HTTPException(404, NOT_FOUND_ARTIST)
         rows, total = page_of_productions(

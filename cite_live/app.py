@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -61,8 +62,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or open_services(settings)
-        # S3: a private production's objects, and every original, refused to anonymous readers.
-        app.state.services.access.sync()
+        # S3: a private production's objects, and every original, refused to anonymous readers
+        # (in a worker thread: the store is waited on, not the event loop).
+        await run_in_threadpool(app.state.services.access.sync)
         try:
             yield
         finally:

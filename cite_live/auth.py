@@ -9,7 +9,10 @@ Every unsafe request (POST, PUT, PATCH, DELETE) that carries a session, and ever
 API, must come from this site (``Origin``/``Referer``) and carry the session's CSRF token, in the
 ``X-CSRF-Token`` header or a ``csrf_token`` form field (see :mod:`cite_live.csrf`). Requests
 with a Bearer token are exempt: a browser never adds one by itself. The middleware is plain ASGI
-so that request bodies it does not need (tus uploads) stream through untouched.
+so that request bodies it does not need (tus uploads) stream through untouched; the account
+behind a cookie or a token is looked up in a worker thread, never on the event loop.
+
+Every 401 says how to authenticate (RFC 9110): ``WWW-Authenticate: Bearer realm="cite-live"``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request, cookie_parser
@@ -69,7 +73,7 @@ def require_user(request: Request) -> CurrentUser:
     if user is not None:
         return user
     if _wants_json(request):
-        raise HTTPException(401, "Sign in, or send an API token, to do this.")
+        raise HTTPException(401, "Sign in, or send an API token, to do this.", CHALLENGE)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     raise HTTPException(303, headers={"Location": "/login?" + urlencode({"next": target})})
 
@@ -114,6 +118,9 @@ TUS_PATH = "/api/v1/uploads"
 _STATE = "auth_session"
 
 BAD_TOKEN = N_("This API token is not valid, or it has been revoked.")
+# What a 401 asks for (RFC 9110 §11.6.1): a Bearer token, here.
+REALM = 'Bearer realm="cite-live"'
+CHALLENGE = {"WWW-Authenticate": REALM}
 
 
 @dataclass
@@ -208,10 +215,10 @@ class AuthMiddleware:
         state = scope.setdefault("state", {})
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
-            user = self._token_user(services, credentials.strip())
+            user = await run_in_threadpool(self._token_user, services, credentials.strip())
             state["user"] = user
             if user is None:
-                challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                challenge = {"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
                 await _refuse(scope, receive, send, 401, BAD_TOKEN, challenge)
                 return
             await self.app(scope, receive, send)
@@ -219,7 +226,11 @@ class AuthMiddleware:
 
         session = self._read_cookie(services, headers)
         state[_STATE] = session
-        state["user"] = self._session_user(services, session) if session.user_id else None
+        state["user"] = (
+            await run_in_threadpool(self._session_user, services, session)
+            if session.user_id
+            else None
+        )
         if session.user_id and state["user"] is None:
             state[_STATE] = session = SessionState(clear=True)
         send = self._sending_cookie(scope, send, services)

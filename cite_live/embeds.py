@@ -30,7 +30,8 @@ PRIVATE_EMBED_HEADERS = {
 }
 
 
-async def embed_page(request: Request) -> Response:
+def embed_page(request: Request) -> Response:
+    # A plain def: Starlette runs it in a worker thread, away from the event loop.
     services = request.app.state.services
     lang = getattr(request.state, "lang", "fr")
     with services.sessions() as session:

@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cite_live import params
 from cite_live.api import page_of_productions, public_productions_where
 from cite_live.i18n import pick
 from cite_live.metadata import (
@@ -241,9 +242,11 @@ def site_feed(request: Request) -> Response:
 def artist_feed(request: Request) -> Response:
     services = request.app.state.services
     base, lang = site_url(request), _language(request)
-    slug = request.path_params["slug"]
+    slug = params.path_name(request.path_params["slug"])
     with services.sessions() as session:
-        artist = session.scalars(select(Artist).where(Artist.slug == slug)).first()
+        artist = (
+            session.scalars(select(Artist).where(Artist.slug == slug)).first() if slug else None
+        )
         if artist is None:
             raise HTTPException(404, "There is no artist with this name.")
         rows, _ = page_of_productions(

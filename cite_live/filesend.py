@@ -24,6 +24,8 @@ import anyio
 import anyio.to_thread
 from starlette.types import Receive, Scope, Send
 
+from cite_live.params import digits
+
 # The largest body handed to the server in one message: what one response may hold in memory.
 # A segment fits (1-2 MB at 720p, about 4 MB at 1080p): sending one in two messages halves the
 # throughput, as the second waits for the first to drain (BENCHMARKS.md).
@@ -34,6 +36,8 @@ _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLi
     weakref.WeakKeyDictionary()
 )
 Header = tuple[bytes, bytes]
+# Longer than any file's byte position: a Range holding more digits is ignored, not computed.
+RANGE_DIGITS = 100
 
 
 @dataclass(frozen=True)
@@ -65,16 +69,17 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     first, dash, last = spec.strip().partition("-")
     if not dash or not (first or last):
         return None
-    if not (first.isdigit() or not first) or not (last.isdigit() or not last):
+    # ASCII digits only: str.isdigit() takes "²", which int() then refuses.
+    start, end = digits(first, RANGE_DIGITS), digits(last, RANGE_DIGITS)
+    if (first and start is None) or (last and end is None):
         return None
-    if not first:
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+    if start is None:
+        if not end or size == 0:
             raise ValueError("an empty suffix range")
-        return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
+        return max(0, size - end), size - 1
+    if end is None:
+        end = size - 1
+    elif end < start:
         return None
     if start >= size:
         raise ValueError("a range past the end")

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from cite_live import params
 from cite_live.api import CORS, api
 from cite_live.auth import can_view
 from cite_live.catalogue import production_at
@@ -39,16 +40,7 @@ NOT_OURS = "This address is not a production page of this site."
 
 
 def _size_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPException(400, f"The parameter {name} must be a whole number.") from None
-    if value < 1:
-        raise HTTPException(400, f"The parameter {name} must be positive.")
-    return value
+    return params.whole_number(request.query_params.get(name), name)
 
 
 def player_size(kind: str, maxwidth: int | None, maxheight: int | None) -> tuple[int, int]:
@@ -79,9 +71,7 @@ def _slug_of(url: str, hosts: set[str]) -> str | None:
     if parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts:
         return None
     match = _PAGE_PATH.fullmatch(parts.path)
-    slug = unquote(match.group(1)) if match else None
-    # An encoded NUL names no page (and PostgreSQL refuses text holding one).
-    return None if slug is None or "\x00" in slug else slug
+    return params.path_name(unquote(match.group(1))) if match else None
 
 
 def iframe(src: str, width: int, height: int, title: str) -> str:

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from cite_live import i18n
+from cite_live import i18n, params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
 from cite_live.catalogue import card_query, is_listed, production_at, production_query
@@ -59,7 +59,6 @@ LETTERS = tuple(string.ascii_lowercase)
 OTHER_LETTER = "#"
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 _UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")
-BAD_PAGE = N_("The page number must be a whole number.")
 # A private production's page: for one viewer, with signed media links that must not leak
 # through a shared cache or a Referer header.
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
@@ -175,14 +174,8 @@ class Pager:
 
 
 def page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    try:
-        page = int(raw)
-    except ValueError:
-        page = 0
-    if not 1 <= page <= MAX_PAGE:
-        raise HTTPException(400, i18n.gettext(BAD_PAGE, _lang(request)))
-    return page
+    raw = request.query_params.get("page")
+    return params.whole_number(raw, "page", high=MAX_PAGE, lang=_lang(request)) or 1
 
 
 def make_pager(request: Request, page: int, per_page: int, total: int) -> Pager:
@@ -405,7 +398,8 @@ _Sluggish = TypeVar("_Sluggish", Artist, Venue)
 
 def _by_slug(request: Request, session: Session, model: type[_Sluggish], missing: str) -> _Sluggish:
     """The row of ``model`` named by the path's slug, or the 404 page saying ``missing``."""
-    row = session.scalars(select(model).where(model.slug == request.path_params["slug"])).first()
+    slug = params.path_name(request.path_params["slug"])
+    row = session.scalars(select(model).where(model.slug == slug)).first() if slug else None
     if row is None:
         raise _not_found(request, missing)
     return row
@@ -728,7 +722,8 @@ def tags_index(request: Request) -> Response:
 
 def tag_page(request: Request) -> Response:
     with _services(request).sessions() as session:
-        tag = session.scalars(select(Tag).where(Tag.slug == request.path_params["slug"])).first()
+        slug = params.path_name(request.path_params["slug"])
+        tag = session.scalars(select(Tag).where(Tag.slug == slug)).first() if slug else None
         tagged = select(production_tags.c.production_id).where(
             production_tags.c.tag_id == (tag.id if tag else -1)
         )

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from cite_live import params
 from cite_live.catalogue import retitle, set_credits, set_tags, slugify, unique_slug
 from cite_live.i18n import N_
 from cite_live.models import LICENCES, SESSION_TYPES, VISIBILITIES, Chapter, Production, Venue
@@ -37,8 +38,6 @@ _SETLIST_LINE = re.compile(
     r"(?:(\d{1,3}):)?(\d{1,3}):(\d{2}(?:[.,]\d{1,3})?)(?:\s*[-–—]\s*|\s+)(\S.*)", re.ASCII
 )
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-# A row id as a form sends it: short enough for any database's integer.
-_ID = re.compile(r"[1-9]\d{0,8}", re.ASCII)
 
 TITLE_MISSING = N_("Give the production a title.")
 TITLE_TOO_LONG = N_("The title is too long: 300 characters at most.")
@@ -175,12 +174,14 @@ class ProductionForm:
 
     @classmethod
     def read(cls, form: FormData) -> ProductionForm:
-        def text(name: str) -> str:
-            value = form.get(name)
-            return value.strip() if isinstance(value, str) else ""
+        """What was typed, without the control characters no field of ours holds (a NUL would
+        not even reach PostgreSQL)."""
 
-        names = [v if isinstance(v, str) else "" for v in form.getlist("credit_name")]
-        roles = [v if isinstance(v, str) else "" for v in form.getlist("credit_role")]
+        def text(name: str) -> str:
+            return params.text(form.get(name)).strip()
+
+        names = [params.text(v) for v in form.getlist("credit_name")]
+        roles = [params.text(v) for v in form.getlist("credit_role")]
         roles += [""] * (len(names) - len(roles))
         return cls(
             title=text("title"),
@@ -188,7 +189,8 @@ class ProductionForm:
             description=text("description"),
             description_en=text("description_en"),
             credits=[(_clean(n), r.strip()) for n, r in zip(names, roles, strict=False)],
-            venue_id=text("venue_id"),
+            # An id is read as it came: a control character in it makes it no id at all.
+            venue_id=raw.strip() if isinstance(raw := form.get("venue_id"), str) else "",
             venue_new=_clean(text("venue_new")),
             recorded_on=text("recorded_on"),
             session_type=text("session_type"),
@@ -280,7 +282,8 @@ class ProductionForm:
         choice names a venue that exists."""
         if self.venue_new or not self.venue_id:
             return None, True
-        found = session.get(Venue, int(self.venue_id)) if _ID.fullmatch(self.venue_id) else None
+        venue_id = params.row_id(self.venue_id)
+        found = session.get(Venue, venue_id) if venue_id is not None else None
         return (found.id, True) if found is not None else (None, False)
 
 

@@ -15,15 +15,15 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from cite_live import access, covers, i18n, ingest, jobs, pages
+from cite_live import access, covers, i18n, ingest, jobs, pages, params
 from cite_live.auth import CurrentUser, can_manage, require_user
 from cite_live.catalogue import production_query
+from cite_live.endpoints import with_form
 from cite_live.i18n import N_
 from cite_live.models import LICENCES, SESSION_TYPES, Artist, Job, Production, Venue
 from cite_live.pages import (
@@ -137,11 +137,14 @@ def _own_page(
 def managed(request: Request, session: Session, user: CurrentUser) -> Production:
     """The production of the path, with what the edit page shows; 404 unless ``user`` may
     manage it."""
-    production: Production | None = session.scalars(
-        production_query()
-        .options(selectinload(Production.chapters))
-        .where(Production.id == request.path_params["production_id"])
-    ).first()
+    production_id = params.public_id(request.path_params["production_id"])
+    production: Production | None = None
+    if production_id is not None:
+        production = session.scalars(
+            production_query()
+            .options(selectinload(Production.chapters))
+            .where(Production.id == production_id)
+        ).first()
     if production is None or not can_manage(user, production):
         raise HTTPException(404, i18n.gettext(NOT_FOUND, lang_of(request)))
     return production
@@ -159,9 +162,11 @@ def uploader(request: Request, production_id: str | None = None) -> dict[str, An
 
 
 # --- my productions ------------------------------------------------------------------------------
+# Every handler below reads or writes the database: a plain ``def``, or ``with_form`` when it
+# needs the form (cite_live/endpoints.py), so that it runs in a worker thread.
 
 
-async def studio_page(request: Request) -> Response:
+def studio_page(request: Request) -> Response:
     user = require_user(request)
     lang = lang_of(request)
     with services_of(request).sessions() as session:
@@ -179,7 +184,7 @@ async def studio_page(request: Request) -> Response:
     return render(request, "studio.html", context)
 
 
-async def my_productions(request: Request) -> Response:
+def my_productions(request: Request) -> Response:
     """GET /api/v1/me/productions: the caller's productions and their jobs, for the studio's
     polling and for scripts (Bearer token)."""
     user = require_user(request)
@@ -195,7 +200,7 @@ async def my_productions(request: Request) -> Response:
     return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
 
 
-async def retry(request: Request) -> Response:
+def retry(request: Request) -> Response:
     user = require_user(request)
     services = services_of(request)
     with services.sessions() as session:
@@ -205,10 +210,10 @@ async def retry(request: Request) -> Response:
         busy = job is not None and job.state in ("queued", "running")
     if busy:
         return see_other("/studio", "busy")
-    job_id = await run_in_threadpool(ingest.retry, services, production_id)
+    job_id = ingest.retry(services, production_id)
     if job_id is None:
         return see_other("/studio", "not-retried")
-    await run_in_threadpool(jobs.enqueue, services, job_id)
+    jobs.enqueue(services, job_id)
     return see_other("/studio", "retried")
 
 
@@ -262,7 +267,7 @@ def _edit_context(
     }
 
 
-async def edit_page(request: Request) -> Response:
+def edit_page(request: Request) -> Response:
     user = require_user(request)
     with services_of(request).sessions() as session:
         production = managed(request, session, user)
@@ -270,9 +275,10 @@ async def edit_page(request: Request) -> Response:
     return render(request, "studio_edit.html", context)
 
 
-async def edit_submit(request: Request) -> Response:
+@with_form()
+def edit_submit(request: Request, fields: FormData) -> Response:
     user = require_user(request)
-    form = ProductionForm.read(await request.form())
+    form = ProductionForm.read(fields)
     today = datetime.now(UTC).date()
     with services_of(request).sessions.begin() as session:
         production = managed(request, session, user)
@@ -288,27 +294,27 @@ async def edit_submit(request: Request) -> Response:
     return see_other(f"/studio/productions/{production_id}", "saved")
 
 
-async def cover_submit(request: Request) -> Response:
+@with_form(max_files=1, max_fields=10)
+def cover_submit(request: Request, form: FormData) -> Response:
     user = require_user(request)
     services = services_of(request)
     with services.sessions() as session:
         production_id = managed(request, session, user).id
-    async with request.form(max_files=1, max_fields=10) as form:
-        if form.get("remove"):
-            await run_in_threadpool(_remove_cover, services, production_id)
-            return see_other(f"/studio/productions/{production_id}", "cover-removed")
-        upload = form.get("cover")
-        problem: str | None = None
-        jpeg = b""
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            problem = covers.NO_FILE
-        elif upload.size is not None and upload.size > covers.MAX_BYTES:
-            problem = covers.TOO_BIG
-        else:
-            try:
-                jpeg = await run_in_threadpool(covers.reencode, upload.file)
-            except covers.CoverRefused as refused:
-                problem = refused.message
+    if form.get("remove"):
+        _remove_cover(services, production_id)
+        return see_other(f"/studio/productions/{production_id}", "cover-removed")
+    upload = form.get("cover")
+    problem: str | None = None
+    jpeg = b""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        problem = covers.NO_FILE
+    elif upload.size is not None and upload.size > covers.MAX_BYTES:
+        problem = covers.TOO_BIG
+    else:
+        try:
+            jpeg = covers.reencode(upload.file)
+        except covers.CoverRefused as refused:
+            problem = refused.message
     if problem is not None:
         with services.sessions() as session:
             production = managed(request, session, user)
@@ -316,7 +322,7 @@ async def cover_submit(request: Request) -> Response:
             context = _edit_context(request, session, production, form_of, {})
         context["errors"]["cover"] = i18n.gettext(problem, lang_of(request))
         return render(request, "studio_edit.html", context, status_code=400)
-    await run_in_threadpool(covers.replace_cover, services, production_id, jpeg)
+    covers.replace_cover(services, production_id, jpeg)
     return see_other(f"/studio/productions/{production_id}", "cover")
 
 
@@ -333,7 +339,7 @@ def _remove_cover(services: Services, production_id: str) -> None:
 # --- replace, delete -----------------------------------------------------------------------------
 
 
-async def replace_page(request: Request) -> Response:
+def replace_page(request: Request) -> Response:
     user = require_user(request)
     lang = lang_of(request)
     with services_of(request).sessions() as session:
@@ -347,7 +353,7 @@ async def replace_page(request: Request) -> Response:
     return render(request, "studio_replace.html", context)
 
 
-async def delete_page(request: Request) -> Response:
+def delete_page(request: Request) -> Response:
     user = require_user(request)
     lang = lang_of(request)
     with services_of(request).sessions() as session:
@@ -360,14 +366,14 @@ async def delete_page(request: Request) -> Response:
     return render(request, "studio_delete.html", context)
 
 
-async def delete_submit(request: Request) -> Response:
+@with_form()
+def delete_submit(request: Request, form: FormData) -> Response:
     user = require_user(request)
     services = services_of(request)
-    form = await request.form()
     target = form.get("next")
     with services.sessions() as session:
         production_id = managed(request, session, user).id
-    await run_in_threadpool(remove_production, services, production_id)
+    remove_production(services, production_id)
     return see_other(back_to(target if isinstance(target, str) else None), "deleted")
 
 

@@ -12,6 +12,10 @@ them takes a step, the others find it taken.
    finished, expired partial uploads are removed, and the store's list of private media is
    brought up to date with the database (a change made by another process, or by hand).
 
+Between passes, its thread also pushes the store's list of private media as soon as a change
+of visibility in this process marks it out of date (``access.MediaAccess.push``): the request
+that made the change never waits on the store.
+
 Every ``STATISTICS_SECONDS`` it also refreshes SQLite's query planner statistics
 (``db.refresh_statistics``), so that the plans keep up with a growing catalogue.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -183,36 +188,53 @@ def send(services: Services, job_id: int) -> None:
 
 
 class Sweeper:
-    """Runs ``sweep`` at once, then every ``jobs.sweep_seconds``, in a thread until stopped."""
+    """Runs ``sweep`` at once, then every ``jobs.sweep_seconds``, in a thread until stopped;
+    pushes the store's private media whenever they are marked out of date meanwhile."""
 
     def __init__(self, services: Services, *, uploads: bool = False) -> None:
         self.services = services
         self.uploads = uploads
         self._stop = threading.Event()
+        # Set by stop() and by a change of visibility.
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-sweeper", daemon=True)
+        self._unsubscribe: Callable[[], None] | None = None
 
     def start(self) -> Sweeper:
+        self._unsubscribe = self.services.access.when_dirty(self._wake.set)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     def _run(self) -> None:
         interval = self.services.settings.jobs.sweep_seconds
         analysed = time.monotonic()  # open_services has just done it
-        while True:
-            try:
-                sweep(self.services, uploads=self.uploads)
-            except Exception:
-                # The database or the broker may be back by the next sweep.
-                log.exception("the job sweep failed")
+        due = time.monotonic()
+        while not self._stop.is_set():
+            if time.monotonic() >= due:
+                try:
+                    sweep(self.services, uploads=self.uploads)
+                except Exception:
+                    # The database or the broker may be back by the next sweep.
+                    log.exception("the job sweep failed")
+                due = time.monotonic() + interval
             if time.monotonic() - analysed >= STATISTICS_SECONDS:
                 analysed = time.monotonic()
                 try:
                     refresh_statistics(self.services.engine)
                 except Exception:
                     log.exception("refreshing the database statistics failed")
-            if self._stop.wait(interval):
-                return
+            # Cleared first: a change marked from here on wakes the wait below.
+            self._wake.clear()
+            try:
+                self.services.access.push()
+            except Exception:
+                log.exception("updating which media the store keeps private failed")
+            self._wake.wait(max(0.0, due - time.monotonic()))

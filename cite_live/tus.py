@@ -31,8 +31,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from cite_live import i18n, uploads
-from cite_live.auth import CurrentUser, require_user
+from cite_live.auth import CHALLENGE, CurrentUser, require_user
 from cite_live.i18n import N_
+from cite_live.params import digits
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
 from cite_live.storage import LocalStore
@@ -54,7 +55,6 @@ METADATA_FIELDS = {
 }
 METADATA_ALIASES = {"name": "filename", "type": "filetype"}
 
-_NUMBER = re.compile(r"^[0-9]{1,19}$")
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 _METADATA_KEY = re.compile(r"^[!-+\--~]+$")  # printable ASCII without space and comma
 
@@ -125,7 +125,8 @@ def _error(
 
 def _refused(exc: UploadRefused) -> Response:
     params = {name: format_size(int(value)) for name, value in exc.params.items()}
-    return _error(exc.status, exc.message, params=params)
+    headers = CHALLENGE if exc.status == 401 else None
+    return _error(exc.status, exc.message, headers, params=params)
 
 
 # --- what a request says -------------------------------------------------------------------------
@@ -142,9 +143,10 @@ def _number(request: Request, name: str, message: str) -> int | None:
     value = request.headers.get(name)
     if value is None:
         return None
-    if not _NUMBER.match(value.strip()):
+    number = digits(value.strip(), 19)
+    if number is None:
         raise BadRequest(400, message)
-    return int(value)
+    return number
 
 
 def _content_type(request: Request) -> str:
@@ -242,7 +244,8 @@ async def _dispatch(request: Request, handlers: Mapping[str, Handler]) -> Respon
     try:
         user = require_user(request)
     except HTTPException as exc:
-        return _error(exc.status_code, str(exc.detail))
+        # Its WWW-Authenticate too: a 401 says how to authenticate.
+        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
     method = _method(request)
     handler = handlers.get(method)
     if handler is None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zxcvbn.feedback
 from babel.messages.extract import extract_from_file
-from sqlalchemy import select
+from sqlalchemy import event, select
 from starlette.testclient import TestClient
 
 from cite_live import accounts, i18n
@@ -213,6 +216,42 @@ def test_last_use_is_written_at_most_once_a_minute(services: Services) -> None:
     with services.sessions() as session:
         later = session.scalars(select(ApiToken.last_used_at)).one()
     assert later is not None and later.replace(tzinfo=None) > first.replace(tzinfo=None)
+
+
+def test_a_token_used_by_many_requests_at_once_is_written_once(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    """Four requests read the token's last use before any of them writes it back: one write."""
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        user_id = make_user(services, "nora@example.org")
+        with services.sessions.begin() as session:
+            user = session.get(User, user_id)
+            assert user is not None
+            token = accounts.create_token(session, user)
+        readers = threading.Barrier(4, timeout=10)
+        writes: list[int] = []
+
+        def after(_conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            words = statement.split()
+            if words[:1] == ["SELECT"] and "api_tokens" in statement:
+                readers.wait()  # every request has read before any writes
+            elif words[:2] == ["UPDATE", "api_tokens"]:
+                writes.append(cursor.rowcount)
+
+        def use() -> bool:
+            with services.sessions.begin() as session:
+                return accounts.user_for_token(session, token) is not None
+
+        event.listen(services.engine, "after_cursor_execute", after)
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                assert all(pool.map(lambda _: use(), range(4)))
+        finally:
+            event.remove(services.engine, "after_cursor_execute", after)
+        assert sum(writes) == 1, f"rows written: {writes}"
+    finally:
+        services.close()
 
 
 def test_revoked_tokens_and_disabled_accounts_are_refused(services: Services) -> None:

@@ -39,6 +39,12 @@ INFO = FileInfo(size=1000, mtime=1_700_000_000.25)
         ("bytes=-", None),
         ("bytes=1-x", None),
         ("bytes=+1-2", None),
+        # Digits only in ASCII: ISO-8859-1's superscripts (a header's b"\xb2" reads "²") and
+        # other scripts' digits are no numbers here.
+        ("bytes=\u00b2-", None),
+        ("bytes=0-\u00b3", None),
+        ("bytes=-\u00b9", None),
+        ("bytes=\u0663-", None),
     ],
 )
 def test_ranges_are_parsed_and_clipped(header: str, expected: tuple[int, int] | None) -> None:

@@ -3,9 +3,11 @@ S3 server (SeaweedFS), and the player renewing expired links in a real browser."
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from cite_live.ingest import run_transcode, submit_file
 from cite_live.models import MediaVersion, Production
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, S3Store
+from cite_live.sweeper import Sweeper
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
@@ -363,6 +366,7 @@ def test_s3_private_media_is_presigned_and_refused_at_its_public_url(
         assert httpx.get(segment_public).status_code == 200
 
         set_visibility(services, production_id, "private")
+        services.access.push()  # what the sweeper's thread does when a visibility changes
         assert wait_for_status(segment_public, 403) == 403
         assert httpx.get(master_public).status_code == 403
 
@@ -404,8 +408,55 @@ def test_s3_private_media_is_presigned_and_refused_at_its_public_url(
         assert expired.status_code == 403 and b"expired" in expired.content
 
         set_visibility(services, production_id, "public")
+        services.access.push()
         assert wait_for_status(segment_public, 200) == 200
         assert httpx.get(master_public).status_code == 200
+
+
+def test_a_visibility_change_leaves_the_bucket_policy_to_the_sweeper(
+    s3_services: Services, s3_server: Any
+) -> None:
+    """An admin unpublishes through the site: the request makes no S3 call (each would hold
+    it), and the sweeper, woken by the change rather than at its next pass, writes the policy."""
+    store = s3_services.store
+    assert isinstance(store, S3Store)
+    # A sweeper whose next pass is an hour away: only the change itself can wake it.
+    settings = s3_services.settings
+    services = dataclasses.replace(
+        s3_services,
+        settings=dataclasses.replace(
+            settings, jobs=dataclasses.replace(settings.jobs, sweep_seconds=3600.0)
+        ),
+    )
+    make_user(services, "admin@example.org", "admin")
+    production_id = make_production(services, "Maquette S3", "public", None)
+    prefix = write_stream(services, production_id)
+    segment_public = store.public_url(prefix + "a128/seg_00001.m4s", "")
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append((model.name, threading.current_thread().name))
+
+    app = create_app(services.settings, services)
+    with TestClient(app, base_url="http://testserver") as client:
+        csrf = login(client, "admin@example.org")
+        assert httpx.get(segment_public).status_code == 200
+        sweeper = Sweeper(services).start()
+        store.client.meta.events.register("before-call.s3", record)
+        try:
+            response = client.post(
+                f"/admin/productions/{production_id}/unpublish",
+                data={"csrf_token": csrf},
+                follow_redirects=False,
+            )
+            assert response.status_code == 303
+            assert wait_for_status(segment_public, 403) == 403
+        finally:
+            store.client.meta.events.unregister("before-call.s3", record)
+            sweeper.stop()
+    elsewhere = [call for call in calls if call[1] != "job-sweeper"]
+    assert not elsewhere, f"S3 calls outside the sweeper: {elsewhere}"
+    assert ("PutBucketPolicy", "job-sweeper") in calls
 
 
 def test_s3_policy_keeps_the_operators_own_statements(
