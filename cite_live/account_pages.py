@@ -2,7 +2,8 @@
 
 No database or argon2 work runs on the event loop: logout is a plain ``def`` (Starlette runs it
 in a worker thread); the pages with a form read it on the loop, Starlette's form parser being
-async, and do the rest in a worker thread (:func:`_in_thread`).
+async, and do the rest in a worker thread (:func:`_in_thread`, through
+:func:`cite_live.endpoints.with_form`, the app's one wrapper for that).
 
 Checking or hashing a password (argon2, about 100 ms of CPU) holds no database connection: what
 it needs is read first, the connection given back, and what it changes written in a new
@@ -15,11 +16,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -36,6 +37,7 @@ from cite_live.auth import (
     sign_in,
     sign_out,
 )
+from cite_live.endpoints import with_form
 from cite_live.i18n import N_
 from cite_live.models import User
 from cite_live.services import Services
@@ -165,19 +167,20 @@ def _refused(
     return _render(request, template, context, 400)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form(max_files=0, max_fields=20)
-    return {k: v[:MAX_FIELD] for k, v in form.items() if isinstance(v, str)}
-
-
 Handler = Callable[[Request, dict[str, str] | None], Response]
 
 
-async def _in_thread(request: Request, handler: Handler) -> Response:
-    """Read a POST's form here, on the event loop, then run ``handler(request, form)`` in a
-    worker thread (``form`` is None for other methods)."""
-    form = await _form(request) if request.method == "POST" else None
-    return await run_in_threadpool(handler, request, form)
+def _in_thread(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint running ``handler(request, fields)`` in a worker thread, its form read on
+    the event loop by :func:`cite_live.endpoints.with_form` (``fields`` is None but for POST)."""
+
+    @with_form(max_fields=20)
+    def endpoint(request: Request, form: FormData) -> Response:
+        if request.method != "POST":
+            return handler(request, None)
+        return handler(request, {k: v[:MAX_FIELD] for k, v in form.items() if isinstance(v, str)})
+
+    return endpoint
 
 
 # --- sign in and out -----------------------------------------------------------------------------
@@ -226,8 +229,7 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
     return RedirectResponse(next_path, status_code=303)
 
 
-async def login(request: Request) -> Response:
-    return await _in_thread(request, _login)
+login = _in_thread(_login)
 
 
 def end_sessions(services: Services, user_id: int) -> None:
@@ -368,8 +370,7 @@ def _account(request: Request, form: dict[str, str] | None) -> Response:
     return _render(request, "account.html", context)
 
 
-async def account(request: Request) -> Response:
-    return await _in_thread(request, _account)
+account = _in_thread(_account)
 
 
 # --- invitations ---------------------------------------------------------------------------------
@@ -426,6 +427,5 @@ def _invitation(request: Request, form: dict[str, str] | None) -> Response:
     return response
 
 
-async def invitation(request: Request) -> Response:
-    """Choose a password from an invitation link, and be signed in."""
-    return await _in_thread(request, _invitation)
+# Choose a password from an invitation link, and be signed in.
+invitation = _in_thread(_invitation)

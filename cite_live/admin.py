@@ -18,13 +18,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from cite_live import accounts, i18n, params
+from cite_live import accounts, i18n, params, uploads
 from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser, require_admin
 from cite_live.catalogue import artist_by_name
 from cite_live.endpoints import with_form
 from cite_live.i18n import N_, pick
-from cite_live.models import ROLES, STATUSES, VISIBILITIES, Artist, Production, Upload, User, utcnow
+from cite_live.models import ROLES, STATUSES, VISIBILITIES, Artist, Production, User
 from cite_live.pages import label, make_pager, page_number, safe_next
 from cite_live.production_status import (
     STATE_LABELS,
@@ -114,32 +114,16 @@ def _productions(request: Request, session: Session) -> dict[str, Any]:
 
 
 def _accounts(request: Request, session: Session) -> list[dict[str, Any]]:
-    """Every account with what it uses of its quota, as uploads.bytes_used counts it: the
-    originals of its productions plus the uploads it is still sending."""
+    """Every account with what it uses of its quota, as uploads.bytes_used counts it."""
     settings = services_of(request).settings
     lang = lang_of(request)
-    originals: dict[int | None, int] = {
-        owner: int(total or 0)
-        for owner, total in session.execute(
-            select(Production.owner_id, func.sum(Production.original_bytes))
-            .where(Production.owner_id.is_not(None))
-            .group_by(Production.owner_id)
-        )
-    }
-    receiving: dict[int, int] = {
-        user_id: int(total or 0)
-        for user_id, total in session.execute(
-            select(Upload.user_id, func.sum(Upload.length))
-            .where(Upload.state == "receiving", Upload.expires_at > utcnow())
-            .group_by(Upload.user_id)
-        )
-    }
+    used_by = uploads.usage(session)
     users = session.scalars(
         select(User).options(selectinload(User.artists)).order_by(User.email)
     ).all()
     shown = []
     for user in users:
-        used = originals.get(user.id, 0) + receiving.get(user.id, 0)
+        used = used_by.get(user.id, 0)
         limit = user.quota_bytes if user.quota_bytes is not None else settings.uploads.quota_bytes
         shown.append(
             {

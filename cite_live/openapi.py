@@ -317,6 +317,7 @@ def _refused(why: str) -> dict[str, Any]:
     """A 401: the Error object and the challenge RFC 9110 requires with it."""
     challenge = {
         "description": "The scheme to authenticate with (Bearer), and what was wrong.",
+        "required": True,
         "schema": STRING,
     }
     return {**_json("Error", why), "headers": {"WWW-Authenticate": challenge}}

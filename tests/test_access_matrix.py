@@ -412,9 +412,6 @@ def world(services: Services, app: Any) -> World:
     return build_world(services, app)
 
 
-# The account pages leave the event loop in a change of their own (cite_live/account_pages.py);
-# until it is in, their rows are not watched.
-ACCOUNT_PAGES = frozenset({"/account", "/invite/{token}", "/logout"})
 # A callback that runs longer than this blocks every other request: asyncio reports it.
 SLOW_CALLBACK = 0.1
 # How long a statement run on an event loop's thread waits: well past SLOW_CALLBACK, so that
@@ -529,8 +526,7 @@ def test_access_matrix(services: Services, app: Any, world: World, role: str) ->
             label = f"{entry.method} {entry.route} ({entry.what or url})"
             loop_settled(client)
             reports = watch.take()
-            if entry.route not in ACCOUNT_PAGES:
-                problems.extend(f"{label}: held the event loop, {report}" for report in reports)
+            problems.extend(f"{label}: held the event loop, {report}" for report in reports)
             if response.status_code != expected:
                 problems.append(f"{label}: {response.status_code}, expected {expected}")
             challenge = response.headers.get("www-authenticate", "")

@@ -124,7 +124,8 @@ def test_accounts_show_their_role_artists_sign_in_and_storage(
     services: Services, client: TestClient, admin_csrf: str
 ) -> None:
     nora = make_user(services, "nora@example.org", artists=["Nora Ilić", "Trio Nora"])
-    production_id = add_production(services, nora, "Grosse capture")
+    # What the store holds counts: an original present, whatever its recorded size.
+    production_id = add_production(services, nora, "Grosse capture", original=True)
     with services.sessions.begin() as session:
         session.get(Production, production_id).original_bytes = 3 * GIB // 2  # type: ignore[union-attr]
     make_user(services, "invited@example.org", password=None)

@@ -85,6 +85,7 @@ FUZZ: dict[str, Any] = {
         "status_code_conformance": {"enabled": True},
         "content_type_conformance": {"enabled": True},
         "response_schema_conformance": {"enabled": True},
+        "response_headers_conformance": {"enabled": True},
         "positive_data_acceptance": {"enabled": True},
         "negative_data_rejection": {"enabled": True},
     },
