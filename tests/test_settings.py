@@ -1,8 +1,10 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from cite_live.settings import DEFAULT_CONFIG, KEYS, SettingsError, load_settings
+from cite_live.settings import DEFAULT_CONFIG, KEYS, LimitSettings, SettingsError, load_settings
+from transcoder import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,7 +17,9 @@ def test_every_setting_is_documented_in_storage_yaml_and_readme() -> None:
         assert lines, f"{key.section}.{key.name} is missing from storage.yaml"
         above = yaml_text[lines[0] - 1].strip()
         assert above.startswith("#"), f"{key.section}.{key.name} has no comment in storage.yaml"
-        assert key.env in readme, f"{key.env} is not documented in the README"
+        assert key.description, f"{key.section}.{key.name} has no docstring in the declaration"
+        row = f"| `{key.env}` | `{key.section}.{key.name}` | {key.description} |"
+        assert row in readme, f"the README does not say of {key.env}: {key.description}"
     for name in ("CITE_LIVE_DATA_DIR", "CITE_LIVE_CONFIG", "CITE_LIVE_DATABASE_URL"):
         assert name in readme
 
@@ -58,7 +62,12 @@ def test_config_names_another_storage_yaml(tmp_path: Path) -> None:
     [
         ("storage:\n  backend: ftp\n", "must be one of local, s3"),
         ("storage:\n  backends: local\n", "unknown key storage.backends"),
-        ("limits:\n  max_bytes: lots\n", "must be a int"),
+        ("limits:\n  max_bytes: lots\n", "limits.max_bytes must be an integer, not 'lots'"),
+        ("limits:\n  max_bytes: 1.5\n", "limits.max_bytes must be an integer"),
+        ("jobs:\n  lease_seconds: [1]\n", "jobs.lease_seconds must be a number"),
+        ("nowhere:\n  key: 1\n", "unknown key nowhere.key"),
+        ("storage: local\n", "section 'storage' must hold keys"),
+        ("site: [\n", "is not valid YAML"),
         ("- a list\n", "must hold sections"),
     ],
 )
@@ -131,3 +140,59 @@ def test_a_list_setting_must_be_a_list(tmp_path: Path) -> None:
     config.write_text("site:\n  trusted_proxies: {a: 1}\n", encoding="utf-8")
     with pytest.raises(SettingsError, match="site.trusted_proxies must be a list"):
         load_settings({"CITE_LIVE_CONFIG": str(config)})
+
+
+def test_the_shipped_storage_yaml_says_what_the_declaration_defaults_to(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    shipped = load_settings({"CITE_LIVE_DATA_DIR": str(tmp_path)})
+    declared = load_settings({"CITE_LIVE_DATA_DIR": str(tmp_path), "CITE_LIVE_CONFIG": str(empty)})
+    assert shipped == replace(declared, config_path=DEFAULT_CONFIG)
+
+
+def test_limits_default_to_the_transcoders_own() -> None:
+    transcoder = Limits()
+    limits = LimitSettings()
+    assert (limits.max_bytes, limits.max_duration, limits.max_pixels, limits.timeout_factor) == (
+        transcoder.max_bytes,
+        transcoder.max_duration,
+        transcoder.max_pixels,
+        transcoder.timeout_factor,
+    )
+
+
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"CITE_LIVE_AUTH_LOGIN_ATTEMPTS": "ten", "CITE_LIVE_DATA_DIR": "x"})
+    assert str(refused.value) == (
+        "CITE_LIVE_AUTH_LOGIN_ATTEMPTS: auth.login_attempts must be an integer, not 'ten'."
+    )
+    with pytest.raises(SettingsError, match="^CITE_LIVE_JOBS_BROKER: jobs.broker must be one of"):
+        load_settings({"CITE_LIVE_JOBS_BROKER": "kafka"})
+
+
+def test_the_environment_overrides_one_key_of_a_section_the_file_sets(tmp_path: Path) -> None:
+    config = tmp_path / "s3.yaml"
+    config.write_text("s3:\n  bucket: label\n  prefix: site-a\n", encoding="utf-8")
+    settings = load_settings({"CITE_LIVE_CONFIG": str(config), "CITE_LIVE_S3_PREFIX": "site-b"})
+    assert (settings.storage.s3_bucket, settings.storage.s3_prefix) == ("label", "site-b")
+
+
+def test_variables_that_name_no_key_are_not_settings() -> None:
+    settings = load_settings(
+        {"CITE_LIVE_SEED": "0", "CITE_LIVE_STORAGE_FOLDER": "x", "CITE_LIVE_NOWHERE_KEY": "1"}
+    )
+    assert settings.storage.backend == "local"
+
+
+def test_an_empty_key_or_name_keeps_its_default(tmp_path: Path) -> None:
+    config = tmp_path / "blank.yaml"
+    config.write_text("s3:\n  bucket:\n  prefix: 2024\n", encoding="utf-8")
+    settings = load_settings({"CITE_LIVE_CONFIG": str(config), "CITE_LIVE_DATA_DIR": ""})
+    assert (settings.storage.s3_bucket, settings.storage.s3_prefix) == ("cite-live", "2024")
+    assert settings.data_dir == Path("var").resolve()
+
+
+def test_a_missing_configuration_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="^Cannot read the configuration file .*missing"):
+        load_settings({"CITE_LIVE_CONFIG": str(tmp_path / "missing.yaml")})
