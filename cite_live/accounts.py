@@ -27,6 +27,7 @@ from zxcvbn import zxcvbn
 
 from cite_live import i18n
 from cite_live.i18n import N_
+from cite_live.leases import changed
 from cite_live.models import ROLES, ApiToken, Artist, Invitation, User
 from cite_live.settings import KEYS, AuthSettings, Settings
 
@@ -427,12 +428,24 @@ def pending_invitation(session: Session, secret: str) -> Invitation | None:
 def accept_invitation(session: Session, secret: str, password_hash: str) -> User:
     """Keep the invited account's new password (from :func:`new_password_hash`) and spend the
     invitation; AccountError when it is no longer pending."""
+    gone = AccountError(N_("This invitation link has expired or has already been used."))
     invitation = pending_invitation(session, secret)
     if invitation is None:
-        raise AccountError(N_("This invitation link has expired or has already been used."))
+        raise gone
+    now = datetime.now(UTC)
+    # Spent by a conditional UPDATE: of two acceptances of one link at the same moment, which
+    # both read it pending, the second finds nothing left to update (it waits for the first's
+    # row lock, then sees its commit) and sets no password.
+    spent = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not changed(spent):
+        raise gone
+    invitation.used_at = now
     user = invitation.user
     set_password_hash(user, password_hash)
-    now = datetime.now(UTC)
-    invitation.used_at = now
     user.last_login_at = now
     return user

@@ -30,6 +30,7 @@ from cite_live.storage import (
     StorageError,
     cache_control_for,
     content_type_for,
+    validate_key,
 )
 
 if TYPE_CHECKING:
@@ -146,6 +147,13 @@ class PublicMedia:
             await filesend.answer(send, 204, _PREFLIGHT)
             return
         key = scope["path_params"]["key"]
+        # A key no store can hold (a NUL, which PostgreSQL also refuses in a query) names no
+        # production: it is not looked up.
+        try:
+            validate_key(key)
+        except StorageError:
+            await _error(send, 404, NO_MEDIA)
+            return
         # A private production's media answers as if it were not there; its owner plays it
         # through signed links (PrivateMedia). The answer is cached: a query only on a miss.
         refused = services.access.known_refusal(key)

@@ -339,10 +339,11 @@ def _letter_of(artist: Artist) -> str:
 
 
 def artists_index(request: Request) -> Response:
-    params = request.query_params
-    letter = params.get("letter", "").strip().lower()
-    discipline = params.get("discipline", "").strip()[:MAX_QUERY]
-    commune = params.get("commune", "").strip()[:MAX_QUERY]
+    query = request.query_params
+    letter = query.get("letter", "").strip().lower()
+    # Without control characters: PostgreSQL refuses a NUL in a query, and nothing holds one.
+    discipline = params.text(query.get("discipline")).strip()[:MAX_QUERY]
+    commune = params.text(query.get("commune")).strip()[:MAX_QUERY]
     page = page_number(request)
     initial = func.substr(Artist.search_text, 1, 1)
     where: list[Any] = []
@@ -735,10 +736,10 @@ def tag_page(request: Request) -> Response:
 
 
 def search_page(request: Request) -> Response:
-    params = request.query_params
-    q = params.get("q", "").strip()[:MAX_QUERY]
-    session_type = params.get("type", "")
-    kind = params.get("kind", "")
+    query = request.query_params
+    q = params.text(query.get("q")).strip()[:MAX_QUERY]
+    session_type = query.get("type", "")
+    kind = query.get("kind", "")
     session_type = session_type if session_type in SESSION_TYPE_LABELS else ""
     kind = kind if kind in KIND_LABELS else ""
     page = page_number(request)

@@ -504,3 +504,33 @@ def test_control_characters_never_reach_the_database(any_database_url: str, tmp_
             assert session.scalars(select(ApiToken.name)).one() == "laptop phone"
     finally:
         services.close()
+
+
+def test_an_invitation_accepted_twice_at_once_is_spent_by_one(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    """The same link sent twice at the same moment (two tabs, a forwarded link): both read it
+    pending before either writes; only one may set the password and sign in."""
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        user_id = make_user(services, "ines@example.org")
+        with services.sessions.begin() as session:
+            user = session.get(User, user_id)
+            assert user is not None
+            secret = accounts.create_invitation(session, user)
+        first_hash = accounts.hash_password(services.settings, "first passphrase of the two")
+        second_hash = accounts.hash_password(services.settings, "second passphrase of the two")
+        with services.sessions.begin() as second:
+            # The second acceptance has read the invitation, still pending...
+            read = accounts.pending_invitation(second, secret)
+            assert read is not None and read.used_at is None
+            # ...when the first one is accepted and committed.
+            with services.sessions.begin() as first:
+                accounts.accept_invitation(first, secret, first_hash)
+            with pytest.raises(AccountError):
+                accounts.accept_invitation(second, secret, second_hash)
+        with services.sessions() as session:
+            user = session.get(User, user_id)
+            assert user is not None and user.password_hash == first_hash
+    finally:
+        services.close()

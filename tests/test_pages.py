@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,8 +18,9 @@ from cite_live.app import create_app
 from cite_live.catalogue import set_credits, set_tags
 from cite_live.models import Artist, Chapter, MediaVersion, Production, Venue
 from cite_live.pages import PER_PAGE, chapters_webvtt, safe_next
-from cite_live.services import Services
+from cite_live.services import Services, open_services
 from tests.account_fixtures import login, make_user
+from tests.app_fixtures import make_settings
 
 BASE = datetime(2025, 3, 1, 12, tzinfo=UTC)
 _counter = iter(range(1_000_000))
@@ -514,3 +516,32 @@ def test_webvtt_cue_text_cannot_forge_timings_or_markup() -> None:
 )
 def test_language_switch_only_goes_back_to_our_own_paths(target: str | None, expected: str) -> None:
     assert safe_next(target) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/artists?commune=%00",
+        "/artists?commune=Romans%00",
+        "/artists?discipline=%00",
+        "/artists?letter=%00",
+        "/search?q=nuit%00",
+        "/search?q=%00&type=%00&kind=%00",
+    ],
+)
+def test_a_nul_in_a_page_filter_never_reaches_the_database(
+    tmp_path: Path, any_database_url: str, path: str
+) -> None:
+    """PostgreSQL refuses a NUL in text: the artists' commune filter handed one to the query (a
+    500 there). Nothing stored holds a NUL, so such a filter just finds nothing."""
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        with services.sessions.begin() as session:
+            publish(session, "Nuit")
+        app = create_app(services.settings, services)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get(path)
+            assert response.status_code == 200, response.text
+            assert "\x00" not in response.text
+    finally:
+        services.close()

@@ -583,3 +583,24 @@ def test_the_player_renews_expired_links_and_plays_on(tmp_path: Path) -> None:
                 browser.close()
     finally:
         services.close()
+
+
+def test_a_media_key_that_cannot_be_stored_never_reaches_the_database(
+    tmp_path: Path, any_database_url: str
+) -> None:
+    """The public route looked up the visibility of the production a key names before it
+    checked the key: on PostgreSQL, a NUL in it failed the query and dropped the connection."""
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        app = create_app(services.settings, services)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for path in (
+                "/media/productions/a%00b/v1/master.m3u8",
+                "/media/productions/a%01b/v1/master.m3u8",
+                "/media/productions/a%5Cb/v1/master.m3u8",
+            ):
+                response = client.get(path)
+                assert response.status_code == 404, path
+                assert response.json()["error"] == "There is no media at this address."
+    finally:
+        services.close()
