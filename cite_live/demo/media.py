@@ -154,8 +154,11 @@ def build_once(name: str, directory: Path, builder: Callable[[Path], Path]) -> P
         try:
             main = builder(staging)
             (staging / _DONE).write_text(main.relative_to(staging).as_posix())
-            if final.exists():  # a leftover of an interrupted build
+            # A leftover of an interrupted build, or a file where an older layout kept one.
+            if final.is_dir():
                 shutil.rmtree(final)
+            elif final.exists():
+                final.unlink()
             os.replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
