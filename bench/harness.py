@@ -87,13 +87,12 @@ class AppServer:
 def app_server(
     data_dir: Path, database_url: str, log: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[AppServer]:
-    """`cite-live serve` exactly as deployed, demo seeding off, on 127.0.0.1 on a free port."""
+    """`cite-live serve` exactly as deployed (no demo), on 127.0.0.1 on a free port."""
     port = free_port()
     env = {
         **os.environ,
         "CITE_LIVE_DATA_DIR": str(data_dir),
         "CITE_LIVE_DATABASE_URL": database_url,
-        "CITE_LIVE_SEED": "0",
         **(extra_env or {}),
     }
     env.pop("CITE_LIVE_CONFIG", None)

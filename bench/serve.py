@@ -69,6 +69,7 @@ from sqlalchemy import func, insert, select, update
 
 from cite_live import search
 from cite_live.catalogue import slugify
+from cite_live.demo.media import ffmpeg, lavfi, tones
 from cite_live.ingest import run_transcode, submit_file
 from cite_live.models import (
     LICENCES,
@@ -152,31 +153,18 @@ def http_get(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
 # --- two real HLS sets -----------------------------------------------------------------------
 
 
-def _ffmpeg(args: Sequence[str]) -> None:
-    argv = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed: {' '.join(argv)}\n{result.stderr[-2000:]}")
-
-
 def make_sources(directory: Path, plan: Plan) -> tuple[Path, Path]:
     """A noisy video (real-sized segments once encoded) and a plain stereo audio capture."""
     seconds = plan.source_seconds
-    tones = f"aevalsrc=exprs=0.3*sin(2*PI*330*t)|0.3*sin(2*PI*440*t):s=48000:d={seconds}"
-    lavfi = ["-protocol_whitelist", "file", "-f", "lavfi", "-i"]
     video = directory / "bench-capture.mp4"
-    _ffmpeg(
-        [
-            *lavfi,
-            f"testsrc2=s={plan.source_size}:r=30:d={seconds},noise=alls=24:allf=t+u",
-            *lavfi,
-            tones,
-            *["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p"],
-            *["-c:a", "aac", "-b:a", "160k", "-shortest", str(video)],
-        ]
+    ffmpeg(
+        *lavfi(f"testsrc2=s={plan.source_size}:r=30:d={seconds},noise=alls=24:allf=t+u"),
+        *tones(seconds),
+        *["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-pix_fmt", "yuv420p"],
+        *["-c:a", "aac", "-b:a", "160k", "-shortest", str(video)],
     )
     audio = directory / "bench-session.flac"
-    _ffmpeg([*lavfi, tones, "-c:a", "flac", str(audio)])
+    ffmpeg(*tones(seconds), "-c:a", "flac", str(audio))
     return video, audio
 
 

@@ -40,6 +40,8 @@ from pathlib import Path
 
 from harness import cpu_model
 
+from cite_live.demo.media import build_once, lavfi
+from cite_live.demo.media import ffmpeg as generate
 from transcoder import Transcoder, TranscoderSettings
 from transcoder.runner import Completed, Job, Runner
 
@@ -107,32 +109,19 @@ def machine_lines(settings: TranscoderSettings) -> list[str]:
 # --- sources ------------------------------------------------------------------------------
 
 
-def _ffmpeg(ffmpeg: str, args: Sequence[str]) -> None:
-    argv = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"ffmpeg failed ({result.returncode}): {' '.join(argv)}\n{result.stderr[-3000:]}"
-        )
-
-
 def _cached(cache: Path, name: str, build: Callable[[Path], None]) -> Path:
-    """``cache/name``, built by ``build(tmp_path)`` and renamed into place when missing."""
-    path = cache / name
-    if path.is_file():
-        return path
+    """``cache/name/name``, built once by ``build(path)`` when missing (`build_once`)."""
     cache.mkdir(parents=True, exist_ok=True)
     ignore = cache / ".gitignore"
     if not ignore.exists():
         ignore.write_text("# Generated benchmark sources.\n*\n", encoding="utf-8")
-    partial = cache / f"partial-{os.getpid()}-{name}"
-    print(f"generating {path.name} ...", flush=True)
-    try:
-        build(partial)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+
+    def builder(directory: Path) -> Path:
+        print(f"generating {name} ...", flush=True)
+        build(directory / name)
+        return directory / name
+
+    return build_once(name, cache, builder)
 
 
 def video_source(cache: Path, seconds: int, ffmpeg: str) -> Path:
@@ -147,13 +136,13 @@ def video_source(cache: Path, seconds: int, ffmpeg: str) -> Path:
         picture = f"testsrc2=size={WIDTH}x{HEIGHT}:rate={FPS}:duration={seconds},{grain}"
         tones = f"aevalsrc=exprs=0.2*sin(2*PI*220*t)|0.2*sin(2*PI*330*t):s=48000:d={seconds}"
         args = [
-            "-f", "lavfi", "-i", picture, "-f", "lavfi", "-i", tones,
+            *lavfi(picture), *lavfi(tones),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-maxrate", "20M",
             "-bufsize", "40M", "-pix_fmt", "yuv420p", "-g", str(2 * FPS),
             "-c:a", "aac", "-b:a", "192k", "-shortest", "-movflags", "+faststart",
             "-f", "mp4", str(path),
         ]  # fmt: skip
-        _ffmpeg(ffmpeg, args)
+        generate(*args, binary=ffmpeg)
 
     return _cached(cache, f"video-{WIDTH}x{HEIGHT}p{FPS}-{seconds}s.mp4", build)
 
@@ -168,10 +157,10 @@ def audio_source(cache: Path, seconds: int, ffmpeg: str) -> Path:
         noise = f"anoisesrc=color=pink:amplitude=0.08:sample_rate={AUDIO_RATE}:duration={seconds}"
         mix = "[1:a]aformat=channel_layouts=stereo[n];[0:a][n]amix=inputs=2:normalize=0"
         args = [
-            "-f", "lavfi", "-i", tones, "-f", "lavfi", "-i", noise, "-filter_complex", mix,
+            *lavfi(tones), *lavfi(noise), "-filter_complex", mix,
             "-c:a", "flac", "-sample_fmt", "s16", "-f", "flac", str(path),
         ]  # fmt: skip
-        _ffmpeg(ffmpeg, args)
+        generate(*args, binary=ffmpeg)
 
     return _cached(cache, f"audio-{AUDIO_RATE}-stereo-{seconds}s.flac", build)
 

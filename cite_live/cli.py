@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="migrate the database and serve the site")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed a demo catalogue, in the background, when the database has no production",
+    )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser(
@@ -70,13 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         import gc
-        import os
         import signal
 
         import uvicorn
 
         from cite_live.app import create_app
-        from cite_live.seed import BackgroundSeed, seeding_enabled
+        from cite_live.demo.seed import BackgroundSeed
         from cite_live.server import server_config
         from cite_live.site import allowed_hosts, bound_to
 
@@ -101,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_config(create_app(settings, services), host=args.host, port=args.port)
         )
         seeding = None
-        if seeding_enabled(os.environ):
+        # Only when asked: on a real, still empty catalogue, invented artists would be a lie.
+        if args.demo:
             seeding = BackgroundSeed(services, ready=lambda: server.started).start()
         # uvicorn stops on SIGTERM/SIGINT, then raises the signal again for the handler it
         # found: with a handler that does nothing, the clean-up below runs instead of dying.

@@ -1,22 +1,18 @@
-"""Test media, generated on demand with ffmpeg's synthetic sources, mutagen and Pillow.
+"""Test media, generated on demand with the product's generator of synthetic media
+(`cite_live.demo.media`: ffmpeg's synthetic sources), mutagen and Pillow.
 
 Nothing binary is checked in: each fixture is a small function that writes its file(s) into an
 empty directory and returns the path of the file a test should hand to the code under test.
-`make(name, directory)` builds a fixture once into `directory/name/` and reuses it afterwards;
-it is safe to call from several threads or processes sharing `directory`.
+`make(name, directory)` builds a fixture once into `directory/name/` and reuses it afterwards
+(`build_once`); it is safe to call from several threads or processes sharing `directory`.
 
 Usable outside pytest too (bench scripts): `make("video_1080p_h264_aac", Path("cache"))`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import io
-import os
-import shutil
 import struct
-import subprocess
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +25,8 @@ import mutagen.oggopus
 import mutagen.oggvorbis
 import numpy as np
 from PIL import Image, ImageDraw
+
+from cite_live.demo.media import build_once, ffmpeg, lavfi, pattern, tones
 
 # mutagen ships no type hints: its constructors are used through untyped aliases.
 flac: Any = mutagen.flac
@@ -53,40 +51,10 @@ HOSTILE_ALBUM_BYTES = 100 * 1024
 
 LONG_DECLARED_SECONDS = 10 * 3600
 
-# Marks a finished fixture directory and names its main file (directory renames are atomic,
-# but the marker keeps a half-copied directory from ever being mistaken for a finished one).
-_DONE = ".main"
-
-
-def ffmpeg(*args: str) -> None:
-    """Run ffmpeg quietly; raise with its stderr when it fails."""
-    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"ffmpeg failed ({result.returncode}): {' '.join(args)}\n{result.stderr[-2000:]}"
-        )
-
 
 def split(options: str) -> list[str]:
     """ffmpeg options written as on a command line (none of them contains a space)."""
     return options.split()
-
-
-def _tones(seconds: float, rate: int = 48000, channels: int = 2) -> list[str]:
-    """A lavfi input of audible, distinct sine tones, one frequency per channel."""
-    exprs = "|".join(f"0.3*sin(2*PI*{330 + 110 * i}*t)" for i in range(channels))
-    layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
-    return ["-f", "lavfi", "-i", f"aevalsrc=exprs={exprs}:s={rate}:d={seconds}:c={layout}"]
-
-
-def _testsrc(width: int, height: int, seconds: float, fps: int = 30) -> list[str]:
-    # testsrc2 silently rounds odd sizes down, so odd sizes are made by scaling an even source.
-    even_w, even_h = width + width % 2, height + height % 2
-    graph = f"testsrc2=size={even_w}x{even_h}:rate={fps}:duration={seconds}"
-    if (even_w, even_h) != (width, height):
-        graph += f",scale={width}:{height}"
-    return ["-f", "lavfi", "-i", graph]
 
 
 def cover_image(size: int = 480, fmt: str = "JPEG") -> bytes:
@@ -118,7 +86,9 @@ def video_1080p_h264_aac(directory: Path) -> Path:
     # A black first second, as captures often start: poster code must look further in.
     black_start = "drawbox=color=black:t=fill:enable='lt(t,1)'"
     ffmpeg(
-        *["-f", "lavfi", "-i", graph, *_tones(14), "-vf", black_start],
+        *lavfi(graph),
+        *tones(14),
+        *["-vf", black_start],
         *split("-c:v libx264 -preset ultrafast -bf 2 -crf 30 -pix_fmt yuv420p -g 60"),
         *split("-c:a aac -b:a 96k -ac 2 -movflags +faststart"),
         *["-metadata", f"title={TITLE}", "-metadata", f"artist={ARTISTS[0]}"],
@@ -130,8 +100,8 @@ def video_1080p_h264_aac(directory: Path) -> Path:
 def portrait_hevc_mov_rotated(directory: Path) -> Path:
     coded = directory / "coded.mov"
     ffmpeg(
-        *_testsrc(640, 360, 4),
-        *_tones(4),
+        *pattern(640, 360, 4),
+        *tones(4),
         *split("-c:v libx265 -preset ultrafast -x265-params log-level=error -tag:v hvc1"),
         *split("-pix_fmt yuv420p -c:a aac -b:a 96k"),
         str(coded),
@@ -147,8 +117,8 @@ def portrait_hevc_mov_rotated(directory: Path) -> Path:
 def vp9_opus51_mkv(directory: Path) -> Path:
     out = directory / "surround.mkv"
     ffmpeg(
-        *_testsrc(320, 240, 4),
-        *_tones(4, channels=6),
+        *pattern(320, 240, 4),
+        *tones(4, channels=6),
         *split("-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k -c:a libopus -b:a 128k"),
         str(out),
     )
@@ -158,7 +128,7 @@ def vp9_opus51_mkv(directory: Path) -> Path:
 def video_no_audio(directory: Path) -> Path:
     out = directory / "silent_clip.mp4"
     ffmpeg(
-        *_testsrc(320, 240, 4),
+        *pattern(320, 240, 4),
         *split("-c:v libx264 -preset veryfast -pix_fmt yuv420p -an"),
         str(out),
     )
@@ -169,8 +139,8 @@ def odd_dimensions(directory: Path) -> Path:
     out = directory / "odd_853x479.mp4"
     # MPEG-4 Part 2 keeps odd sizes as they are (libx264 refuses them in 4:2:0).
     ffmpeg(
-        *_testsrc(853, 479, 4, fps=25),
-        *_tones(4),
+        *pattern(853, 479, 4, fps=25),
+        *tones(4),
         *split("-c:v mpeg4 -q:v 5 -c:a aac -b:a 96k"),
         str(out),
     )
@@ -180,8 +150,8 @@ def odd_dimensions(directory: Path) -> Path:
 def anamorphic_mpeg2(directory: Path) -> Path:
     out = directory / "dv_capture.mpg"
     ffmpeg(
-        *_testsrc(720, 576, 4, fps=25),
-        *_tones(4),
+        *pattern(720, 576, 4, fps=25),
+        *tones(4),
         *split("-c:v mpeg2video -b:v 2M -aspect 16:9 -pix_fmt yuv420p -c:a mp2 -b:a 192k -f vob"),
         str(out),
     )
@@ -193,7 +163,7 @@ def anamorphic_mpeg2(directory: Path) -> Path:
 
 def flac_24bit_picture(directory: Path) -> Path:
     out = directory / "session.flac"
-    ffmpeg(*_tones(8, rate=48000), "-c:a", "flac", "-sample_fmt", "s32", str(out))
+    ffmpeg(*tones(8, rate=48000), "-c:a", "flac", "-sample_fmt", "s32", str(out))
     audio = flac.FLAC(out)
     audio["TITLE"] = TITLE
     audio["ARTIST"] = ARTISTS
@@ -215,7 +185,7 @@ def flac_24bit_picture(directory: Path) -> Path:
 def mp3_id3v24_apic(directory: Path) -> Path:
     out = directory / "single.mp3"
     ffmpeg(
-        *_tones(6, rate=44100),
+        *tones(6, rate=44100),
         *split("-c:a libmp3lame -b:a 128k -id3v2_version 0 -write_xing 1"),
         str(out),
     )
@@ -233,7 +203,7 @@ def mp3_id3v24_apic(directory: Path) -> Path:
 
 def m4a_itunes_covr(directory: Path) -> Path:
     out = directory / "track.m4a"
-    ffmpeg(*_tones(6, rate=44100), "-c:a", "aac", "-b:a", "128k", "-f", "ipod", str(out))
+    ffmpeg(*tones(6, rate=44100), "-c:a", "aac", "-b:a", "128k", "-f", "ipod", str(out))
     audio = mp4.MP4(out)
     if audio.tags is None:
         audio.add_tags()
@@ -252,13 +222,13 @@ def m4a_itunes_covr(directory: Path) -> Path:
 
 def wav_96k_mono(directory: Path) -> Path:
     out = directory / "field_recording.wav"
-    ffmpeg(*_tones(5, rate=96000, channels=1), "-c:a", "pcm_s24le", str(out))
+    ffmpeg(*tones(5, rate=96000, channels=1), "-c:a", "pcm_s24le", str(out))
     return out
 
 
 def ogg_vorbis(directory: Path) -> Path:
     out = directory / "demo.ogg"
-    ffmpeg(*_tones(5, rate=44100), "-c:a", "libvorbis", "-q:a", "2", str(out))
+    ffmpeg(*tones(5, rate=44100), "-c:a", "libvorbis", "-q:a", "2", str(out))
     audio = oggvorbis.OggVorbis(out)
     _vorbis_comments(audio)
     audio.save()
@@ -267,7 +237,7 @@ def ogg_vorbis(directory: Path) -> Path:
 
 def opus(directory: Path) -> Path:
     out = directory / "podcast.opus"
-    ffmpeg(*_tones(5, rate=48000), "-c:a", "libopus", "-b:a", "64k", str(out))
+    ffmpeg(*tones(5, rate=48000), "-c:a", "libopus", "-b:a", "64k", str(out))
     audio = oggopus.OggOpus(out)
     _vorbis_comments(audio)
     audio.save()
@@ -301,8 +271,8 @@ def text_as_mp3(directory: Path) -> Path:
 def _small_mp4(path: Path, seconds: float = 2, faststart: bool = True) -> Path:
     flags = ["-movflags", "+faststart"] if faststart else []
     ffmpeg(
-        *_testsrc(320, 240, seconds, fps=25),
-        *_tones(seconds),
+        *pattern(320, 240, seconds, fps=25),
+        *tones(seconds),
         *split("-c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 64k"),
         *flags,
         str(path),
@@ -335,7 +305,7 @@ def _hostile_target(directory: Path) -> Path:
     """A real, tiny TS clip beside a smuggled playlist, so a naive prober would succeed."""
     target = directory / "target.ts"
     ffmpeg(
-        *_testsrc(160, 120, 1, fps=25),
+        *pattern(160, 120, 1, fps=25),
         *split("-c:v libx264 -preset ultrafast -pix_fmt yuv420p -f mpegts"),
         str(target),
     )
@@ -379,7 +349,7 @@ def huge_frame_8192(directory: Path) -> Path:
     # One flat-colour JPEG frame: 64 Mpx once decoded, a few hundred KB on disk, and quick to
     # encode (ffv1 needs gigabytes of memory at this size).
     ffmpeg(
-        *split("-f lavfi -i color=c=0x336699:size=8192x8192:rate=1:duration=1"),
+        *lavfi("color=c=0x336699:size=8192x8192:rate=1:duration=1"),
         *split("-frames:v 1 -c:v mjpeg -pix_fmt yuvj420p"),
         str(out),
     )
@@ -389,7 +359,7 @@ def huge_frame_8192(directory: Path) -> Path:
 def hostile_tags_mp3(directory: Path) -> Path:
     out = directory / "hostile.mp3"
     ffmpeg(
-        *_tones(2, rate=44100), "-c:a", "libmp3lame", "-b:a", "96k", "-id3v2_version", "0", str(out)
+        *tones(2, rate=44100), "-c:a", "libmp3lame", "-b:a", "96k", "-id3v2_version", "0", str(out)
     )
     unit = "Very long album name ✨ "
     album = (unit * (HOSTILE_ALBUM_BYTES // len(unit) + 1))[:HOSTILE_ALBUM_BYTES]
@@ -524,25 +494,7 @@ def make(name: str, directory: Path) -> Path:
     builder = FIXTURES.get(name)
     if builder is None:
         raise KeyError(f"unknown test media {name!r}; known: {', '.join(sorted(FIXTURES))}")
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / name
-    with open(directory / f".{name}.lock", "w") as lock:
-        # flock serialises both threads (each opens its own file description) and processes.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        marker = final / _DONE
-        if marker.is_file():
-            return final / marker.read_text()
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=directory))
-        try:
-            main = builder(staging)
-            (staging / _DONE).write_text(main.relative_to(staging).as_posix())
-            if final.exists():  # a leftover of an interrupted build
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return final / main.relative_to(staging)
+    return build_once(name, directory, builder)
 
 
 if __name__ == "__main__":

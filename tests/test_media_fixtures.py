@@ -1,4 +1,6 @@
-"""Each generated test medium is what its name claims, as ffprobe and mutagen see it."""
+"""Each generated test medium is what its name claims, as ffprobe and mutagen see it; the
+generator they are made with (`cite_live.demo.media`) keeps its inputs to files and its cache
+whole."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cite_live.demo import media as generator
 from tests import media as m
 
 Media = Callable[[str], Path]
@@ -138,6 +141,41 @@ def test_media_is_built_once_and_cached(media: Media) -> None:
 def test_unknown_media_name_is_an_error(media: Media) -> None:
     with pytest.raises(KeyError, match="unknown test media"):
         media("no_such_thing")
+
+
+def test_every_generated_input_is_held_to_the_file_protocol() -> None:
+    inputs = [
+        generator.tones(1),
+        generator.tones(1, rate=96000, channels=1),
+        generator.tones(1, channels=6),
+        generator.pattern(853, 479, 1),
+        generator.lavfi("color=c=black"),
+    ]
+    for argv in inputs:
+        assert argv[:4] == ["-protocol_whitelist", "file", "-f", "lavfi"] and argv[4] == "-i"
+
+
+def test_a_failing_ffmpeg_raises_with_what_it_said(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="(?s)ffmpeg failed .*No such file or directory"):
+        generator.ffmpeg("-i", str(tmp_path / "missing.wav"), str(tmp_path / "out.flac"))
+
+
+def test_a_failed_build_leaves_nothing_behind_and_the_next_call_builds(tmp_path: Path) -> None:
+    def broken(directory: Path) -> Path:
+        (directory / "half.mp4").write_bytes(b"half")
+        raise RuntimeError("the encoder stopped")
+
+    def whole(directory: Path) -> Path:
+        out = directory / "whole.txt"
+        out.write_text("whole")
+        return out
+
+    with pytest.raises(RuntimeError, match="the encoder stopped"):
+        generator.build_once("clip", tmp_path, broken)
+    assert not (tmp_path / "clip").exists() and not list(tmp_path.glob(".clip-*"))
+    assert generator.build_once("clip", tmp_path, whole) == tmp_path / "clip" / "whole.txt"
+    # Built once: a later call finds it and never runs its builder.
+    assert generator.build_once("clip", tmp_path, broken).read_text() == "whole"
 
 
 # --- video ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The demo catalogue: made from generated media through the real pipeline, once, in the
-background of `cite-live serve`."""
+background of `cite-live serve --demo`, and never without it."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from cite_live import seed
 from cite_live.catalogue import create_production
+from cite_live.demo import media, seed
 from cite_live.models import Artist, Credit, Production, Venue
 from cite_live.search import artist_match, production_match
 from cite_live.services import Services, open_services
@@ -145,8 +145,8 @@ def test_one_failing_item_is_logged_and_the_others_are_still_made(
     podcast = next(p for p in seed.PRODUCTIONS if p.media == "podcast")
     studio = seed.PRODUCTIONS[0]
     # As on a machine without espeak-ng: the podcast cannot be voiced.
-    monkeypatch.setattr(seed, "ESPEAK", "espeak-ng-is-not-installed")
-    with caplog.at_level(logging.ERROR, logger="cite_live.seed"):
+    monkeypatch.setattr(media, "ESPEAK", "espeak-ng-is-not-installed")
+    with caplog.at_level(logging.ERROR, logger="cite_live.demo"):
         made = seed.seed_demo(services, seconds=SHORT, productions=[podcast, studio])
     assert len(made) == 1
     assert [p.title for p in load(services)] == [studio.title]
@@ -183,31 +183,26 @@ def test_every_generated_input_is_held_to_the_file_protocol(item: seed.DemoProdu
             assert options[options.index("-protocol_whitelist") + 1] == "file"
 
 
-def test_seeding_is_on_unless_the_environment_turns_it_off() -> None:
-    assert seed.seeding_enabled({})
-    assert seed.seeding_enabled({"CITE_LIVE_SEED": "1"})
-    for off in ("0", "false", "no", "off", " OFF "):
-        assert not seed.seeding_enabled({"CITE_LIVE_SEED": off})
-
-
 # --- the serve command -----------------------------------------------------------------------
 
 
 def start_serve(
-    data_dir: Path, log: Path, *, host: str = "127.0.0.1", **env: str
+    data_dir: Path, log: Path, *, host: str = "127.0.0.1", demo: bool = False, **env: str
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`cite-live serve --host HOST` on a free port, in a process group of its own; its URL."""
+    """`cite-live serve --host HOST` (with `--demo` when asked) on a free port, in a process
+    group of its own; its URL."""
     port = free_port()
     environ = dict(os.environ)
-    for name in ("CITE_LIVE_DATABASE_URL", "CITE_LIVE_CONFIG", "CITE_LIVE_SEED"):
+    for name in ("CITE_LIVE_DATABASE_URL", "CITE_LIVE_CONFIG"):
         environ.pop(name, None)
     # Fresh answers while polling for the seeded productions.
     environ.update(
         {"CITE_LIVE_DATA_DIR": str(data_dir), "CITE_LIVE_SITE_PAGE_CACHE_SECONDS": "0", **env}
     )
+    command = [sys.executable, "-m", "cite_live", "serve", "--host", host, "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cite_live", "serve", "--host", host, "--port", str(port)],
+            [*command, *(["--demo"] if demo else [])],
             env=environ,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -242,9 +237,9 @@ def first_answer(url: str, process: subprocess.Popen[bytes], log: Path) -> dict[
     raise AssertionError(f"the server never answered:\n{log.read_text()}")
 
 
-def test_serve_answers_at_once_and_seeds_in_the_background(tmp_path: Path) -> None:
+def test_serve_demo_answers_at_once_and_seeds_in_the_background(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    process, url = start_serve(tmp_path / "data", log)
+    process, url = start_serve(tmp_path / "data", log, demo=True)
     try:
         # The server answers before the demo is ready: seeding does not hold start-up.
         assert first_answer(url, process, log)["total"] == 0
@@ -263,12 +258,13 @@ def test_serve_answers_at_once_and_seeds_in_the_background(tmp_path: Path) -> No
         stop_serve(process)
 
 
-def test_serve_does_not_seed_when_turned_off(tmp_path: Path) -> None:
+def test_serve_without_demo_leaves_an_empty_database_empty(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     data_dir = tmp_path / "data"
-    process, url = start_serve(data_dir, log, CITE_LIVE_SEED="0")
+    # Nothing but the command: an operator's first start on a real, still empty catalogue.
+    process, url = start_serve(data_dir, log)
     try:
-        first_answer(url, process, log)
+        assert first_answer(url, process, log)["total"] == 0
         # Seeding writes its artists within moments of start-up; give it ample time to show.
         time.sleep(2)
     finally:

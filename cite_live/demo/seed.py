@@ -1,20 +1,20 @@
-"""The demo catalogue a fresh installation starts with, so a newcomer sees a living site.
+"""The demo catalogue, so that a newcomer's fresh installation shows a living site.
 
-`cite-live serve` seeds it in a background thread when the database holds no production at all:
-artists, venues and tags first, then a handful of sessions whose media are generated on the spot
-(ffmpeg's synthetic sources for pictures and music, espeak-ng for French speech) and sent through
-the real pipeline (`submit_file` + `run_transcode`), so every demo production is real HLS. Each
-production appears on the site as soon as its own transcode is done; one that fails is logged and
-removed, and the others go on. ``CITE_LIVE_SEED=0`` turns the whole thing off.
+Only asked for: `cite-live serve --demo` (which `scripts/serve` passes) seeds it in a background
+thread when the database holds no production at all; `cite-live serve` alone never invents a
+catalogue. Artists, venues and tags come first, then a handful of sessions whose media are
+generated on the spot (`cite_live.demo.media`: ffmpeg's synthetic sources for pictures and music,
+espeak-ng for French speech) and sent through the real pipeline (`submit_file` +
+`run_transcode`), so every demo production is real HLS. Each production appears on the site as
+soon as its own transcode is done; one that fails is logged and removed, and the others go on.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,28 +25,18 @@ from sqlalchemy.orm import Session
 
 from cite_live import scratch, search
 from cite_live.catalogue import set_credits, set_tags, slugify
+from cite_live.demo import media
+from cite_live.demo.media import SAMPLE_RATE, Section, ffmpeg_command, lavfi, music_graph
 from cite_live.ingest import delete_production, run_transcode, submit_file
 from cite_live.models import Artist, Chapter, Production, Venue
 from cite_live.services import Services
 
-log = logging.getLogger("cite_live.seed")
+log = logging.getLogger("cite_live.demo")
 
-SEED_ENV = "CITE_LIVE_SEED"
-FFMPEG = "ffmpeg"
-ESPEAK = "espeak-ng"
 # Generating a demo file takes a second or two; a minute means something is stuck.
 TOOL_TIMEOUT = 120.0
-SAMPLE_RATE = 48000
-# The generated music holds nothing above 2 kHz: synthesising it at 16 kHz and resampling
-# costs a third of evaluating the expression at 48 kHz.
-SYNTH_RATE = 16000
 
 MediaKind = Literal["music_audio", "music_video", "visualiser_video", "podcast"]
-
-
-def seeding_enabled(environ: Mapping[str, str]) -> bool:
-    """Seeding is on unless ``CITE_LIVE_SEED`` says no (0, false, no, off)."""
-    return environ.get(SEED_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 # --- the demo catalogue, as data -----------------------------------------------------------------
@@ -67,15 +57,6 @@ class DemoVenue:
     name: str
     commune: str
     description: str
-
-
-@dataclass(frozen=True)
-class Section:
-    """A stretch of generated music: where it starts (fraction of the length), key and tempo."""
-
-    start: float
-    root_hz: float
-    bpm: float
 
 
 @dataclass(frozen=True)
@@ -282,56 +263,6 @@ PRODUCTIONS: tuple[DemoProduction, ...] = (
 # --- generated media: the command lines are pure data ---------------------------------------------
 
 
-def _lavfi(graph: str) -> list[str]:
-    # A lavfi input is our own filter graph, yet the allow-list stays on every input so that
-    # no graph can ever reach for a network protocol.
-    return ["-protocol_whitelist", "file", "-f", "lavfi", "-i", graph]
-
-
-def _base() -> list[str]:
-    return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-
-
-def _output(seconds: float, out: Path) -> list[str]:
-    return ["-t", f"{seconds:g}", str(out)]
-
-
-def _section_expr(section: Section) -> str:
-    """One piece: a plucked pentatonic melody on eighths, a bass and a kick on the beat, a pad.
-
-    The melody is a closed form rather than a table lookup: aevalsrc evaluates the expression
-    for every sample, and a chain of comparisons there costs seconds of CPU per minute of sound.
-    """
-    eighth, beat, root = 30 / section.bpm, 60 / section.bpm, section.root_hz
-    # ld(0) = index of the eighth note; ld(1) = its degree, walking the five notes of the
-    # scale a fifth at a time, an octave higher every other phrase; ld(2) = time in the beat.
-    note = (
-        f"(st(0\\,floor(t*{1 / eighth:.4f}))+"
-        "st(1\\,floor(mod(ld(0)*3\\,5)*2.4+0.5)+12*mod(floor(ld(0)/5)\\,2))+"
-        f"st(2\\,mod(t\\,{beat:.4f})))*0"
-    )
-    melody = f"0.22*exp(-7*mod(t\\,{eighth:.4f}))*sin(2*PI*{root:g}*pow(2\\,ld(1)/12)*t)"
-    bass = f"0.18*exp(-3*ld(2))*sin(2*PI*{root / 2:g}*t)"
-    kick = "0.30*exp(-30*ld(2))*sin(2*PI*58*t)"
-    pad = f"0.05*sin(2*PI*{root * 1.5:g}*t)"
-    return f"{note}+{melody}+{bass}+{kick}+{pad}"
-
-
-def music_graph(sections: Sequence[Section], seconds: float) -> str:
-    """An aevalsrc graph of generated music that changes key and tempo at each section, so the
-    chapters of a setlist are heard as different pieces; mono, widened to stereo by a delay."""
-    expr = _section_expr(sections[-1])
-    for section, following in reversed(list(zip(sections, sections[1:], strict=False))):
-        end = following.start * seconds
-        expr = f"if(lt(t\\,{end:.3f})\\,{_section_expr(section)}\\,{expr})"
-    fade = min(1.5, seconds / 4)
-    return (
-        f"aevalsrc=exprs={expr}:s={SYNTH_RATE}:c=mono:d={seconds:g},aresample={SAMPLE_RATE},"
-        "pan=stereo|c0=c0|c1=0.8*c0,adelay=0|15,"
-        f"afade=t=in:d={fade:g},afade=t=out:st={seconds - fade:g}:d={fade:g}"
-    )
-
-
 def _cover_graph(palette: tuple[str, str], seed: int) -> str:
     first, second = palette
     return (
@@ -342,11 +273,11 @@ def _cover_graph(palette: tuple[str, str], seed: int) -> str:
 def music_audio_command(item: DemoProduction, seconds: float, out: Path, seed: int) -> list[str]:
     """FLAC with a cover picture, as a studio would hand over a master."""
     return [
-        *_base(),
-        *_lavfi(music_graph(item.sections, seconds)),
-        *_lavfi(_cover_graph(item.palette, seed)),
+        *ffmpeg_command(),
+        *lavfi(music_graph(item.sections, seconds)),
+        *lavfi(_cover_graph(item.palette, seed)),
         *["-map", "0:a", "-map", "1:v", "-frames:v", "1", "-c:a", "flac", "-c:v", "mjpeg"],
-        *["-disposition:v", "attached_pic", *_output(seconds, out)],
+        *["-disposition:v", "attached_pic", "-t", f"{seconds:g}", str(out)],
     ]
 
 
@@ -367,18 +298,14 @@ def video_command(item: DemoProduction, seconds: float, out: Path, seed: int) ->
         place = "[0:v][wave]overlay=0:(H-h)/2[v]"
     graph = f"[1:a]asplit[a][w];{waves}{place}"
     return [
-        *_base(),
-        *_lavfi(picture),
-        *_lavfi(music_graph(item.sections, seconds)),
+        *ffmpeg_command(),
+        *lavfi(picture),
+        *lavfi(music_graph(item.sections, seconds)),
         *["-filter_complex", graph, "-map", "[v]", "-map", "[a]"],
         *["-c:v", "libx264", "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p"],
         *["-g", "50", "-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart"],
-        *_output(seconds, out),
+        *["-t", f"{seconds:g}", str(out)],
     ]
-
-
-def speech_command(text: str, out: Path) -> list[str]:
-    return [ESPEAK, "-v", "fr", "-s", "160", "-w", str(out), text]
 
 
 def podcast_command(
@@ -393,41 +320,35 @@ def podcast_command(
         "[bed][voice]amix=inputs=2:duration=first:normalize=0[a]"
     )
     return [
-        *_base(),
-        *_lavfi(music_graph(item.sections, seconds)),
+        *ffmpeg_command(),
+        *lavfi(music_graph(item.sections, seconds)),
         *["-protocol_whitelist", "file", "-f", "wav", "-i", str(speech)],
-        *_lavfi(_cover_graph(item.palette, seed)),
+        *lavfi(_cover_graph(item.palette, seed)),
         *["-filter_complex", graph, "-map", "[a]", "-map", "2:v", "-frames:v", "1"],
         *["-c:a", "flac", "-c:v", "mjpeg", "-disposition:v", "attached_pic"],
-        *_output(seconds, out),
+        *["-t", f"{seconds:g}", str(out)],
     ]
-
-
-def _run(command: Sequence[str]) -> None:
-    result = subprocess.run(  # noqa: S603 - fixed programs, arguments built above
-        list(command), capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{command[0]} failed ({result.returncode}): {result.stderr.strip()[-500:]}"
-        )
 
 
 def generate_media(item: DemoProduction, directory: Path, seconds: float, seed: int) -> Path:
     """Write the demo capture of ``item`` into ``directory`` and return its path."""
+
+    def run(command: Sequence[str]) -> None:
+        media.run(command, timeout=TOOL_TIMEOUT)
+
     stem = slugify(item.title)
     if item.media == "music_audio":
         out = directory / f"{stem}.flac"
-        _run(music_audio_command(item, seconds, out, seed))
+        run(music_audio_command(item, seconds, out, seed))
     elif item.media == "podcast":
         speech = directory / f"{stem}-voice.wav"
-        _run(speech_command(item.speech, speech))
+        run(media.speech_command(item.speech, speech))
         out = directory / f"{stem}.flac"
-        _run(podcast_command(item, seconds, speech, out, seed))
+        run(podcast_command(item, seconds, speech, out, seed))
         speech.unlink()
     else:
         out = directory / f"{stem}.mp4"
-        _run(video_command(item, seconds, out, seed))
+        run(video_command(item, seconds, out, seed))
     return out
 
 
