@@ -310,7 +310,7 @@ KEYS: tuple[Key, ...] = tuple(_keys())
 
 class _Environment(EnvSettingsSource):
     """The environment given to :func:`load_settings` (os.environ unless a test gives another).
-    A variable that names no key (CITE_LIVE_SEED, a typo) is not a setting and is passed over."""
+    A variable that names no key (another program's, a typo) is not a setting and is passed over."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ

@@ -52,7 +52,7 @@ class Served:
 def cite_live_serve(directory: Path, host: str, **env: str) -> Iterator[Served]:
     """`cite-live serve --host HOST` in a process of its own, demo seeding off."""
     log = directory / "serve.log"
-    process, url = start_serve(directory / "data", log, host=host, CITE_LIVE_SEED="0", **env)
+    process, url = start_serve(directory / "data", log, host=host, **env)
     try:
         first_answer(url, process, log)
         yield Served(url, log)

@@ -180,7 +180,7 @@ def test_the_environment_overrides_one_key_of_a_section_the_file_sets(tmp_path: 
 
 def test_variables_that_name_no_key_are_not_settings() -> None:
     settings = load_settings(
-        {"CITE_LIVE_SEED": "0", "CITE_LIVE_STORAGE_FOLDER": "x", "CITE_LIVE_NOWHERE_KEY": "1"}
+        {"CITE_LIVE_DEMO": "0", "CITE_LIVE_STORAGE_FOLDER": "x", "CITE_LIVE_NOWHERE_KEY": "1"}
     )
     assert settings.storage.backend == "local"
 

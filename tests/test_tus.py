@@ -807,7 +807,6 @@ def start_server(
         {
             "CITE_LIVE_DATA_DIR": str(data_dir),
             "CITE_LIVE_DATABASE_URL": database_url,
-            "CITE_LIVE_SEED": "0",
             "CITE_LIVE_AUTH_ARGON2_MEMORY_KIB": "1024",
             "CITE_LIVE_AUTH_ARGON2_TIME_COST": "1",
         }

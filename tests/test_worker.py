@@ -318,7 +318,7 @@ def test_serve_runs_the_jobs_that_were_queued_before_it_started(
         # Queued while no server ran: the embedded broker's memory of it is gone.
         production_id, job_id = register(services, media("opus"))
         log = tmp_path / "serve.log"
-        process, url = start_serve(data_dir, log, CITE_LIVE_SEED="0")
+        process, url = start_serve(data_dir, log)
         try:
             first_answer(url, process, log)
             deadline = time.monotonic() + 60
