@@ -259,6 +259,8 @@ TOKEN_REVOKED = N_("The token has been revoked.")
 NO_SUCH_TOKEN = N_("This token does not exist or has already been revoked.")
 BAD_TOKEN_ID = N_("This token number is not valid.")
 UNKNOWN_ACTION = N_("This form cannot be handled.")
+# A stolen token must not outlive its revocation by minting another, nor take the account.
+TOKEN_CANNOT = N_("An API token cannot change the password or the tokens: sign in to do it.")
 INVITATION_GONE = N_("This invitation link has expired or has already been used.")
 # Token ids are 64-bit integers: at most 18 digits always fit.
 _TOKEN_ID = re.compile(r"[0-9]{1,18}")
@@ -342,6 +344,8 @@ def _account(request: Request, form: dict[str, str] | None) -> Response:
     lang = _lang(request)
     if form is None:
         return _render(request, "account.html", _account_context(services, user))
+    if user.via_token:
+        raise HTTPException(403, i18n.gettext(TOKEN_CANNOT, lang))
 
     action = form.get("action", "")
     new_token: str | None = None

@@ -876,15 +876,37 @@ def test_a_bearer_token_signs_in_on_every_route_without_csrf(
     token = token_for(services, artist_account)
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/account", headers=headers).status_code == 200
-    # Exempt from CSRF and from the Origin check: a browser never sends it by itself.
+    # Exempt from CSRF and from the Origin check: a browser never sends it by itself. (A
+    # production that does not exist: the refusal is the handler's 404, not a forgery's 403.)
     response = client.post(
-        "/account",
-        data={"action": "create_token", "name": "script"},
+        "/studio/productions/nothing/retry",
         headers={**headers, "Origin": "https://elsewhere.example"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 404
     assert client.get("/api/v1/productions", headers=headers).status_code == 200
     assert "set-cookie" not in client.get("/account", headers=headers).headers
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"action": "create_token", "name": "another way in"},
+        {"action": "revoke_token", "token_id": "1"},
+        {"action": "password", "current_password": "x", "new_password": "y"},
+    ],
+)
+def test_an_api_token_cannot_change_the_password_or_the_tokens(
+    client: TestClient, services: Services, artist_account: str, form: dict[str, str]
+) -> None:
+    token = token_for(services, artist_account)
+    response = client.post("/account", data=form, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
+    assert "sign in to do it" in response.text or "connectez-vous" in response.text
+    with services.sessions() as session:
+        tokens = session.scalars(select(ApiToken)).all()
+    assert [t.revoked_at for t in tokens] == [None]
+    still = client.get("/api/v1/productions", headers={"Authorization": f"Bearer {token}"})
+    assert still.status_code == 200
 
 
 def test_a_revoked_or_unknown_token_gets_401(
