@@ -23,9 +23,10 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cite_live import scratch, search
+from cite_live import search
 from cite_live.catalogue import set_credits, set_tags, slugify
-from cite_live.ingest import delete_production, run_transcode, submit_file
+from cite_live.jobs import scratch
+from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
 from cite_live.models import Artist, Chapter, Production, Venue
 from cite_live.services import Services
 
