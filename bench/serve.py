@@ -70,7 +70,7 @@ from sqlalchemy import func, insert, select, update
 from cite_live import search
 from cite_live.catalogue import slugify
 from cite_live.demo.media import ffmpeg, lavfi, tones
-from cite_live.ingest import run_transcode, submit_file
+from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.models import (
     LICENCES,
     SESSION_TYPES,

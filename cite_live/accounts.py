@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
 from cite_live import i18n
+from cite_live.db import changed
 from cite_live.i18n import N_
-from cite_live.leases import changed
 from cite_live.models import ROLES, ApiToken, Artist, Invitation, User
 from cite_live.settings import KEYS, AuthSettings, Settings
 

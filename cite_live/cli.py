@@ -11,11 +11,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cite_live import accounts, jobs
+from cite_live import accounts
 from cite_live.accounts import AccountError
 from cite_live.api import production_json
 from cite_live.catalogue import artist_by_name, get_production
-from cite_live.ingest import delete_production, run_transcode, submit_file
+from cite_live.jobs import doorbell as jobs
+from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
 from cite_live.models import ROLES
 from cite_live.services import Services, open_services
 from cite_live.settings import SettingsError, load_settings

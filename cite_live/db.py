@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -37,6 +37,16 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE matched."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def changed(result: Result[Any]) -> bool:
+    """Whether a conditional UPDATE matched its row: that is how one of several racers wins."""
+    return rowcount(result) > 0
 
 
 def alembic_config(engine: Engine) -> Config:

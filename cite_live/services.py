@@ -38,7 +38,7 @@ def make_store(storage: StorageSettings) -> ObjectStore:
 
 
 class Queue(Protocol):
-    """Where queued jobs are handed to workers (see cite_live.jobs)."""
+    """Where queued jobs are handed to workers (see cite_live.jobs.doorbell)."""
 
     def enqueue(self, job_id: int) -> None: ...
 
@@ -79,7 +79,7 @@ class Services:
     # Who may fetch which media: the public route's visibility checks, the store's private list.
     access: MediaAccess
     # None where no broker is attached (e.g. `cite-live ingest`): queued jobs then wait for the
-    # sweeper of a running server or worker.
+    # sweeper of a running server or worker (cite_live.jobs.sweeper).
     queue: Queue | None = None
     # Bumped by commits that change what pages show; the page cache drops older pages.
     changes: CatalogueChanges = field(default_factory=CatalogueChanges)

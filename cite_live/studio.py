@@ -20,11 +20,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from cite_live import access, covers, i18n, ingest, jobs, pages, params
+from cite_live import access, covers, i18n, pages, params
 from cite_live.auth import CurrentUser, can_manage, require_user
 from cite_live.catalogue import production_query
 from cite_live.endpoints import with_form
 from cite_live.i18n import N_
+from cite_live.jobs import ingest, table
 from cite_live.models import LICENCES, SESSION_TYPES, Artist, Job, Production, Venue
 from cite_live.pages import (
     ROLE_LABELS,
@@ -213,7 +214,7 @@ def retry(request: Request) -> Response:
     job_id = ingest.retry(services, production_id)
     if job_id is None:
         return see_other("/studio", "not-retried")
-    jobs.enqueue(services, job_id)
+    table.enqueue(services, job_id)
     return see_other("/studio", "retried")
 
 

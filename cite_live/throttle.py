@@ -25,7 +25,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
-from cite_live.jobs import split_namespace
+from cite_live.jobs.doorbell import split_namespace
 from cite_live.settings import Settings
 
 WINDOW_SECONDS = 15 * 60

@@ -4,9 +4,9 @@ The tus protocol lives in :mod:`cite_live.tus`; this module knows no HTTP. An up
 ``receiving`` → ``complete`` (all bytes are here: its production exists) → ``stored`` (the file is
 in the store, and its one transcode job is queued); or ``receiving`` → ``terminated`` (cancelled
 by its owner, or expired). A new production's file is its original; a replacement's file stays
-with its job until the job publishes it (see :mod:`cite_live.ingest`). Each step is a conditional
-UPDATE, so that of two requests (a retried final PATCH, a sweeper in another process) exactly one
-takes it.
+with its job until the job publishes it (see :mod:`cite_live.jobs.ingest`). Each step is a
+conditional UPDATE, so that of two requests (a retried final PATCH, a sweeper in another
+process) exactly one takes it.
 
 Partial files live in ``settings.uploads_dir``, one per upload, named by its id; whoever writes,
 moves or removes one holds its lock (see :mod:`cite_live.partials`).
@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from cite_live import ingest, jobs
 from cite_live.auth import CurrentUser, can_manage
 from cite_live.catalogue import active_job, create_production
+from cite_live.db import rowcount
 from cite_live.i18n import N_
-from cite_live.leases import rowcount
+from cite_live.jobs import ingest, table
 from cite_live.models import VISIBILITIES, Credit, Job, Production, Upload, User, utcnow
 from cite_live.partials import PartialFile, UploadBusy
 from cite_live.services import Services
@@ -234,7 +234,7 @@ def held_for(session: Session, production: Production) -> int:
     """The bytes a production holds in the store that a new recording of it sets free: its
     original once the new one is published, failed replacements once it is stored."""
     held = (production.original_bytes or 0) if production.original_key else 0
-    failed = [job for job in ingest.held_originals(session, production.id) if job.state == "failed"]
+    failed = [job for job in table.held_originals(session, production.id) if job.state == "failed"]
     return held + sum(job.original_bytes or 0 for job in failed)
 
 
@@ -429,20 +429,18 @@ def _queue(services: Services, upload_id: str, key: str) -> int | None:
             original = None
             if _replaces(upload, production):
                 size = upload.length or 0
-                original = ingest.Original(key, _display_name(upload), size)
+                original = table.Original(key, _display_name(upload), size)
                 # Replacements that failed before are set aside for this newer one.
-                released = ingest.release_failed_originals(session, production.id)
+                released = table.release_failed_originals(session, production.id)
             else:
                 production.original_bytes = upload.length
-            job = ingest.queue_transcode(
-                session, production, upload_id=upload.id, original=original
-            )
+            job = table.queue_transcode(session, production, upload_id=upload.id, original=original)
             job_id = job.id
     if job_id is None:
         services.store.delete(key)
         return None
     ingest.remove_from_store(services, released)
-    jobs.enqueue(services, job_id)
+    table.enqueue(services, job_id)
     return job_id
 
 
@@ -465,7 +463,7 @@ def _lost(services: Services, upload_id: str) -> None:
 def finish_pending(services: Services) -> int:
     """Finish what a crash (or a store outage) left behind: uploads whose every byte was
     recorded but which were not completed, and complete uploads whose original is not in the
-    store yet. The sweeper calls this; returns how many originals were stored."""
+    store yet. A maintenance task calls this; returns how many originals were stored."""
     with services.sessions() as session:
         full = list(
             session.scalars(

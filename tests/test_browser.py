@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from cite_live import accounts
 from cite_live.catalogue import set_tags
-from cite_live.ingest import run_transcode, submit_file
+from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.models import Chapter, Production, User, Venue
 from cite_live.services import Services, open_services
 from tests.account_fixtures import PASSWORD, make_user

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from cite_live import jobs
+from cite_live.jobs import doorbell
 from cite_live.models import Job, Production, User
 from cite_live.services import Services, open_services
 from tests.account_fixtures import PASSWORD, make_user
@@ -54,7 +54,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     """The app on 127.0.0.1, its jobs queue attached but without workers (see the module)."""
     services = open_services(make_settings(tmp_path / "data", sqlite_url(tmp_path)))
     make_user(services, EMAIL, artists=["Nora Ilić"])
-    queue = jobs.open_queue(services, workers=False)
+    queue = doorbell.open_queue(services, workers=False)
     try:
         with serving(services) as url:
             yield Site(url, services)
@@ -86,9 +86,9 @@ def sign_in(page: Any, site: Site) -> None:
 def start_workers(services: Services) -> None:
     """Attach a queue with worker threads; starting it sends every queued job again."""
     current = services.queue
-    assert isinstance(current, jobs.JobQueue)
+    assert isinstance(current, doorbell.JobQueue)
     current.close()
-    jobs.open_queue(services, workers=True)
+    doorbell.open_queue(services, workers=True)
 
 
 def test_an_upload_from_the_studio_becomes_a_playable_production(

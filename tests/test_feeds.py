@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from cite_live.app import create_app
 from cite_live.catalogue import get_production, retitle
-from cite_live.ingest import run_transcode, submit_file
+from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.metadata import image_size, stored_size
 from cite_live.services import Services, open_services
 from tests.app_fixtures import make_settings

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cite_live.ingest import publish_order, run_transcode, submit_file
+from cite_live.jobs.ingest import publish_order, run_transcode, submit_file
 from cite_live.models import Job, MediaVersion, Production
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, StorageError

@@ -12,8 +12,9 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import select
 
-from cite_live import ingest, jobs, leases, sweeper, uploads
+from cite_live import uploads
 from cite_live.catalogue import create_production
+from cite_live.jobs import doorbell, ingest, maintenance, sweeper, table
 from cite_live.models import Job, MediaVersion, Production, utcnow
 from cite_live.services import Services, open_services
 from cite_live.settings import JobSettings
@@ -32,7 +33,7 @@ def register(services: Services, path: Path) -> tuple[str, int]:
         production = create_production(session, title=None, filename=path.name)
         production.original_key = original_key(production.id, path.name)
         services.store.put_file(production.original_key, path)
-        job = ingest.queue_transcode(session, production)
+        job = table.queue_transcode(session, production)
         return production.id, job.id
 
 
@@ -91,7 +92,7 @@ def queued_services(tmp_path: Path, jobs_database_url: str) -> Iterator[Services
     )
     before = set(threading.enumerate())
     services = open_services(settings)
-    queue = jobs.open_queue(services, workers=True)
+    queue = doorbell.open_queue(services, workers=True)
     try:
         yield services
     finally:
@@ -105,7 +106,7 @@ def test_a_queued_job_runs_on_the_embedded_worker_and_the_production_becomes_rea
     queued_services: Services, media: Media
 ) -> None:
     production_id, job_id = register(queued_services, media("opus"))
-    jobs.enqueue(queued_services, job_id)
+    table.enqueue(queued_services, job_id)
     job = wait_for_job(queued_services, job_id, ("done", "failed"))
     assert (job.state, job.attempts, job.progress, job.error) == ("done", 1, 1.0, None)
     assert job.enqueued_at is not None and job.worker and job.lease_until is None
@@ -128,13 +129,13 @@ def test_duplicate_messages_for_one_job_publish_exactly_one_version(
     queue = queued_services.queue
     assert queue is not None
     # Two worker threads receive the same job at once, and a late copy comes after it is done.
-    jobs.enqueue(queued_services, job_id)
+    table.enqueue(queued_services, job_id)
     queue.enqueue(job_id)
     queue.enqueue(job_id)
     wait_for_job(queued_services, job_id, ("done", "failed"))
     queue.enqueue(job_id)
-    assert isinstance(queue, jobs.JobQueue) and isinstance(queue.broker, StubBroker)
-    queue.broker.join(jobs.QUEUE_NAME, timeout=60_000)
+    assert isinstance(queue, doorbell.JobQueue) and isinstance(queue.broker, StubBroker)
+    queue.broker.join(doorbell.QUEUE_NAME, timeout=60_000)
     job = job_row(queued_services, job_id)
     assert (job.state, job.attempts) == ("done", 1)
     assert len(versions(queued_services, production_id)) == 1
@@ -145,7 +146,7 @@ def test_a_refused_file_fails_at_once_and_is_never_retried(
     queued_services: Services, media: Media
 ) -> None:
     production_id, job_id = register(queued_services, media("playlist_as_mp4"))
-    jobs.enqueue(queued_services, job_id)
+    table.enqueue(queued_services, job_id)
     job = wait_for_job(queued_services, job_id, ("done", "failed"))
     assert (job.state, job.attempts) == ("failed", 1)
     assert job.error and job.error.endswith(".") and "\n" not in job.error
@@ -177,7 +178,7 @@ def test_a_store_outage_is_retried_by_the_sweeper_and_the_job_completes(
     assert isinstance(queued_services.store, LocalStore)
     queued_services.store = FlakyStore(queued_services.store.root, failures=1)
     production_id, job_id = register(queued_services, media("wav_96k_mono"))
-    jobs.enqueue(queued_services, job_id)
+    table.enqueue(queued_services, job_id)
     job = wait_for_job(queued_services, job_id, ("done", "failed"))
     assert (job.state, job.attempts, job.error) == ("done", 2, None)
     assert production_row(queued_services, production_id).status == "ready"
@@ -225,7 +226,7 @@ def test_a_job_whose_original_is_gone_fails_at_once_with_a_plain_reason(
 def test_a_job_reserved_by_its_submitter_is_left_to_it(services: Services, media: Media) -> None:
     # `cite-live ingest` and the demo seed run their own jobs: nobody else may claim them.
     production_id, job_id = ingest.submit_file(services, media("opus"))
-    assert not leases.claim(services, job_id, "another-host:1:1")
+    assert not table.claim(services, job_id, "another-host:1:1")
     services.queue = FakeQueue()
     assert sweeper.sweep(services).resent == []
     ingest.run_transcode(services, job_id)
@@ -371,8 +372,8 @@ def replace_with(services: Services, production_id: str, path: Path) -> tuple[st
         production = session.get(Production, production_id)
         assert production is not None
         size = path.stat().st_size
-        job = ingest.queue_transcode(
-            session, production, original=ingest.Original(key, path.name, size)
+        job = table.queue_transcode(
+            session, production, original=table.Original(key, path.name, size)
         )
         return key, job.id
 
@@ -418,7 +419,7 @@ def test_a_replacement_whose_worker_died_publishes_one_version(
     store = counting(services)
     key, job_id = replace_with(services, before.id, media("ogg_vorbis"))
     # Its first attempt was claimed by a worker that was killed; its lease ran out.
-    assert leases.claim(services, job_id, "gone:1:1")
+    assert table.claim(services, job_id, "gone:1:1")
     later = utcnow() + timedelta(hours=1)
     assert sweeper.sweep(services, now=later).requeued == [job_id]
     # Nothing of the production changed meanwhile.
@@ -488,7 +489,7 @@ def test_deleting_a_production_removes_the_replacement_its_job_holds(
 
 def test_without_a_broker_a_job_stays_queued_for_a_sweeper(services: Services) -> None:
     job_id = add_job(services, new_production(services, "later"), state="queued")
-    jobs.enqueue(services, job_id)
+    table.enqueue(services, job_id)
     job = job_row(services, job_id)
     assert (job.state, job.enqueued_at) == ("queued", None)
     assert sweeper.sweep(services).resent == []
@@ -528,21 +529,21 @@ def test_brokers_are_built_from_settings_or_refused_in_one_sentence(tmp_path: Pa
     def jobs_settings(**env: str) -> JobSettings:
         return make_settings(tmp_path, sqlite_url(tmp_path), **env).jobs
 
-    assert type(jobs.make_broker(jobs_settings())).__name__ == "StubBroker"
-    with pytest.raises(jobs.JobsError, match=r"^jobs\.broker is redis, so jobs\.url must give"):
-        jobs.make_broker(jobs_settings(CITE_LIVE_JOBS_BROKER="redis"))
+    assert type(doorbell.make_broker(jobs_settings())).__name__ == "StubBroker"
+    with pytest.raises(doorbell.JobsError, match=r"^jobs\.broker is redis, so jobs\.url must give"):
+        doorbell.make_broker(jobs_settings(CITE_LIVE_JOBS_BROKER="redis"))
     try:
         import pika  # noqa: F401
     except ImportError:
-        with pytest.raises(jobs.JobsError, match="pika"):
-            jobs.make_broker(
+        with pytest.raises(doorbell.JobsError, match="pika"):
+            doorbell.make_broker(
                 jobs_settings(CITE_LIVE_JOBS_BROKER="rabbitmq", CITE_LIVE_JOBS_URL="amqp://x")
             )
-    assert jobs.split_namespace("redis://h:6379/2?namespace=site-b&ssl_cert_reqs=none") == (
+    assert doorbell.split_namespace("redis://h:6379/2?namespace=site-b&ssl_cert_reqs=none") == (
         "redis://h:6379/2?ssl_cert_reqs=none",
         "site-b",
     )
-    assert jobs.split_namespace("redis://h:6379/0") == ("redis://h:6379/0", "cite-live")
+    assert doorbell.split_namespace("redis://h:6379/0") == ("redis://h:6379/0", "cite-live")
 
 
 def test_the_sweeper_brings_the_planner_statistics_up_to_date(
@@ -550,7 +551,7 @@ def test_the_sweeper_brings_the_planner_statistics_up_to_date(
 ) -> None:
     """Every ``STATISTICS_SECONDS`` (an hour; here at each pass) the sweeper runs ANALYZE, so
     that SQLite's plans follow a catalogue that grew since the site started."""
-    monkeypatch.setattr(sweeper, "STATISTICS_SECONDS", 0.0)
+    monkeypatch.setattr(maintenance, "STATISTICS_SECONDS", 0.0)
     settings = make_settings(
         tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_JOBS_SWEEP_SECONDS="0.05"
     )
@@ -568,7 +569,7 @@ def test_the_sweeper_brings_the_planner_statistics_up_to_date(
         assert productions_analysed() <= {"0"}
         for title in ("Un", "Deux", "Trois"):
             new_production(services, title)
-        running = sweeper.Sweeper(services).start()
+        running = maintenance.Maintenance(services).start()
         try:
             deadline = time.monotonic() + 10
             while productions_analysed() != {"3"} and time.monotonic() < deadline:

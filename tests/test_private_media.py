@@ -21,11 +21,11 @@ from starlette.testclient import TestClient
 
 from cite_live import access
 from cite_live.app import create_app
-from cite_live.ingest import run_transcode, submit_file
+from cite_live.jobs.ingest import run_transcode, submit_file
+from cite_live.jobs.maintenance import Maintenance
 from cite_live.models import MediaVersion, Production
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, S3Store
-from cite_live.sweeper import Sweeper
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
@@ -441,7 +441,7 @@ def test_a_visibility_change_leaves_the_bucket_policy_to_the_sweeper(
     with TestClient(app, base_url="http://testserver") as client:
         csrf = login(client, "admin@example.org")
         assert httpx.get(segment_public).status_code == 200
-        sweeper = Sweeper(services).start()
+        sweeper = Maintenance(services).start()
         store.client.meta.events.register("before-call.s3", record)
         try:
             response = client.post(
@@ -454,9 +454,9 @@ def test_a_visibility_change_leaves_the_bucket_policy_to_the_sweeper(
         finally:
             store.client.meta.events.unregister("before-call.s3", record)
             sweeper.stop()
-    elsewhere = [call for call in calls if call[1] != "job-sweeper"]
+    elsewhere = [call for call in calls if call[1] != "maintenance"]
     assert not elsewhere, f"S3 calls outside the sweeper: {elsewhere}"
-    assert ("PutBucketPolicy", "job-sweeper") in calls
+    assert ("PutBucketPolicy", "maintenance") in calls
 
 
 def test_s3_policy_keeps_the_operators_own_statements(

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cite_live import scratch
+from cite_live.jobs import scratch
 
 
 def test_a_folder_is_removed_when_its_owner_is_done(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_the_sweep_of_one_job_leaves_the_others(tmp_path: Path) -> None:
 def test_a_folder_of_a_killed_process_is_swept_and_of_a_live_one_is_not(tmp_path: Path) -> None:
     hold = (
         "import sys, pathlib\n"
-        "from cite_live import scratch\n"
+        "from cite_live.jobs import scratch\n"
         "with scratch.folder(pathlib.Path(sys.argv[1]), prefix='j5-') as work:\n"
         "    print(work.name, flush=True)\n"
         "    sys.stdin.read()\n"

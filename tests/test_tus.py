@@ -25,8 +25,9 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 from tusclient import client as tus_client
 
-from cite_live import ingest, partials, uploads
+from cite_live import partials, uploads
 from cite_live.app import create_app
+from cite_live.jobs import ingest
 from cite_live.models import Job, Production, Upload, User
 from cite_live.partials import PartialFile
 from cite_live.services import Services, open_services

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from cite_live import ingest, jobs, scratch, sweeper
+from cite_live.jobs import doorbell, ingest, scratch, sweeper, table
 from cite_live.models import Job
 from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
@@ -162,7 +162,7 @@ def site(tmp_path: Path, redis_namespace: str) -> Iterator[Site]:
     )
     services = open_services(load_settings(env))
     # This process only sends: the recoveries under test are the workers' own.
-    queue = jobs.JobQueue(services)
+    queue = doorbell.JobQueue(services)
     services.queue = queue
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -180,7 +180,7 @@ def test_a_worker_killed_mid_transcode_is_replaced_and_one_version_is_published(
 ) -> None:
     production_id, job_id = register(site.services, long_capture)
     site.start_worker()
-    jobs.enqueue(site.services, job_id)
+    table.enqueue(site.services, job_id)
     job = site.wait(job_id, lambda j: j.state == "running" and j.progress > 0, "made progress")
     assert job.attempts == 1
     site.crash(site.workers[0])
@@ -205,7 +205,7 @@ def test_start_up_sweeps_the_temp_files_of_a_killed_worker(
 ) -> None:
     production_id, job_id = register(site.services, long_capture)
     site.start_worker()
-    jobs.enqueue(site.services, job_id)
+    table.enqueue(site.services, job_id)
     site.wait(job_id, lambda j: j.state == "running" and j.progress > 0, "made progress")
     site.crash(site.workers[0])
     tmp = site.services.settings.tmp_dir
@@ -221,7 +221,7 @@ def test_start_up_sweeps_the_temp_files_of_a_killed_worker(
         (running / "poster.rgb").write_bytes(b"frames")
         other_production, other = register(site.services, media("opus"))
         site.start_worker()
-        jobs.enqueue(site.services, other)
+        table.enqueue(site.services, other)
         assert site.wait(other, lambda j: j.state in ("done", "failed"), "finished").state == "done"
         assert "removed 1 temp folder(s) no running job owns" in site.log_of(site.workers[-1])
         assert [path.relative_to(tmp) for path in tmp.rglob("*.rgb")] == [
@@ -235,8 +235,8 @@ def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
 ) -> None:
     poison_production, poison = register(site.services, long_capture)
     other_production, other = register(site.services, media("opus"))
-    jobs.enqueue(site.services, poison)
-    jobs.enqueue(site.services, other)
+    table.enqueue(site.services, poison)
+    table.enqueue(site.services, other)
     worker = site.start_worker()
     for attempt in (1, 2, 3):
         site.wait(
@@ -256,7 +256,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
 
     # The last worker still serves whatever comes next, then stops when asked.
     late_production, late = register(site.services, media("ogg_vorbis"))
-    jobs.enqueue(site.services, late)
+    table.enqueue(site.services, late)
     assert site.wait(late, lambda j: j.state in ("done", "failed"), "finished").state == "done"
     os.killpg(worker.pid, signal.SIGTERM)
     assert worker.wait(timeout=15) == 0
@@ -285,9 +285,9 @@ def test_stopping_the_embedded_workers_gives_a_running_job_back(
     before = set(threading.enumerate())
     services = open_services(make_settings(tmp_path / "data", sqlite_url(tmp_path)))
     try:
-        queue = jobs.open_queue(services, workers=True)
+        queue = doorbell.open_queue(services, workers=True)
         production_id, job_id = register(services, long_capture)
-        jobs.enqueue(services, job_id)
+        table.enqueue(services, job_id)
         deadline = time.monotonic() + 60
         while not (job := job_row(services, job_id)).progress > 0:
             assert job.state in ("queued", "running") and time.monotonic() < deadline

@@ -23,11 +23,12 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cite_live import scratch, search
+from cite_live import search
 from cite_live.catalogue import set_credits, set_tags, slugify
 from cite_live.demo import media
 from cite_live.demo.media import SAMPLE_RATE, Section, ffmpeg_command, lavfi, music_graph
-from cite_live.ingest import delete_production, run_transcode, submit_file
+from cite_live.jobs import scratch
+from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
 from cite_live.models import Artist, Chapter, Production, Venue
 from cite_live.services import Services
 

@@ -1,6 +1,6 @@
-"""Background jobs on Dramatiq: the broker, the transcode actor and the worker threads.
+"""The doorbell: Dramatiq's broker, the transcode actor and the worker threads.
 
-A Dramatiq message only says "job N may be ready"; the jobs table decides (see ``leases``). So
+A Dramatiq message only says "job N may be ready"; the jobs table decides (see ``table``). So
 a message may be lost or doubled without harm: a duplicate finds its job claimed and returns,
 and the sweeper (``sweeper``) sends again what was lost. Dramatiq's own retries, time
 limit and other middleware are off: the table counts attempts, and the transcoder has its own
@@ -9,7 +9,8 @@ time limits.
 Embedded (the default): Dramatiq's in-process StubBroker, with worker threads inside
 `cite-live serve`; it forgets its messages on restart, so start-up sends every queued job again.
 Scaled out: Redis or RabbitMQ, with `cite-live worker` processes wherever there is CPU, each
-with a sweeper; the web process then only sends messages (and sweeps too).
+with their maintenance (see ``maintenance``); the web process then only sends messages (and
+runs its maintenance too).
 """
 
 from __future__ import annotations
@@ -19,22 +20,20 @@ import os
 import signal
 import threading
 from contextlib import suppress
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import update
 
-from cite_live import ingest, scratch
-from cite_live.leases import changed, holder_name, rowcount
-from cite_live.models import Job, utcnow
+from cite_live.jobs import ingest, scratch, table
+from cite_live.jobs.leases import holder_name
+from cite_live.jobs.maintenance import Maintenance, tasks
+from cite_live.models import utcnow
 from cite_live.services import Services, open_services
 from cite_live.settings import JobSettings, Settings
 from cite_live.storage import StorageError
-from cite_live.sweeper import Sweeper, resend, send
 from transcoder import TranscodeError
 
 log = logging.getLogger("cite_live.jobs")
@@ -84,7 +83,7 @@ def split_namespace(url: str) -> tuple[str, str]:
 
 
 class JobQueue:
-    """The broker and transcode actor of one process; ``start`` adds workers and a sweeper."""
+    """The broker and transcode actor of one process; ``start`` adds workers and maintenance."""
 
     def __init__(self, services: Services, broker: dramatiq.Broker | None = None) -> None:
         self.services = services
@@ -99,7 +98,7 @@ class JobQueue:
             options={"max_retries": 0},
         )
         self._worker: dramatiq.Worker | None = None
-        self._sweeper: Sweeper | None = None
+        self._maintenance: Maintenance | None = None
         self._lock = threading.Lock()
         # Holders (see leases.holder_name) of the jobs our worker threads are running.
         self._running: set[str] = set()
@@ -112,14 +111,15 @@ class JobQueue:
         self.actor.send(job_id)
 
     def start(self, *, workers: bool = True, sweep_uploads: bool = False) -> JobQueue:
-        """Start the worker threads (unless ``workers`` is False) and the sweeper."""
+        """Start the worker threads (unless ``workers`` is False) and the maintenance tasks (those
+        of the web process too with ``sweep_uploads``)."""
         # What killed processes left in the temp dir; what running jobs hold stays.
         left = scratch.sweep(self.services.settings.tmp_dir)
         if left:
             log.info("removed %d temp folder(s) no running job owns: %s", len(left), left)
         if self.embedded:
             # The in-process broker remembers nothing from before this start.
-            resend(self.services, now=utcnow(), cutoff=None)
+            table.resend(self.services, now=utcnow(), cutoff=None)
         if workers:
             threads = max(1, self.settings.threads)
             self._worker = dramatiq.Worker(
@@ -129,18 +129,18 @@ class JobQueue:
             # out of reach of idle workers elsewhere.
             self._worker.queue_prefetch = threads
             self._worker.start()
-        self._sweeper = Sweeper(self.services, uploads=sweep_uploads).start()
+        self._maintenance = Maintenance(self.services, tasks(web=sweep_uploads)).start()
         return self
 
     def close(self, grace: float = 5.0) -> None:
-        """Stop the sweeper and the workers, giving running jobs ``grace`` seconds to finish.
+        """Stop the maintenance and the workers, giving running jobs ``grace`` seconds to finish.
 
         Jobs still running after that are abandoned cleanly: put back in the queue without
         counting the attempt, and the ffmpeg this process runs is stopped (it is stopping).
         """
-        if self._sweeper is not None:
-            self._sweeper.stop()
-            self._sweeper = None
+        if self._maintenance is not None:
+            self._maintenance.stop()
+            self._maintenance = None
         if self._worker is not None:
             self._worker.stop(timeout=int(grace * 1000))
             self._worker = None
@@ -157,20 +157,8 @@ class JobQueue:
         self.broker.close()
 
     def _release(self, holders: set[str]) -> None:
-        with self.services.sessions.begin() as session:
-            released = session.execute(
-                update(Job)
-                .where(Job.state == "running", Job.worker.in_(holders), Job.attempts > 0)
-                .values(
-                    state="queued",
-                    attempts=Job.attempts - 1,
-                    worker=None,
-                    lease_until=None,
-                    enqueued_at=None,
-                    progress=0.0,
-                )
-            )
-        log.info("gave back %d unfinished job(s) to the queue", rowcount(released))
+        released = table.give_back(self.services, holders)
+        log.info("gave back %d unfinished job(s) to the queue", released)
 
     def _perform(self, job_id: int) -> None:
         holder = holder_name()
@@ -204,22 +192,6 @@ def open_queue(
         raise
 
 
-def enqueue(services: Services, job_id: int, *, now: datetime | None = None) -> None:
-    """Hand the queued job ``job_id`` to the workers; without a broker it waits for a sweeper."""
-    if services.queue is None:
-        return
-    with services.sessions.begin() as session:
-        marked = changed(
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == "queued")
-                .values(enqueued_at=now or utcnow())
-            )
-        )
-    if marked:
-        send(services, job_id)
-
-
 def _stop_child_processes() -> None:
     """Kill the ffmpeg of abandoned jobs: it ignores SIGPIPE, so it would run on after us."""
     me = os.getpid()
@@ -240,7 +212,7 @@ def _stop_child_processes() -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    """Run workers and a sweeper for the configured broker until SIGTERM or SIGINT."""
+    """Run workers and their maintenance for the configured broker until SIGTERM or SIGINT."""
     if settings.jobs.broker == "embedded":
         raise JobsError(
             "The embedded broker runs inside `cite-live serve`; set jobs.broker to redis "

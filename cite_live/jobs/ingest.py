@@ -23,16 +23,16 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from cite_live import scratch
 from cite_live.catalogue import active_job, create_production, retitle, set_credits, stored_prefixes
 from cite_live.i18n import N_
-from cite_live.leases import Lease, LeaseLost, changed, claim, holder_name, lease_until
+from cite_live.jobs import scratch, table
+from cite_live.jobs.leases import Lease, LeaseLost, holder_name
 from cite_live.models import Job, MediaVersion, Production, utcnow
 from cite_live.services import Services
 from cite_live.storage import StorageError, media_key, original_key, version_prefix
@@ -62,61 +62,6 @@ def publish_order(paths: Iterable[str]) -> list[str]:
     return sorted(paths, key=lambda p: (rank(p), p))
 
 
-@dataclass(frozen=True)
-class Original:
-    """A recording in the store that is not (yet) its production's original: a replacement."""
-
-    key: str
-    filename: str
-    size: int
-
-
-def queue_transcode(
-    session: Session,
-    production: Production,
-    *,
-    upload_id: str | None = None,
-    original: Original | None = None,
-) -> Job:
-    """Add a queued transcode job for ``production`` to the caller's transaction: of its own
-    original, or of the replacement ``original``, which the job holds until it is published.
-
-    Once the transaction is committed, hand it to the workers with ``jobs.enqueue``.
-    """
-    job = Job(type="transcode", production_id=production.id, upload_id=upload_id, state="queued")
-    if original is not None:
-        job.original_key = original.key
-        job.original_filename = original.filename[:300]
-        job.original_bytes = original.size
-    session.add(job)
-    session.flush()
-    return job
-
-
-def held_originals(session: Session, production_id: str) -> list[Job]:
-    """The jobs of a production that hold a replacement's original in the store."""
-    return list(
-        session.scalars(
-            select(Job).where(
-                Job.production_id == production_id,
-                Job.original_key.is_not(None),
-                Job.original_bytes.is_not(None),
-            )
-        )
-    )
-
-
-def release_failed_originals(session: Session, production_id: str) -> list[str]:
-    """Let go of what failed replacements of a production still hold (a newer recording takes
-    their place); return the keys to remove from the store once the transaction is committed."""
-    released = []
-    for job in held_originals(session, production_id):
-        if job.state == "failed" and job.original_key is not None:
-            released.append(job.original_key)
-            job.original_bytes = None
-    return released
-
-
 def submit_file(
     services: Services, path: Path, *, title: str | None = None, artists: Sequence[str] = ()
 ) -> tuple[str, int]:
@@ -130,8 +75,9 @@ def submit_file(
         production = create_production(session, title=title, filename=path.name, artists=artists)
         production.original_key = original_key(production.id, path.name)
         production.original_bytes = path.stat().st_size
-        job = queue_transcode(session, production)
-        job.worker, job.lease_until = holder, lease_until(services.settings)
+        job = table.queue_transcode(
+            session, production, reserved_for=holder, settings=services.settings
+        )
         production_id, job_id, key = production.id, job.id, production.original_key
     try:
         with Lease(services, job_id, holder):
@@ -150,7 +96,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
     way the production keeps any version that already plays, and the error is raised again.
     """
     holder = holder_name()
-    if not claim(services, job_id, holder):
+    if not table.claim(services, job_id, holder):
         log.debug("job %d is not queued or is held by another worker", job_id)
         return
     with services.sessions() as session:
@@ -164,7 +110,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         source_key = job.original_key or (production.original_key if production else None)
         prefix = version_prefix(production.id, f"j{job_id}") if production else None
     if source_key is None or prefix is None:
-        _fail(services, job_id, holder, prefix, ORIGINAL_MISSING)
+        fail(services, job_id, ORIGINAL_MISSING, holder=holder, prefix=prefix)
         return
     log.info("job %d: attempt %d of %d started by %s", job_id, attempt, attempts, holder)
     started = time.monotonic()
@@ -189,14 +135,14 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         log.warning("job %d: lease lost; another worker runs it now", job_id)
         return
     except InputRefused as exc:
-        _fail(services, job_id, holder, prefix, exc.message, refused=True)
+        fail(services, job_id, exc.message, holder=holder, prefix=prefix, refused=True)
         raise
     except TranscodeError as exc:
-        _fail(services, job_id, holder, prefix, exc.message)
+        fail(services, job_id, exc.message, holder=holder, prefix=prefix)
         raise
     except StorageError:
         if _is_missing(services, source_key):
-            _fail(services, job_id, holder, prefix, ORIGINAL_MISSING)
+            fail(services, job_id, ORIGINAL_MISSING, holder=holder, prefix=prefix)
         else:
             _retry_or_fail(services, lease, prefix, STORE_UNREACHABLE, STORE_FAILED)
         raise
@@ -205,7 +151,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         raise
     except BaseException:
         # Interrupted by its operator (Ctrl-C on `cite-live ingest`): over, not to be retried.
-        _fail(services, job_id, holder, prefix, UNEXPECTED)
+        fail(services, job_id, UNEXPECTED, holder=holder, prefix=prefix)
         raise
     log.info("job %d: done in %.1f s", job_id, time.monotonic() - started)
     # Retired versions, and the original the new one replaced: nothing plays them any more.
@@ -215,7 +161,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
 @contextmanager
 def _work_dir(services: Services, job_id: int) -> Iterator[Path]:
     """The folder of this attempt's temp files, after removing what a killed attempt of the job
-    left on this machine (a process that is still alive holds its own: see cite_live.scratch)."""
+    left on this machine (a process that is still alive holds its own: see ``scratch``)."""
     root = services.settings.tmp_dir
     scratch.sweep(root, prefix=f"j{job_id}-")
     with scratch.folder(root, prefix=f"j{job_id}-") as directory:
@@ -234,12 +180,7 @@ def _progress_reporter(
         if now - last_write[0] < 1.0:
             return
         last_write[0] = now
-        with services.sessions.begin() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == "running", Job.worker == holder)
-                .values(progress=max(0.0, min(1.0, fraction)))
-            )
+        table.report_progress(services, job_id, holder, fraction)
 
     return report
 
@@ -259,10 +200,7 @@ def _flip(
         return media_key(prefix, relative) if relative else None
 
     with services.sessions.begin() as session:
-        # Marking the job done first takes its row: a sweeper deciding about it waits, then
-        # finds it done; a lost lease makes this match nothing.
-        done = update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == holder)
-        if not changed(session.execute(done.values(state="done", progress=1.0, lease_until=None))):
+        if not table.complete(session, job_id, holder):
             raise LeaseLost(job_id)
         job = session.get(Job, job_id)
         production = session.get(Production, job.production_id) if job else None
@@ -315,8 +253,8 @@ def _flip(
             production.original_key = job.original_key
             production.original_filename = job.original_filename
             production.original_bytes = job.original_bytes
-            job.original_bytes = None
-        retired += release_failed_originals(session, production.id)
+            table.let_go_of_original(job)
+        retired += table.release_failed_originals(session, production.id)
     return retired
 
 
@@ -337,65 +275,46 @@ def _retry_or_fail(services: Services, lease: Lease, prefix: str, retry: str, fi
             services.store.delete_prefix(prefix)
         except StorageError:
             log.warning("could not clean %s; the next attempt will", prefix, exc_info=True)
-    with services.sessions.begin() as session:
-        requeued = changed(
-            session.execute(
-                update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.state == "running",
-                    Job.worker == holder,
-                    Job.attempts < Job.max_attempts,
-                )
-                .values(
-                    state="queued",
-                    error=retry,
-                    worker=None,
-                    lease_until=None,
-                    enqueued_at=None,
-                    progress=0.0,
-                )
-            )
-        )
+    requeued = table.requeue(services, job_id, retry, holder=holder)
     if requeued:
         log.warning("job %d: will be tried again: %s", job_id, retry, exc_info=True)
         return
-    _fail(services, job_id, holder, prefix, final)
+    fail(services, job_id, final, holder=holder, prefix=prefix)
 
 
-def _fail(
+def fail(
     services: Services,
     job_id: int,
-    holder: str,
-    prefix: str | None,
     message: str,
     *,
+    holder: str | None = None,
+    expired_by: datetime | None = None,
+    prefix: str | None = None,
     refused: bool = False,
-) -> None:
-    """Mark the job failed (if we still hold it), then remove what its attempts wrote, and the
-    file itself when it was refused."""
+) -> bool:
+    """Fail the running job of ``holder`` (or one whose lease ran out by ``expired_by`` with its
+    attempts spent, see ``table.fail``) and its production if nothing of it plays, then remove
+    what its attempts wrote under ``prefix`` (by default its version prefix), and the file
+    itself when it was refused. False when the job was not in that state."""
     doomed_original = None
     with services.sessions.begin() as session:
-        ours = update(Job).where(Job.id == job_id, Job.state == "running", Job.worker == holder)
-        if not changed(
-            session.execute(ours.values(state="failed", error=message, lease_until=None))
-        ):
-            return
-        job = session.get(Job, job_id)
-        production = (
-            session.get(Production, job.production_id) if job and job.production_id else None
-        )
+        job = table.fail(session, job_id, message, holder=holder, expired_by=expired_by)
+        if job is None:
+            return False
+        production = session.get(Production, job.production_id) if job.production_id else None
         # A refused file can never become media: keep its reason, not its bytes.
-        if job is not None and job.original_key is not None:
-            if refused and job.original_bytes is not None:
-                doomed_original, job.original_bytes = job.original_key, None
+        if job.original_key is not None:
+            if refused:
+                doomed_original = table.let_go_of_original(job)
         elif refused and production is not None and production.current_version_id is None:
             doomed_original = production.original_key
             production.original_key = production.original_bytes = None
         if production is not None:
             fail_production(production, message)
+            prefix = prefix or version_prefix(production.id, f"j{job_id}")
     log.info("job %d: failed: %s", job_id, message)
     remove_from_store(services, [key for key in (prefix, doomed_original) if key is not None])
+    return True
 
 
 def fail_production(production: Production, message: str) -> None:
@@ -410,7 +329,7 @@ def retry(services: Services, production_id: str) -> int | None:
 
     None when it cannot be retried: gone, busy, not failed, or its original is no longer in
     the store. A failed replacement is retried with its own original, which the new job takes
-    over. The caller sends the job with ``jobs.enqueue``.
+    over. The caller sends the job with ``table.enqueue``.
     """
     with services.sessions() as session:
         production = session.get(Production, production_id)
@@ -447,9 +366,9 @@ def retry(services: Services, production_id: str) -> int | None:
             failed = session.get(Job, latest_id)
             if failed is None or failed.original_key != key or failed.original_bytes is None:
                 return None
-            original = Original(key, failed.original_filename or "", failed.original_bytes)
-            failed.original_bytes = None
-        job = queue_transcode(session, production, original=original)
+            original = table.Original(key, failed.original_filename or "", failed.original_bytes)
+            table.let_go_of_original(failed)
+        job = table.queue_transcode(session, production, original=original)
         if production.current_version_id is None:
             production.status = "processing"
             production.error = None
@@ -463,7 +382,7 @@ def delete_production(services: Services, production_id: str) -> bool:
         if production is None:
             return False
         keys = stored_prefixes(production)
-        held = held_originals(session, production_id)
+        held = table.held_originals(session, production_id)
         keys += [job.original_key for job in held if job.original_key is not None]
         session.delete(production)
     remove_from_store(services, keys)
