@@ -13,12 +13,12 @@ someone could guess, and the addresses its owner gets stop working after
   "seg_00001.m4s") and players resolve those against the playlist's own URL, so the token
   carries through master → media playlists → init → segments with no rewriting at all, where a
   query string would be lost at the first relative reference.
-- S3. The bucket policy denies anonymous reads under each private production's prefix (and
-  under ``originals/``, which is never public), see ``S3Store.set_private_prefixes``. Playlists
-  are served by the app at the same private route, fetched from the bucket and rewritten per
-  request: playlist URIs stay relative (they come back to this route), init segments and media
-  segments become presigned GET URLs that expire with the token. Images and the waveform are
-  presigned directly.
+- S3 (a store that hands out its own addresses). The bucket policy denies anonymous reads under
+  each private production's prefix (and under ``originals/``, which is never public), see
+  ``S3Store.set_private_prefixes``. Playlists are served by the app at the same private route,
+  fetched from the bucket and rewritten per request: playlist URIs stay relative (they come
+  back to this route), init segments and media segments become presigned GET URLs that expire
+  with the token. Images and the waveform are presigned directly.
 
 A token that is forged, expired or shown with a key of another production gets a 404, exactly
 like a missing file: never a 403 that would confirm that something private is there. The player
@@ -51,7 +51,14 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cite_live.models import Production
-from cite_live.storage import ObjectStore, S3Store, StorageError, validate_key
+from cite_live.storage import (
+    ORIGINALS,
+    ObjectStore,
+    StorageError,
+    production_of_key,
+    production_prefix,
+    validate_key,
+)
 
 if TYPE_CHECKING:
     from cite_live.services import Services
@@ -111,14 +118,6 @@ def verify(secret_key: str, token: str, *, now: float | None = None) -> MediaGra
     return grant
 
 
-def production_of_key(key: str) -> str | None:
-    """The production a published key belongs to: ``productions/{id}/…`` → id."""
-    parts = key.split("/")
-    if len(parts) >= 3 and parts[0] == "productions" and parts[1]:
-        return parts[1]
-    return None
-
-
 def grant_covers(grant: MediaGrant, key: str) -> bool:
     try:
         validate_key(key)
@@ -156,15 +155,14 @@ def grant_link(services: Services, grant: MediaGrant, site_url: str) -> KeyLink:
     def through_app(key: str) -> str:
         return base + quote(validate_key(key))
 
-    if not isinstance(store, S3Store):
+    if store.serves_own_bytes:
         return through_app
-    s3: S3Store = store
 
     def link(key: str) -> str:
         if key.lower().endswith(_REWRITTEN):
             return through_app(key)
         left = max(1, grant.seconds_left())
-        return s3.presigned_url(key, left, cache_control=private_cache_control(left))
+        return store.presigned_url(key, left, cache_control=private_cache_control(left))
 
     return link
 
@@ -291,7 +289,8 @@ class MediaAccess:
 
         Each writer reads the database again after writing and writes once more if it changed
         meanwhile: whichever process writes last has then written what the database holds."""
-        if not isinstance(self._store, S3Store):
+        if self._store.serves_own_bytes:
+            # The site's own route checks each request against the database: nothing to push.
             return True
         try:
             with self._sync_lock:
@@ -341,7 +340,7 @@ def private_prefixes(sessions: sessionmaker[Session]) -> list[str]:
         ids = session.scalars(
             select(Production.id).where(Production.visibility == "private").order_by(Production.id)
         ).all()
-    return ["originals/", *(f"productions/{production_id}/" for production_id in ids)]
+    return [ORIGINALS, *(production_prefix(production_id) for production_id in ids)]
 
 
 def _after_flush(session: Session, _context: Any) -> None:
@@ -376,10 +375,8 @@ class RedactMediaTokens(logging.Filter):
 
 
 def install() -> None:
-    """Keep media tokens out of the access log (idempotent)."""
+    """Keep media tokens out of the access log (idempotent). Called by the server that writes
+    that log (cite_live.server), not on import: importing a module changes nothing."""
     access_log = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactMediaTokens) for f in access_log.filters):
         access_log.addFilter(RedactMediaTokens())
-
-
-install()

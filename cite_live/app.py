@@ -56,6 +56,7 @@ class CachedStaticFiles(StaticFiles):
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
     """The ASGI app for ``settings``; pass ``services`` to share already-open resources."""
+    feeds.install()
     templates = make_templates(settings)
 
     @asynccontextmanager
@@ -92,6 +93,23 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             headers=headers,
         )
 
+    # Raw ASGI apps, answered by MediaMiddleware (which dispatches by these very routes) ahead
+    # of the page middleware. The private one first: /media/{key:path} would otherwise take
+    # "private/…" for a key.
+    media_routes = [
+        Route(
+            "/media/private/{token}/{key:path}",
+            media.PrivateMedia(),
+            methods=list(media.PRIVATE_METHODS),
+            name="private_media",
+        ),
+        Route(
+            "/media/{key:path}",
+            media.PublicMedia(),
+            methods=list(media.PUBLIC_METHODS),
+            name="media",
+        ),
+    ]
     routes = [
         Route("/", pages.home, name="home"),
         Route("/artists", pages.artists_index, name="artists"),
@@ -178,20 +196,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             methods=[*TUS_COLLECTION, "HEAD", "PATCH", "DELETE"],
             name="api_upload",
         ),
-        # Before /media/{key:path}, which would otherwise take "private/…" for a key. Both are
-        # raw ASGI apps, reached through MediaMiddleware ahead of the page middleware.
-        Route(
-            "/media/private/{token}/{key:path}",
-            media.PrivateMedia(),
-            methods=list(media.PRIVATE_METHODS),
-            name="private_media",
-        ),
-        Route(
-            "/media/{key:path}",
-            media.PublicMedia(),
-            methods=list(media.PUBLIC_METHODS),
-            name="media",
-        ),
+        *media_routes,
         Mount(
             "/static",
             CachedStaticFiles(directory=settings.web_dir / "static"),
@@ -203,7 +208,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # is refused, and a trusted proxy's forwarded address is taken.
         Middleware(HostMiddleware, settings=settings, json_paths=JSON_PATHS),
         # Media next: a segment needs none of what follows (media.MediaMiddleware).
-        Middleware(media.MediaMiddleware),
+        Middleware(media.MediaMiddleware, routes=media_routes),
         # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
         Middleware(SecurityHeadersMiddleware),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),

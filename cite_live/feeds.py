@@ -65,10 +65,15 @@ SITE_SUBTITLE = {
 PODCAST_TITLE = {"fr": "Cité Live — les sessions audio", "en": "Cité Live — audio sessions"}
 HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
-# Prefixes a reader expects; ElementTree would otherwise invent ns0, ns1...
-ET.register_namespace("atom", ATOM)
-ET.register_namespace("itunes", ITUNES)
-ET.register_namespace("media", MEDIA)
+
+def install() -> None:
+    """Give the feeds' namespaces the prefixes a reader expects; ElementTree would otherwise
+    invent ns0, ns1... Its table of prefixes is the process's: set by create_app, not on import
+    (idempotent)."""
+    ET.register_namespace("atom", ATOM)
+    ET.register_namespace("itunes", ITUNES)
+    ET.register_namespace("media", MEDIA)
+
 
 # Everything outside XML 1.0's Char production: C0 controls but tab, newline and carriage
 # return, lone surrogates, and U+FFFE/U+FFFF.

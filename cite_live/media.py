@@ -6,9 +6,13 @@ endpoints, and ``MediaMiddleware`` hands them their requests ahead of the page m
 (cache, language, sessions), which a segment needs none of: a player fetches one every few
 seconds, and what each costs decides how many listeners one process holds (BENCHMARKS.md).
 
-With the S3 backend the public route is absent: players get the store's public or CDN URL and
-the app never proxies the bytes. The private route still answers for S3, for playlists only: it
-rewrites them with presigned addresses and sends anything else to its presigned address.
+With a store that hands out its own addresses (S3) the public route is absent: players get the
+store's public or CDN URL and the app never proxies the bytes. The private route still answers
+for such a store, for playlists only: it rewrites them with presigned addresses and sends
+anything else to its presigned address.
+
+The routes are declared once, in app.py's route list; ``MediaMiddleware`` is handed them and
+dispatches by their own matching, so the router at the end of the stack never sees a media path.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cite_live import access, filesend
 from cite_live.site import scope_site_url
 from cite_live.storage import (
-    LocalStore,
-    S3Store,
+    ObjectStore,
     StorageError,
     cache_control_for,
     content_type_for,
+    is_original,
     validate_key,
 )
 
@@ -91,7 +96,7 @@ async def _send_key(
     scope: Scope,
     receive: Receive,
     send: Send,
-    store: LocalStore,
+    store: ObjectStore,
     key: str,
     headers: list[filesend.Header],
 ) -> None:
@@ -99,7 +104,7 @@ async def _send_key(
     # Originals are the artists' raw files: never served, only published media is. What was
     # checked of the key (here, and which production it belongs to) holds for the file sent:
     # open_file refuses a key whose file is reached through a link.
-    if key.startswith("originals/"):
+    if is_original(key):
         await _error(send, 404, NO_MEDIA)
         return
     try:
@@ -140,7 +145,7 @@ class PublicMedia:
         if method not in PUBLIC_METHODS:
             await _method_not_allowed(send, PUBLIC_METHODS)
             return
-        if not isinstance(store, LocalStore):
+        if not store.serves_own_bytes:
             await _error(send, 404, NOT_HERE)
             return
         if method == "OPTIONS":
@@ -184,7 +189,7 @@ class PrivateMedia:
             await _error(send, 404, NO_MEDIA)
             return
         store = services.store
-        if isinstance(store, S3Store):
+        if not store.serves_own_bytes:
             await _from_bucket(scope, send, services, store, key, grant)
             return
         is_playlist = key.lower().endswith(".m3u8")
@@ -192,7 +197,6 @@ class PrivateMedia:
             PRIVATE_PLAYLIST if is_playlist else access.private_cache_control(grant.seconds_left())
         )
         headers = [*_PRIVATE, (b"cache-control", cache.encode())]
-        assert isinstance(store, LocalStore)
         await _send_key(scope, receive, send, store, key, headers)
 
 
@@ -200,7 +204,7 @@ async def _from_bucket(
     scope: Scope,
     send: Send,
     services: Services,
-    store: S3Store,
+    store: ObjectStore,
     key: str,
     grant: access.MediaGrant,
 ) -> None:
@@ -237,34 +241,26 @@ def _with_charset(content_type: str) -> str:
 
 
 class MediaMiddleware:
-    """Hands ``/media/`` requests straight to the media apps, ahead of the page middleware
-    (which a media request needs none of), instead of leaving them to the router at the end
-    of the stack. Anything else goes on down the stack."""
+    """Hands the requests of the media ``routes`` straight to their apps, ahead of the page
+    middleware (which a media request needs none of), instead of leaving them to the router at
+    the end of the stack. Anything else goes on down the stack.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``routes`` are the route list's own (app.py), tried in their order; a method a route does not
+    take is its app's to refuse, in the site's JSON."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[Route]) -> None:
         self.app = app
-        self.public = PublicMedia()
-        self.private = PrivateMedia()
+        self.routes = tuple(routes)
+        # What every media path starts with ("/media/"): a page request is let through on one
+        # prefix test rather than a regular expression per route.
+        self.prefix = os.path.commonprefix([route.path for route in self.routes])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):
-                path = path[len(root) :]
-            if path.startswith("/media/"):
-                await self._dispatch(scope, receive, send, path[len("/media/") :])
-                return
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            for route in self.routes:
+                match, child_scope = route.matches(scope)
+                if match is not Match.NONE:
+                    scope.update(child_scope)
+                    await route.endpoint(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, rest: str) -> None:
-        # The same split as the routes "/media/private/{token}/{key:path}" (first) and
-        # "/media/{key:path}".
-        if rest.startswith("private/"):
-            token, slash, key = rest[len("private/") :].partition("/")
-            if token and slash and key:
-                scope["path_params"] = {"token": token, "key": key}
-                await self.private(scope, receive, send)
-                return
-        scope["path_params"] = {"key": rest}
-        await self.public(scope, receive, send)

@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from botocore.exceptions import BotoCoreError, ClientError
 from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
@@ -29,7 +28,7 @@ from cite_live.catalogue import address
 from cite_live.i18n import pick
 from cite_live.models import Production
 from cite_live.player import EMBED_SIZES
-from cite_live.storage import ObjectStore, S3Store, StorageError, validate_key
+from cite_live.storage import ObjectStore, StorageError
 
 T = TypeVar("T")
 
@@ -117,14 +116,8 @@ def stored_size(store: ObjectStore, key: str) -> int | None:
 
     def compute() -> int | None:
         try:
-            if isinstance(store, S3Store):
-                # A HEAD request, not a download of a file that may weigh 100 MB.
-                full_key = store.prefix + validate_key(key)
-                head = store.client.head_object(Bucket=store.bucket, Key=full_key)
-                return int(head["ContentLength"])
-            with store.available_locally(key) as path:
-                return path.stat().st_size
-        except (StorageError, OSError, ValueError, BotoCoreError, ClientError):
+            return store.size(key)
+        except (StorageError, OSError, ValueError):
             return None
 
     return _remember(store, "size", key, compute)

@@ -2,8 +2,9 @@
 
 Neither SQLite nor PostgreSQL (without extensions) folds accents in LIKE, so each artist and each
 production keeps a ``search_text`` column: the lower-case, accent-free words of what a visitor may
-type. A ``before_flush`` listener, installed once by :func:`install`, keeps it in step with the
-records it is made from; queries are normalized the same way and every word must match.
+type. A ``before_flush`` listener, installed on the process's sessions by :func:`install` (from
+``open_services``), keeps it in step with the records it is made from; queries are normalized
+the same way and every word must match.
 
 ``search_text`` starts with the normalized name (artist) or title (production), so ordering on it
 sorts names alphabetically without regard to accents, and its first character is the initial.
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, event, func, inspect, select, true
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from cite_live.catalogue import card_query
 from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
@@ -228,10 +229,10 @@ def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> Non
             production.search_text = text
 
 
-def install() -> None:
-    """Keep search_text up to date in every session of the process (idempotent)."""
-    if not event.contains(Session, "before_flush", _before_flush):
-        event.listen(Session, "before_flush", _before_flush)
+def install(sessions: sessionmaker[Session]) -> None:
+    """Keep search_text up to date in every session ``sessions`` makes (idempotent)."""
+    if not event.contains(sessions, "before_flush", _before_flush):
+        event.listen(sessions, "before_flush", _before_flush)
 
 
 def needs_reindex(session: Session) -> bool:
@@ -261,6 +262,3 @@ def reindex(session: Session) -> int:
         if production.search_text != text:
             production.search_text, changed = text, changed + 1
     return changed
-
-
-install()

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cite_live.storage import ObjectStore, S3Store
+from cite_live.storage import ObjectStore
 
 CSP = "Content-Security-Policy"
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
@@ -66,23 +65,10 @@ def page_policy(media_sources: Iterable[str] = ()) -> Policy:
 
 
 def media_sources(store: ObjectStore) -> list[str]:
-    """Where players fetch the store's media from, as CSP sources: nothing for the local store
-    (``/media`` on this site); for S3, the public base URL (a CDN, or the bucket's address) and
-    the bucket's address on the endpoint, which presigned links of private media use, in path
-    and, unless addressing is ``path``, virtual-host form (botocore falls back from one to the
-    other by itself, e.g. for an IP address)."""
-    if not isinstance(store, S3Store):
-        return []
-    probe = "probe"
-    public = store.public_url(probe, "")
-    sources = [public[: -len(probe)]]
-    endpoint = urlsplit(str(store.client.meta.endpoint_url))
-    prefix = quote(store.prefix)
-    base = endpoint.path.rstrip("/")
-    sources.append(f"{endpoint.scheme}://{endpoint.netloc}{base}/{quote(store.bucket)}/{prefix}")
-    if store.addressing_style != "path":
-        sources.append(f"{endpoint.scheme}://{store.bucket}.{endpoint.netloc}/{prefix}")
-    return sources
+    """Where players fetch the store's media from, as CSP sources: nothing for a store the site
+    serves itself (``/media`` on this site), the store's own addresses otherwise
+    (``ObjectStore.media_origins``)."""
+    return store.media_origins()
 
 
 def parse_policy(text: str) -> Policy:

@@ -15,6 +15,8 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cite_live import access
+
 # nginx's default buffers for a request head hold 32 KiB; Apache and gunicorn allow 100 fields.
 MAX_HEAD_BYTES = 32 * 1024
 MAX_HEADERS = 100
@@ -130,6 +132,8 @@ class HttpProtocol(HttpToolsProtocol):
 
 def server_config(app: ASGIApp, *, host: str, port: int, **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for ``app``, as `cite-live serve` runs it."""
+    # Its access log names every path served: media tokens are kept out of it.
+    access.install()
     return uvicorn.Config(
         app,
         host=host,

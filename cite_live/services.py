@@ -110,9 +110,10 @@ class Services:
 def open_services(settings: Settings, *, run_migrations: bool = True) -> Services:
     """Connect to the database (migrating it) and the object store named by ``settings``."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    search.install()
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
+    # Before anything is written, the reindex below included.
+    search.install(sessions)
     if run_migrations:
         migrate(engine)
         # Rows written before search existed (or by hand) are indexed once, here.

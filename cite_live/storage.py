@@ -2,7 +2,12 @@
 
 The database stores relative keys built by the pure functions below (`original_key`,
 `version_prefix`, `media_key`), never URLs: `public_url` turns a key into the address a player
-uses, so a store can move behind a CDN without touching a row.
+uses, so a store can move behind a CDN without touching a row. The key layout is this module's
+alone: the same section parses keys (`production_of_key`, `is_original`) for whoever needs to
+know what a key belongs to.
+
+The rest of the site asks a store what it can do (`serves_own_bytes`, `moves_cheaply`,
+`size`, `presigned_url`, `media_origins`) and never which kind of store it is.
 
 Errors of the outside world (botocore, OSError) are translated once, here, into `StorageError`.
 """
@@ -18,6 +23,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -39,7 +45,7 @@ class InvalidKeyError(StorageError, ValueError):
     """A key that could escape its place in the store (traversal, absolute, control characters)."""
 
 
-# --- keys ----------------------------------------------------------------------------------------
+# --- the key layout: building and parsing --------------------------------------------------------
 
 _CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -111,15 +117,26 @@ def safe_filename(filename: str) -> str:
     return f"{stem}.{extension}" if extension else stem
 
 
+# Artists' raw uploads: ``originals/{production id}/{file name}``.
+ORIGINALS = "originals/"
+# Published media: ``productions/{production id}/{version}/{file as the transcoder wrote it}``.
+PRODUCTIONS = "productions/"
+
+
 def original_key(production_id: str, filename: str) -> str:
     return validate_key(
-        f"originals/{_segment(production_id, 'production id')}/{safe_filename(filename)}"
+        f"{ORIGINALS}{_segment(production_id, 'production id')}/{safe_filename(filename)}"
     )
+
+
+def production_prefix(production_id: str) -> str:
+    """Every key of a production's published media, all versions, starts with this."""
+    return f"{PRODUCTIONS}{production_id}/"
 
 
 def version_prefix(production_id: str, version: str) -> str:
     production = _segment(production_id, "production id")
-    return f"productions/{production}/{_segment(version, 'version')}/"
+    return f"{production_prefix(production)}{_segment(version, 'version')}/"
 
 
 def media_key(prefix: str, relative_path: str) -> str:
@@ -137,19 +154,62 @@ def cache_control_for(key: str) -> str:
     """Published media never changes under its version prefix, so caches may keep it for a
     year; playlists stay short so that a fix to one reaches players within a minute."""
     parts = key.split("/")
+    top = f"{parts[0]}/"
     if key.lower().endswith(".m3u8"):
         return PLAYLIST
-    if parts[0] == "productions" and len(parts) >= 4:
+    if top == PRODUCTIONS and len(parts) >= 4:
         return IMMUTABLE
-    if parts[0] == "originals":
+    if top == ORIGINALS:
         return PRIVATE
     return DEFAULT_CACHE_CONTROL
+
+
+def production_of_key(key: str) -> str | None:
+    """The production a published key belongs to: ``productions/{id}/…`` → id."""
+    parts = key.split("/")
+    if len(parts) >= 3 and f"{parts[0]}/" == PRODUCTIONS and parts[1]:
+        return parts[1]
+    return None
+
+
+def is_original(key: str) -> bool:
+    """True for a key under ``originals/``: an artist's raw upload, never served as media."""
+    return key.startswith(ORIGINALS)
 
 
 # --- the interface -------------------------------------------------------------------------------
 
 
 class ObjectStore(abc.ABC):
+    # What the rest of the site asks of a store, instead of which kind of store it is.
+    #: True when the app itself sends the store's bytes (``/media/…``, see cite_live.media) and
+    #: checks who may read them; False when players fetch them from the store's own addresses
+    #: (``public_url``, ``presigned_url``) and the app only hands those out.
+    serves_own_bytes: bool = False
+    #: True when ``put_file_move`` of a file on the same disk is a rename: instant, so a
+    #: request may wait for it.
+    moves_cheaply: bool = False
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int:
+        """The object's size in bytes, without reading it; StorageError if it is missing."""
+
+    def open_file(self, key: str) -> int:
+        """A descriptor open for reading on the object's file, for a store that serves its own
+        bytes; the caller closes it. StorageError when it is missing."""
+        raise StorageError(f"this store's media is not sent by the site: {key!r}")
+
+    def presigned_url(self, key: str, seconds: float, *, cache_control: str | None = None) -> str:
+        """A GET URL of `key` that works for `seconds` without the site, for a store that hands
+        out its own addresses (a store that serves its own bytes signs its links in the site's
+        private route instead, see cite_live.access)."""
+        raise StorageError(f"this store signs no links of its own: {key!r}")
+
+    def media_origins(self) -> list[str]:
+        """Where players fetch this store's media from, besides the site itself, as sources of
+        a Content-Security-Policy."""
+        return []
+
     @abc.abstractmethod
     def put_file(self, key: str, path: Path) -> None:
         """Store the file at `path` under `key` (Content-Type and Cache-Control from the key)."""
@@ -222,6 +282,9 @@ _PARTIAL = ".partial-"
 
 class LocalStore(ObjectStore):
     """Objects as files under `root`, written atomically (temp file + rename)."""
+
+    serves_own_bytes = True
+    moves_cheaply = True
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -391,6 +454,15 @@ class LocalStore(ObjectStore):
         except OSError as exc:
             raise StorageError(f"could not read {key!r}: {exc}") from exc
 
+    def size(self, key: str) -> int:
+        try:
+            info = self.path_for(key).stat()
+        except OSError as exc:
+            raise StorageError(f"could not read {key!r}: {exc}") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise StorageError(f"no object {key!r}")
+        return info.st_size
+
     def set_private_prefixes(self, prefixes: Iterable[str]) -> None:
         # Nothing to store: the app serves this store's media, and its route looks up the
         # visibility of the production a key belongs to (see cite_live.access).
@@ -468,6 +540,22 @@ class S3Store(ObjectStore):
 
     def _key(self, key: str) -> str:
         return self.prefix + validate_key(key)
+
+    def media_origins(self) -> list[str]:
+        """The public base URL (a CDN, or the bucket's address) and the bucket's address on the
+        endpoint, which presigned links of private media use, in path and, unless addressing is
+        ``path``, virtual-host form (botocore falls back from one to the other by itself, e.g.
+        for an IP address)."""
+        probe = "probe"
+        public = self.public_url(probe, "")
+        sources = [public[: -len(probe)]]
+        endpoint = urlsplit(str(self.client.meta.endpoint_url))
+        prefix = quote(self.prefix)
+        base = endpoint.path.rstrip("/")
+        sources.append(f"{endpoint.scheme}://{endpoint.netloc}{base}/{quote(self.bucket)}/{prefix}")
+        if self.addressing_style != "path":
+            sources.append(f"{endpoint.scheme}://{self.bucket}.{endpoint.netloc}/{prefix}")
+        return sources
 
     @contextlib.contextmanager
     def _boundary(self, action: str, key: str) -> Iterator[None]:
@@ -574,6 +662,12 @@ class S3Store(ObjectStore):
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             body: bytes = response["Body"].read()
             return body
+
+    def size(self, key: str) -> int:
+        with self._boundary("look up", key):
+            # A HEAD request, not a download of a file that may weigh 100 MB.
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return int(head["ContentLength"])
 
     def presigned_url(self, key: str, seconds: float, *, cache_control: str | None = None) -> str:
         """A GET URL of `key` that works for `seconds` (at least 1), from the S3 endpoint

@@ -36,7 +36,6 @@ from cite_live.i18n import N_
 from cite_live.params import digits
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
-from cite_live.storage import LocalStore
 from cite_live.uploads import UploadRefused, UploadView
 
 log = logging.getLogger("cite_live.tus")
@@ -394,7 +393,7 @@ async def _write_chunk(
         return _error(408, IDLE, headers)
     if not completed:
         return _answer(204, headers)
-    if isinstance(services.store, LocalStore):
+    if services.store.moves_cheaply:
         # A rename on the same disk: the original is in place before the client hears back.
         await run_in_threadpool(_store, services, view.id)
         return _answer(204, headers)

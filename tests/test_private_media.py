@@ -17,9 +17,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from sqlalchemy import update
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from cite_live import access
+from cite_live import access, media
 from cite_live.app import create_app
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.jobs.maintenance import Maintenance
@@ -147,6 +148,8 @@ def test_a_grant_covers_only_its_own_production() -> None:
 
 
 def test_media_tokens_stay_out_of_the_access_log() -> None:
+    # What the server does before it serves (cite_live.server.server_config).
+    access.install()
     record = logging.LogRecord(
         "uvicorn.access",
         logging.INFO,
@@ -167,6 +170,20 @@ def test_media_tokens_stay_out_of_the_access_log() -> None:
     message = record.getMessage()
     assert "WyJhYmMiLDJd" not in message
     assert "/media/private/…/productions/abc/m.m3u8" in message
+
+
+def test_the_media_middleware_answers_by_the_route_lists_own_media_routes(
+    services: Services,
+) -> None:
+    """One declaration of the media routes: the route list's, which the middleware that answers
+    them ahead of the page middleware is handed."""
+    app = create_app(services.settings, services)
+    declared = [r for r in app.routes if isinstance(r, Route) and r.path.startswith("/media/")]
+    assert [r.name for r in declared] == ["private_media", "media"]
+    layer: Any = app.build_middleware_stack()
+    while not isinstance(layer, media.MediaMiddleware):
+        layer = layer.app
+    assert all(a is b for a, b in zip(layer.routes, declared, strict=True))
 
 
 # --- local store ---------------------------------------------------------------------------------

@@ -440,7 +440,7 @@ def seed_demo(
     ``seconds`` overrides the length of every generated capture (tests use a few seconds).
     """
     # The demo must be searchable however the services were opened.
-    search.install()
+    search.install(services.sessions)
     with services.sessions.begin() as session:
         if not catalogue_is_empty(session):
             log.info("the catalogue already has productions: no demo seeding")
