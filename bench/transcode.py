@@ -83,7 +83,7 @@ FLAGS = frozenset({"-an", "-vn", "-sn", "-dn", "-y", "-n", "-hide_banner", "-nos
 
 
 def _ffmpeg_version(ffmpeg: str) -> str:
-    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
+    result = subprocess.run(
         [ffmpeg, "-hide_banner", "-version"], capture_output=True, text=True, check=True
     )
     return result.stdout.splitlines()[0] if result.stdout else "unknown"
@@ -284,7 +284,7 @@ def per_rung_argvs(
 
 
 def _run(argv: list[str]) -> None:
-    result = subprocess.run(  # noqa: S603 - argv built above, no shell
+    result = subprocess.run(
         argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:

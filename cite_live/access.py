@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("cite_live.access")
 
 PRIVATE_ROUTE = "/media/private/"
-TOKEN_SALT = "media"
+TOKEN_SALT = "media"  # noqa: S105 - a salt naming the signer's purpose, not a secret
 # How long the public media route trusts what it read of a production's visibility. Segments
 # come by the dozen per listener; one lookup per second per production keeps the database out
 # of the way. Other processes see a change after at most this long; this one at once.

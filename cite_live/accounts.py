@@ -34,7 +34,7 @@ from cite_live.settings import KEYS, AuthSettings, Settings
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 MAX_EMAIL = 320
-TOKEN_PREFIX = "clw_"
+TOKEN_PREFIX = "clw_"  # noqa: S105 - the public prefix every token shows, not a secret
 # What an account holder sees of a token to tell several apart (prefix + 8 random characters).
 TOKEN_SHOWN = 12
 INVITATION_DAYS = 7

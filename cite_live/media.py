@@ -253,7 +253,9 @@ class MediaMiddleware:
         self.routes = tuple(routes)
         # What every media path starts with ("/media/"): a page request is let through on one
         # prefix test rather than a regular expression per route.
-        self.prefix = os.path.commonprefix([route.path for route in self.routes])
+        self.prefix = os.path.commonprefix(  # noqa: RUF071 - a string prefix is what startswith wants
+            [route.path for route in self.routes]
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):

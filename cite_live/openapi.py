@@ -291,7 +291,7 @@ def _json(schema: str, description: str) -> dict[str, Any]:
 
 
 BAD_PARAMETER = "A parameter is not valid."
-REFUSED_TOKEN = "The Bearer token is not valid, or it has been revoked."
+REFUSED_TOKEN = "The Bearer token is not valid, or it has been revoked."  # noqa: S105 - a message, not a secret
 
 SECURITY_SCHEMES = {
     "bearerToken": {

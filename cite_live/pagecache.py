@@ -270,7 +270,7 @@ class PageCacheMiddleware:
         now = time.monotonic()
         self.entries[key] = Entry(
             stored=now,
-            fresh_until=now + self.seconds * (1 + FRESH_JITTER * random.random()),
+            fresh_until=now + self.seconds * (1 + FRESH_JITTER * random.random()),  # noqa: S311 - jitter, not a secret
             stale_until=now + self.seconds + self.stale_seconds,
             generation=generation,
             status=start["status"],

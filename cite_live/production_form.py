@@ -208,7 +208,7 @@ class ProductionForm:
     def tag_names(self) -> list[str]:
         return [_clean(name) for name in self.tags.split(",") if _clean(name)]
 
-    def check(
+    def check(  # noqa: C901 - one flat check per field of the form, read top to bottom
         self, session: Session, duration: float | None, today: date
     ) -> tuple[Changes | None, dict[str, FieldError]]:
         errors: dict[str, FieldError] = {}

@@ -178,7 +178,9 @@ def _changed(obj: Any, fields: Iterable[str]) -> bool:
     return any(attrs[name].history.has_changes() for name in fields)
 
 
-def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+def _before_flush(  # noqa: C901 - what re-indexes what, for every model, read in one place
+    session: Session, _flush_context: Any, _instances: Any
+) -> None:
     productions: dict[int, Production] = {}
     artists: dict[int, Artist] = {}
     pending: dict[str, list[Credit | Chapter]] = {}

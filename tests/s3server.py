@@ -204,7 +204,7 @@ class S3Server:
         env = {**os.environ, "TMPDIR": str(self.directory)}
         log = open(self.directory / "weed.log", "wb")  # noqa: SIM115 - handed to the child
         try:
-            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            self.process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

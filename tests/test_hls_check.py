@@ -157,7 +157,7 @@ def test_good_ladder_passes_with_measurements(good_hls: Path) -> None:
 @pytest.fixture
 def http_base(good_hls: Path) -> Iterator[str]:
     class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:  # the stdlib names it format
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(good_hls)))
@@ -338,7 +338,7 @@ def test_segment_not_starting_on_a_keyframe_is_caught(tmp_path: Path) -> None:
         f"frame (first video frame at {starts[i].start:.3f}s)"
         for i in (1, 2, 3)
     ]
-    with pytest.raises(AssertionError, match="segment 1 of v/index.m3u8 does not start"):
+    with pytest.raises(AssertionError, match=r"segment 1 of v/index.m3u8 does not start"):
         check_keyframe_alignment(root)
     check_hls_tree(root)  # the playlists themselves are fine
 

@@ -497,7 +497,7 @@ def test_s3_policy_keeps_the_operators_own_statements(
         statements = json.loads(client.get_bucket_policy(Bucket=s3_server.bucket)["Policy"])[
             "Statement"
         ]
-        assert [s["Sid"] for s in statements][0] == "OperatorsOwn"
+        assert statements[0]["Sid"] == "OperatorsOwn"
         assert len(statements) == 2
         store.set_private_prefixes([])
         statements = json.loads(client.get_bucket_policy(Bucket=s3_server.bucket)["Policy"])[

@@ -138,7 +138,7 @@ def test_bad_addresses_are_refused_with_a_sentence(name: str, value: str, messag
 def test_a_list_setting_must_be_a_list(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("site:\n  trusted_proxies: {a: 1}\n", encoding="utf-8")
-    with pytest.raises(SettingsError, match="site.trusted_proxies must be a list"):
+    with pytest.raises(SettingsError, match=r"site.trusted_proxies must be a list"):
         load_settings({"CITE_LIVE_CONFIG": str(config)})
 
 
@@ -167,7 +167,7 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path: Path) -> 
     assert str(refused.value) == (
         "CITE_LIVE_AUTH_LOGIN_ATTEMPTS: auth.login_attempts must be an integer, not 'ten'."
     )
-    with pytest.raises(SettingsError, match="^CITE_LIVE_JOBS_BROKER: jobs.broker must be one of"):
+    with pytest.raises(SettingsError, match=r"^CITE_LIVE_JOBS_BROKER: jobs.broker must be one of"):
         load_settings({"CITE_LIVE_JOBS_BROKER": "kafka"})
 
 
@@ -194,5 +194,5 @@ def test_an_empty_key_or_name_keeps_its_default(tmp_path: Path) -> None:
 
 
 def test_a_missing_configuration_file_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="^Cannot read the configuration file .*missing"):
+    with pytest.raises(SettingsError, match=r"^Cannot read the configuration file .*missing"):
         load_settings({"CITE_LIVE_CONFIG": str(tmp_path / "missing.yaml")})

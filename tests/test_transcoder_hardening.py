@@ -20,7 +20,7 @@ SETTINGS = TranscoderSettings()
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.mark.parametrize(("name", "demuxer"), [("playlist_as_mp4", "hls"), ("ffconcat", "concat")])

@@ -146,7 +146,7 @@ def test_hostile_input_is_refused_with_one_plain_sentence(
 
 def test_limits_come_from_the_settings_passed_in(media: Media) -> None:
     strict = Transcoder(TranscoderSettings(limits=Limits(max_duration=5.0)))
-    with pytest.raises(InputRefused, match="longer than the 5 minutes|longer than"):
+    with pytest.raises(InputRefused, match=r"longer than the 5 minutes|longer than"):
         strict.probe(media("video_1080p_h264_aac"))
     small = Transcoder(TranscoderSettings(limits=Limits(max_bytes=1000)))
     with pytest.raises(InputRefused, match="larger than"):

@@ -219,7 +219,7 @@ def test_start_up_sweeps_the_temp_files_of_a_killed_worker(
     # A job of another live process (this one) works in its folder while a worker starts.
     with scratch.folder(tmp, prefix="j999999-") as running:
         (running / "poster.rgb").write_bytes(b"frames")
-        other_production, other = register(site.services, media("opus"))
+        _other_production, other = register(site.services, media("opus"))
         site.start_worker()
         table.enqueue(site.services, other)
         assert site.wait(other, lambda j: j.state in ("done", "failed"), "finished").state == "done"
@@ -234,7 +234,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
     site: Site, long_capture: Path, media: Media
 ) -> None:
     poison_production, poison = register(site.services, long_capture)
-    other_production, other = register(site.services, media("opus"))
+    _other_production, other = register(site.services, media("opus"))
     table.enqueue(site.services, poison)
     table.enqueue(site.services, other)
     worker = site.start_worker()
@@ -255,7 +255,7 @@ def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
     assert site.wait(other, lambda j: j.state in ("done", "failed"), "finished").state == "done"
 
     # The last worker still serves whatever comes next, then stops when asked.
-    late_production, late = register(site.services, media("ogg_vorbis"))
+    _late_production, late = register(site.services, media("ogg_vorbis"))
     table.enqueue(site.services, late)
     assert site.wait(late, lambda j: j.state in ("done", "failed"), "finished").state == "done"
     os.killpg(worker.pid, signal.SIGTERM)

@@ -55,7 +55,7 @@ def truncated_mp4(path: Path, file_size: int) -> bool | None:
             header = handle.read(16)
             if len(header) < 8:
                 return True
-            size, kind = struct.unpack_from(">I4s", header)
+            size, _kind = struct.unpack_from(">I4s", header)
             if size == 1:
                 if len(header) < 16:
                     return True

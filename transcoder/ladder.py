@@ -46,12 +46,12 @@ class AudioRung:
 
 def even_floor(value: float) -> int:
     """Largest even integer not above ``value``, at least 2 (H.264 4:2:0 needs even sizes)."""
-    return max(2, int(math.floor(value + 1e-9)) // 2 * 2)
+    return max(2, math.floor(value + 1e-9) // 2 * 2)
 
 
 def even_round(value: float) -> int:
     """Nearest even integer to ``value``, at least 2."""
-    return max(2, int(math.floor(value / 2 + 0.5)) * 2)
+    return max(2, math.floor(value / 2 + 0.5) * 2)
 
 
 def display_size(width: int, height: int, sar: Fraction | None, rotation: int) -> tuple[int, int]:

@@ -100,7 +100,7 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
 
 def round_half_up(value: float) -> int:
     """Rounding as RFC 8216 means it for EXTINF against EXT-X-TARGETDURATION."""
-    return int(math.floor(value + 0.5))
+    return math.floor(value + 0.5)
 
 
 def render_media_playlist(playlist: MediaPlaylist) -> str:

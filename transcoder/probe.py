@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -77,7 +78,7 @@ def _number(value: object) -> float | None:
         number = float(str(value))
     except ValueError:
         return None
-    return number if number == number and number not in (float("inf"), float("-inf")) else None
+    return number if math.isfinite(number) else None
 
 
 def _integer(value: object) -> int | None:
@@ -100,9 +101,9 @@ def _rotation(stream: Mapping[str, Any]) -> int:
             degrees = _number(side_data["rotation"])
             if degrees is not None:
                 # The display matrix angle is counter-clockwise; the old tag is clockwise.
-                return int(round(-degrees)) % 360
+                return round(-degrees) % 360
     tag = _number((stream.get("tags") or {}).get("rotate"))
-    return int(round(tag)) % 360 if tag is not None else 0
+    return round(tag) % 360 if tag is not None else 0
 
 
 def _pick(streams: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -227,7 +227,7 @@ class Runner:
         argv, limited = _wrapped(job.argv, job.budget)
         try:
             # The argv is a list built by commands.py; no shell ever parses it.
-            process = subprocess.Popen(  # noqa: S603
+            process = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

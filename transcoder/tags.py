@@ -188,7 +188,7 @@ def read_mutagen(path: Path, logger: logging.Logger) -> Tags:
     """Read tags with mutagen from MP3, FLAC, Ogg, MP4/M4A, WAV or AIFF; empty Tags otherwise."""
     try:
         audio = mutagen.File(path)
-        if audio is None or audio.tags is None and not getattr(audio, "pictures", None):
+        if audio is None or (audio.tags is None and not getattr(audio, "pictures", None)):
             return Tags()
         tags = audio.tags
         kind = type(tags).__name__ if tags is not None else ""

@@ -13,6 +13,7 @@ cache folder that threads and processes may share. The demo's own command lines 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import shutil
 import subprocess
@@ -116,7 +117,7 @@ def music_graph(sections: Sequence[Section], seconds: float) -> str:
     """An aevalsrc graph of generated music that changes key and tempo at each section, so the
     chapters of a setlist are heard as different pieces; mono, widened to stereo by a delay."""
     expr = _section_expr(sections[-1])
-    for section, following in reversed(list(zip(sections, sections[1:], strict=False))):
+    for section, following in reversed(list(itertools.pairwise(sections))):
         end = following.start * seconds
         expr = f"if(lt(t\\,{end:.3f})\\,{_section_expr(section)}\\,{expr})"
     fade = min(1.5, seconds / 4)
