@@ -78,6 +78,16 @@ def is_listed(production: Production) -> bool:
     return production.status == "ready" and production.visibility == "public"
 
 
+def picture_key(production: Production) -> str | None:
+    """The picture of a production, in lists, pages, the API, the player and feeds: the cover the
+    artist chose, else the poster (video) or cover (audio) of the version that plays; None until
+    a version plays."""
+    version = production.current_version if production.status == "ready" else None
+    if version is None:
+        return None
+    return production.cover_key or version.poster_key or version.cover_key
+
+
 def secret_slug(text: str) -> str:
     """``good-<secret>``: the slug of ``text`` followed by 64 random bits (11 URL-safe
     characters). Never taken already, but by a chance nobody will meet."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cite_live.catalogue import address
+from cite_live.catalogue import address, picture_key
 from cite_live.models import Production
 from cite_live.storage import ObjectStore
 
@@ -155,11 +155,7 @@ def player_data(
         "ready": version is not None and version.master_key is not None,
         "hls_url": url(version.master_key) if version else None,
         # The cover the artist chose (studio) comes before the pictures of the recording.
-        "poster": (
-            url(production.cover_key or version.poster_key or version.cover_key)
-            if version
-            else None
-        ),
+        "poster": url(picture_key(production)),
         "cover": url(production.cover_key or version.cover_key) if version else None,
         "waveform_url": url(version.waveform_key) if version else None,
         "storyboard_url": url(version.storyboard_vtt_key) if version else None,
