@@ -22,10 +22,11 @@ from starlette.responses import JSONResponse
 from cite_live import params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import picture_key, production_by_address, production_query
+from cite_live.catalogue import playing_version, production_by_address, production_query
 from cite_live.listing import artists_where, page_of_productions, productions_where
 from cite_live.metadata import artist_url, aware, embed_url, page_url
 from cite_live.models import Artist, Production
+from cite_live.presenter import chapters_of, duration_of, media_of, media_url
 from cite_live.site import site_url
 from cite_live.storage import ObjectStore
 from cite_live.vocabulary import KINDS, SESSION_TYPES
@@ -55,13 +56,8 @@ def production_json(
 
     ``link`` turns a key into its URL (``access.media_link``: signed links for a private
     production shown to its managers); by default, the store's public URL."""
-    version = production.current_version if production.status == "ready" else None
-
-    def url(key: str | None) -> str | None:
-        if not key:
-            return None
-        return link(key) if link is not None else store.public_url(key, site_url)
-
+    version = playing_version(production)
+    media = media_of(production, media_url(store, site_url, link))
     data: dict[str, Any] = {
         "id": production.id,
         "slug": production.slug,
@@ -70,7 +66,7 @@ def production_json(
         "kind": production.kind,
         "status": production.status,
         "visibility": production.visibility,
-        "duration": round(production.duration, 3) if production.duration is not None else None,
+        "duration": duration_of(production),
         "description": production.description,
         "description_en": production.description_en,
         "recorded_on": production.recorded_on.isoformat() if production.recorded_on else None,
@@ -86,15 +82,12 @@ def production_json(
             {"name": c.artist.name, "slug": c.artist.slug, "role": c.role}
             for c in production.credits
         ],
-        "chapters": [
-            {"title": chapter.title, "start": round(chapter.start, 3)}
-            for chapter in production.chapters
-        ],
-        "hls_url": url(version.master_key) if version else None,
-        "poster_url": url(picture_key(production)),
-        "waveform_url": url(version.waveform_key) if version else None,
-        "storyboard_url": url(version.storyboard_vtt_key) if version else None,
-        "download_url": url(version.download_key) if version else None,
+        "chapters": chapters_of(production),
+        "hls_url": media["hls"],
+        "poster_url": media["picture"],
+        "waveform_url": media["waveform"],
+        "storyboard_url": media["storyboard"],
+        "download_url": media["download"],
         "loudness_lufs": version.loudness_lufs if version else None,
         "page_url": page_url(production, site_url),
         "embed_url": embed_url(production, site_url),

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
-from cite_live.catalogue import address, picture_key
+from cite_live.catalogue import address, picture_key, playing_version
 from cite_live.i18n import pick
 from cite_live.models import Production
 from cite_live.player import EMBED_SIZES
@@ -176,7 +176,7 @@ def _artist_node(name: str, slug: str, site_url: str) -> dict[str, Any]:
 def _json_ld(
     production: Production, store: ObjectStore, site_url: str, title: str, description: str
 ) -> dict[str, Any]:
-    version = production.current_version if production.status == "ready" else None
+    version = playing_version(production)
     picture = picture_key(production)
     picture_url = store.public_url(picture, site_url) if picture else None
     artists = [_artist_node(c.artist.name, c.artist.slug, site_url) for c in production.credits]
@@ -254,7 +254,7 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
     url = page_url(production, site_url)
     embed = embed_url(production, site_url)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
-    version = production.current_version if production.status == "ready" else None
+    version = playing_version(production)
     picture = picture_key(production)
 
     og: list[tuple[str, str]] = [

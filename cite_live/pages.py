@@ -39,6 +39,7 @@ from cite_live.listing import (
 from cite_live.metadata import page_metadata
 from cite_live.models import Artist, Credit, Production, Tag, Venue, production_tags
 from cite_live.player import player_data
+from cite_live.presenter import artists_of, media_url
 from cite_live.search import search_artists
 from cite_live.services import Services
 from cite_live.site import site_url
@@ -168,26 +169,16 @@ def make_pager(request: Request, page: int, per_page: int, total: int) -> Pager:
     )
 
 
-def _image_url(production: Production, store: ObjectStore, site: str) -> str | None:
-    key = picture_key(production)
-    return store.public_url(key, site) if key else None
-
-
 def card(production: Production, store: ObjectStore, site: str, lang: str) -> dict[str, Any]:
     """What a list shows of a production."""
-    artists: list[dict[str, str]] = []
-    for credit in production.credits:
-        entry = {"name": credit.artist.name, "slug": credit.artist.slug}
-        if entry not in artists:
-            artists.append(entry)
     return {
         "url": f"/productions/{production.slug}",
         "title": pick(production.title, production.title_en, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "duration": production.duration,
-        "image": _image_url(production, store, site),
-        "artists": artists,
+        "image": media_url(store, site)(picture_key(production)),
+        "artists": artists_of(production),
         "venue": production.venue.name if production.venue else None,
         "recorded_on": production.recorded_on,
         "session_type": label(SESSION_TYPE_LABELS, production.session_type, lang),
@@ -517,7 +508,7 @@ def production_page(request: Request) -> Response:
                     for chapter in production.chapters
                 ],
             },
-            "artists": card(production, services.store, site, lang)["artists"],
+            "artists": artists_of(production),
             "player_data": player_data(
                 production,
                 services.store,
