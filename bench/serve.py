@@ -72,8 +72,6 @@ from cite_live.catalogue import slugify
 from cite_live.demo.media import ffmpeg, lavfi, tones
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.models import (
-    LICENCES,
-    SESSION_TYPES,
     Artist,
     Chapter,
     Credit,
@@ -87,6 +85,7 @@ from cite_live.models import (
 from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
 from cite_live.storage import LocalStore
+from cite_live.vocabulary import LICENCES, SESSION_TYPES
 
 TARGET_P99_MS = 50.0
 TARGET_MEDIA_RATIO = 0.5

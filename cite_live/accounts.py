@@ -28,8 +28,9 @@ from zxcvbn import zxcvbn
 from cite_live import i18n
 from cite_live.db import changed
 from cite_live.i18n import N_
-from cite_live.models import ROLES, ApiToken, Artist, Invitation, User
+from cite_live.models import ApiToken, Artist, Invitation, User
 from cite_live.settings import KEYS, AuthSettings, Settings
+from cite_live.vocabulary import ROLES
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024

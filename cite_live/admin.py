@@ -24,17 +24,20 @@ from cite_live.auth import CurrentUser, require_admin
 from cite_live.catalogue import artist_by_name
 from cite_live.endpoints import with_form
 from cite_live.i18n import N_, pick
-from cite_live.models import ROLES, STATUSES, VISIBILITIES, Artist, Production, User
-from cite_live.pages import label, make_pager, page_number, safe_next
-from cite_live.production_status import (
-    STATE_LABELS,
-    VISIBILITY_LABELS,
-    human_size,
-    latest_jobs,
-    state_of,
-)
+from cite_live.models import Artist, Production, User
+from cite_live.pages import make_pager, page_number, safe_next
+from cite_live.production_status import STATE_LABELS, human_size, latest_jobs, state_of
 from cite_live.search import production_match
 from cite_live.studio import choices, done_message, lang_of, render, see_other, services_of, site_of
+from cite_live.vocabulary import (
+    ROLE_LABELS,
+    ROLES,
+    STATUS_LABELS,
+    STATUSES,
+    VISIBILITIES,
+    VISIBILITY_LABELS,
+    label,
+)
 
 PER_PAGE = 50
 MAX_QUERY = 200
@@ -43,8 +46,6 @@ GIB = 1024**3
 # A quota typed in GB: "50", "2.5", "0,5".
 _QUOTA = re.compile(r"\d{1,6}(?:[.,]\d{1,3})?", re.ASCII)
 
-ROLE_LABELS = {"admin": N_("Administrator"), "artist": N_("Artist")}
-STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
 NO_ACCOUNT = N_("There is no such account.")
 NO_PRODUCTION = N_("There is no production at this address.")
 BAD_QUOTA = N_("The quota must be a number of gigabytes, such as 50 or 2.5.")

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -22,12 +22,14 @@ from starlette.responses import JSONResponse
 from cite_live import params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import production_by_address, production_query
+from cite_live.catalogue import playing_version, production_by_address, production_query
+from cite_live.listing import artists_where, page_of_productions, productions_where
 from cite_live.metadata import artist_url, aware, embed_url, page_url
-from cite_live.models import KINDS, SESSION_TYPES, Artist, Credit, Production, Tag, Venue
-from cite_live.search import artist_match, normalize, production_match, visible
+from cite_live.models import Artist, Production
+from cite_live.presenter import chapters_of, duration_of, media_of, media_url
 from cite_live.site import site_url
 from cite_live.storage import ObjectStore
+from cite_live.vocabulary import KINDS, SESSION_TYPES
 
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
@@ -54,13 +56,8 @@ def production_json(
 
     ``link`` turns a key into its URL (``access.media_link``: signed links for a private
     production shown to its managers); by default, the store's public URL."""
-    version = production.current_version if production.status == "ready" else None
-
-    def url(key: str | None) -> str | None:
-        if not key:
-            return None
-        return link(key) if link is not None else store.public_url(key, site_url)
-
+    version = playing_version(production)
+    media = media_of(production, media_url(store, site_url, link))
     data: dict[str, Any] = {
         "id": production.id,
         "slug": production.slug,
@@ -69,7 +66,7 @@ def production_json(
         "kind": production.kind,
         "status": production.status,
         "visibility": production.visibility,
-        "duration": round(production.duration, 3) if production.duration is not None else None,
+        "duration": duration_of(production),
         "description": production.description,
         "description_en": production.description_en,
         "recorded_on": production.recorded_on.isoformat() if production.recorded_on else None,
@@ -85,19 +82,12 @@ def production_json(
             {"name": c.artist.name, "slug": c.artist.slug, "role": c.role}
             for c in production.credits
         ],
-        "chapters": [
-            {"title": chapter.title, "start": round(chapter.start, 3)}
-            for chapter in production.chapters
-        ],
-        "hls_url": url(version.master_key) if version else None,
-        "poster_url": (
-            url(production.cover_key or version.poster_key or version.cover_key)
-            if version
-            else None
-        ),
-        "waveform_url": url(version.waveform_key) if version else None,
-        "storyboard_url": url(version.storyboard_vtt_key) if version else None,
-        "download_url": url(version.download_key) if version else None,
+        "chapters": chapters_of(production),
+        "hls_url": media["hls"],
+        "poster_url": media["picture"],
+        "waveform_url": media["waveform"],
+        "storyboard_url": media["storyboard"],
+        "download_url": media["download"],
         "loudness_lufs": version.loudness_lufs if version else None,
         "page_url": page_url(production, site_url),
         "embed_url": embed_url(production, site_url),
@@ -212,52 +202,17 @@ def _page_body(
     }
 
 
-def public_productions_where(
-    *,
-    q: str | None = None,
-    artist: str | None = None,
-    kind: str | None = None,
-    venue: str | None = None,
-    tag: str | None = None,
-    session_type: str | None = None,
-) -> list[Any]:
-    """WHERE clauses: ready, public productions matching every filter given."""
-    where: list[Any] = [visible(), production_match(q)]
-    if artist:
-        where.append(Production.credits.any(Credit.artist.has(Artist.slug == artist)))
-    if kind:
-        where.append(Production.kind == kind)
-    if venue:
-        where.append(Production.venue.has(Venue.slug == venue))
-    if tag:
-        where.append(Production.tags.any(Tag.slug == tag))
-    if session_type:
-        where.append(Production.session_type == session_type)
-    return where
-
-
-def page_of_productions(
-    session: Session, where: list[Any], *, offset: int, limit: int
-) -> tuple[list[Production], int]:
-    """Productions matching ``where``, newest first, ready for ``production_json``, and how
-    many match in all."""
-    total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
-    query: Select[Any] = (
-        production_query()
-        .options(selectinload(Production.chapters))
-        .where(*where)
-        .order_by(Production.published_at.desc(), Production.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return list(session.scalars(query).all()), total
+def _full() -> Select[Any]:
+    """Productions with everything ``production_json`` shows."""
+    query: Select[Any] = production_query().options(selectinload(Production.chapters))
+    return query
 
 
 @api
 def list_productions(request: Request) -> JSONResponse:
     services = request.app.state.services
     page, per_page = _pagination(request)
-    where = public_productions_where(
+    where = productions_where(
         q=_text_param(request, "q"),
         artist=_text_param(request, "artist"),
         kind=_text_param(request, "kind", KINDS),
@@ -267,7 +222,7 @@ def list_productions(request: Request) -> JSONResponse:
     )
     with services.sessions() as session:
         rows, total = page_of_productions(
-            session, where, offset=(page - 1) * per_page, limit=per_page
+            session, where, offset=(page - 1) * per_page, limit=per_page, query=_full()
         )
         base = site_url(request)
         items = [production_json(p, services.store, base) for p in rows]
@@ -298,37 +253,6 @@ def show_production(request: Request) -> JSONResponse:
     return JSONResponse(data)
 
 
-def _artist_filters(
-    session: Session, q: str | None, discipline: str | None, commune: str | None
-) -> list[Any]:
-    """WHERE clauses for the artists list.
-
-    Disciplines live in a JSON list, which SQLite and PostgreSQL query differently; so the
-    database narrows by search text (which holds both fields, normalized) and the exact,
-    accent- and case-insensitive comparison is made here on that short list.
-    """
-    where: list[Any] = [artist_match(q)]
-    if not (discipline or commune):
-        return where
-    wanted_discipline, wanted_commune = normalize(discipline), normalize(commune)
-    narrowed = session.execute(
-        select(Artist.id, Artist.disciplines, Artist.commune).where(
-            artist_match(q), artist_match(discipline), artist_match(commune)
-        )
-    ).all()
-    ids = [
-        artist_id
-        for artist_id, disciplines, artist_commune in narrowed
-        if (
-            not discipline
-            or any(isinstance(d, str) and normalize(d) == wanted_discipline for d in disciplines)
-        )
-        and (not commune or normalize(artist_commune) == wanted_commune)
-    ]
-    where.append(Artist.id.in_(ids))
-    return where
-
-
 @api
 def list_artists(request: Request) -> JSONResponse:
     services = request.app.state.services
@@ -337,7 +261,7 @@ def list_artists(request: Request) -> JSONResponse:
     discipline = _text_param(request, "discipline")
     commune = _text_param(request, "commune")
     with services.sessions() as session:
-        where = _artist_filters(session, q, discipline, commune)
+        where = artists_where(session, q=q, discipline=discipline, commune=commune)
         total = session.scalar(select(func.count()).select_from(Artist).where(*where)) or 0
         rows = session.scalars(
             select(Artist)
@@ -363,7 +287,11 @@ def show_artist(request: Request) -> JSONResponse:
         if artist is None:
             raise HTTPException(404, NOT_FOUND_ARTIST)
         rows, total = page_of_productions(
-            session, public_productions_where(artist=slug), offset=0, limit=ARTIST_PRODUCTIONS
+            session,
+            productions_where(artist=slug),
+            offset=0,
+            limit=ARTIST_PRODUCTIONS,
+            query=_full(),
         )
         data = artist_json(artist, base)
         data["productions"] = [production_json(p, services.store, base) for p in rows]

@@ -31,7 +31,7 @@ from slugify import slugify as _slugify
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from cite_live.models import Artist, Credit, Job, Production, Tag, Venue
+from cite_live.models import Artist, Credit, Job, MediaVersion, Production, Tag, Venue
 
 MAX_SLUG = 80
 DEFAULT_ROLE = "performer"
@@ -76,6 +76,21 @@ def unique_slug(
 def is_listed(production: Production) -> bool:
     """Ready and public: shown in lists, and the only kind at a plain slug."""
     return production.status == "ready" and production.visibility == "public"
+
+
+def playing_version(production: Production) -> MediaVersion | None:
+    """The version that plays: the current one of a ready production; None otherwise."""
+    return production.current_version if production.status == "ready" else None
+
+
+def picture_key(production: Production) -> str | None:
+    """The picture of a production, in lists, pages, the API, the player and feeds: the cover the
+    artist chose, else the poster (video) or cover (audio) of the version that plays; None until
+    a version plays."""
+    version = playing_version(production)
+    if version is None:
+        return None
+    return production.cover_key or version.poster_key or version.cover_key
 
 
 def secret_slug(text: str) -> str:

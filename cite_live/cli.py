@@ -17,10 +17,10 @@ from cite_live.api import production_json
 from cite_live.catalogue import artist_by_name, get_production
 from cite_live.jobs import doorbell as jobs
 from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
-from cite_live.models import ROLES
 from cite_live.services import Services, open_services
 from cite_live.settings import SettingsError, load_settings
 from cite_live.storage import StorageError
+from cite_live.vocabulary import ROLES
 from transcoder import TranscodeError
 
 log = logging.getLogger("cite_live")

@@ -33,15 +33,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cite_live import params
-from cite_live.api import page_of_productions, public_productions_where
+from cite_live.catalogue import picture_key, production_query
 from cite_live.i18n import pick
+from cite_live.listing import page_of_productions, productions_where
 from cite_live.metadata import (
     PROVIDER_NAME,
     artist_url,
     aware,
     excerpt,
     page_url,
-    picture_key,
     stored_size,
 )
 from cite_live.models import Artist, MediaVersion, Production
@@ -227,7 +227,7 @@ def site_feed(request: Request) -> Response:
     base, lang = site_url(request), _language(request)
     with services.sessions() as session:
         rows, _ = page_of_productions(
-            session, public_productions_where(), offset=0, limit=FEED_SIZE
+            session, productions_where(), offset=0, limit=FEED_SIZE, query=production_query()
         )
         body = atom_feed(
             rows,
@@ -255,7 +255,11 @@ def artist_feed(request: Request) -> Response:
         if artist is None:
             raise HTTPException(404, "There is no artist with this name.")
         rows, _ = page_of_productions(
-            session, public_productions_where(artist=slug), offset=0, limit=FEED_SIZE
+            session,
+            productions_where(artist=slug),
+            offset=0,
+            limit=FEED_SIZE,
+            query=production_query(),
         )
         page = artist_url(artist.slug, base)
         body = atom_feed(
@@ -357,10 +361,12 @@ def _podcast_item(
 def podcast_feed(request: Request) -> Response:
     services = request.app.state.services
     base, lang = site_url(request), _language(request)
-    where = public_productions_where(kind="audio")
+    where = productions_where(kind="audio")
     # Versions published before downloads existed have no file to enclose.
     where.append(Production.current_version.has(MediaVersion.download_key.is_not(None)))
     with services.sessions() as session:
-        rows, _ = page_of_productions(session, where, offset=0, limit=FEED_SIZE)
+        rows, _ = page_of_productions(
+            session, where, offset=0, limit=FEED_SIZE, query=production_query()
+        )
         body = podcast_rss(rows, services.store, base, lang=lang)
     return Response(body, media_type=RSS_TYPE, headers=HEADERS)

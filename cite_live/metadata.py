@@ -24,24 +24,16 @@ from urllib.parse import quote, urlencode
 from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
-from cite_live.catalogue import address
+from cite_live.catalogue import address, picture_key, playing_version
 from cite_live.i18n import pick
 from cite_live.models import Production
 from cite_live.player import EMBED_SIZES
 from cite_live.storage import ObjectStore, StorageError
+from cite_live.vocabulary import LICENCE_URLS
 
 T = TypeVar("T")
 
 PROVIDER_NAME = "Cité Live Web"
-# Where a licence code of the catalogue is published, for the JSON-LD ``license`` property.
-LICENCE_URLS = {
-    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
-    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
-    "CC-BY-NC-4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
-    "CC-BY-NC-SA-4.0": "https://creativecommons.org/licenses/by-nc-sa/4.0/",
-    "CC-BY-NC-ND-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
-    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
-}
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 # Previews show a sentence or two; a 10,000-word description is not a description.
 MAX_DESCRIPTION = 300
@@ -157,15 +149,6 @@ def artist_url(slug: str, site_url: str) -> str:
     return f"{site_url}/artists/{quote(slug)}"
 
 
-def picture_key(production: Production) -> str | None:
-    """The cover the artist chose, else the poster (video) or cover (audio) of the version that
-    plays; None until a version plays."""
-    version = production.current_version if production.status == "ready" else None
-    if version is None:
-        return None
-    return production.cover_key or version.poster_key or version.cover_key
-
-
 # --- the page head -------------------------------------------------------------------------------
 
 
@@ -193,7 +176,7 @@ def _artist_node(name: str, slug: str, site_url: str) -> dict[str, Any]:
 def _json_ld(
     production: Production, store: ObjectStore, site_url: str, title: str, description: str
 ) -> dict[str, Any]:
-    version = production.current_version if production.status == "ready" else None
+    version = playing_version(production)
     picture = picture_key(production)
     picture_url = store.public_url(picture, site_url) if picture else None
     artists = [_artist_node(c.artist.name, c.artist.slug, site_url) for c in production.credits]
@@ -271,7 +254,7 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
     url = page_url(production, site_url)
     embed = embed_url(production, site_url)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
-    version = production.current_version if production.status == "ready" else None
+    version = playing_version(production)
     picture = picture_key(production)
 
     og: list[tuple[str, str]] = [

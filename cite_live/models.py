@@ -26,23 +26,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-KINDS = ("audio", "video")
-STATUSES = ("processing", "ready", "failed")
-VISIBILITIES = ("public", "unlisted", "private")
-SESSION_TYPES = ("studio", "live", "clip", "residency", "rehearsal", "podcast")
-LICENCES = (
-    "all-rights-reserved",
-    "CC-BY-4.0",
-    "CC-BY-SA-4.0",
-    "CC-BY-NC-4.0",
-    "CC-BY-NC-SA-4.0",
-    "CC-BY-NC-ND-4.0",
-    "CC0-1.0",
+from cite_live.vocabulary import (
+    JOB_STATES,
+    KINDS,
+    ROLES,
+    STATUSES,
+    UPLOAD_STATES,
+    VERSION_STATES,
+    VISIBILITIES,
 )
-JOB_STATES = ("queued", "running", "done", "failed")
-ROLES = ("admin", "artist")
-UPLOAD_STATES = ("receiving", "complete", "stored", "terminated")
-VERSION_STATES = ("building", "published", "retired")
 
 # Public identifiers are random so that unlisted productions cannot be found by counting.
 _ALPHABET = "23456789abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"

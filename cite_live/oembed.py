@@ -20,14 +20,13 @@ from starlette.responses import JSONResponse
 from cite_live import params
 from cite_live.api import CORS, api
 from cite_live.auth import can_view
-from cite_live.catalogue import production_at
+from cite_live.catalogue import picture_key, production_at
 from cite_live.i18n import pick
 from cite_live.metadata import (
     PROVIDER_NAME,
     artist_url,
     embed_url,
     image_size,
-    picture_key,
 )
 from cite_live.player import EMBED_SIZES, parse_time
 from cite_live.site import site_url

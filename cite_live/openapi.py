@@ -21,9 +21,9 @@ from cite_live.api import (
     MAX_PER_PAGE,
 )
 from cite_live.auth import COOKIE
-from cite_live.models import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
 from cite_live.oembed import MAX_URL_LENGTH
 from cite_live.site import site_url
+from cite_live.vocabulary import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
 
 VERSION = "1.0.0"
 

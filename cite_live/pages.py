@@ -9,7 +9,6 @@ owner and the admins.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -28,23 +27,31 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from cite_live import i18n, params
 from cite_live.access import media_link
 from cite_live.auth import can_view, current_user
-from cite_live.catalogue import card_query, is_listed, production_at, production_query
+from cite_live.catalogue import is_listed, picture_key, production_at, production_query
 from cite_live.i18n import N_, pick
-from cite_live.metadata import page_metadata
-from cite_live.models import (
-    SESSION_TYPES,
-    Artist,
-    Credit,
-    Production,
-    Tag,
-    Venue,
-    production_tags,
+from cite_live.listing import (
+    artists_where,
+    newest_first,
+    page_of_productions,
+    search_productions,
+    visible,
 )
+from cite_live.metadata import page_metadata
+from cite_live.models import Artist, Credit, Production, Tag, Venue, production_tags
 from cite_live.player import player_data
-from cite_live.search import search_artists, search_productions, visible
+from cite_live.presenter import artists_of, media_url
+from cite_live.search import search_artists
 from cite_live.services import Services
 from cite_live.site import site_url
 from cite_live.storage import ObjectStore
+from cite_live.vocabulary import (
+    CREDIT_ROLE_LABELS,
+    KIND_LABELS,
+    SESSION_TYPE_LABELS,
+    SESSION_TYPES,
+    label,
+    licence_of,
+)
 
 PER_PAGE = 24
 ARTISTS_PER_PAGE = 48
@@ -62,37 +69,6 @@ _UNSAFE_IN_PATH = re.compile(r"[\x00-\x20\x7f\\]")
 # A private production's page: for one viewer, with signed media links that must not leak
 # through a shared cache or a Referer header.
 PRIVATE_HEADERS = {"Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"}
-
-SESSION_TYPE_LABELS = {
-    "studio": N_("Studio session"),
-    "live": N_("Live"),
-    "clip": N_("Clip"),
-    "residency": N_("Residency"),
-    "rehearsal": N_("Rehearsal"),
-    "podcast": N_("Podcast"),
-}
-ROLE_LABELS = {
-    "performer": N_("Performer"),
-    "composer": N_("Composer"),
-    "author": N_("Author"),
-    "arranger": N_("Arranger"),
-    "producer": N_("Producer"),
-    "director": N_("Director"),
-    "engineer": N_("Sound engineer"),
-    "mixing": N_("Mixing"),
-    "guest": N_("Guest"),
-}
-KIND_LABELS = {"audio": N_("Audio"), "video": N_("Video")}
-LICENCES = {
-    "all-rights-reserved": (N_("All rights reserved"), None),
-    "CC-BY-4.0": ("CC BY 4.0", "https://creativecommons.org/licenses/by/4.0/"),
-    "CC-BY-SA-4.0": ("CC BY-SA 4.0", "https://creativecommons.org/licenses/by-sa/4.0/"),
-    "CC-BY-NC-4.0": ("CC BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/"),
-    "CC-BY-NC-SA-4.0": ("CC BY-NC-SA 4.0", "https://creativecommons.org/licenses/by-nc-sa/4.0/"),
-    "CC-BY-NC-ND-4.0": ("CC BY-NC-ND 4.0", "https://creativecommons.org/licenses/by-nc-nd/4.0/"),
-    "CC0-1.0": ("CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/"),
-}
-
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -114,14 +90,6 @@ def _render(request: Request, template: str, context: dict[str, Any]) -> Respons
 
 def _not_found(request: Request, message: str) -> HTTPException:
     return HTTPException(404, i18n.gettext(message, _lang(request)))
-
-
-def label(labels: dict[str, str], code: str | None, lang: str) -> str:
-    """The translated label of a known code; an unknown one is shown as it was entered."""
-    if not code:
-        return ""
-    known = labels.get(code)
-    return i18n.gettext(known, lang) if known else code
 
 
 def safe_link(url: Any) -> str | None:
@@ -201,29 +169,16 @@ def make_pager(request: Request, page: int, per_page: int, total: int) -> Pager:
     )
 
 
-def _image_url(production: Production, store: ObjectStore, site: str) -> str | None:
-    version = production.current_version if production.status == "ready" else None
-    if version is None:
-        return None
-    key = production.cover_key or version.poster_key or version.cover_key
-    return store.public_url(key, site) if key else None
-
-
 def card(production: Production, store: ObjectStore, site: str, lang: str) -> dict[str, Any]:
     """What a list shows of a production."""
-    artists: list[dict[str, str]] = []
-    for credit in production.credits:
-        entry = {"name": credit.artist.name, "slug": credit.artist.slug}
-        if entry not in artists:
-            artists.append(entry)
     return {
         "url": f"/productions/{production.slug}",
         "title": pick(production.title, production.title_en, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "duration": production.duration,
-        "image": _image_url(production, store, site),
-        "artists": artists,
+        "image": media_url(store, site)(picture_key(production)),
+        "artists": artists_of(production),
         "venue": production.venue.name if production.venue else None,
         "recorded_on": production.recorded_on,
         "session_type": label(SESSION_TYPE_LABELS, production.session_type, lang),
@@ -249,15 +204,9 @@ def _page_of_productions(
     request: Request, session: Session, *where: Any
 ) -> tuple[list[dict[str, Any]], Pager]:
     page = page_number(request)
-    conditions = (visible(), *where)
-    total = session.scalar(select(func.count()).select_from(Production).where(*conditions)) or 0
-    rows = session.scalars(
-        card_query()
-        .where(*conditions)
-        .order_by(Production.published_at.desc(), Production.id)
-        .offset((page - 1) * PER_PAGE)
-        .limit(PER_PAGE)
-    ).all()
+    rows, total = page_of_productions(
+        session, [visible(), *where], offset=(page - 1) * PER_PAGE, limit=PER_PAGE
+    )
     return _cards(request, rows), make_pager(request, page, PER_PAGE, total)
 
 
@@ -272,13 +221,7 @@ def _services(request: Request) -> Services:
 def home(request: Request) -> Response:
     lang = _lang(request)
     with _services(request).sessions() as session:
-        latest = session.scalars(
-            card_query()
-            .where(visible())
-            .order_by(Production.published_at.desc(), Production.id)
-            .limit(HOME_LATEST)
-        ).all()
-        total = session.scalar(select(func.count()).select_from(Production).where(visible())) or 0
+        latest, total = page_of_productions(session, [visible()], offset=0, limit=HOME_LATEST)
         featured = session.scalars(
             select(Artist)
             .where(Artist.featured.is_(True))
@@ -325,14 +268,6 @@ def _session_type_order(row: Any) -> tuple[int, str]:
     return (SESSION_TYPES.index(code) if code in SESSION_TYPES else len(SESSION_TYPES), code)
 
 
-def _discipline_filter(discipline: str) -> Any:
-    # Disciplines are a JSON list; its text holds the name as a JSON string, whichever way the
-    # database or the driver chose to escape non-ASCII letters.
-    text = func.cast(Artist.disciplines, Artist.search_text.type)
-    encodings = {json.dumps(discipline), json.dumps(discipline, ensure_ascii=False)}
-    return or_(*(text.contains(encoded, autoescape=True) for encoded in encodings))
-
-
 def _letter_of(artist: Artist) -> str:
     first = artist.search_text[:1]
     return first.upper() if first in LETTERS else OTHER_LETTER
@@ -353,11 +288,10 @@ def artists_index(request: Request) -> Response:
         where.append(initial.not_in(LETTERS))
     else:
         letter = ""
-    if discipline:
-        where.append(_discipline_filter(discipline))
     if commune:
         where.append(Artist.commune == commune)
     with _services(request).sessions() as session:
+        where += artists_where(session, discipline=discipline)
         total = session.scalar(select(func.count()).select_from(Artist).where(*where)) or 0
         pager = make_pager(request, page, ARTISTS_PER_PAGE, total)
         rows = session.scalars(
@@ -455,7 +389,7 @@ def artist_page(request: Request) -> Response:
                 "links": _links(artist.links),
             },
             "roles": [
-                {"role": role, "label": label(ROLE_LABELS, role, lang), "productions": cards}
+                {"role": role, "label": label(CREDIT_ROLE_LABELS, role, lang), "productions": cards}
                 for role, cards in roles.items()
             ],
             "count": sessions_count or 0,
@@ -509,17 +443,9 @@ def _paragraphs(text: str) -> list[str]:
 
 def related_query(production_id: str, artist_ids: set[int]) -> Select[Production]:
     """The newest visible productions of the same artists ("other sessions"), as cards."""
-    query: Select[Production] = (
-        card_query()
-        .where(
-            visible(),
-            Production.id != production_id,
-            Production.id.in_(select(Credit.production_id).where(Credit.artist_id.in_(artist_ids))),
-        )
-        .order_by(Production.published_at.desc(), Production.id)
-        .limit(RELATED)
-    )
-    return query
+    others = select(Credit.production_id).where(Credit.artist_id.in_(artist_ids))
+    where = [visible(), Production.id != production_id, Production.id.in_(others)]
+    return newest_first(where).limit(RELATED)
 
 
 def production_page(request: Request) -> Response:
@@ -531,7 +457,6 @@ def production_page(request: Request) -> Response:
         private = for_managers_only(production)
         artist_ids = {credit.artist_id for credit in production.credits}
         related = session.scalars(related_query(production.id, artist_ids)).all()
-        licence = LICENCES.get(production.licence or "")
         context = {
             "production": {
                 "id": production.id,
@@ -564,19 +489,13 @@ def production_page(request: Request) -> Response:
                     if production.venue
                     else None
                 ),
-                "licence": (
-                    {"label": i18n.gettext(licence[0], lang), "url": licence[1]}
-                    if licence
-                    else (
-                        {"label": production.licence, "url": None} if production.licence else None
-                    )
-                ),
+                "licence": licence_of(production.licence, lang),
                 "tags": [{"name": t.name, "url": f"/tags/{t.slug}"} for t in production.tags],
                 "credits": [
                     {
                         "name": c.artist.name,
                         "url": f"/artists/{c.artist.slug}",
-                        "role": label(ROLE_LABELS, c.role, lang),
+                        "role": label(CREDIT_ROLE_LABELS, c.role, lang),
                     }
                     for c in production.credits
                 ],
@@ -589,7 +508,7 @@ def production_page(request: Request) -> Response:
                     for chapter in production.chapters
                 ],
             },
-            "artists": card(production, services.store, site, lang)["artists"],
+            "artists": artists_of(production),
             "player_data": player_data(
                 production,
                 services.store,

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from cite_live.catalogue import address
+from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
+from cite_live.presenter import chapters_of, duration_of, media_of, media_url
 from cite_live.storage import ObjectStore
 
 # Longer than any capture the limits let in; a bigger start time is a typo or a probe.
@@ -131,17 +132,12 @@ def player_data(
     by default, the store's public URL.
     """
     site = site_url.rstrip("/")
-    version = production.current_version if production.status == "ready" else None
-
-    def url(key: str | None) -> str | None:
-        if not key:
-            return None
-        return link(key) if link is not None else store.public_url(key, site)
-
+    version = playing_version(production)
+    media = media_of(production, media_url(store, site, link))
     title = production.title
     if lang == "en" and production.title_en:
         title = production.title_en
-    chapters = [{"title": c.title, "start": round(c.start, 3)} for c in production.chapters]
+    chapters = chapters_of(production)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
     # What the browser names it by (embed, the API when links are renewed): an unlisted
     # production's id opens nothing, its secret address does.
@@ -153,19 +149,14 @@ def player_data(
         "kind": production.kind,
         "status": production.status,
         "ready": version is not None and version.master_key is not None,
-        "hls_url": url(version.master_key) if version else None,
-        # The cover the artist chose (studio) comes before the pictures of the recording.
-        "poster": (
-            url(production.cover_key or version.poster_key or version.cover_key)
-            if version
-            else None
-        ),
-        "cover": url(production.cover_key or version.cover_key) if version else None,
-        "waveform_url": url(version.waveform_key) if version else None,
-        "storyboard_url": url(version.storyboard_vtt_key) if version else None,
+        "hls_url": media["hls"],
+        "poster": media["picture"],
+        "cover": media["cover"],
+        "waveform_url": media["waveform"],
+        "storyboard_url": media["storyboard"],
         "chapters_url": f"{site}/productions/{production.slug}/chapters.vtt" if chapters else None,
         "chapters": chapters,
-        "duration": round(production.duration, 3) if production.duration is not None else None,
+        "duration": duration_of(production),
         "page_url": f"{site}/productions/{production.slug}",
         "embed_url": f"{site}/embed/{named}",
         "embed_width": width,

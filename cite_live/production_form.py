@@ -20,8 +20,8 @@ from starlette.datastructures import FormData
 from cite_live import params
 from cite_live.catalogue import retitle, set_credits, set_tags, slugify, unique_slug
 from cite_live.i18n import N_
-from cite_live.models import LICENCES, SESSION_TYPES, VISIBILITIES, Chapter, Production, Venue
-from cite_live.pages import ROLE_LABELS
+from cite_live.models import Chapter, Production, Venue
+from cite_live.vocabulary import CREDIT_ROLE_LABELS, LICENCES, SESSION_TYPES, VISIBILITIES
 
 MAX_TITLE = 300
 MAX_DESCRIPTION = 20_000
@@ -224,7 +224,7 @@ class ProductionForm:
         credits = [(name, role) for name, role in self.credits if name]
         if len(credits) > MAX_CREDITS:
             errors["credits"] = FieldError(TOO_MANY_CREDITS)
-        elif any(role not in ROLE_LABELS for _, role in credits):
+        elif any(role not in CREDIT_ROLE_LABELS for _, role in credits):
             errors["credits"] = FieldError(BAD_ROLE)
         elif any(len(name) > MAX_NAME for name, _ in credits):
             errors["credits"] = FieldError(NAME_TOO_LONG)

@@ -18,13 +18,8 @@ from cite_live import i18n
 from cite_live.i18n import N_, pick
 from cite_live.metadata import page_url
 from cite_live.models import Job, Production
-from cite_live.pages import KIND_LABELS, label
+from cite_live.vocabulary import KIND_LABELS, VISIBILITY_LABELS, label
 
-VISIBILITY_LABELS = {
-    "public": N_("Public"),
-    "unlisted": N_("Unlisted"),
-    "private": N_("Private"),
-}
 VISIBILITY_HINTS = {
     "public": N_("Listed on the site, in search and in the feeds."),
     "unlisted": N_("Reachable by its link only; absent from lists, search and feeds."),

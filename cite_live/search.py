@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, event, func, inspect, select, true
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cite_live.catalogue import card_query
 from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
 
 # Letters that NFKD does not split into a base letter and a combining accent.
@@ -64,38 +63,6 @@ def production_match(q: str | None) -> ColumnElement[bool]:
 def artist_match(q: str | None) -> ColumnElement[bool]:
     """A WHERE clause: every word of ``q`` occurs in the artist's search text."""
     return _matches(Artist.search_text, q)
-
-
-def visible() -> ColumnElement[bool]:
-    """Productions that lists and search may show: ready and public."""
-    return and_(Production.status == "ready", Production.visibility == "public")
-
-
-def search_productions(
-    session: Session,
-    q: str | None,
-    *,
-    offset: int,
-    limit: int,
-    kind: str | None = None,
-    session_type: str | None = None,
-) -> tuple[list[Production], int]:
-    """Ready, public productions matching ``q`` (all of them for an empty query), newest first,
-    and how many match in all."""
-    where = [visible(), production_match(q)]
-    if kind:
-        where.append(Production.kind == kind)
-    if session_type:
-        where.append(Production.session_type == session_type)
-    total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
-    rows = session.scalars(
-        card_query()
-        .where(*where)
-        .order_by(Production.published_at.desc(), Production.id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(rows), total
 
 
 def search_artists(

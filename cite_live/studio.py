@@ -20,25 +20,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from cite_live import access, covers, i18n, pages, params
+from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage, require_user
 from cite_live.catalogue import production_query
 from cite_live.endpoints import with_form
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
-from cite_live.models import LICENCES, SESSION_TYPES, Artist, Job, Production, Venue
-from cite_live.pages import (
-    ROLE_LABELS,
-    SESSION_TYPE_LABELS,
-    label,
-    make_pager,
-    page_number,
-    safe_next,
-)
+from cite_live.models import Artist, Job, Production, Venue
+from cite_live.pages import make_pager, page_number, safe_next
 from cite_live.production_form import FieldError, ProductionForm, apply
 from cite_live.production_status import (
     VISIBILITY_HINTS,
-    VISIBILITY_LABELS,
     human_size,
     latest_jobs,
     status_json,
@@ -46,6 +38,15 @@ from cite_live.production_status import (
 )
 from cite_live.services import Services
 from cite_live.site import site_url
+from cite_live.vocabulary import (
+    CREDIT_ROLE_LABELS,
+    LICENCE_NAMES,
+    LICENCES,
+    SESSION_TYPE_LABELS,
+    SESSION_TYPES,
+    VISIBILITY_LABELS,
+    label,
+)
 
 PER_PAGE = 50
 # Names offered as suggestions in the credits' rows; beyond, the artist types the whole name.
@@ -247,15 +248,13 @@ def _edit_context(
         "done": done_message(request),
         "summary": None,
         "cover_url": cover,
-        "roles": choices(ROLE_LABELS, lang),
+        "roles": choices(CREDIT_ROLE_LABELS, lang),
         "venues": [{"id": str(v.id), "name": v.name} for v in venues],
         "artist_names": list(artist_names),
         "session_types": [
             {"code": c, "label": label(SESSION_TYPE_LABELS, c, lang)} for c in SESSION_TYPES
         ],
-        "licences": [
-            {"code": c, "label": i18n.gettext(pages.LICENCES[c][0], lang)} for c in LICENCES
-        ],
+        "licences": [{"code": c, "label": i18n.gettext(LICENCE_NAMES[c], lang)} for c in LICENCES],
         "visibilities": [
             {
                 "code": code,

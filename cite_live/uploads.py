@@ -33,11 +33,12 @@ from cite_live.catalogue import active_job, create_production
 from cite_live.db import rowcount
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
-from cite_live.models import VISIBILITIES, Credit, Job, Production, Upload, User, utcnow
+from cite_live.models import Credit, Job, Production, Upload, User, utcnow
 from cite_live.partials import PartialFile, UploadBusy
 from cite_live.services import Services
 from cite_live.settings import Settings
 from cite_live.storage import StorageError, original_key
+from cite_live.vocabulary import VISIBILITIES
 
 log = logging.getLogger("cite_live.uploads")
 

@@ -545,3 +545,36 @@ def test_a_nul_in_a_page_filter_never_reaches_the_database(
             assert "\x00" not in response.text
     finally:
         services.close()
+
+
+@pytest.mark.parametrize("discipline", ["jAZZ", "ÉLECTRO", "electro", "musique CLASSIQUE"])
+def test_the_artists_page_and_the_api_filter_a_discipline_alike(
+    client: TestClient, catalogue: dict[str, str], discipline: str
+) -> None:
+    """One filter for both: whatever the case and the accents, as search matches."""
+    page = client.get("/artists", params={"discipline": discipline}).text
+    on_page = sorted(set(re.findall(r'href="/artists/([^"?/]+)"', page)))
+    api = client.get("/api/v1/artists", params={"discipline": discipline}).json()
+    assert on_page == sorted(item["slug"] for item in api["items"])
+    assert on_page, discipline
+
+
+def test_the_discipline_filter_ignores_case_on_postgresql_too(
+    tmp_path: Path, any_database_url: str
+) -> None:
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        with services.sessions.begin() as session:
+            publish(session, "Swing", artists=[("Marc Lenoir", "performer")])
+            publish(session, "Nuit", artists=[("Noé Chabert", "performer")])
+            for slug, disciplines in (("marc-lenoir", ["Jazz"]), ("noe-chabert", ["Électro"])):
+                artist = session.scalars(select(Artist).where(Artist.slug == slug)).one()
+                artist.disciplines = disciplines
+        with TestClient(create_app(services.settings, services)) as client:
+            for discipline, expected in (("JAZZ", ["marc-lenoir"]), ("electro", ["noe-chabert"])):
+                page = client.get("/artists", params={"discipline": discipline}).text
+                assert re.findall(r'href="/artists/([^"?/]+)"', page) == expected
+                api = client.get("/api/v1/artists", params={"discipline": discipline}).json()
+                assert [item["slug"] for item in api["items"]] == expected
+    finally:
+        services.close()

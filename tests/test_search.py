@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from cite_live.app import create_app
 from cite_live.catalogue import create_production, set_credits, set_tags
+from cite_live.listing import search_productions
 from cite_live.models import Artist, Chapter, Production, Tag, Venue
 from cite_live.search import (
     normalize,
@@ -19,7 +20,6 @@ from cite_live.search import (
     query_words,
     reindex,
     search_artists,
-    search_productions,
 )
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings

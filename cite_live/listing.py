@@ -1,0 +1,129 @@
+"""Lists of the catalogue: the visible productions, newest first, and the artists, each with
+their filters. The catalogue's pages, the API, search and the feeds all list through here, so
+that they agree on what a visitor may see and on what a filter means.
+
+Each function takes the session its caller owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import Session
+
+from cite_live.catalogue import card_query
+from cite_live.models import Artist, Credit, Production, Tag, Venue
+from cite_live.search import artist_match, normalize, production_match
+
+
+def visible() -> ColumnElement[bool]:
+    """Productions that lists and search may show: ready and public."""
+    return and_(Production.status == "ready", Production.visibility == "public")
+
+
+def productions_where(
+    *,
+    q: str | None = None,
+    artist: str | None = None,
+    kind: str | None = None,
+    venue: str | None = None,
+    tag: str | None = None,
+    session_type: str | None = None,
+) -> list[Any]:
+    """WHERE clauses: visible productions matching every filter given (``artist``, ``venue``
+    and ``tag`` are slugs; ``q`` is matched as search matches it)."""
+    where: list[Any] = [visible(), production_match(q)]
+    if artist:
+        where.append(Production.credits.any(Credit.artist.has(Artist.slug == artist)))
+    if kind:
+        where.append(Production.kind == kind)
+    if venue:
+        where.append(Production.venue.has(Venue.slug == venue))
+    if tag:
+        where.append(Production.tags.any(Tag.slug == tag))
+    if session_type:
+        where.append(Production.session_type == session_type)
+    return where
+
+
+def newest_first(where: Sequence[Any], query: Select[Any] | None = None) -> Select[Any]:
+    """``query`` (by default :func:`cite_live.catalogue.card_query`) narrowed by ``where``,
+    newest publication first; the id decides between equal times, so pages never overlap."""
+    base: Select[Any] = card_query() if query is None else query
+    return base.where(*where).order_by(Production.published_at.desc(), Production.id)
+
+
+def count_productions(session: Session, where: Sequence[Any]) -> int:
+    return session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
+
+
+def page_of_productions(
+    session: Session,
+    where: Sequence[Any],
+    *,
+    offset: int,
+    limit: int,
+    query: Select[Any] | None = None,
+) -> tuple[list[Production], int]:
+    """Productions matching ``where``, newest first, loaded as ``query`` loads them (by default
+    with what a card shows), and how many match in all."""
+    total = count_productions(session, where)
+    rows = session.scalars(newest_first(where, query).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def search_productions(
+    session: Session,
+    q: str | None,
+    *,
+    offset: int,
+    limit: int,
+    kind: str | None = None,
+    session_type: str | None = None,
+) -> tuple[list[Production], int]:
+    """Visible productions matching ``q`` (all of them for an empty query), newest first,
+    and how many match in all."""
+    where = productions_where(q=q, kind=kind, session_type=session_type)
+    return page_of_productions(session, where, offset=offset, limit=limit)
+
+
+def artists_where(
+    session: Session,
+    *,
+    q: str | None = None,
+    discipline: str | None = None,
+    commune: str | None = None,
+) -> list[Any]:
+    """WHERE clauses for a list of artists; a discipline or a commune matches whatever its case
+    and accents, as search does ("jazz" finds the artists of "Jazz", "electro" those of
+    "Électro").
+
+    Disciplines live in a JSON list, which SQLite and PostgreSQL query differently; so the
+    database narrows by search text (which holds both fields, normalized) and the exact
+    comparison is made here on that short list.
+    """
+    where: list[Any] = [artist_match(q)]
+    if not (discipline or commune):
+        return where
+    wanted_discipline, wanted_commune = normalize(discipline), normalize(commune)
+    narrowed = session.execute(
+        select(Artist.id, Artist.disciplines, Artist.commune).where(
+            artist_match(q), artist_match(discipline), artist_match(commune)
+        )
+    ).all()
+    ids = [
+        artist_id
+        for artist_id, disciplines, artist_commune in narrowed
+        if (
+            not discipline
+            or any(
+                isinstance(d, str) and normalize(d) == wanted_discipline
+                for d in (disciplines if isinstance(disciplines, list) else [])
+            )
+        )
+        and (not commune or normalize(artist_commune) == wanted_commune)
+    ]
+    where.append(Artist.id.in_(ids))
+    return where

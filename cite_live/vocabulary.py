@@ -1,0 +1,89 @@
+"""The catalogue's words: the codes a record may hold and what a visitor reads for each.
+
+Codes are stored; labels are shown, translated (they are marked with ``N_`` and translated when
+a page is made). ``cite_live.models`` checks its columns against the codes; the pages, the studio,
+the admin page, the forms, the page metadata and the OpenAPI document read both from here.
+"""
+
+from __future__ import annotations
+
+from cite_live import i18n
+from cite_live.i18n import N_
+
+KINDS = ("audio", "video")
+STATUSES = ("processing", "ready", "failed")
+VISIBILITIES = ("public", "unlisted", "private")
+SESSION_TYPES = ("studio", "live", "clip", "residency", "rehearsal", "podcast")
+JOB_STATES = ("queued", "running", "done", "failed")
+# Of an account; the roles of a credit are CREDIT_ROLES.
+ROLES = ("admin", "artist")
+UPLOAD_STATES = ("receiving", "complete", "stored", "terminated")
+VERSION_STATES = ("building", "published", "retired")
+
+KIND_LABELS = {"audio": N_("Audio"), "video": N_("Video")}
+STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
+VISIBILITY_LABELS = {
+    "public": N_("Public"),
+    "unlisted": N_("Unlisted"),
+    "private": N_("Private"),
+}
+SESSION_TYPE_LABELS = {
+    "studio": N_("Studio session"),
+    "live": N_("Live"),
+    "clip": N_("Clip"),
+    "residency": N_("Residency"),
+    "rehearsal": N_("Rehearsal"),
+    "podcast": N_("Podcast"),
+}
+ROLE_LABELS = {"admin": N_("Administrator"), "artist": N_("Artist")}
+CREDIT_ROLE_LABELS = {
+    "performer": N_("Performer"),
+    "composer": N_("Composer"),
+    "author": N_("Author"),
+    "arranger": N_("Arranger"),
+    "producer": N_("Producer"),
+    "director": N_("Director"),
+    "engineer": N_("Sound engineer"),
+    "mixing": N_("Mixing"),
+    "guest": N_("Guest"),
+}
+CREDIT_ROLES = tuple(CREDIT_ROLE_LABELS)
+
+# Each licence a production may carry: its name, and where its text is published (None for
+# "all rights reserved", which has no text to link to).
+LICENCE_NAMES = {
+    "all-rights-reserved": N_("All rights reserved"),
+    "CC-BY-4.0": "CC BY 4.0",
+    "CC-BY-SA-4.0": "CC BY-SA 4.0",
+    "CC-BY-NC-4.0": "CC BY-NC 4.0",
+    "CC-BY-NC-SA-4.0": "CC BY-NC-SA 4.0",
+    "CC-BY-NC-ND-4.0": "CC BY-NC-ND 4.0",
+    "CC0-1.0": "CC0 1.0",
+}
+LICENCE_URLS = {
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "CC-BY-NC-4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
+    "CC-BY-NC-SA-4.0": "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "CC-BY-NC-ND-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+}
+LICENCES = tuple(LICENCE_NAMES)
+
+
+def label(labels: dict[str, str], code: str | None, lang: str) -> str:
+    """The translated label of a known code; an unknown one is shown as it was entered."""
+    if not code:
+        return ""
+    known = labels.get(code)
+    return i18n.gettext(known, lang) if known else code
+
+
+def licence_of(code: str | None, lang: str) -> dict[str, str | None] | None:
+    """A production's licence as a page shows it: its translated name and the address of its
+    text; a code no longer offered is shown as it was entered, without a link."""
+    if not code:
+        return None
+    if code not in LICENCE_NAMES:
+        return {"label": code, "url": None}
+    return {"label": i18n.gettext(LICENCE_NAMES[code], lang), "url": LICENCE_URLS.get(code)}
