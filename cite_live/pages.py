@@ -288,10 +288,8 @@ def artists_index(request: Request) -> Response:
         where.append(initial.not_in(LETTERS))
     else:
         letter = ""
-    if commune:
-        where.append(Artist.commune == commune)
     with _services(request).sessions() as session:
-        where += artists_where(session, discipline=discipline)
+        where += artists_where(session, discipline=discipline, commune=commune)
         total = session.scalar(select(func.count()).select_from(Artist).where(*where)) or 0
         pager = make_pager(request, page, ARTISTS_PER_PAGE, total)
         rows = session.scalars(

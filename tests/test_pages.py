@@ -559,6 +559,17 @@ def test_the_artists_page_and_the_api_filter_a_discipline_alike(
     assert on_page, discipline
 
 
+@pytest.mark.parametrize("commune", ["romans-sur-isere", "ROMANS-SUR-ISÈRE", "valence"])
+def test_the_artists_page_and_the_api_filter_a_commune_alike(
+    client: TestClient, catalogue: dict[str, str], commune: str
+) -> None:
+    page = client.get("/artists", params={"commune": commune}).text
+    on_page = sorted(set(re.findall(r'href="/artists/([^"?/]+)"', page)))
+    api = client.get("/api/v1/artists", params={"commune": commune}).json()
+    assert on_page == sorted(item["slug"] for item in api["items"])
+    assert on_page, commune
+
+
 def test_the_discipline_filter_ignores_case_on_postgresql_too(
     tmp_path: Path, any_database_url: str
 ) -> None:
