@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import threading
 import time
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 import uvicorn
 from starlette.testclient import TestClient
 
@@ -18,7 +21,7 @@ from cite_live.app import create_app
 from cite_live.server import server_config
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings, load_settings
-from tests.dbs import postgres_admin_url, postgres_database, sqlite_url
+from tests.dbs import REDIS_URL, postgres_admin_url, postgres_database, sqlite_url
 
 
 def make_settings(data_dir: Path, database_url: str, **env: str) -> Settings:
@@ -133,3 +136,23 @@ def live_server(services: Services) -> Iterator[LiveServer]:
     """The app on a real uvicorn server bound to 127.0.0.1, stopped after the test."""
     with serving(services) as url:
         yield LiveServer(url, services)
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A Redis namespace of its own for the test, emptied afterwards."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        client.close()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis is required in CI and did not answer at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis server answers at {REDIS_URL}")
+    namespace = f"cite-live-test-{secrets.token_hex(4)}"
+    try:
+        yield namespace
+    finally:
+        for key in client.scan_iter(f"{namespace}:*"):
+            client.delete(key)
+        client.close()

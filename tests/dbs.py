@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The Redis of the crash tests and of the shared sign-in limit.
+REDIS_URL = os.environ.get("CITE_LIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def postgres_admin_url() -> str | None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
-import secrets
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -47,9 +45,8 @@ from tests.account_fixtures import (
     token_for,
 )
 from tests.app_fixtures import LiveServer, make_settings, new_client, serving
-from tests.dbs import sqlite_url
+from tests.dbs import REDIS_URL, sqlite_url
 
-REDIS_URL = os.environ.get("CITE_LIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 EVIL_TARGETS = [
     "https://evil.example",
     "//evil.example",
@@ -216,23 +213,9 @@ def test_a_password_check_with_every_slot_taken_is_refused_at_once_and_not_count
 
 
 @pytest.fixture
-def redis_jobs_url() -> Iterator[str]:
+def redis_jobs_url(redis_namespace: str) -> str:
     """``jobs.url`` of a Redis namespace of the test's own, emptied afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        client.close()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and did not answer at {REDIS_URL}: {exc}")
-        pytest.skip(f"no Redis server answers at {REDIS_URL}")
-    namespace = f"cite-live-test-{secrets.token_hex(4)}"
-    try:
-        yield f"{REDIS_URL}?namespace={namespace}"
-    finally:
-        for key in client.scan_iter(f"{namespace}:*"):
-            client.delete(key)
-        client.close()
+    return f"{REDIS_URL}?namespace={redis_namespace}"
 
 
 def test_web_processes_sharing_redis_share_the_limit(tmp_path: Path, redis_jobs_url: str) -> None:

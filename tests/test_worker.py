@@ -8,7 +8,6 @@ The slowest tests of the jobs (each about 20 s): real processes, real ffmpeg, le
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 
 from cite_live.jobs import doorbell, ingest, scratch, sweeper, table
 from cite_live.models import Job
@@ -28,13 +26,12 @@ from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
 from tests import hls_check
 from tests.app_fixtures import make_settings
-from tests.dbs import sqlite_url
+from tests.dbs import REDIS_URL, sqlite_url
 from tests.media import ffmpeg
 from tests.test_jobs import job_row, production_row, register, version_folders, versions
 from tests.test_seed import first_answer, start_serve, stop_serve
 
 Media = Callable[[str], Path]
-REDIS_URL = os.environ.get("CITE_LIVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="module")
@@ -48,26 +45,6 @@ def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
         *["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-shortest", str(path)],
     )
     return path
-
-
-@pytest.fixture
-def redis_namespace() -> Iterator[str]:
-    """A Redis namespace of its own for the test, emptied afterwards."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        client.close()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis is required in CI and did not answer at {REDIS_URL}: {exc}")
-        pytest.skip(f"no Redis server answers at {REDIS_URL}")
-    namespace = f"cite-live-test-{secrets.token_hex(4)}"
-    try:
-        yield namespace
-    finally:
-        for key in client.scan_iter(f"{namespace}:*"):
-            client.delete(key)
-        client.close()
 
 
 def child_groups(pid: int) -> list[int]:
