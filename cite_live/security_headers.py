@@ -96,6 +96,7 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._policy: Policy | None = None
+        self._page_header: bytes | None = None
 
     def _page_policy(self, scope: Scope) -> Policy:
         # The store is opened with the app (its lifespan), after this middleware is made.
@@ -113,10 +114,49 @@ class SecurityHeadersMiddleware:
 
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.secure(scope, MutableHeaders(scope=message))
+                message["headers"] = self.secured_headers(scope, list(message["headers"]))
             await send(message)
 
         await self.app(scope, receive, secured)
+
+    def secured_headers(
+        self, scope: Scope, headers: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """``headers`` with the site's added, as :meth:`secure` adds them. Most answers state
+        no policy of their own: theirs is one of two constant headers, appended to the raw list
+        as it is (every page served from the cache comes through here)."""
+        own_policy = content_type = None
+        nosniff = frame_options = False
+        for name, value in headers:
+            name = name.lower()
+            if name == b"content-security-policy":
+                own_policy = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"x-content-type-options":
+                nosniff = True
+            elif name == b"x-frame-options":
+                frame_options = True
+        if own_policy is not None:
+            self.secure(scope, MutableHeaders(raw=headers))
+            return headers
+        if not nosniff:
+            headers.append((b"x-content-type-options", b"nosniff"))
+        if content_type is not None and content_type.startswith(b"text/html"):
+            headers.append((b"content-security-policy", self._page_policy_header(scope)))
+        else:
+            headers.append((b"content-security-policy", b"frame-ancestors 'none'"))
+        if not frame_options:
+            headers.append((b"x-frame-options", b"DENY"))
+        return headers
+
+    def _page_policy_header(self, scope: Scope) -> bytes:
+        if self._page_header is None:
+            policy = write_policy(self._page_policy(scope)).encode("latin-1")
+            if self._policy is None:
+                return policy  # no services yet: not kept, the store's sources are to come
+            self._page_header = policy
+        return self._page_header
 
     def secure(self, scope: Scope, headers: MutableHeaders) -> None:
         if "x-content-type-options" not in headers:
