@@ -13,7 +13,6 @@ from tqdm import tqdm
 
 from cite_live import accounts
 from cite_live.accounts import AccountError
-from cite_live.api import production_json
 from cite_live.catalogue import artist_by_name, get_production
 from cite_live.jobs import doorbell as jobs
 from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
@@ -21,6 +20,7 @@ from cite_live.services import Services, open_services
 from cite_live.settings import SettingsError, load_settings
 from cite_live.storage import StorageError
 from cite_live.vocabulary import ROLES
+from cite_live.web.api import production_json
 from transcoder import TranscodeError
 
 log = logging.getLogger("cite_live")
@@ -80,10 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         import uvicorn
 
-        from cite_live.app import create_app
         from cite_live.demo.seed import BackgroundSeed
         from cite_live.server import server_config
         from cite_live.site import allowed_hosts, bound_to
+        from cite_live.web.app import create_app
 
         settings = bound_to(settings, args.host)
         log.info(

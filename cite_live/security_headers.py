@@ -3,7 +3,7 @@ on every page.
 
 - ``X-Content-Type-Options: nosniff`` on everything (pages, API, feeds, static files, errors,
   the refusals of the auth and CSRF checks, tus): a browser never takes a JSON answer or an
-  artist's file for a script or a page. ``/media`` answers say so themselves (cite_live.media),
+  artist's file for a script or a page. ``/media`` answers say so themselves (cite_live.web.media),
   as they are served ahead of this middleware.
 - Framing: only the embeddable player may be framed by other sites; every other answer says
   ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``, so that no site can lay the

@@ -182,7 +182,7 @@ def is_original(key: str) -> bool:
 
 class ObjectStore(abc.ABC):
     # What the rest of the site asks of a store, instead of which kind of store it is.
-    #: True when the app itself sends the store's bytes (``/media/…``, see cite_live.media) and
+    #: True when the app itself sends the store's bytes (``/media/…``, see cite_live.web.media) and
     #: checks who may read them; False when players fetch them from the store's own addresses
     #: (``public_url``, ``presigned_url``) and the app only hands those out.
     serves_own_bytes: bool = False

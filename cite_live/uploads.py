@@ -1,6 +1,6 @@
 """Resumable uploads: their records, the partial files they fill, quota, completion and expiry.
 
-The tus protocol lives in :mod:`cite_live.tus`; this module knows no HTTP. An upload goes
+The tus protocol lives in :mod:`cite_live.web.tus`; this module knows no HTTP. An upload goes
 ``receiving`` → ``complete`` (all bytes are here: its production exists) → ``stored`` (the file is
 in the store, and its one transcode job is queued); or ``receiving`` → ``terminated`` (cancelled
 by its owner, or expired). A new production's file is its original; a replacement's file stays

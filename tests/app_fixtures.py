@@ -17,10 +17,10 @@ import redis
 import uvicorn
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.server import server_config
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings, load_settings
+from cite_live.web.app import create_app
 from tests.dbs import REDIS_URL, postgres_admin_url, postgres_database, sqlite_url
 
 

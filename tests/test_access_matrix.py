@@ -48,9 +48,9 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from cite_live import access
-from cite_live.app import create_app
 from cite_live.models import Production
 from cite_live.services import Services, open_services
+from cite_live.web.app import create_app
 from tests.account_fixtures import login, make_user, token_for
 from tests.app_fixtures import make_settings
 from tests.test_api import publish_fake

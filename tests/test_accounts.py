@@ -20,12 +20,12 @@ from starlette.testclient import TestClient
 
 from cite_live import accounts, i18n
 from cite_live.accounts import AccountError
-from cite_live.app import create_app
 from cite_live.catalogue import artist_by_name
 from cite_live.cli import main
 from cite_live.models import ApiToken, Artist, Invitation, User
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
+from cite_live.web.app import create_app
 from tests.account_fixtures import PASSWORD, form_token, make_user, session_cookie
 from tests.app_fixtures import make_settings
 

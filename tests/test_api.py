@@ -12,10 +12,10 @@ from PIL import Image
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import create_production, set_credits, set_tags
 from cite_live.models import Artist, Chapter, MediaVersion, Production, Venue, utcnow
 from cite_live.services import Services, open_services
+from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
 from tests.app_fixtures import make_settings
 

@@ -8,7 +8,7 @@ from sqlalchemy import insert, inspect
 
 from cite_live.db import make_engine, migrate, refresh_statistics
 from cite_live.models import Artist, Base, Credit, Production
-from cite_live.pages import related_query
+from cite_live.web.catalogue import related_query
 
 
 def test_migrations_build_exactly_the_models(any_database_url: str) -> None:

@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 import pytest
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import create_production
 from cite_live.models import Chapter, MediaVersion, Production, utcnow
 from cite_live.player import (
@@ -23,7 +22,8 @@ from cite_live.player import (
     player_data,
 )
 from cite_live.services import Services
-from cite_live.templating import make_templates
+from cite_live.web.app import create_app
+from cite_live.web.templating import make_templates
 from tests.account_fixtures import login, make_user
 
 HOSTILE = "</script><script>alert(1)</script>\u2028<!-- \"quoted\" & 'single'"

@@ -17,11 +17,11 @@ import podcastparser
 import pytest
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import get_production, retitle
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.metadata import image_size, stored_size
 from cite_live.services import Services, open_services
+from cite_live.web.app import create_app
 from tests.app_fixtures import make_settings
 from tests.dbs import sqlite_url
 from tests.media import ARTISTS, HOSTILE_TITLE, TITLE

@@ -17,10 +17,10 @@ from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from cite_live import i18n
-from cite_live.app import create_app
 from cite_live.services import Services
 from cite_live.settings import Settings
-from cite_live.templating import make_environment
+from cite_live.web.app import create_app
+from cite_live.web.templating import make_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 

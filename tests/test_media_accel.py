@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cite_live.media import CORS_HEADERS
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore
+from cite_live.web.media import CORS_HEADERS
 from tests.app_fixtures import free_port, make_settings, serving
 from tests.dbs import sqlite_url
 from tests.test_pages import publish

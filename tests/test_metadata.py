@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import get_production
 from cite_live.metadata import PageMeta, iso_duration, page_metadata, script_json
 from cite_live.services import Services
-from cite_live.templating import make_templates
+from cite_live.web.app import create_app
+from cite_live.web.templating import make_templates
 from tests.media import HOSTILE_ARTIST, HOSTILE_TITLE
 from tests.test_api import publish_fake
 

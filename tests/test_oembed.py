@@ -12,10 +12,10 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.models import Production
-from cite_live.oembed import player_size
 from cite_live.services import Services, open_services
+from cite_live.web.app import create_app
+from cite_live.web.oembed import player_size
 from tests.app_fixtures import LiveServer, make_settings
 from tests.dbs import sqlite_url
 from tests.media import HOSTILE_ARTIST, HOSTILE_TITLE

@@ -15,9 +15,9 @@ from sqlalchemy import update
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.models import Production
 from cite_live.services import Services
+from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
 from tests.test_api import describe_artist, publish_fake
 

@@ -21,8 +21,8 @@ import schemathesis
 from sqlalchemy import func, select, update
 
 from cite_live.models import Base, Production
-from cite_live.openapi import document
 from cite_live.services import Services, open_services
+from cite_live.web.openapi import document
 from tests.account_fixtures import make_user, token_for
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import postgres_admin_url, postgres_database, sqlite_url

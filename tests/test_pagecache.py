@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
-from cite_live.app import create_app
 from cite_live.catalogue import create_production
 from cite_live.models import Job, Production
 from cite_live.pagecache import FRESH_JITTER, PageCacheMiddleware
 from cite_live.services import Services
+from cite_live.web.app import create_app
 from tests.test_api import publish_fake
 
 FRESH = 0.5

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import set_credits, set_tags
 from cite_live.models import Artist, Chapter, MediaVersion, Production, Venue
-from cite_live.pages import PER_PAGE, chapters_webvtt, safe_next
 from cite_live.services import Services, open_services
+from cite_live.web.app import create_app
+from cite_live.web.catalogue import PER_PAGE, chapters_webvtt, safe_next
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings
 

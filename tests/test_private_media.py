@@ -20,13 +20,14 @@ from sqlalchemy import update
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from cite_live import access, media
-from cite_live.app import create_app
+from cite_live import access
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.jobs.maintenance import Maintenance
 from cite_live.models import MediaVersion, Production
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, S3Store
+from cite_live.web import media
+from cite_live.web.app import create_app
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url

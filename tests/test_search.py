@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import create_production, set_credits, set_tags
 from cite_live.listing import search_productions
 from cite_live.models import Artist, Chapter, Production, Tag, Venue
@@ -23,6 +22,7 @@ from cite_live.search import (
 )
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
+from cite_live.web.app import create_app
 from tests.app_fixtures import make_settings
 from tests.test_pages import publish, text_of
 

@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.security_headers import media_sources, page_policy, parse_policy
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, S3Store
+from cite_live.web.app import create_app
 from tests.app_fixtures import make_settings
 from tests.dbs import sqlite_url
 from tests.test_access_matrix import MATRIX, app_routes, build_world, client_for

@@ -31,7 +31,8 @@ for name in names:
     # Not the command line's entry point (it runs the command), nor Alembic's scripts.
     if name != "cite_live.__main__" and ".migrations" not in name:
         importlib.import_module(name)
-from cite_live import feeds, search
+from cite_live import search
+from cite_live.web import feeds
 print(json.dumps({
     "modules": len(names),
     "session_listener": event.contains(Session, "before_flush", search._before_flush),
@@ -44,7 +45,7 @@ print(json.dumps({
 
 # Then what the server and the app install, once however often they are made.
 from cite_live import server
-from cite_live.app import create_app
+from cite_live.web.app import create_app
 from cite_live.settings import load_settings
 
 for _ in range(2):

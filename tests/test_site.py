@@ -12,10 +12,10 @@ from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 from starlette.types import Message, Scope
 
-from cite_live.app import create_app
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
 from cite_live.site import HostMiddleware
+from cite_live.web.app import create_app
 from tests.app_fixtures import make_settings
 from tests.dbs import sqlite_url
 from tests.test_api import publish_fake

@@ -26,12 +26,12 @@ from starlette.testclient import TestClient
 from tusclient import client as tus_client
 
 from cite_live import partials, uploads
-from cite_live.app import create_app
 from cite_live.jobs import ingest
 from cite_live.models import Job, Production, Upload, User
 from cite_live.partials import PartialFile
 from cite_live.services import Services, open_services
 from cite_live.uploads import data_path
+from cite_live.web.app import create_app
 from tests.account_fixtures import login, make_user, token_for
 from tests.app_fixtures import LiveServer, free_port, make_settings
 from tests.test_jobs import Media, production_row

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from cite_live import uploads
-from cite_live.app import create_app
 from cite_live.auth import CurrentUser
 from cite_live.catalogue import create_production
 from cite_live.models import Job, Production, Upload, User, utcnow
@@ -23,6 +22,7 @@ from cite_live.partials import PartialFile
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, S3Store
 from cite_live.uploads import UploadRefused, UploadView, data_path
+from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
 from tests.app_fixtures import make_settings
 from tests.s3server import S3Server

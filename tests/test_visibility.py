@@ -17,11 +17,11 @@ from alembic import command
 from sqlalchemy import select, text, update
 from starlette.testclient import TestClient
 
-from cite_live.app import create_app
 from cite_live.catalogue import create_production
 from cite_live.db import alembic_config, make_engine, make_sessionmaker, migrate
 from cite_live.models import Production
 from cite_live.services import Services, open_services
+from cite_live.web.app import create_app
 from tests.account_fixtures import login, make_user, token_for
 from tests.app_fixtures import make_settings
 from tests.dbs import sqlite_url

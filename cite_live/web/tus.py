@@ -38,7 +38,7 @@ from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBu
 from cite_live.services import Services
 from cite_live.uploads import UploadRefused, UploadView
 
-log = logging.getLogger("cite_live.tus")
+log = logging.getLogger("cite_live.web.tus")
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"

@@ -3,7 +3,7 @@
 No database or argon2 work runs on the event loop: logout is a plain ``def`` (Starlette runs it
 in a worker thread); the pages with a form read it on the loop, Starlette's form parser being
 async, and do the rest in a worker thread (:func:`_in_thread`, through
-:func:`cite_live.endpoints.with_form`, the app's one wrapper for that).
+:func:`cite_live.web.endpoints.with_form`, the app's one wrapper for that).
 
 Checking or hashing a password (argon2, about 100 ms of CPU) holds no database connection: what
 it needs is read first, the connection given back, and what it changes written in a new
@@ -37,7 +37,6 @@ from cite_live.auth import (
     sign_in,
     sign_out,
 )
-from cite_live.endpoints import with_form
 from cite_live.i18n import N_
 from cite_live.models import User
 from cite_live.services import Services
@@ -50,8 +49,9 @@ from cite_live.throttle import (
     email_key,
     limiter_for,
 )
+from cite_live.web.endpoints import with_form
 
-log = logging.getLogger("cite_live.account_pages")
+log = logging.getLogger("cite_live.web.account")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -172,7 +172,7 @@ Handler = Callable[[Request, dict[str, str] | None], Response]
 
 def _in_thread(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """The endpoint running ``handler(request, fields)`` in a worker thread, its form read on
-    the event loop by :func:`cite_live.endpoints.with_form` (``fields`` is None but for POST)."""
+    the event loop by :func:`cite_live.web.endpoints.with_form` (None but for POST)."""
 
     @with_form(max_fields=20)
     def endpoint(request: Request, form: FormData) -> Response:

@@ -22,13 +22,10 @@ from cite_live import accounts, i18n, params, uploads
 from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser, require_admin
 from cite_live.catalogue import artist_by_name
-from cite_live.endpoints import with_form
 from cite_live.i18n import N_, pick
 from cite_live.models import Artist, Production, User
-from cite_live.pages import make_pager, page_number, safe_next
 from cite_live.production_status import STATE_LABELS, human_size, latest_jobs, state_of
 from cite_live.search import production_match
-from cite_live.studio import choices, done_message, lang_of, render, see_other, services_of, site_of
 from cite_live.vocabulary import (
     ROLE_LABELS,
     ROLES,
@@ -37,6 +34,17 @@ from cite_live.vocabulary import (
     VISIBILITIES,
     VISIBILITY_LABELS,
     label,
+)
+from cite_live.web.catalogue import make_pager, page_number, safe_next
+from cite_live.web.endpoints import with_form
+from cite_live.web.studio import (
+    choices,
+    done_message,
+    lang_of,
+    render,
+    see_other,
+    services_of,
+    site_of,
 )
 
 PER_PAGE = 50

@@ -23,11 +23,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage, require_user
 from cite_live.catalogue import production_query
-from cite_live.endpoints import with_form
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
-from cite_live.pages import make_pager, page_number, safe_next
 from cite_live.production_form import FieldError, ProductionForm, apply
 from cite_live.production_status import (
     VISIBILITY_HINTS,
@@ -47,6 +45,8 @@ from cite_live.vocabulary import (
     VISIBILITY_LABELS,
     label,
 )
+from cite_live.web.catalogue import make_pager, page_number, safe_next
+from cite_live.web.endpoints import with_form
 
 PER_PAGE = 50
 # Names offered as suggestions in the credits' rows; beyond, the artist types the whole name.

@@ -2,9 +2,10 @@
 
 Templates translate with ``_()`` and ``ngettext()`` (new-style: ``_("%(name)s", name=x)``); the
 language is the request's (see :mod:`cite_live.i18n`). Every template rendered through a
-``TemplateResponse`` also gets ``lang``, ``other_lang``, ``current_path``, ``site_url`` and
-``user`` (the signed-in :class:`~cite_live.auth.CurrentUser` or None; these names win over a
-handler's own); every form puts ``csrf_token()`` in a hidden field.
+``TemplateResponse`` also gets ``lang``, ``other_lang``, ``current_path``, ``site_url``,
+``urls`` (the :class:`~cite_live.web.urls.Urls` of every link) and ``user`` (the signed-in
+:class:`~cite_live.auth.CurrentUser` or None; these names win over a handler's own); every
+form puts ``csrf_token()`` in a hidden field.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from cite_live import auth, i18n, metadata
 from cite_live.settings import Settings
 from cite_live.site import site_url
+from cite_live.web.urls import Urls
 
 
 def _context_language(context: jinja2.runtime.Context) -> str:
@@ -90,6 +92,7 @@ def _request_context(request: Request) -> dict[str, Any]:
         "other_lang": "en" if lang == "fr" else "fr",
         "current_path": path,
         "site_url": site_url(request),
+        "urls": Urls(site_url(request)),
         "user": auth.current_user(request),
     }
 

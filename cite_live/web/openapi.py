@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the JSON API, served at ``/api/v1/openapi.json``.
 
 Objects are closed (``additionalProperties: false``) and their fields required, so a field
-added to, renamed in or dropped from ``cite_live.api`` without being described here makes the
+added to, renamed in or dropped from ``cite_live.web.api`` without being described here makes the
 test that validates real responses against this document fail.
 """
 
@@ -12,18 +12,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from cite_live import pages
-from cite_live.api import (
+from cite_live.auth import COOKIE
+from cite_live.site import site_url
+from cite_live.vocabulary import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.web import catalogue as pages
+from cite_live.web.api import (
     CORS,
     DEFAULT_PER_PAGE,
     MAX_FILTER_LENGTH,
     MAX_PAGE,
     MAX_PER_PAGE,
 )
-from cite_live.auth import COOKIE
-from cite_live.oembed import MAX_URL_LENGTH
-from cite_live.site import site_url
-from cite_live.vocabulary import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.web.oembed import MAX_URL_LENGTH
 
 VERSION = "1.0.0"
 
@@ -218,7 +218,7 @@ SCHEMAS["OEmbed"] = _object(
 )
 
 
-# The signed-in account's own productions (cite_live.studio): what the studio polls.
+# The signed-in account's own productions (cite_live.web.studio): what the studio polls.
 SCHEMAS["JobState"] = _object(
     {
         "state": {"type": "string", "enum": list(JOB_STATES)},

@@ -1,7 +1,7 @@
 """The JSON API: productions and artists as outside tools read them (see DESIGN.md's contract).
 
 Every response, errors included, carries ``Access-Control-Allow-Origin: *``: partner sites read
-the catalogue from their own pages. ``cite_live.openapi`` describes each object below, and a
+the catalogue from their own pages. ``cite_live.web.openapi`` describes each object below, and a
 test checks real responses against that description.
 """
 

@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cite_live import params
-from cite_live.api import CORS, api
 from cite_live.auth import can_view
 from cite_live.catalogue import picture_key, production_at
 from cite_live.i18n import pick
@@ -30,6 +29,7 @@ from cite_live.metadata import (
 )
 from cite_live.player import EMBED_SIZES, parse_time
 from cite_live.site import site_url
+from cite_live.web.api import CORS, api
 
 # /productions/{slug}, with or without a trailing slash; the slug is one path segment.
 _PAGE_PATH = re.compile(r"/productions/([^/]+)/?")

@@ -82,7 +82,7 @@ _PREFLIGHT = _encode({**MEDIA_HEADERS, **PREFLIGHT_HEADERS})
 async def _error(
     send: Send, status: int, detail: str, headers: Sequence[filesend.Header] = ()
 ) -> None:
-    """The site's JSON error (cite_live.app's handler answers the same for other paths)."""
+    """The site's JSON error (cite_live.web.app's handler answers the same for other paths)."""
     body = json.dumps({"error": detail, "status": status}).encode()
     await filesend.answer(send, status, [*headers, *_ERROR], body)
 

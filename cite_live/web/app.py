@@ -1,0 +1,173 @@
+"""The web application, assembled from data in one place: the whole URL map is below."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from cite_live.auth import AuthMiddleware
+from cite_live.i18n import LocaleMiddleware
+from cite_live.pagecache import PageCacheMiddleware
+from cite_live.security_headers import ERROR_HEADERS, SecurityHeadersMiddleware
+from cite_live.services import Services, open_services
+from cite_live.settings import Settings
+from cite_live.site import HostMiddleware
+from cite_live.web import (
+    account,
+    admin,
+    api,
+    catalogue,
+    embeds,
+    feeds,
+    media,
+    oembed,
+    openapi,
+    studio,
+    tus,
+)
+from cite_live.web.errors import JSON_PATHS, error_answer
+from cite_live.web.templating import make_templates
+from cite_live.web.urls import PATHS
+
+log = logging.getLogger("cite_live.web.app")
+SERVER_ERROR = "Something went wrong on our side."
+GET_POST = ("GET", "POST")
+POST = ("POST",)
+TUS_COLLECTION = ("OPTIONS", "POST")
+
+
+def route(
+    path_name: str, endpoint: Any, methods: Sequence[str] = ("GET",), name: str | None = None
+) -> Route:
+    """The route of the path named ``path_name`` in cite_live.web.urls (and by that name)."""
+    return Route(PATHS[path_name], endpoint, methods=list(methods), name=name or path_name)
+
+
+class CachedStaticFiles(StaticFiles):
+    """Static files with a cache lifetime: paths are not versioned, so an hour, revalidated."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.setdefault("Cache-Control", "public, max-age=3600")
+        return response
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The ASGI app for ``settings``; pass ``services`` to share already-open resources."""
+    feeds.install()
+    templates = make_templates(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = services is None
+        app.state.services = services or open_services(settings)
+        # S3: a private production's objects, and every original, refused to anonymous readers
+        # (in a worker thread: the store is waited on, not the event loop).
+        await run_in_threadpool(app.state.services.access.sync)
+        try:
+            yield
+        finally:
+            if own:
+                app.state.services.close()
+
+    async def error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else SERVER_ERROR
+        if status == 500:
+            log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        # Location (auth.require_user's redirect to the login page), Retry-After, WWW-Authenticate.
+        headers = exc.headers if isinstance(exc, HTTPException) else ERROR_HEADERS
+        if 300 <= status < 400:
+            return Response(status_code=status, headers=headers)
+        return error_answer(request, status, detail, headers)
+
+    # Raw ASGI apps, answered by MediaMiddleware (which dispatches by these very routes) ahead
+    # of the page middleware. The private one first: /media/{key:path} would otherwise take
+    # "private/…" for a key.
+    media_routes = [
+        route("private_media", media.PrivateMedia(), media.PRIVATE_METHODS),
+        route("media", media.PublicMedia(), media.PUBLIC_METHODS),
+    ]
+    routes = [
+        route("home", catalogue.home),
+        route("artists", catalogue.artists_index),
+        route("artist", catalogue.artist_page),
+        route("artist_feed", feeds.artist_feed),
+        route("production", catalogue.production_page),
+        route("chapters", catalogue.chapters_vtt),
+        route("venues", catalogue.venues_index),
+        route("venue", catalogue.venue_page),
+        route("tags", catalogue.tags_index),
+        route("tag", catalogue.tag_page),
+        route("search", catalogue.search_page),
+        route("set_language", catalogue.set_language),
+        route("login", account.login, GET_POST),
+        route("logout", account.logout, POST),
+        route("account", account.account, GET_POST),
+        route("invite", account.invitation, GET_POST),
+        route("studio", studio.studio_page),
+        route("studio_edit", studio.edit_page),
+        route("studio_edit", studio.edit_submit, POST, name="studio_save"),
+        route("studio_cover", studio.cover_submit, POST),
+        route("studio_replace", studio.replace_page),
+        route("studio_delete", studio.delete_page),
+        route("studio_delete", studio.delete_submit, POST, name="studio_delete_confirmed"),
+        route("studio_retry", studio.retry, POST),
+        route("admin", admin.admin_page),
+        route("admin_unpublish", admin.unpublish, POST),
+        route("admin_publish", admin.publish, POST),
+        route("admin_user", admin.update_user, POST),
+        route("admin_invitations", admin.invite, POST),
+        route("site_feed", feeds.site_feed),
+        route("podcast_feed", feeds.podcast_feed),
+        route("embed", embeds.embed_page),
+        route("oembed", oembed.oembed),
+        route("api_openapi", openapi.openapi_document),
+        route("api_productions", api.list_productions),
+        route("api_production", api.show_production),
+        route("api_artists", api.list_artists),
+        route("api_artist", api.show_artist),
+        route("api_my_productions", studio.my_productions),
+        # tus 1.0 resumable uploads; the collection answers with and without its slash.
+        route("api_uploads", tus.collection, TUS_COLLECTION),
+        Route(PATHS["api_uploads"].rstrip("/"), tus.collection, methods=list(TUS_COLLECTION)),
+        route("api_upload", tus.upload, (*TUS_COLLECTION, "HEAD", "PATCH", "DELETE")),
+        *media_routes,
+        Mount(
+            PATHS["static"],
+            CachedStaticFiles(directory=settings.web_dir / "static"),
+            name="static",
+        ),
+    ]
+    middleware = [
+        # Before anything writes an absolute URL, media included: a request for another host
+        # is refused, and a trusted proxy's forwarded address is taken.
+        Middleware(HostMiddleware, settings=settings, json_paths=JSON_PATHS),
+        # Media next: a segment needs none of what follows (media.MediaMiddleware).
+        Middleware(media.MediaMiddleware, routes=media_routes),
+        # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
+        Middleware(LocaleMiddleware),
+        # Inside the locale, so that its refusals are in the visitor's language.
+        Middleware(AuthMiddleware),
+    ]
+    handlers: dict[Any, Any] = {HTTPException: error, Exception: error}
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
+    )
+    app.state.templates = templates
+    if services is not None:
+        app.state.services = services
+    return app

@@ -1,0 +1,258 @@
+"""Every address of the site, written once.
+
+:data:`PATHS` names each path; the route table (:mod:`cite_live.web.app`) is built from it, and
+:class:`Urls` builds links from it for handlers, feeds, the API, the command line and templates
+(``{{ urls.artist(slug) }}``). A value put into a path is percent-encoded here, once; a query
+is encoded from keyword arguments, leaving out those that are None. ``Urls(site)`` also makes
+absolute addresses on the site's public URL (:func:`cite_live.site.site_url`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+PATHS: Mapping[str, str] = {
+    # The catalogue.
+    "home": "/",
+    "artists": "/artists",
+    "artist": "/artists/{slug}",
+    "artist_feed": "/artists/{slug}/feed.atom",
+    "production": "/productions/{slug}",
+    "chapters": "/productions/{slug}/chapters.vtt",
+    "venues": "/venues",
+    "venue": "/venues/{slug}",
+    "tags": "/tags",
+    "tag": "/tags/{slug}",
+    "search": "/search",
+    "set_language": "/lang/{code}",
+    # Accounts.
+    "login": "/login",
+    "logout": "/logout",
+    "account": "/account",
+    "invite": "/invite/{token}",
+    # The artist's studio and the admin page.
+    "studio": "/studio",
+    "studio_edit": "/studio/productions/{production_id}",
+    "studio_cover": "/studio/productions/{production_id}/cover",
+    "studio_replace": "/studio/productions/{production_id}/replace",
+    "studio_delete": "/studio/productions/{production_id}/delete",
+    "studio_retry": "/studio/productions/{production_id}/retry",
+    "admin": "/admin",
+    "admin_publish": "/admin/productions/{production_id}/publish",
+    "admin_unpublish": "/admin/productions/{production_id}/unpublish",
+    "admin_user": "/admin/users/{user_id}",
+    "admin_invitations": "/admin/invitations",
+    # Partners: feeds, embeds, oEmbed.
+    "site_feed": "/feed.atom",
+    "podcast_feed": "/podcast.rss",
+    "embed": "/embed/{production_id}",
+    "oembed": "/oembed",
+    # The JSON API and tus uploads.
+    "api_openapi": "/api/v1/openapi.json",
+    "api_productions": "/api/v1/productions",
+    "api_production": "/api/v1/productions/{production_id}",
+    "api_artists": "/api/v1/artists",
+    "api_artist": "/api/v1/artists/{slug}",
+    "api_my_productions": "/api/v1/me/productions",
+    "api_uploads": "/api/v1/uploads/",
+    "api_upload": "/api/v1/uploads/{upload_id}",
+    # Media from the local store (cite_live.web.media), and the site's own files.
+    "private_media": "/media/private/{token}/{key:path}",
+    "media": "/media/{key:path}",
+    "static": "/static",
+}
+
+#: Where the paths of an area start: answered in JSON, or never cached, by prefix.
+API_PREFIX = "/api/"
+MEDIA_PREFIX = "/media/"
+PRIVATE_MEDIA_PREFIX = "/media/private/"
+STATIC_PREFIX = "/static/"
+LANGUAGE_PREFIX = "/lang/"
+UPLOADS_PREFIX = PATHS["api_uploads"].rstrip("/")
+
+_PARAM = re.compile(r"{(\w+)(:\w+)?}")
+
+
+def path(name: str, /, **values: Any) -> str:
+    """The path named ``name`` with ``values`` put into it, each percent-encoded (a ``path``
+    value keeps its slashes); a missing or unknown value is a programming error."""
+    template = PATHS[name]
+    names = set()
+
+    def fill(match: re.Match[str]) -> str:
+        key, kind = match.group(1), match.group(2)
+        names.add(key)
+        return quote(str(values[key]), safe="/" if kind == ":path" else "")
+
+    built = _PARAM.sub(fill, template)
+    extra = set(values) - names
+    if extra:
+        raise TypeError(f"{name} takes no {', '.join(sorted(extra))}")
+    return built
+
+
+def with_query(
+    url: str, query: Mapping[str, Any] | None = None, fragment: str | None = None
+) -> str:
+    """``url`` with ``query`` (None values left out) and a ``#fragment``."""
+    pairs = [(key, str(value)) for key, value in (query or {}).items() if value is not None]
+    if pairs:
+        url += ("&" if "?" in url else "?") + urlencode(pairs)
+    if fragment:
+        url += "#" + quote(fragment, safe="-_.~")
+    return url
+
+
+class Urls:
+    """The site's links: paths for pages and forms, absolute URLs through :meth:`absolute`."""
+
+    def __init__(self, site: str = "") -> None:
+        self.site = site.rstrip("/")
+
+    def absolute(self, url: str) -> str:
+        """``url`` (a path of this site) as an absolute URL on the site's public address."""
+        return self.site + url
+
+    # --- the catalogue ---------------------------------------------------------------------------
+
+    def home(self) -> str:
+        return path("home")
+
+    def artists(self, **query: Any) -> str:
+        return with_query(path("artists"), query)
+
+    def artist(self, slug: str, **query: Any) -> str:
+        return with_query(path("artist", slug=slug), query)
+
+    def artist_feed(self, slug: str) -> str:
+        return path("artist_feed", slug=slug)
+
+    def production(self, slug: str, **query: Any) -> str:
+        """A production's page (``t=`` starts the player there)."""
+        return with_query(path("production", slug=slug), query)
+
+    def chapters(self, slug: str) -> str:
+        return path("chapters", slug=slug)
+
+    def venues(self, **query: Any) -> str:
+        return with_query(path("venues"), query)
+
+    def venue(self, slug: str, **query: Any) -> str:
+        return with_query(path("venue", slug=slug), query)
+
+    def tags(self, **query: Any) -> str:
+        return with_query(path("tags"), query)
+
+    def tag(self, slug: str, **query: Any) -> str:
+        return with_query(path("tag", slug=slug), query)
+
+    def search(self, **query: Any) -> str:
+        return with_query(path("search"), query)
+
+    def set_language(self, code: str, next: str | None = None) -> str:
+        return with_query(path("set_language", code=code), {"next": next})
+
+    # --- accounts --------------------------------------------------------------------------------
+
+    def login(self, next: str | None = None) -> str:
+        return with_query(path("login"), {"next": next})
+
+    def logout(self) -> str:
+        return path("logout")
+
+    def account(self) -> str:
+        return path("account")
+
+    def invite(self, token: str) -> str:
+        return path("invite", token=token)
+
+    # --- the studio and the admin page -----------------------------------------------------------
+
+    def studio(self, **query: Any) -> str:
+        return with_query(path("studio"), query)
+
+    def studio_edit(self, production_id: str, **query: Any) -> str:
+        return with_query(path("studio_edit", production_id=production_id), query)
+
+    def studio_cover(self, production_id: str) -> str:
+        return path("studio_cover", production_id=production_id)
+
+    def studio_replace(self, production_id: str) -> str:
+        return path("studio_replace", production_id=production_id)
+
+    def studio_delete(self, production_id: str, **query: Any) -> str:
+        return with_query(path("studio_delete", production_id=production_id), query)
+
+    def studio_retry(self, production_id: str) -> str:
+        return path("studio_retry", production_id=production_id)
+
+    def admin(self, fragment: str | None = None, **query: Any) -> str:
+        return with_query(path("admin"), query, fragment)
+
+    def admin_publish(self, production_id: str) -> str:
+        return path("admin_publish", production_id=production_id)
+
+    def admin_unpublish(self, production_id: str) -> str:
+        return path("admin_unpublish", production_id=production_id)
+
+    def admin_user(self, user_id: int) -> str:
+        return path("admin_user", user_id=user_id)
+
+    def admin_invitations(self) -> str:
+        return path("admin_invitations")
+
+    # --- partners --------------------------------------------------------------------------------
+
+    def site_feed(self) -> str:
+        return path("site_feed")
+
+    def podcast_feed(self) -> str:
+        return path("podcast_feed")
+
+    def embed(self, address: str, **query: Any) -> str:
+        """The iframe player of the production at ``address`` (its id, or its secret name)."""
+        return with_query(path("embed", production_id=address), query)
+
+    def oembed(self, **query: Any) -> str:
+        return with_query(path("oembed"), query)
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    def api_openapi(self) -> str:
+        return path("api_openapi")
+
+    def api_productions(self, **query: Any) -> str:
+        return with_query(path("api_productions"), query)
+
+    def api_production(self, production_id: str) -> str:
+        return path("api_production", production_id=production_id)
+
+    def api_artists(self, **query: Any) -> str:
+        return with_query(path("api_artists"), query)
+
+    def api_artist(self, slug: str) -> str:
+        return path("api_artist", slug=slug)
+
+    def api_my_productions(self, **query: Any) -> str:
+        return with_query(path("api_my_productions"), query)
+
+    def api_uploads(self) -> str:
+        return path("api_uploads")
+
+    def api_upload(self, upload_id: str) -> str:
+        return path("api_upload", upload_id=upload_id)
+
+    # --- files -----------------------------------------------------------------------------------
+
+    def media(self, key: str) -> str:
+        return path("media", key=key)
+
+    def private_media(self, token: str, key: str) -> str:
+        return path("private_media", token=token, key=key)
+
+    def static(self, name: str) -> str:
+        """A file of ``web/static`` (``css/site.css``)."""
+        return path("static") + "/" + quote(name.lstrip("/"), safe="/")
