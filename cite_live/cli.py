@@ -16,11 +16,11 @@ from cite_live.accounts import AccountError
 from cite_live.catalogue import artist_by_name, get_production
 from cite_live.jobs import doorbell as jobs
 from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
+from cite_live.presenter import production_json
 from cite_live.services import Services, open_services
 from cite_live.settings import SettingsError, load_settings
 from cite_live.storage import StorageError
 from cite_live.vocabulary import ROLES
-from cite_live.web.api import production_json
 from cite_live.web.urls import Urls
 from transcoder import TranscodeError
 
@@ -171,7 +171,7 @@ def ingest(
         with services.sessions() as session:
             production = get_production(session, production_id)
             assert production is not None
-            data = production_json(production, services.store, services.settings.stable_url)
+            data = production_json(production, services.store, Urls(services.settings.stable_url))
         if as_json:
             print(json.dumps(data, ensure_ascii=False), flush=True)
         else:

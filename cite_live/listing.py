@@ -8,7 +8,7 @@ Each function takes the session its caller owns.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from cite_live.catalogue import card_query
 from cite_live.models import Artist, Credit, Production, Tag, Venue
 from cite_live.search import artist_match, normalize, production_match
+
+Named = TypeVar("Named", Artist, Venue, Tag)
 
 
 def visible() -> ColumnElement[bool]:
@@ -127,3 +129,25 @@ def artists_where(
     ]
     where.append(Artist.id.in_(ids))
     return where
+
+
+def by_slug(session: Session, model: type[Named], slug: str | None) -> Named | None:
+    """The artist, venue or tag whose slug is ``slug`` (a path's, read by
+    :func:`cite_live.params.path_name`: None when it can name nothing)."""
+    if not slug:
+        return None
+    row: Named | None = session.scalars(select(model).where(model.slug == slug)).first()
+    return row
+
+
+def artist_productions(
+    session: Session, slug: str | None, *, limit: int, query: Select[Any] | None = None
+) -> tuple[Artist, list[Production], int] | None:
+    """The artist at ``slug``, their ``limit`` newest visible productions (loaded as ``query``
+    loads them) and how many they have in all; None when there is no such artist."""
+    artist = by_slug(session, Artist, slug)
+    if artist is None:
+        return None
+    where = productions_where(artist=artist.slug)
+    rows, total = page_of_productions(session, where, offset=0, limit=limit, query=query)
+    return artist, rows, total

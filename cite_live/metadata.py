@@ -17,19 +17,25 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
-from cite_live.catalogue import address, picture_key, playing_version
-from cite_live.i18n import pick
-from cite_live.models import Production
+from cite_live.catalogue import picture_key, playing_version
+from cite_live.models import Production, aware
 from cite_live.player import EMBED_SIZES
+from cite_live.presenter import (
+    artist_url,
+    description_of,
+    embed_url,
+    page_url,
+    picture_url,
+    title_of,
+)
 from cite_live.storage import ObjectStore, StorageError
 from cite_live.vocabulary import LICENCE_URLS
+from cite_live.web.urls import Urls
 
 T = TypeVar("T")
 
@@ -54,11 +60,6 @@ def script_json(value: Any) -> Markup:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     # Outside strings JSON has none of these characters, so escaping them keeps it equal.
     return Markup(text.translate(_SCRIPT_UNSAFE))  # noqa: S704 - made safe just above
-
-
-def aware(moment: datetime) -> datetime:
-    """``moment`` with its time zone: SQLite hands back the stored UTC times without it."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def iso_duration(seconds: float | None) -> str | None:
@@ -129,24 +130,9 @@ def image_size(store: ObjectStore, key: str) -> tuple[int, int] | None:
     return _remember(store, "image", key, compute)
 
 
-# --- URLs of a production --------------------------------------------------------------------
-
-
-def page_url(production: Production, site_url: str) -> str:
-    return f"{site_url}/productions/{quote(production.slug)}"
-
-
-def embed_url(production: Production, site_url: str) -> str:
-    return f"{site_url}/embed/{quote(address(production))}"
-
-
-def oembed_url(production: Production, site_url: str) -> str:
-    query = urlencode({"url": page_url(production, site_url), "format": "json"})
-    return f"{site_url}/oembed?{query}"
-
-
-def artist_url(slug: str, site_url: str) -> str:
-    return f"{site_url}/artists/{quote(slug)}"
+def oembed_url(production: Production, urls: Urls) -> str:
+    """The oEmbed answer for the production's page, as its page head announces it."""
+    return urls.absolute(urls.oembed(url=page_url(production, urls), format="json"))
 
 
 # --- the page head -------------------------------------------------------------------------------
@@ -167,26 +153,25 @@ class PageMeta:
     json_ld: Markup = field(default_factory=lambda: Markup("{}"))
 
 
-def _artist_node(name: str, slug: str, site_url: str) -> dict[str, Any]:
+def _artist_node(name: str, slug: str, urls: Urls) -> dict[str, Any]:
     # MusicGroup is an Organization, so it fits both byArtist (MusicRecording) and creator
     # (VideoObject); a soloist is a group of one, as music catalogues usually put it.
-    return {"@type": "MusicGroup", "name": name, "url": artist_url(slug, site_url)}
+    return {"@type": "MusicGroup", "name": name, "url": artist_url(slug, urls)}
 
 
 def _json_ld(
-    production: Production, store: ObjectStore, site_url: str, title: str, description: str
+    production: Production, store: ObjectStore, urls: Urls, title: str, description: str
 ) -> dict[str, Any]:
     version = playing_version(production)
-    picture = picture_key(production)
-    picture_url = store.public_url(picture, site_url) if picture else None
-    artists = [_artist_node(c.artist.name, c.artist.slug, site_url) for c in production.credits]
-    embed = embed_url(production, site_url)
+    picture = picture_url(production, store, urls.site)
+    artists = [_artist_node(c.artist.name, c.artist.slug, urls) for c in production.credits]
+    embed = embed_url(production, urls)
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "VideoObject" if production.kind == "video" else "MusicRecording",
-        "@id": page_url(production, site_url),
+        "@id": page_url(production, urls),
         "name": title,
-        "url": page_url(production, site_url),
+        "url": page_url(production, urls),
         "description": description,
     }
     duration = iso_duration(production.duration)
@@ -194,7 +179,7 @@ def _json_ld(
         data["duration"] = duration
     if production.venue is not None:
         place: dict[str, Any] = {"@type": "Place", "name": production.venue.name}
-        place["url"] = f"{site_url}/venues/{quote(production.venue.slug)}"
+        place["url"] = urls.absolute(urls.venue(production.venue.slug))
         if production.venue.commune:
             place["address"] = {
                 "@type": "PostalAddress",
@@ -214,20 +199,20 @@ def _json_ld(
             data["creator"] = artists
         data["uploadDate"] = uploaded.isoformat()
         data["embedUrl"] = embed
-        if picture_url:
-            data["thumbnailUrl"] = picture_url
+        if picture:
+            data["thumbnailUrl"] = picture
         if version is not None and version.master_key:
-            data["contentUrl"] = store.public_url(version.master_key, site_url)
+            data["contentUrl"] = store.public_url(version.master_key, urls.site)
             data["encodingFormat"] = "application/vnd.apple.mpegurl"
     else:
         if artists:
             data["byArtist"] = artists if len(artists) > 1 else artists[0]
         data["datePublished"] = uploaded.date().isoformat()
-        if picture_url:
-            data["image"] = picture_url
+        if picture:
+            data["image"] = picture
         audio: dict[str, Any] = {"@type": "AudioObject", "embedUrl": embed}
         if version is not None and version.download_key:
-            audio["contentUrl"] = store.public_url(version.download_key, site_url)
+            audio["contentUrl"] = store.public_url(version.download_key, urls.site)
             audio["encodingFormat"] = "audio/mp4"
         if duration:
             audio["duration"] = duration
@@ -241,18 +226,18 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
     The production's credits, venue, tags and current version must be loaded (as
     ``catalogue.get_production`` does) or loadable from an open session.
     """
-    site_url = site_url.rstrip("/")
-    title = pick(production.title, production.title_en, lang)
+    urls = Urls(site_url)
+    title = title_of(production, lang)
     names = [credit.artist.name for credit in production.credits]
-    description = excerpt(pick(production.description, production.description_en, lang))
+    description = excerpt(description_of(production, lang))
     if not description:
         # Previews and search results look broken without a sentence; say who and where.
         parts = [", ".join(dict.fromkeys(names))] if names else []
         if production.venue is not None:
             parts.append(production.venue.name)
         description = excerpt(" — ".join([title, *parts]))
-    url = page_url(production, site_url)
-    embed = embed_url(production, site_url)
+    url = page_url(production, urls)
+    embed = embed_url(production, urls)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
     version = playing_version(production)
     picture = picture_key(production)
@@ -274,8 +259,8 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
         ("twitter:player:width", str(width)),
         ("twitter:player:height", str(height)),
     ]
-    if picture:
-        image_url = store.public_url(picture, site_url)
+    image_url = picture_url(production, store, urls.site)
+    if picture and image_url:
         og.append(("og:image", image_url))
         size = image_size(store, picture)
         if size:
@@ -291,7 +276,7 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
     if embed.startswith("https://"):
         og.append(("og:video:secure_url", embed))
     if production.kind == "audio" and version is not None and version.download_key:
-        download = store.public_url(version.download_key, site_url)
+        download = store.public_url(version.download_key, urls.site)
         og += [("og:audio", download), ("og:audio:type", "audio/mp4")]
         twitter += [
             ("twitter:player:stream", download),
@@ -301,15 +286,15 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
         key = "video:duration" if production.kind == "video" else "music:duration"
         og.append((key, str(round(production.duration))))
     if production.kind == "audio":
-        og += [("music:musician", artist_url(c.artist.slug, site_url)) for c in production.credits]
+        og += [("music:musician", artist_url(c.artist.slug, urls)) for c in production.credits]
 
     return PageMeta(
         title=title,
         description=description,
         url=url,
         lang=lang,
-        oembed_url=oembed_url(production, site_url),
+        oembed_url=oembed_url(production, urls),
         open_graph=og,
         twitter=twitter,
-        json_ld=script_json(_json_ld(production, store, site_url, title, description)),
+        json_ld=script_json(_json_ld(production, store, urls, title, description)),
     )

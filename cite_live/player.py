@@ -8,12 +8,20 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
-from cite_live.presenter import chapters_of, duration_of, media_of, media_url
+from cite_live.presenter import (
+    chapters_of,
+    duration_of,
+    embed_url,
+    media_of,
+    media_url,
+    page_url,
+    title_of,
+)
 from cite_live.storage import ObjectStore
+from cite_live.web.urls import Urls
 
 # Longer than any capture the limits let in; a bigger start time is a typo or a probe.
 MAX_START = 7 * 24 * 3600.0
@@ -131,17 +139,15 @@ def player_data(
     turns a key into its URL (``access.media_link``: signed links for a private production);
     by default, the store's public URL.
     """
-    site = site_url.rstrip("/")
+    urls = Urls(site_url)
     version = playing_version(production)
-    media = media_of(production, media_url(store, site, link))
-    title = production.title
-    if lang == "en" and production.title_en:
-        title = production.title_en
+    media = media_of(production, media_url(store, urls.site, link))
+    title = title_of(production, lang)
     chapters = chapters_of(production)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
     # What the browser names it by (embed, the API when links are renewed): an unlisted
     # production's id opens nothing, its secret address does.
-    named = quote(address(production))
+    embed = embed_url(production, urls)
     return {
         "id": address(production),
         "slug": production.slug,
@@ -154,13 +160,13 @@ def player_data(
         "cover": media["cover"],
         "waveform_url": media["waveform"],
         "storyboard_url": media["storyboard"],
-        "chapters_url": f"{site}/productions/{production.slug}/chapters.vtt" if chapters else None,
+        "chapters_url": urls.absolute(urls.chapters(production.slug)) if chapters else None,
         "chapters": chapters,
         "duration": duration_of(production),
-        "page_url": f"{site}/productions/{production.slug}",
-        "embed_url": f"{site}/embed/{named}",
+        "page_url": page_url(production, urls),
+        "embed_url": embed,
         "embed_width": width,
         "embed_height": height,
-        "embed_snippet": embed_snippet(f"{site}/embed/{named}", production.kind, title),
+        "embed_snippet": embed_snippet(embed, production.kind, title),
         "lang": lang,
     }

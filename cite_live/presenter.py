@@ -1,17 +1,46 @@
-"""What every view of a production shows alike: its media as URLs, its chapters, its duration
-and its artists. Cards, the API object and the player each take what they show from here, so
-that they agree on which picture stands for a production and when its media play.
+"""What every view of a production or an artist shows alike: its title in the visitor's
+language, its artists, its picture and media as URLs, its chapters and duration, its page and
+embed addresses. Cards, the catalogue's pages, the API objects, the player, the feeds, oEmbed
+and the page metadata each take what they show from here, so that they agree on which picture
+stands for a production, when its media play and where its pages are.
+
+Links are built with a :class:`~cite_live.web.urls.Urls` (``Urls(site)`` where no request is
+at hand): paths for the site's own pages, absolute addresses for what leaves it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
 
-from cite_live.catalogue import picture_key, playing_version
-from cite_live.models import Production
+from cite_live.catalogue import address, picture_key, playing_version
+from cite_live.i18n import pick
+from cite_live.models import Artist, Production, aware
 from cite_live.storage import ObjectStore
+from cite_live.vocabulary import (
+    CREDIT_ROLE_LABELS,
+    KIND_LABELS,
+    SESSION_TYPE_LABELS,
+    label,
+    licence_of,
+)
+from cite_live.web.urls import Urls
 
 KeyUrl = Callable[[str | None], str | None]
+MAX_LINK = 2000
+
+
+# --- facts of a production -----------------------------------------------------------------------
+
+
+def title_of(production: Production, lang: str) -> str:
+    """The title in ``lang``, or in the other language when it has none in this one."""
+    return pick(production.title, production.title_en, lang)
+
+
+def description_of(production: Production, lang: str) -> str:
+    return pick(production.description, production.description_en, lang)
 
 
 def media_url(
@@ -26,6 +55,11 @@ def media_url(
         return link(key) if link is not None else store.public_url(key, site_url)
 
     return url
+
+
+def picture_url(production: Production, store: ObjectStore, site_url: str) -> str | None:
+    """The public URL of the production's picture (:func:`cite_live.catalogue.picture_key`)."""
+    return media_url(store, site_url)(picture_key(production))
 
 
 def media_of(production: Production, url: KeyUrl) -> dict[str, str | None]:
@@ -62,3 +96,234 @@ def artists_of(production: Production) -> list[dict[str, str]]:
         if entry not in artists:
             artists.append(entry)
     return artists
+
+
+# --- addresses -----------------------------------------------------------------------------------
+
+
+def page_url(production: Production, urls: Urls) -> str:
+    """The absolute address of the production's page."""
+    return urls.absolute(urls.production(production.slug))
+
+
+def embed_url(production: Production, urls: Urls) -> str:
+    """The absolute address of its iframe player, by what names it there (catalogue.address)."""
+    return urls.absolute(urls.embed(address(production)))
+
+
+def artist_url(slug: str, urls: Urls) -> str:
+    """The absolute address of the artist's page."""
+    return urls.absolute(urls.artist(slug))
+
+
+# --- what the catalogue's pages show -------------------------------------------------------------
+
+
+def safe_link(url: Any) -> str | None:
+    """``url`` if it is an absolute http(s) address: a ``javascript:`` link is never an href."""
+    if not isinstance(url, str) or len(url) > MAX_LINK:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unbalanced "[" in the host, say
+        return None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return url.strip()
+    return None
+
+
+def links_of(links: Any) -> list[dict[str, str]]:
+    """An artist's links, as ``{"url", "label"}``; anything that is not an http(s) URL is left
+    out. Entries may be plain URLs or objects with a url and a label."""
+    shown: list[dict[str, str]] = []
+    for entry in links if isinstance(links, list) else []:
+        if isinstance(entry, dict):
+            url = safe_link(entry.get("url") or entry.get("href"))
+            text = entry.get("label") or entry.get("title") or entry.get("name")
+        else:
+            url, text = safe_link(entry), None
+        if url:
+            shown.append({"url": url, "label": str(text) if text else urlsplit(url).netloc})
+    return shown
+
+
+def paragraphs(text: str) -> list[str]:
+    """``text`` parted into its paragraphs (by blank lines), each trimmed, none empty."""
+    return [part.strip() for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
+
+
+def discipline_names(values: Any) -> list[str]:
+    """An artist's disciplines (a JSON list in the database), leaving out what is not text."""
+    return [d for d in values or [] if isinstance(d, str)]
+
+
+def card(production: Production, store: ObjectStore, urls: Urls, lang: str) -> dict[str, Any]:
+    """What a list shows of a production."""
+    return {
+        "url": urls.production(production.slug),
+        "title": title_of(production, lang),
+        "kind": production.kind,
+        "kind_label": label(KIND_LABELS, production.kind, lang),
+        "duration": production.duration,
+        "image": picture_url(production, store, urls.site),
+        "artists": artists_of(production),
+        "venue": production.venue.name if production.venue else None,
+        "recorded_on": production.recorded_on,
+        "session_type": label(SESSION_TYPE_LABELS, production.session_type, lang),
+    }
+
+
+def cards(
+    productions: Iterable[Production], store: ObjectStore, urls: Urls, lang: str
+) -> list[dict[str, Any]]:
+    return [card(production, store, urls, lang) for production in productions]
+
+
+def artist_card(artist: Artist, urls: Urls) -> dict[str, Any]:
+    """What a list shows of an artist."""
+    return {
+        "url": urls.artist(artist.slug),
+        "name": artist.name,
+        "commune": artist.commune,
+        "disciplines": discipline_names(artist.disciplines),
+    }
+
+
+def artist_details(artist: Artist, urls: Urls) -> dict[str, Any]:
+    """What the artist's page shows of them: the card, their biography and their links."""
+    return {
+        **artist_card(artist, urls),
+        "slug": artist.slug,
+        "bio": artist.bio or "",
+        "links": links_of(artist.links),
+    }
+
+
+def production_details(
+    production: Production, urls: Urls, lang: str, *, private: bool, listed: bool
+) -> dict[str, Any]:
+    """What a production's page shows of it (its player aside: cite_live.player); ``private``
+    when only its managers see it, ``listed`` when search engines may index it."""
+    venue = production.venue
+    return {
+        "id": production.id,
+        "slug": production.slug,
+        "title": title_of(production, lang),
+        "kind": production.kind,
+        "kind_label": label(KIND_LABELS, production.kind, lang),
+        "status": production.status,
+        "unlisted": production.visibility == "unlisted",
+        "private": private,
+        # Only listed productions belong in search engines.
+        "noindex": not listed,
+        "paragraphs": paragraphs(description_of(production, lang)),
+        "duration": production.duration,
+        "recorded_on": production.recorded_on,
+        "session_type": label(SESSION_TYPE_LABELS, production.session_type, lang),
+        "session_type_url": (
+            urls.search(type=production.session_type) if production.session_type else None
+        ),
+        "venue": (
+            {"name": venue.name, "url": urls.venue(venue.slug), "commune": venue.commune}
+            if venue
+            else None
+        ),
+        "licence": licence_of(production.licence, lang),
+        "tags": [{"name": t.name, "url": urls.tag(t.slug)} for t in production.tags],
+        "credits": [
+            {
+                "name": c.artist.name,
+                "url": urls.artist(c.artist.slug),
+                "role": label(CREDIT_ROLE_LABELS, c.role, lang),
+            }
+            for c in production.credits
+        ],
+        "chapters": [
+            {
+                "title": chapter.title,
+                "seconds": max(0, int(chapter.start)),
+                "url": urls.production(production.slug, t=max(0, int(chapter.start))),
+            }
+            for chapter in production.chapters
+        ],
+    }
+
+
+# --- the API's objects ---------------------------------------------------------------------------
+
+
+def production_json(
+    production: Production,
+    store: ObjectStore,
+    urls: Urls,
+    *,
+    link: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The production object: ids, status, credits and absolute URLs for players and pages.
+
+    ``link`` turns a key into its URL (``access.media_link``: signed links for a private
+    production shown to its managers); by default, the store's public URL."""
+    version = playing_version(production)
+    media = media_of(production, media_url(store, urls.site, link))
+    data: dict[str, Any] = {
+        "id": production.id,
+        "slug": production.slug,
+        "title": production.title,
+        "title_en": production.title_en,
+        "kind": production.kind,
+        "status": production.status,
+        "visibility": production.visibility,
+        "duration": duration_of(production),
+        "description": production.description,
+        "description_en": production.description_en,
+        "recorded_on": production.recorded_on.isoformat() if production.recorded_on else None,
+        "session_type": production.session_type,
+        "licence": production.licence,
+        "venue": (
+            {"name": production.venue.name, "slug": production.venue.slug}
+            if production.venue
+            else None
+        ),
+        "tags": [tag.name for tag in production.tags],
+        "artists": [
+            {"name": c.artist.name, "slug": c.artist.slug, "role": c.role}
+            for c in production.credits
+        ],
+        "chapters": chapters_of(production),
+        "hls_url": media["hls"],
+        "poster_url": media["picture"],
+        "waveform_url": media["waveform"],
+        "storyboard_url": media["storyboard"],
+        "download_url": media["download"],
+        "loudness_lufs": version.loudness_lufs if version else None,
+        "page_url": page_url(production, urls),
+        "embed_url": embed_url(production, urls),
+        "created_at": aware(production.created_at).isoformat(),
+        "published_at": (
+            aware(production.published_at).isoformat() if production.published_at else None
+        ),
+    }
+    if production.status == "failed":
+        data["error"] = production.error
+    return data
+
+
+def artist_json(artist: Artist, urls: Urls) -> dict[str, Any]:
+    """The artist object: who they are, where from, and where to read or follow them."""
+    links = [
+        {"label": str(link.get("label") or link["url"]), "url": str(link["url"])}
+        for link in artist.links or []
+        if isinstance(link, dict) and link.get("url")
+    ]
+    return {
+        "slug": artist.slug,
+        "name": artist.name,
+        "commune": artist.commune,
+        "disciplines": discipline_names(artist.disciplines),
+        "bio": artist.bio,
+        "links": links,
+        "featured": artist.featured,
+        "page_url": artist_url(artist.slug, urls),
+        "feed_url": urls.absolute(urls.artist_feed(artist.slug)),
+        "api_url": urls.absolute(urls.api_artist(artist.slug)),
+    }

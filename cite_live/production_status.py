@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from cite_live import i18n
 from cite_live.i18n import N_, pick
-from cite_live.metadata import page_url
 from cite_live.models import Job, Production
+from cite_live.presenter import page_url
 from cite_live.vocabulary import KIND_LABELS, VISIBILITY_LABELS, label
+from cite_live.web.urls import Urls
 
 VISIBILITY_HINTS = {
     "public": N_("Listed on the site, in search and in the feeds."),
@@ -131,6 +132,6 @@ def status_json(production: Production, job: Job | None, site: str) -> dict[str,
             if job is not None
             else None
         ),
-        "page_url": page_url(production, site),
+        "page_url": page_url(production, Urls(site)),
         "edit_url": f"{site}/studio/productions/{production.id}",
     }

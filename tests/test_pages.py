@@ -18,7 +18,8 @@ from cite_live.catalogue import set_credits, set_tags
 from cite_live.models import Artist, Chapter, MediaVersion, Production, Venue
 from cite_live.services import Services, open_services
 from cite_live.web.app import create_app
-from cite_live.web.catalogue import PER_PAGE, chapters_webvtt, safe_next
+from cite_live.web.catalogue import PER_PAGE, chapters_webvtt
+from cite_live.web.context import safe_next
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings
 

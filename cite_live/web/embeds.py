@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from cite_live.access import media_link
-from cite_live.auth import can_view, current_user
+from cite_live.auth import can_view
 from cite_live.catalogue import production_by_address
 from cite_live.player import PlayerOptions, player_data
-from cite_live.site import site_url
+from cite_live.web.context import Context, page
 
+# Said in English, as the API says it.
+NO_SUCH_PRODUCTION = "There is no production with this identifier."
 # Any site may frame the player: that is what it is for. The page runs no inline script, so
 # the policy can otherwise stay strict about what it loads.
 EMBED_HEADERS = {
@@ -30,29 +31,23 @@ PRIVATE_EMBED_HEADERS = {
 }
 
 
-def embed_page(request: Request) -> Response:
-    # A plain def: Starlette runs it in a worker thread, away from the event loop.
-    services = request.app.state.services
-    lang = getattr(request.state, "lang", "fr")
+@page
+def embed_page(ctx: Context) -> Response:
+    services, lang, site = ctx.services, ctx.lang, ctx.site
     with services.sessions() as session:
-        found = production_by_address(session, request.path_params["production_id"])
+        found = production_by_address(session, ctx.path_param("production_id"))
         production, by_address = found if found is not None else (None, False)
         # Unlisted productions embed by their secret address: whoever has the link may share
         # it. Private ones do not exist for the outside: only their owner and the admins see
         # them, on this site.
-        if production is None or not can_view(
-            current_user(request), production, by_address=by_address
-        ):
-            raise HTTPException(404, "There is no production with this identifier.")
-        site = site_url(request)
+        if production is None or not can_view(ctx.user, production, by_address=by_address):
+            raise HTTPException(404, NO_SUCH_PRODUCTION)
         link = media_link(services, production, site)
         data = player_data(production, services.store, site, lang=lang, link=link)
         private = production.visibility == "private"
-    options = PlayerOptions.from_query(request.query_params)
-    response: Response = request.app.state.templates.TemplateResponse(
-        request,
+    options = PlayerOptions.from_query(ctx.query)
+    return ctx.render(
         "embed.html",
         {"data": data, "options": options.as_dict(), "lang": lang},
         headers=PRIVATE_EMBED_HEADERS if private else EMBED_HEADERS,
     )
-    return response

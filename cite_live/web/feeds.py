@@ -25,28 +25,26 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import quote
 
-from sqlalchemy import select
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from cite_live import params
-from cite_live.catalogue import picture_key, production_query
-from cite_live.i18n import pick
-from cite_live.listing import page_of_productions, productions_where
-from cite_live.metadata import (
-    PROVIDER_NAME,
+from cite_live.catalogue import production_query
+from cite_live.listing import artist_productions, page_of_productions, productions_where
+from cite_live.metadata import PROVIDER_NAME, excerpt, stored_size
+from cite_live.models import MediaVersion, Production, aware
+from cite_live.presenter import (
     artist_url,
-    aware,
-    excerpt,
+    artists_of,
+    description_of,
     page_url,
-    stored_size,
+    picture_url,
+    title_of,
 )
-from cite_live.models import Artist, MediaVersion, Production
-from cite_live.site import site_url
 from cite_live.storage import ObjectStore
+from cite_live.web.context import CORS, Context, page
+from cite_live.web.urls import Urls
 
 ATOM = "http://www.w3.org/2005/Atom"
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -63,7 +61,7 @@ SITE_SUBTITLE = {
     "en": "The latest sessions recorded at the Cité de la Musique of Romans-sur-Isère.",
 }
 PODCAST_TITLE = {"fr": "Cité Live — les sessions audio", "en": "Cité Live — audio sessions"}
-HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+HEADERS = {"Cache-Control": "public, max-age=300", **CORS}
 
 
 def install() -> None:
@@ -97,8 +95,7 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def _summary(production: Production, lang: str) -> str:
-    text = pick(production.description, production.description_en, lang)
-    return excerpt(text, SUMMARY_LENGTH)
+    return excerpt(description_of(production, lang), SUMMARY_LENGTH)
 
 
 def html_paragraphs(text: str, limit: int = SUMMARY_LENGTH) -> str:
@@ -141,7 +138,7 @@ def _serialize(root: ET.Element) -> bytes:
 def atom_feed(
     productions: Sequence[Production],
     store: ObjectStore,
-    base: str,
+    urls: Urls,
     *,
     title: str,
     subtitle: str,
@@ -149,12 +146,14 @@ def atom_feed(
     alternate_url: str,
     lang: str,
     feed_id: str,
-    id_base: str,
+    ids: Urls,
 ) -> bytes:
-    """An Atom 1.0 document listing ``productions``; ``base`` is the site's address.
+    """An Atom 1.0 document listing ``productions``; ``urls`` builds the site's addresses.
 
-    Ids never change with the address a feed is read at: ``feed_id``, and for each entry
-    ``id_base`` (``Settings.stable_url``) with the production's public identifier."""
+    Ids never change with the address a feed is read at: ``feed_id``, and for each entry the
+    address of its API object on ``ids`` (``Settings.stable_url``), which names it by its
+    public identifier."""
+    home = urls.absolute(urls.home())
     # Atom elements are unprefixed under a default namespace declared here by hand:
     # ElementTree's default_namespace option refuses the unprefixed attributes Atom uses.
     feed = ET.Element("feed", {"xmlns": ATOM, XML_LANG: lang})
@@ -167,10 +166,10 @@ def atom_feed(
     _sub(feed, "updated", _rfc3339(updated))
     author = _sub(feed, "author")
     _sub(author, "name", PUBLISHER)
-    _sub(author, "uri", base + "/")
-    _sub(feed, "generator", PROVIDER_NAME, uri=base + "/")
+    _sub(author, "uri", home)
+    _sub(feed, "generator", PROVIDER_NAME, uri=home)
     for production in productions:
-        _atom_entry(feed, production, store, base, lang, id_base)
+        _atom_entry(feed, production, store, urls, lang, ids)
     return _serialize(feed)
 
 
@@ -178,101 +177,91 @@ def _atom_entry(
     feed: ET.Element,
     production: Production,
     store: ObjectStore,
-    base: str,
+    urls: Urls,
     lang: str,
-    id_base: str,
+    ids: Urls,
 ) -> None:
     entry = _sub(feed, "entry")
     # The id must never change: the slug follows the title, the public identifier does not.
-    _sub(entry, "id", f"{id_base}/api/v1/productions/{quote(production.id)}")
-    _sub(entry, "title", pick(production.title, production.title_en, lang), type="text")
-    _sub(entry, "link", rel="alternate", type="text/html", href=page_url(production, base))
+    _sub(entry, "id", ids.absolute(ids.api_production(production.id)))
+    _sub(entry, "title", title_of(production, lang), type="text")
+    _sub(entry, "link", rel="alternate", type="text/html", href=page_url(production, urls))
     published = production.published_at or production.created_at
     _sub(entry, "published", _rfc3339(published))
     _sub(entry, "updated", _rfc3339(max(aware(published), aware(production.updated_at))))
-    seen: set[str] = set()
-    for credit in production.credits:
-        if credit.artist.slug in seen:
-            continue
-        seen.add(credit.artist.slug)
+    for artist in artists_of(production):
         author = _sub(entry, "author")
-        _sub(author, "name", credit.artist.name)
-        _sub(author, "uri", artist_url(credit.artist.slug, base))
+        _sub(author, "name", artist["name"])
+        _sub(author, "uri", artist_url(artist["slug"], urls))
+    # A tag's scheme is the folder of the tags' pages.
+    scheme = urls.absolute(urls.tags()) + "/"
     for tag in production.tags:
-        _sub(entry, "category", term=tag.slug, label=tag.name, scheme=f"{base}/tags/")
+        _sub(entry, "category", term=tag.slug, label=tag.name, scheme=scheme)
     summary = _summary(production, lang)
     if summary:
         _sub(entry, "summary", summary, type="text")
     download = _download(production, store)
     if download:
         key, size = download
-        href = store.public_url(key, base)
+        href = store.public_url(key, urls.site)
         _sub(entry, "link", rel="enclosure", type="audio/mp4", length=str(size), href=href)
-    picture = picture_key(production)
+    picture = picture_url(production, store, urls.site)
     if picture:
-        _sub(entry, f"{{{MEDIA}}}thumbnail", url=store.public_url(picture, base))
+        _sub(entry, f"{{{MEDIA}}}thumbnail", url=picture)
 
 
 def _atom_response(body: bytes) -> Response:
     return Response(body, media_type=ATOM_TYPE, headers=HEADERS)
 
 
-def _language(request: Request) -> str:
-    lang = getattr(request.state, "lang", "fr")
-    return lang if isinstance(lang, str) else "fr"
-
-
-def site_feed(request: Request) -> Response:
-    services = request.app.state.services
-    base, lang = site_url(request), _language(request)
-    with services.sessions() as session:
+@page
+def site_feed(ctx: Context) -> Response:
+    urls, lang = ctx.urls, ctx.lang
+    ids = Urls(ctx.settings.stable_url)
+    with ctx.services.sessions() as session:
         rows, _ = page_of_productions(
             session, productions_where(), offset=0, limit=FEED_SIZE, query=production_query()
         )
         body = atom_feed(
             rows,
-            services.store,
-            base,
+            ctx.store,
+            urls,
             title=PROVIDER_NAME,
             subtitle=SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]),
-            self_url=f"{base}/feed.atom",
-            alternate_url=base + "/",
+            self_url=urls.absolute(urls.site_feed()),
+            alternate_url=urls.absolute(urls.home()),
             lang=lang,
-            feed_id=f"{services.settings.stable_url}/feed.atom",
-            id_base=services.settings.stable_url,
+            feed_id=ids.absolute(ids.site_feed()),
+            ids=ids,
         )
     return _atom_response(body)
 
 
-def artist_feed(request: Request) -> Response:
-    services = request.app.state.services
-    base, lang = site_url(request), _language(request)
-    slug = params.path_name(request.path_params["slug"])
-    with services.sessions() as session:
-        artist = (
-            session.scalars(select(Artist).where(Artist.slug == slug)).first() if slug else None
-        )
-        if artist is None:
-            raise HTTPException(404, "There is no artist with this name.")
-        rows, _ = page_of_productions(
+@page
+def artist_feed(ctx: Context) -> Response:
+    urls, lang = ctx.urls, ctx.lang
+    ids = Urls(ctx.settings.stable_url)
+    with ctx.services.sessions() as session:
+        found = artist_productions(
             session,
-            productions_where(artist=slug),
-            offset=0,
+            params.path_name(ctx.path_param("slug")),
             limit=FEED_SIZE,
             query=production_query(),
         )
-        page = artist_url(artist.slug, base)
+        if found is None:
+            raise HTTPException(404, "There is no artist with this name.")
+        artist, rows, _ = found
         body = atom_feed(
             rows,
-            services.store,
-            base,
+            ctx.store,
+            urls,
             title=f"{artist.name} — {PROVIDER_NAME}",
             subtitle=excerpt(artist.bio) or artist.name,
-            self_url=f"{page}/feed.atom",
-            alternate_url=page,
+            self_url=urls.absolute(urls.artist_feed(artist.slug)),
+            alternate_url=artist_url(artist.slug, urls),
             lang=lang,
-            feed_id=f"{artist_url(artist.slug, services.settings.stable_url)}/feed.atom",
-            id_base=services.settings.stable_url,
+            feed_id=ids.absolute(ids.artist_feed(artist.slug)),
+            ids=ids,
         )
     return _atom_response(body)
 
@@ -285,17 +274,18 @@ def _i(tag: str) -> str:
 
 
 def podcast_rss(
-    productions: Sequence[Production], store: ObjectStore, base: str, *, lang: str
+    productions: Sequence[Production], store: ObjectStore, urls: Urls, *, lang: str
 ) -> bytes:
     """An RSS 2.0 podcast of the ``productions`` that have a downloadable file."""
+    home = urls.absolute(urls.home())
     rss = ET.Element("rss", {"version": "2.0"})
     channel = _sub(rss, "channel")
     title = PODCAST_TITLE.get(lang, PODCAST_TITLE["fr"])
-    self_url = f"{base}/podcast.rss"
     _sub(channel, "title", title)
-    _sub(channel, "link", base + "/")
+    _sub(channel, "link", home)
     _sub(channel, "description", SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]))
     _sub(channel, "language", lang)
+    self_url = urls.absolute(urls.podcast_feed())
     _sub(channel, f"{{{ATOM}}}link", href=self_url, rel="self", type="application/rss+xml")
     _sub(channel, "generator", PROVIDER_NAME)
     _sub(channel, _i("author"), PUBLISHER)
@@ -311,16 +301,15 @@ def podcast_rss(
         latest = aware(items[0][0].published_at or items[0][0].created_at)
         _sub(channel, "lastBuildDate", format_datetime(latest))
     # The channel's picture: the newest cover, as there is no podcast artwork of its own yet.
-    cover = next((key for p, _ in items if (key := picture_key(p))), None)
-    if cover:
-        cover_url = store.public_url(cover, base)
+    cover_url = next((url for p, _ in items if (url := picture_url(p, store, urls.site))), None)
+    if cover_url:
         _sub(channel, _i("image"), href=cover_url)
         image = _sub(channel, "image")
         _sub(image, "url", cover_url)
         _sub(image, "title", title)
-        _sub(image, "link", base + "/")
+        _sub(image, "link", home)
     for production, (key, size) in items:
-        _podcast_item(channel, production, store, base, lang, key, size)
+        _podcast_item(channel, production, store, urls, lang, key, size)
     return _serialize(rss)
 
 
@@ -328,45 +317,45 @@ def _podcast_item(
     channel: ET.Element,
     production: Production,
     store: ObjectStore,
-    base: str,
+    urls: Urls,
     lang: str,
     key: str,
     size: int,
 ) -> None:
     item = _sub(channel, "item")
-    title = pick(production.title, production.title_en, lang)
+    title = title_of(production, lang)
     _sub(item, "title", rss_title(title))
     _sub(item, _i("title"), title)
-    _sub(item, "link", page_url(production, base))
+    _sub(item, "link", page_url(production, urls))
     _sub(item, "guid", production.id, isPermaLink="false")
     _sub(item, "pubDate", format_datetime(aware(production.published_at or production.created_at)))
-    description = html_paragraphs(pick(production.description, production.description_en, lang))
+    description = html_paragraphs(description_of(production, lang))
     if description:
         _sub(item, "description", description)
-    _sub(item, "enclosure", url=store.public_url(key, base), length=str(size), type="audio/mp4")
+    enclosure = store.public_url(key, urls.site)
+    _sub(item, "enclosure", url=enclosure, length=str(size), type="audio/mp4")
     if production.duration is not None:
         _sub(item, _i("duration"), str(max(1, round(production.duration))))
-    names = list(dict.fromkeys(credit.artist.name for credit in production.credits))
+    names = list(dict.fromkeys(artist["name"] for artist in artists_of(production)))
     if names:
         _sub(item, _i("author"), ", ".join(names))
-    picture = picture_key(production)
+    picture = picture_url(production, store, urls.site)
     if picture:
-        _sub(item, _i("image"), href=store.public_url(picture, base))
+        _sub(item, _i("image"), href=picture)
     _sub(item, _i("explicit"), "false")
     _sub(item, _i("episodeType"), "full")
     for tag in production.tags:
         _sub(item, "category", tag.name)
 
 
-def podcast_feed(request: Request) -> Response:
-    services = request.app.state.services
-    base, lang = site_url(request), _language(request)
+@page
+def podcast_feed(ctx: Context) -> Response:
     where = productions_where(kind="audio")
     # Versions published before downloads existed have no file to enclose.
     where.append(Production.current_version.has(MediaVersion.download_key.is_not(None)))
-    with services.sessions() as session:
+    with ctx.services.sessions() as session:
         rows, _ = page_of_productions(
             session, where, offset=0, limit=FEED_SIZE, query=production_query()
         )
-        body = podcast_rss(rows, services.store, base, lang=lang)
+        body = podcast_rss(rows, ctx.store, ctx.urls, lang=ctx.lang)
     return Response(body, media_type=RSS_TYPE, headers=HEADERS)

@@ -10,36 +10,36 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from markupsafe import escape
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cite_live import params
 from cite_live.auth import can_view
 from cite_live.catalogue import picture_key, production_at
-from cite_live.i18n import pick
-from cite_live.metadata import (
-    PROVIDER_NAME,
-    artist_url,
-    embed_url,
-    image_size,
-)
+from cite_live.metadata import PROVIDER_NAME, image_size
 from cite_live.player import EMBED_SIZES, parse_time
-from cite_live.site import site_url
-from cite_live.web.api import CORS, api
+from cite_live.presenter import artist_url, embed_url, picture_url, title_of
+from cite_live.web.context import CORS, Context, api
+from cite_live.web.limits import OEMBED_MAX_URL_LENGTH
+from cite_live.web.urls import PATHS, with_query
 
-# /productions/{slug}, with or without a trailing slash; the slug is one path segment.
-_PAGE_PATH = re.compile(r"/productions/([^/]+)/?")
-MAX_URL_LENGTH = 2000
+
+def _page_path() -> re.Pattern[str]:
+    """A production page's path, with or without a trailing slash; the slug is one segment."""
+    before, _, after = PATHS["production"].partition("{slug}")
+    return re.compile(f"{re.escape(before)}([^/]+){re.escape(after)}/?")
+
+
+_PAGE_PATH = _page_path()
 CACHE_AGE = 3600
 NOT_OURS = "This address is not a production page of this site."
 
 
-def _size_param(request: Request, name: str) -> int | None:
-    return params.whole_number(request.query_params.get(name), name)
+def _size_param(ctx: Context, name: str) -> int | None:
+    return params.whole_number(ctx.query.get(name), name)
 
 
 def player_size(kind: str, maxwidth: int | None, maxheight: int | None) -> tuple[int, int]:
@@ -61,7 +61,7 @@ def player_size(kind: str, maxwidth: int | None, maxheight: int | None) -> tuple
 
 def _slug_of(url: str, hosts: set[str]) -> str | None:
     """The production slug in ``url`` when it is one of our production pages."""
-    if len(url) > MAX_URL_LENGTH:
+    if len(url) > OEMBED_MAX_URL_LENGTH:
         return None
     try:
         parts = urlsplit(url.strip())
@@ -89,24 +89,22 @@ def _start_time(url: str) -> float | None:
 
 
 @api
-def oembed(request: Request) -> JSONResponse:
-    services = request.app.state.services
-    fmt = (request.query_params.get("format") or "json").strip().lower()
+def oembed(ctx: Context) -> JSONResponse:
+    services, urls = ctx.services, ctx.urls
+    fmt = (ctx.query.get("format") or "json").strip().lower()
     if fmt != "json":
         raise HTTPException(501, "Only the json format is offered.")
-    url = request.query_params.get("url")
+    url = ctx.query.get("url")
     if not url:
         raise HTTPException(400, "The parameter url is required.")
-    maxwidth = _size_param(request, "maxwidth")
-    maxheight = _size_param(request, "maxheight")
-    base = site_url(request)
+    maxwidth = _size_param(ctx, "maxwidth")
+    maxheight = _size_param(ctx, "maxheight")
     # The address the request arrived at (it passed cite_live.site.HostMiddleware) and site.url.
-    here = urlsplit(str(request.base_url)).netloc.lower()
-    hosts = {here, urlsplit(base).netloc.lower()}
+    here = urlsplit(str(ctx.request.base_url)).netloc.lower()
+    hosts = {here, urlsplit(ctx.site).netloc.lower()}
     slug = _slug_of(url, hosts)
     if slug is None:
         raise HTTPException(404, NOT_OURS)
-    lang = getattr(request.state, "lang", "fr")
     with services.sessions() as session:
         production = production_at(session, slug)
         # Only what plays can be embedded; private, processing and failed productions do not
@@ -114,17 +112,15 @@ def oembed(request: Request) -> JSONResponse:
         if production is None or not can_view(None, production, by_address=True):
             raise HTTPException(404, NOT_OURS)
         width, height = player_size(production.kind, maxwidth, maxheight)
-        title = pick(production.title, production.title_en, lang)
-        src = embed_url(production, base)
+        title = title_of(production, ctx.lang)
         start = _start_time(url)
-        if start:
-            src += "?" + urlencode({"t": f"{start:g}"})
+        src = with_query(embed_url(production, urls), {"t": f"{start:g}" if start else None})
         data: dict[str, Any] = {
             "version": "1.0",
             "type": "video" if production.kind == "video" else "rich",
             "title": title,
             "provider_name": PROVIDER_NAME,
-            "provider_url": base + "/",
+            "provider_url": urls.absolute(urls.home()),
             "html": iframe(src, width, height, title),
             "width": width,
             "height": height,
@@ -133,17 +129,18 @@ def oembed(request: Request) -> JSONResponse:
         if production.credits:
             first = production.credits[0].artist
             data["author_name"] = first.name
-            data["author_url"] = artist_url(first.slug, base)
+            data["author_url"] = artist_url(first.slug, urls)
         picture = picture_key(production)
+        thumbnail = picture_url(production, services.store, ctx.site)
     size = image_size(services.store, picture) if picture else None
     # The specification wants the thumbnail within maxwidth/maxheight too; there is one size,
     # so a thumbnail that would not fit is left out rather than described as smaller.
     if (
-        picture
+        thumbnail
         and size
         and (maxwidth is None or size[0] <= maxwidth)
         and (maxheight is None or size[1] <= maxheight)
     ):
-        data["thumbnail_url"] = services.store.public_url(picture, base)
+        data["thumbnail_url"] = thumbnail
         data["thumbnail_width"], data["thumbnail_height"] = size
     return JSONResponse(data, headers={**CORS, "Cache-Control": f"public, max-age={CACHE_AGE}"})

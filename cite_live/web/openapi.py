@@ -1,29 +1,30 @@
 """The OpenAPI 3.1 description of the JSON API, served at ``/api/v1/openapi.json``.
 
 Objects are closed (``additionalProperties: false``) and their fields required, so a field
-added to, renamed in or dropped from ``cite_live.web.api`` without being described here makes the
-test that validates real responses against this document fail.
+added to, renamed in or dropped from ``cite_live.presenter``'s API objects without being described
+here makes the test that validates real responses against this document fail. The limits it
+states are those the handlers apply (:mod:`cite_live.web.limits`), its paths those of the route
+table (:mod:`cite_live.web.urls`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from cite_live.auth import COOKIE
-from cite_live.site import site_url
 from cite_live.vocabulary import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
-from cite_live.web import catalogue as pages
-from cite_live.web.api import (
-    CORS,
-    DEFAULT_PER_PAGE,
+from cite_live.web.context import Context, api
+from cite_live.web.limits import (
+    API_DEFAULT_PER_PAGE,
+    API_MAX_PAGE,
+    API_MAX_PER_PAGE,
+    LIST_MAX_PAGE,
     MAX_FILTER_LENGTH,
-    MAX_PAGE,
-    MAX_PER_PAGE,
+    OEMBED_MAX_URL_LENGTH,
 )
-from cite_live.web.oembed import MAX_URL_LENGTH
+from cite_live.web.urls import PATHS
 
 VERSION = "1.0.0"
 
@@ -73,7 +74,7 @@ def _page_of(item: str, description: str) -> dict[str, Any]:
         {
             "items": {"type": "array", "items": _ref(item)},
             "page": {"type": "integer", "minimum": 1},
-            "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": API_MAX_PER_PAGE},
             "total": {"type": "integer", "minimum": 0, "description": "Matches in all."},
             "next": {**_nullable(URL), "description": "The next page, null on the last."},
             "prev": {**_nullable(URL), "description": "The previous page, null on the first."},
@@ -268,7 +269,7 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
     }
 
 
-PAGE_URL = {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH}
+PAGE_URL = {"type": "string", "minLength": 1, "maxLength": OEMBED_MAX_URL_LENGTH}
 
 
 def _page(maximum: int) -> dict[str, Any]:
@@ -277,11 +278,16 @@ def _page(maximum: int) -> dict[str, Any]:
 
 
 PARAMETERS = {
-    "page": _page(MAX_PAGE),
+    "page": _page(API_MAX_PAGE),
     "per_page": _query(
         "per_page",
         "Items per page.",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": API_MAX_PER_PAGE,
+            "default": API_DEFAULT_PER_PAGE,
+        },
     ),
 }
 
@@ -372,14 +378,14 @@ def document(server_url: str) -> dict[str, Any]:
                 "productions only; an unlisted production is readable by its identifier, a "
                 "private one by its owner and the admins only. The catalogue's answers allow "
                 "any origin (CORS); the signed-in account's own list does not. Sign in with a "
-                "session or an Authorization: Bearer token (cite-live token create EMAIL). "
-                "Uploads use the tus 1.0 protocol at /api/v1/uploads/, outside this document."
+                "session or an Authorization: Bearer token (cite-live token create EMAIL). Uploads "
+                f"use the tus 1.0 protocol at {PATHS['api_uploads']}, outside this document."
             ),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
         "servers": [{"url": server_url}],
         "paths": {
-            "/api/v1/productions": _operation(
+            PATHS["api_productions"]: _operation(
                 "listProductions",
                 "Ready, public productions, newest first.",
                 [
@@ -398,7 +404,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "ProductionList",
                 {"400": BAD_PARAMETER},
             ),
-            "/api/v1/productions/{production_id}": {
+            PATHS["api_production"]: {
                 "parameters": [
                     _path(
                         "production_id",
@@ -419,7 +425,7 @@ def document(server_url: str) -> dict[str, Any]:
                     },
                 ),
             },
-            "/api/v1/artists": _operation(
+            PATHS["api_artists"]: _operation(
                 "listArtists",
                 "Artists, by name.",
                 [
@@ -431,7 +437,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "ArtistList",
                 {"400": BAD_PARAMETER},
             ),
-            "/api/v1/artists/{slug}": {
+            PATHS["api_artist"]: {
                 "parameters": [_path("slug", "The artist's slug.")],
                 **_operation(
                     "getArtist",
@@ -441,11 +447,11 @@ def document(server_url: str) -> dict[str, Any]:
                     {"404": "No such artist."},
                 ),
             },
-            "/api/v1/me/productions": _operation(
+            PATHS["api_my_productions"]: _operation(
                 "listMyProductions",
                 "The productions of the signed-in account (session or Bearer token), newest "
                 "first, with their processing state. Not open to other origins.",
-                [_page(pages.MAX_PAGE)],
+                [_page(LIST_MAX_PAGE)],
                 "MyProductionList",
                 {
                     "400": BAD_PARAMETER,
@@ -454,7 +460,7 @@ def document(server_url: str) -> dict[str, Any]:
                 },
                 security=SIGNED_IN,
             ),
-            "/oembed": _operation(
+            PATHS["oembed"]: _operation(
                 "oEmbed",
                 "oEmbed 1.0 description of a production page, for embedding its player.",
                 [
@@ -481,8 +487,6 @@ def document(server_url: str) -> dict[str, Any]:
     }
 
 
-async def openapi_document(request: Request) -> JSONResponse:
-    return JSONResponse(
-        document(site_url(request)),
-        headers={**CORS, "Cache-Control": "public, max-age=300"},
-    )
+@api
+def openapi_document(ctx: Context) -> JSONResponse:
+    return JSONResponse(document(ctx.site), headers={"Cache-Control": "public, max-age=300"})
