@@ -145,10 +145,10 @@ def player_data(
     title = title_of(production, lang)
     chapters = chapters_of(production)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
-    # What the browser names it by (embed, the API when links are renewed): an unlisted
-    # production's id opens nothing, its secret address does.
     embed = embed_url(production, urls)
     return {
+        # What the browser names it by (embed, the API when links are renewed): an unlisted
+        # production's id opens nothing, its secret address does.
         "id": address(production),
         "slug": production.slug,
         "title": title,

@@ -163,13 +163,9 @@ def list_artists(ctx: Context) -> JSONResponse:
 @api
 def show_artist(ctx: Context) -> JSONResponse:
     urls = ctx.urls
+    slug = params.path_name(ctx.path_param("slug"))
     with ctx.services.sessions() as session:
-        found = artist_productions(
-            session,
-            params.path_name(ctx.path_param("slug")),
-            limit=ARTIST_PRODUCTIONS,
-            query=_full(),
-        )
+        found = artist_productions(session, slug, limit=ARTIST_PRODUCTIONS, query=_full())
         if found is None:
             raise HTTPException(404, NOT_FOUND_ARTIST)
         artist, rows, total = found

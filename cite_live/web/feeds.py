@@ -241,13 +241,9 @@ def site_feed(ctx: Context) -> Response:
 def artist_feed(ctx: Context) -> Response:
     urls, lang = ctx.urls, ctx.lang
     ids = Urls(ctx.settings.stable_url)
+    slug = params.path_name(ctx.path_param("slug"))
     with ctx.services.sessions() as session:
-        found = artist_productions(
-            session,
-            params.path_name(ctx.path_param("slug")),
-            limit=FEED_SIZE,
-            query=production_query(),
-        )
+        found = artist_productions(session, slug, limit=FEED_SIZE, query=production_query())
         if found is None:
             raise HTTPException(404, "There is no artist with this name.")
         artist, rows, _ = found
