@@ -9,7 +9,6 @@ description.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
@@ -71,14 +70,13 @@ def _pagination(ctx: Context) -> tuple[int, int]:
 
 
 def _page_body(
-    ctx: Context, path: str, items: list[dict[str, Any]], page: int, per_page: int, total: int
+    ctx: Context, items: list[dict[str, Any]], page: int, per_page: int, total: int
 ) -> dict[str, Any]:
-    """A page of a list at ``path``, with absolute links to its neighbours; these keep the
+    """A page of this request's list, with absolute links to its neighbours; these keep the
     request's other query parameters, in their order."""
 
     def link(number: int) -> str:
-        kept = [(k, v) for k, v in ctx.query.multi_items() if k != "page"]
-        return f"{ctx.urls.absolute(path)}?{urlencode([*kept, ('page', str(number))])}"
+        return ctx.urls.absolute(ctx.page_link(number, say_first=True))
 
     last = max(1, -(-total // per_page))
     return {
@@ -114,7 +112,7 @@ def list_productions(ctx: Context) -> JSONResponse:
             session, where, offset=(page - 1) * per_page, limit=per_page, query=_full()
         )
         items = [production_json(p, ctx.store, ctx.urls) for p in rows]
-    return JSONResponse(_page_body(ctx, ctx.urls.api_productions(), items, page, per_page, total))
+    return JSONResponse(_page_body(ctx, items, page, per_page, total))
 
 
 @api
@@ -122,7 +120,7 @@ def show_production(ctx: Context) -> JSONResponse:
     services = ctx.services
     # One holding a NUL or a space names nothing (and PostgreSQL would refuse a NUL): not found,
     # before any query.
-    identifier = params.path_name(ctx.path_param("production_id"))
+    identifier = ctx.path_name("production_id")
     with services.sessions() as session:
         # By its id, or by its page's address: an unlisted production is readable by whoever
         # has that address (its id is no secret); a private, processing or failed one only by
@@ -157,13 +155,13 @@ def list_artists(ctx: Context) -> JSONResponse:
             .limit(per_page)
         ).all()
         items = [artist_json(artist, ctx.urls) for artist in rows]
-    return JSONResponse(_page_body(ctx, ctx.urls.api_artists(), items, page, per_page, total))
+    return JSONResponse(_page_body(ctx, items, page, per_page, total))
 
 
 @api
 def show_artist(ctx: Context) -> JSONResponse:
     urls = ctx.urls
-    slug = params.path_name(ctx.path_param("slug"))
+    slug = ctx.path_name("slug")
     with ctx.services.sessions() as session:
         found = artist_productions(session, slug, limit=ARTIST_PRODUCTIONS, query=_full())
         if found is None:

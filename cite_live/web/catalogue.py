@@ -203,7 +203,7 @@ _Sluggish = TypeVar("_Sluggish", Artist, Venue)
 
 def _by_slug(ctx: Context, session: Session, model: type[_Sluggish], missing: str) -> _Sluggish:
     """The row of ``model`` named by the path's slug, or the 404 page saying ``missing``."""
-    row = by_slug(session, model, params.path_name(ctx.path_param("slug")))
+    row = by_slug(session, model, ctx.path_name("slug"))
     if row is None:
         raise ctx.not_found(missing)
     return row
@@ -439,7 +439,7 @@ def tags_index(ctx: Context) -> Response:
 @page
 def tag_page(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
-        tag = by_slug(session, Tag, params.path_name(ctx.path_param("slug")))
+        tag = by_slug(session, Tag, ctx.path_name("slug"))
         tagged = select(production_tags.c.production_id).where(
             production_tags.c.tag_id == (tag.id if tag else -1)
         )

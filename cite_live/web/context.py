@@ -43,6 +43,7 @@ from cite_live.settings import Settings
 from cite_live.site import site_url
 from cite_live.storage import ObjectStore
 from cite_live.web.errors import json_error
+from cite_live.web.limits import LIST_MAX_PAGE
 from cite_live.web.urls import Urls
 
 #: A page for one viewer (a private production's, with signed media links): never kept by a
@@ -56,7 +57,6 @@ PRIVATE_HEADERS: Mapping[str, str] = {
 ACCOUNT_CACHE = "private, no-store"
 #: Partner pages may read what the API answers.
 CORS: Mapping[str, str] = {"Access-Control-Allow-Origin": "*"}
-MAX_PAGE = 100_000
 NO_SUCH_PAGE = N_("There is no such page.")
 
 #: What ``?done=`` says after a form was handled (a redirect to a page of the studio or the
@@ -160,6 +160,11 @@ class Context:
         value: str = self.request.path_params[name]
         return value
 
+    def path_name(self, name: str) -> str | None:
+        """The path parameter ``name`` as a slug or another name, or None when it cannot name
+        anything (see :func:`cite_live.params.path_name`): then nothing is looked up."""
+        return params.path_name(self.path_param(name))
+
     def here(self) -> str:
         """This request's path and query: where to come back to."""
         url = self.request.url
@@ -221,7 +226,7 @@ class Context:
     def page_number(self) -> int:
         """The list page asked for (``?page=``, 1 when absent); 400 when it is not a number."""
         raw = self.query.get("page")
-        return params.whole_number(raw, "page", high=MAX_PAGE, lang=self.lang) or 1
+        return params.whole_number(raw, "page", high=LIST_MAX_PAGE, lang=self.lang) or 1
 
     def pager(self, page: int, per_page: int, total: int) -> Pager:
         """Page ``page`` of ``total`` items; a page past the end is a 404, not an empty list."""
@@ -229,20 +234,22 @@ class Context:
         if page > pages:
             raise self.not_found(NO_SUCH_PAGE)
 
-        def link(number: int) -> str:
-            kept = [(k, v) for k, v in self.query.multi_items() if k != "page"]
-            if number > 1:
-                kept.append(("page", str(number)))
-            query = urlencode(kept)
-            return self.request.url.path + (f"?{query}" if query else "")
-
         return Pager(
             page=page,
             per_page=per_page,
             total=total,
-            prev_url=link(page - 1) if page > 1 else None,
-            next_url=link(page + 1) if page < pages else None,
+            prev_url=self.page_link(page - 1) if page > 1 else None,
+            next_url=self.page_link(page + 1) if page < pages else None,
         )
+
+    def page_link(self, number: int, *, say_first: bool = False) -> str:
+        """This request's path at list page ``number``, keeping the other query parameters in
+        their order; the first page without ``page=`` unless ``say_first``."""
+        kept = [(k, v) for k, v in self.query.multi_items() if k != "page"]
+        if number > 1 or say_first:
+            kept.append(("page", str(number)))
+        query = urlencode(kept)
+        return self.request.url.path + (f"?{query}" if query else "")
 
 
 # --- the wrappers --------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from email.utils import format_datetime
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from cite_live import params
 from cite_live.catalogue import production_query
 from cite_live.listing import artist_productions, page_of_productions, productions_where
 from cite_live.metadata import PROVIDER_NAME, excerpt, stored_size
@@ -241,7 +240,7 @@ def site_feed(ctx: Context) -> Response:
 def artist_feed(ctx: Context) -> Response:
     urls, lang = ctx.urls, ctx.lang
     ids = Urls(ctx.settings.stable_url)
-    slug = params.path_name(ctx.path_param("slug"))
+    slug = ctx.path_name("slug")
     with ctx.services.sessions() as session:
         found = artist_productions(session, slug, limit=FEED_SIZE, query=production_query())
         if found is None:
