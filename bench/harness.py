@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cite_live.web.urls import Urls
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -107,7 +109,8 @@ def app_server(
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_answering(f"{url}/api/v1/productions?per_page=1", process, log, 60)
+        urls = Urls(url)
+        wait_until_answering(urls.absolute(urls.api_productions(per_page=1)), process, log, 60)
         yield AppServer(url, process.pid)
     finally:
         stop(process)

@@ -62,7 +62,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from harness import app_server, cpu_model, free_port, load_average, stop, wait_until_answering
 from sqlalchemy import func, insert, select, update
@@ -86,6 +85,7 @@ from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
 from cite_live.storage import LocalStore
 from cite_live.vocabulary import LICENCES, SESSION_TYPES
+from cite_live.web.urls import MEDIA_PREFIX, Urls
 
 TARGET_P99_MS = 50.0
 TARGET_MEDIA_RATIO = 0.5
@@ -464,11 +464,11 @@ http {{
 {server}
 }}
 """
-# nginx serving the store's folder itself.
+# nginx serving the store's folder itself, at the app's media addresses.
 NGINX_MEDIA = """\
     server {{
         listen 127.0.0.1:{port};
-        location /media/ {{
+        location {media} {{
             alias {root}/;
             add_header Access-Control-Allow-Origin "*";
             add_header Cache-Control "public, max-age=31536000, immutable";
@@ -511,7 +511,7 @@ def nginx_server(
     port = free_port()
     conf = prefix / "nginx.conf"
     if app_url is None:
-        server = NGINX_MEDIA.format(port=port, root=root)
+        server = NGINX_MEDIA.format(port=port, root=root, media=MEDIA_PREFIX)
     else:
         server = NGINX_FRONT.format(port=port, root=root, app_port=app_url.rsplit(":", 1)[1])
     log_line = f"access_log {prefix}/access.log;" if access_log else "access_log off;"
@@ -662,12 +662,13 @@ def first_visits(base: str, paths: Sequence[str]) -> FirstVisits:
 
 
 def page_sets(sample: Sample) -> list[tuple[str, list[str]]]:
+    urls = Urls()
     return [
-        ("home", ["/"]),
-        ("artist page", [f"/artists/{slug}" for slug in sample.artists]),
-        ("production page", [f"/productions/{slug}" for slug in sample.productions]),
-        ("search", [f"/search?q={quote(q)}" for q in sample.queries]),
-        ("API list", [f"/api/v1/productions?page={page}" for page in range(1, 51)]),
+        ("home", [urls.home()]),
+        ("artist page", [urls.artist(slug) for slug in sample.artists]),
+        ("production page", [urls.production(slug) for slug in sample.productions]),
+        ("search", [urls.search(q=q) for q in sample.queries]),
+        ("API list", [urls.api_productions(page=page) for page in range(1, 51)]),
     ]
 
 
@@ -736,6 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             segment = pick_segment(store, versions["video"]["prefix"])
             segment_path = store.path_for(segment)
+            segment_url = Urls().media(segment)
             media_root = store.root
         finally:
             services.close()
@@ -802,7 +804,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 expected = hashlib.sha256(segment_path.read_bytes()).hexdigest()
                 servers = (("app", app_url), ("nginx", nginx_url), (QUIET_NGINX, quiet_url))
                 for name, url in servers:
-                    status, body = http_get(f"{url}/media/{segment}")
+                    status, body = http_get(url + segment_url)
                     if status != 200 or hashlib.sha256(body).hexdigest() != expected:
                         raise SystemExit(f"{name} does not serve the segment ({status})")
                 for _ in range(2):
@@ -810,7 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         result = run_wrk(
                             wrk,
                             url,
-                            [f"/media/{segment}"],
+                            [segment_url],
                             name=f"segment, {name}",
                             clients=plan.clients,
                             seconds=plan.media_seconds,
@@ -824,7 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             app_server(data_dir, database_url, tmp / "serve-front.log", front_env) as front_app,
             nginx_server(nginx, media_root, tmp / "nginx-front", front_app.url) as front_url,
         ):
-            status, body = http_get(f"{front_url}/media/{segment}")
+            status, body = http_get(front_url + segment_url)
             if status != 200 or hashlib.sha256(body).hexdigest() != expected:
                 raise SystemExit(f"nginx in front of the app does not serve the segment ({status})")
             media["app behind nginx"] = []
@@ -832,7 +834,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = run_wrk(
                     wrk,
                     front_url,
-                    [f"/media/{segment}"],
+                    [segment_url],
                     name="segment, app behind nginx",
                     clients=plan.clients,
                     seconds=plan.media_seconds,

@@ -40,6 +40,7 @@ from harness import app_server, cpu_model, load_average
 from cite_live import accounts
 from cite_live.services import open_services
 from cite_live.settings import load_settings
+from cite_live.web.urls import Urls
 
 MIB = 1024 * 1024
 TARGET_RATIO = 0.8
@@ -135,7 +136,7 @@ def tus_upload(url: str, token: str, size: int, chunk: int, block: bytes) -> Run
     try:
         connection.request(
             "POST",
-            "/api/v1/uploads/",
+            Urls().api_uploads(),
             headers={**auth, "Upload-Length": str(size), "Upload-Metadata": "filename YS5tcDQ="},
         )
         created = connection.getresponse()

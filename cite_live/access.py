@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import event, inspect, select
@@ -59,13 +58,13 @@ from cite_live.storage import (
     production_prefix,
     validate_key,
 )
+from cite_live.web.urls import PRIVATE_MEDIA_PREFIX, Urls
 
 if TYPE_CHECKING:
     from cite_live.services import Services
 
 log = logging.getLogger("cite_live.access")
 
-PRIVATE_ROUTE = "/media/private/"
 TOKEN_SALT = "media"  # noqa: S105 - a salt naming the signer's purpose, not a secret
 # How long the public media route trusts what it read of a production's visibility. Segments
 # come by the dozen per listener; one lookup per second per production keeps the database out
@@ -150,10 +149,10 @@ def media_link(services: Services, production: Production, site_url: str) -> Key
 def grant_link(services: Services, grant: MediaGrant, site_url: str) -> KeyLink:
     store = services.store
     token = sign(services.secret_key, grant.production_id, grant.expires)
-    base = f"{site_url.rstrip('/')}{PRIVATE_ROUTE}{token}/"
+    urls = Urls(site_url)
 
     def through_app(key: str) -> str:
-        return base + quote(validate_key(key))
+        return urls.absolute(urls.private_media(token, validate_key(key)))
 
     if store.serves_own_bytes:
         return through_app
@@ -356,7 +355,7 @@ def _after_flush(session: Session, _context: Any) -> None:
             touched.add(obj.id)
 
 
-_TOKEN_IN_PATH = re.compile(r"(/media/private/)[^/\s]+")
+_TOKEN_IN_PATH = re.compile(f"({re.escape(PRIVATE_MEDIA_PREFIX)})[^/\\s]+")
 
 
 class RedactMediaTokens(logging.Filter):
@@ -369,7 +368,7 @@ class RedactMediaTokens(logging.Filter):
                 _TOKEN_IN_PATH.sub(r"\1…", arg) if isinstance(arg, str) else arg
                 for arg in record.args
             )
-        if isinstance(record.msg, str) and PRIVATE_ROUTE in record.msg:
+        if isinstance(record.msg, str) and PRIVATE_MEDIA_PREFIX in record.msg:
             record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
         return True
 

@@ -21,6 +21,7 @@ from cite_live.settings import SettingsError, load_settings
 from cite_live.storage import StorageError
 from cite_live.vocabulary import ROLES
 from cite_live.web.api import production_json
+from cite_live.web.urls import Urls
 from transcoder import TranscodeError
 
 log = logging.getLogger("cite_live")
@@ -281,10 +282,11 @@ def add_user(
             artist_ids=artist_ids,
             settings=services.settings,
         )
+        urls = Urls(services.settings.stable_url)
         if password is not None:
-            return f"{user.email} can sign in at {services.settings.stable_url}/login"
+            return f"{user.email} can sign in at {urls.absolute(urls.login())}"
         secret = accounts.create_invitation(session, user)
-        return accounts.invitation_url(services.settings.stable_url, secret)
+        return urls.absolute(urls.invite(secret))
 
 
 def create_token(services: Services, email: str, name: str) -> str:

@@ -85,13 +85,22 @@ class Artist(Base):
     credits: Mapped[list[Credit]] = relationship(back_populates="artist")
 
 
-user_artists = Table(
-    "user_artists",
-    Base.metadata,
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("artist_id", ForeignKey("artists.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_user_artists_artist_id", "artist_id"),
-)
+def _link_table(name: str, left: tuple[str, str], right: tuple[str, str]) -> Table:
+    """A many-to-many link: each row joins a ``left`` and a ``right`` row (column, the key it
+    refers to) and goes with either of them. The pair is the primary key, which serves lookups
+    from the left; an index serves those from the right."""
+    return Table(
+        name,
+        Base.metadata,
+        *(
+            Column(column, ForeignKey(target, ondelete="CASCADE"), primary_key=True)
+            for column, target in (left, right)
+        ),
+        Index(f"ix_{name}_{right[0]}", right[0]),
+    )
+
+
+user_artists = _link_table("user_artists", ("user_id", "users.id"), ("artist_id", "artists.id"))
 
 
 class User(Base):
@@ -168,12 +177,8 @@ class Tag(Base):
     slug: Mapped[str] = mapped_column(String(100), unique=True)
 
 
-production_tags = Table(
-    "production_tags",
-    Base.metadata,
-    Column("production_id", ForeignKey("productions.id", ondelete="CASCADE"), primary_key=True),
-    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
-    Index("ix_production_tags_tag_id", "tag_id"),
+production_tags = _link_table(
+    "production_tags", ("production_id", "productions.id"), ("tag_id", "tags.id")
 )
 
 

@@ -35,12 +35,13 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cite_live.i18n import COOKIE, negotiate
+from cite_live.web.urls import LANGUAGE_PREFIX, MEDIA_PREFIX, STATIC_PREFIX
 
 log = logging.getLogger("cite_live.pagecache")
 
 # Media and static files have their own caching headers and are cheap to serve; the language
 # switch sets a cookie.
-UNCACHED_PREFIXES = ("/media/", "/static/", "/lang/")
+UNCACHED_PREFIXES = (MEDIA_PREFIX, STATIC_PREFIX, LANGUAGE_PREFIX)
 MAX_BODY = 2 * 1024 * 1024
 # Tables whose rows pages show; job progress and accounts do not make pages obsolete.
 CATALOGUE_TABLES = frozenset(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import re
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cite_live.settings import Settings, host_name
+from cite_live.web.errors import JSON_PATHS, error_body
 
 NOT_OURS = (
     "This site does not answer to the host name in this request; its operator may add it to "
@@ -114,10 +114,11 @@ def _address(entry: str) -> tuple[str, int]:
 
 class HostMiddleware:
     """Believes the forwarded headers of trusted proxies, then refuses a request whose host is
-    not the site's own (400, in JSON under ``json_paths``, else one line of text)."""
+    not the site's own (400: the site's JSON error under ``json_paths``, by default the paths
+    whose errors are answered in JSON; else one line of text)."""
 
     def __init__(
-        self, app: ASGIApp, *, settings: Settings, json_paths: tuple[str, ...] = ()
+        self, app: ASGIApp, *, settings: Settings, json_paths: tuple[str, ...] = JSON_PATHS
     ) -> None:
         self.app = app
         self.hosts = allowed_hosts(settings)
@@ -186,7 +187,7 @@ class HostMiddleware:
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
         if scope["path"].startswith(self.json_paths):
-            body = json.dumps({"error": NOT_OURS, "status": 400}).encode()
+            body = error_body(400, NOT_OURS)
             content_type = b"application/json"
         else:
             body, content_type = NOT_OURS.encode(), b"text/plain; charset=utf-8"

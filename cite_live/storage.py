@@ -36,6 +36,8 @@ from boto3.exceptions import Boto3Error
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cite_live.web.urls import Urls
+
 
 class StorageError(Exception):
     """The store could not do what was asked (missing object or bucket, I/O, network, refusal)."""
@@ -446,7 +448,8 @@ class LocalStore(ObjectStore):
         return sorted(keys)
 
     def public_url(self, key: str, site_url: str) -> str:
-        return f"{site_url.rstrip('/')}/media/{quote(validate_key(key))}"
+        urls = Urls(site_url)
+        return urls.absolute(urls.media(validate_key(key)))
 
     def read_bytes(self, key: str) -> bytes:
         try:

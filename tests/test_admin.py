@@ -106,7 +106,7 @@ def test_an_admin_deletes_any_production_through_the_confirmation(
     nora = make_user(services, "nora@example.org")
     production_id = add_production(services, nora, "À Nora", original=True)
     listing = client.get("/admin").text
-    link = f"/studio/productions/{production_id}/delete?next=/admin"
+    link = f"/studio/productions/{production_id}/delete?next=%2Fadmin"
     assert link in listing
     assert client.get(link).status_code == 200
     done = client.post(

@@ -666,6 +666,23 @@ def test_language_switch_turns_the_site_english(
     screenshot(page, "home-english-desktop")
 
 
+def test_language_switch_and_sign_in_come_back_to_a_page_with_a_query(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    """The header's links carry the page in ``next``, encoded by the URL builder (a slash as
+    %2F): the browser comes back to the very page, query included."""
+    here = "/search?q=chorale&kind=video"
+    page = new_page(fresh=True)
+    page.goto(f"{catalogue.url}{here}")
+    assert "%2Fsearch%3Fq%3Dchorale" in page.locator("[data-lang-switch]").get_attribute("href")
+    page.locator("[data-lang-switch]").click()
+    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    assert page.url == f"{catalogue.url}{here}"
+    page.locator(".account-nav a").click()
+    page.wait_for_url(f"{catalogue.url}/login?**")
+    assert page.locator('input[name="next"]').input_value() == here
+
+
 def test_time_codes_parse_alike_in_python_and_in_the_browser(
     catalogue: Catalogue, new_page: Callable[..., Any]
 ) -> None:

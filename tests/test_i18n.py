@@ -90,10 +90,10 @@ def test_the_switch_in_the_header_points_at_the_other_language_and_this_page(
     client: TestClient,
 ) -> None:
     body = client.get("/artists?letter=e").text
-    assert 'href="/lang/en?next=/artists%3Fletter%3De"' in body
+    assert 'href="/lang/en?next=%2Fartists%3Fletter%3De"' in body
     assert 'hreflang="en" lang="en"' in body
     english = client.get("/artists?letter=e", headers={"Accept-Language": "en"}).text
-    assert 'href="/lang/fr?next=/artists%3Fletter%3De"' in english
+    assert 'href="/lang/fr?next=%2Fartists%3Fletter%3De"' in english
     assert ">Français</a>" in english
 
 

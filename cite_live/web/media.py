@@ -17,7 +17,6 @@ dispatches by their own matching, so the router at the end of the stack never se
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -37,6 +36,8 @@ from cite_live.storage import (
     is_original,
     validate_key,
 )
+from cite_live.web.errors import error_body
+from cite_live.web.urls import MEDIA_PREFIX
 
 if TYPE_CHECKING:
     from cite_live.services import Services
@@ -50,8 +51,8 @@ NO_MEDIA = "There is no media at this address."
 NOT_HERE = "Media is served by the object store, not by this site."
 # A private playlist is made for one request: never kept, by the browser or anyone else.
 PRIVATE_PLAYLIST = "private, no-store"
-# Links carrying a token must not travel on in a Referer header.
-PRIVATE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+# What a signed media answer adds: links carrying a token must not travel on in a Referer header.
+SIGNED_MEDIA_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 # What security_headers.SecurityHeadersMiddleware adds to every other response: a media file is
 # never a page, in a frame or anywhere else.
 MEDIA_HEADERS = {
@@ -75,16 +76,15 @@ def _encode(headers: dict[str, str]) -> list[filesend.Header]:
 
 _ERROR = [*_encode(MEDIA_HEADERS), (b"content-type", b"application/json")]
 _PUBLIC = _encode({**MEDIA_HEADERS, **CORS_HEADERS})
-_PRIVATE = _encode({**MEDIA_HEADERS, **PRIVATE_HEADERS})
+_PRIVATE = _encode({**MEDIA_HEADERS, **SIGNED_MEDIA_HEADERS})
 _PREFLIGHT = _encode({**MEDIA_HEADERS, **PREFLIGHT_HEADERS})
 
 
 async def _error(
     send: Send, status: int, detail: str, headers: Sequence[filesend.Header] = ()
 ) -> None:
-    """The site's JSON error (cite_live.web.app's handler answers the same for other paths)."""
-    body = json.dumps({"error": detail, "status": status}).encode()
-    await filesend.answer(send, status, [*headers, *_ERROR], body)
+    """The site's JSON error (cite_live.web.errors), sent as raw ASGI messages."""
+    await filesend.answer(send, status, [*headers, *_ERROR], error_body(status, detail))
 
 
 async def _method_not_allowed(send: Send, allowed: Sequence[str]) -> None:
@@ -251,14 +251,11 @@ class MediaMiddleware:
     def __init__(self, app: ASGIApp, routes: Sequence[Route]) -> None:
         self.app = app
         self.routes = tuple(routes)
-        # What every media path starts with ("/media/"): a page request is let through on one
-        # prefix test rather than a regular expression per route.
-        self.prefix = os.path.commonprefix(  # noqa: RUF071 - a string prefix is what startswith wants
-            [route.path for route in self.routes]
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+        # A page request is let through on one prefix test rather than a regular expression per
+        # route.
+        if scope["type"] == "http" and scope["path"].startswith(MEDIA_PREFIX):
             for route in self.routes:
                 match, child_scope = route.matches(scope)
                 if match is not Match.NONE:

@@ -183,7 +183,7 @@ class Player {
   }
 
   async fetchLinks() {
-    const response = await fetch(`/api/v1/productions/${encodeURIComponent(this.id)}`, {
+    const response = await fetch(this.config.api_url, {
       credentials: "same-origin",
       cache: "no-store",
       headers: { Accept: "application/json" },

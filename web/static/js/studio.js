@@ -104,7 +104,8 @@ document.addEventListener("visibilitychange", () => {
   }
 });
 
-const returnTo = document.querySelector("[data-uploader][data-single]") ? "/studio" : null;
+// The replace page's panel says where to go once its file is sent.
+const returnTo = document.querySelector("[data-uploader][data-single]")?.dataset.returnUrl ?? null;
 
 startUploaders({
   onUploaded() {

@@ -5,7 +5,7 @@
 // the selection itself across a reload or a crash of the tab. The panel's settings come from its
 // data- attributes (web/templates/studio_macros.html); the CSRF token from the page's
 // <meta name="csrf-token">, as a header, since tus requests carry the session cookie.
-import { Dashboard, GoldenRetriever, Tus, Uppy } from "/static/vendor/uppy/uppy.min.mjs";
+import { Dashboard, GoldenRetriever, Tus, Uppy } from "../vendor/uppy/uppy.min.mjs";
 
 const CHUNK_BYTES = 8 * 1024 * 1024;
 // After a network failure: at once, then waiting longer and longer (a train going through a
@@ -23,7 +23,7 @@ const ALLOWED = [
 async function localeFor(lang) {
   if (lang !== "fr") return undefined;
   try {
-    return (await import("/static/vendor/uppy/locales/fr_FR.js")).default;
+    return (await import("../vendor/uppy/locales/fr_FR.js")).default;
   } catch {
     return undefined; // the widget then speaks English; the page around it stays French
   }
