@@ -31,6 +31,7 @@ from cite_live.i18n import N_
 from cite_live.models import ApiToken, Artist, Invitation, User
 from cite_live.settings import KEYS, AuthSettings, Settings
 from cite_live.vocabulary import ROLES
+from cite_live.web.urls import Urls
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
@@ -408,7 +409,8 @@ def create_invitation(session: Session, user: User) -> str:
 
 
 def invitation_url(site_url: str, secret: str) -> str:
-    return f"{site_url.rstrip('/')}/invite/{secret}"
+    urls = Urls(site_url)
+    return urls.absolute(urls.invite(secret))
 
 
 def pending_invitation(session: Session, secret: str) -> Invitation | None:

@@ -17,11 +17,9 @@ Every 401 says how to authenticate (RFC 9110): ``WWW-Authenticate: Bearer realm=
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlencode, urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
@@ -30,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request, cookie_parser
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cite_live import i18n
@@ -38,6 +36,8 @@ from cite_live.accounts import user_for_token
 from cite_live.csrf import check_forgery
 from cite_live.i18n import N_
 from cite_live.models import Production, User, user_artists
+from cite_live.web.errors import answers_in_json, error_page, json_error
+from cite_live.web.urls import API_PREFIX, UPLOADS_PREFIX, Urls
 
 if TYPE_CHECKING:
     from cite_live.services import Services
@@ -63,26 +63,22 @@ def current_user(request: Request) -> CurrentUser | None:
     return user if isinstance(user, CurrentUser) else None
 
 
-def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith(("/api/", "/media/"))
-
-
 def require_user(request: Request) -> CurrentUser:
     """The signed-in account; otherwise 401 for the API, a redirect to the login page for pages."""
     user = current_user(request)
     if user is not None:
         return user
-    if _wants_json(request):
+    if answers_in_json(request.url.path):
         raise HTTPException(401, "Sign in, or send an API token, to do this.", CHALLENGE)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    raise HTTPException(303, headers={"Location": "/login?" + urlencode({"next": target})})
+    raise HTTPException(303, headers={"Location": Urls().login(next=target)})
 
 
 def require_admin(request: Request) -> CurrentUser:
     user = require_user(request)
     if not user.is_admin:
         message = N_("Only an administrator may do this.")
-        if not _wants_json(request):
+        if not answers_in_json(request.url.path):
             message = i18n.gettext(message, getattr(request.state, "lang", None))
         raise HTTPException(403, message)
     return user
@@ -112,9 +108,6 @@ def can_view(user: CurrentUser | None, production: Production, *, by_address: bo
 
 COOKIE = "cite_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Paths whose refusals are answered in JSON, as the app's error handler does.
-JSON_PATHS = ("/api/", "/media/", "/oembed")
-TUS_PATH = "/api/v1/uploads"
 _STATE = "auth_session"
 
 BAD_TOKEN = N_("This API token is not valid, or it has been revoked.")
@@ -181,25 +174,6 @@ def sign_out(request: Request) -> None:
     request.state.user = None
 
 
-def safe_next(target: str | None) -> str:
-    """A path of this site to go to after signing in, or "/" for anything that may leave it."""
-    if not target or len(target) > 2000 or not target.startswith("/"):
-        return "/"
-    # Browsers read "/\\host" as "//host"; control characters could split a header; an encoded
-    # "//" may be decoded once more by whatever reads the redirect.
-    decoded = unquote(unquote(target))
-    for candidate in (target, decoded):
-        if candidate.startswith(("//", "/\\")) or _UNSAFE.search(candidate):
-            return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return "/"
-    return target
-
-
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
 class AuthMiddleware:
     """Who is asking (session cookie or Bearer token) and whether an unsafe request is forged."""
 
@@ -235,7 +209,7 @@ class AuthMiddleware:
             state[_STATE] = session = SessionState(clear=True)
         send = self._sending_cookie(scope, send, services)
         if scope["method"] in UNSAFE_METHODS and (
-            state["user"] is not None or not scope["path"].startswith("/api/")
+            state["user"] is not None or not scope["path"].startswith(API_PREFIX)
         ):
             refusal, receive = await check_forgery(
                 scope, receive, session.csrf, services.settings.site_url
@@ -328,18 +302,13 @@ async def _refuse(
     """Answer like the app's error handler does: JSON under the API, the error page elsewhere."""
     request = Request(scope, receive)
     response: Response
-    if scope["path"].startswith(JSON_PATHS):
+    if answers_in_json(scope["path"]):
         # The API speaks English, as its other errors do.
-        body = {"error": message, "status": status}
-        response = JSONResponse(body, status_code=status, headers=headers)
-        if scope["path"].startswith(TUS_PATH):
+        response = json_error(status, message, headers)
+        if scope["path"].startswith(UPLOADS_PREFIX):
             # tus wants its version on every answer of its endpoints, refusals included.
             response.headers["Tus-Resumable"] = "1.0.0"
     else:
         detail = i18n.gettext(message, getattr(request.state, "lang", None))
-        templates = scope["app"].state.templates
-        context = {"status": status, "detail": detail}
-        response = templates.TemplateResponse(
-            request, "error.html", context, status_code=status, headers=headers
-        )
+        response = error_page(request, status, detail, headers)
     await response(scope, receive, send)

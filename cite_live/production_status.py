@@ -70,8 +70,8 @@ def state_of(production: Production, job: Job | None) -> str:
     return production.status
 
 
-def studio_row(production: Production, job: Job | None, lang: str) -> dict[str, Any]:
-    """A production as the studio list shows it."""
+def studio_row(production: Production, job: Job | None, lang: str, urls: Urls) -> dict[str, Any]:
+    """A production as the studio list shows it, with the links of its pages."""
     state = state_of(production, job)
     error = (job.error if job is not None and job.state == "failed" else None) or (
         production.error if production.status == "failed" else None
@@ -85,7 +85,6 @@ def studio_row(production: Production, job: Job | None, lang: str) -> dict[str, 
     if plays_on and job is not None and job.original_key is not None:
         state_label = i18n.gettext(REPLACEMENT_FAILED, lang)
     progress = max(0.0, min(1.0, progress or 0.0))
-    base = f"/studio/productions/{production.id}"
     return {
         "id": production.id,
         "title": pick(production.title, production.title_en, lang),
@@ -103,17 +102,17 @@ def studio_row(production: Production, job: Job | None, lang: str) -> dict[str, 
         "can_retry": state == "failed" and not file_gone,
         "job_state": job.state if job is not None else "",
         "created_at": production.created_at,
-        "page_url": f"/productions/{production.slug}",
-        "edit_url": base,
-        "replace_url": f"{base}/replace",
-        "delete_url": f"{base}/delete",
-        "retry_url": f"{base}/retry",
+        "page_url": urls.production(production.slug),
+        "edit_url": urls.studio_edit(production.id),
+        "replace_url": urls.studio_replace(production.id),
+        "delete_url": urls.studio_delete(production.id),
+        "retry_url": urls.studio_retry(production.id),
         "ready": production.status == "ready",
     }
 
 
-def status_json(production: Production, job: Job | None, site: str) -> dict[str, Any]:
-    """A production in GET /api/v1/me/productions."""
+def status_json(production: Production, job: Job | None, urls: Urls) -> dict[str, Any]:
+    """A production in the JSON of the caller's productions, its links absolute."""
     return {
         "id": production.id,
         "title": production.title,
@@ -132,6 +131,6 @@ def status_json(production: Production, job: Job | None, site: str) -> dict[str,
             if job is not None
             else None
         ),
-        "page_url": page_url(production, Urls(site)),
-        "edit_url": f"{site}/studio/productions/{production.id}",
+        "page_url": page_url(production, urls),
+        "edit_url": urls.absolute(urls.studio_edit(production.id)),
     }

@@ -87,3 +87,8 @@ def licence_of(code: str | None, lang: str) -> dict[str, str | None] | None:
     if code not in LICENCE_NAMES:
         return {"label": code, "url": None}
     return {"label": i18n.gettext(LICENCE_NAMES[code], lang), "url": LICENCE_URLS.get(code)}
+
+
+def choices(labels: dict[str, str], lang: str) -> list[dict[str, str]]:
+    """The options of a form's list: each code with its translated label."""
+    return [{"code": code, "label": i18n.gettext(text, lang)} for code, text in labels.items()]

@@ -29,11 +29,12 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 
 from cite_live import accounts
-from cite_live.auth import COOKIE, AuthMiddleware, safe_next
+from cite_live.auth import COOKIE, AuthMiddleware
 from cite_live.models import ApiToken, User
 from cite_live.services import Services, open_services
 from cite_live.throttle import AttemptLimiter
 from cite_live.web.app import create_app
+from cite_live.web.context import safe_next
 from cite_live.web.templating import make_templates
 from tests.account_fixtures import (
     PASSWORD,

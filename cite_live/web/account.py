@@ -1,9 +1,8 @@
 """The account pages: sign in and out, the account page (password, API tokens), invitations.
 
-No database or argon2 work runs on the event loop: logout is a plain ``def`` (Starlette runs it
-in a worker thread); the pages with a form read it on the loop, Starlette's form parser being
-async, and do the rest in a worker thread (:func:`_in_thread`, through
-:func:`cite_live.web.endpoints.with_form`, the app's one wrapper for that).
+No database or argon2 work runs on the event loop: every handler runs in a worker thread, the
+pages with a form having it read on the loop first, Starlette's form parser being async (see
+:mod:`cite_live.web.context`).
 
 Checking or hashing a password (argon2, about 100 ms of CPU) holds no database connection: what
 it needs is read first, the connection given back, and what it changes written in a new
@@ -16,27 +15,16 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from cite_live import accounts, i18n
+from cite_live import accounts
 from cite_live.accounts import AccountError
-from cite_live.auth import (
-    CurrentUser,
-    current_user,
-    current_user_of,
-    reissue,
-    require_user,
-    safe_next,
-    sign_in,
-    sign_out,
-)
+from cite_live.auth import CurrentUser, current_user_of, reissue, sign_in, sign_out
 from cite_live.i18n import N_
 from cite_live.models import User
 from cite_live.services import Services
@@ -49,13 +37,15 @@ from cite_live.throttle import (
     email_key,
     limiter_for,
 )
-from cite_live.web.endpoints import with_form
+from cite_live.web.context import ACCOUNT_CACHE, Context, form_page, page
 
 log = logging.getLogger("cite_live.web.account")
 P = ParamSpec("P")
 T = TypeVar("T")
 
 MAX_FIELD = 2000
+# The account forms have a handful of fields each.
+MAX_FIELDS = 20
 WRONG_LOGIN = N_("The email address or the password is wrong.")
 TOO_MANY_ATTEMPTS = N_("Too many failed sign-in attempts: please wait a few minutes and try again.")
 BUSY = N_("Too many people are signing in at this moment: please try again in a few seconds.")
@@ -82,20 +72,16 @@ class Guard:
     slots: PasswordSlots
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 _making_guard = threading.Lock()
 
 
-def _guard(request: Request) -> Guard:
+def _guard(ctx: Context) -> Guard:
+    state = ctx.request.app.state
     with _making_guard:
-        guard = getattr(request.app.state, "password_guard", None)
+        guard = getattr(state, "password_guard", None)
         if not isinstance(guard, Guard):
-            guard = Guard(limiter_for(_services(request).settings), PasswordSlots())
-            request.app.state.password_guard = guard
+            guard = Guard(limiter_for(ctx.settings), PasswordSlots())
+            state.password_guard = guard
         return guard
 
 
@@ -135,61 +121,34 @@ def _in_slot(
         raise Refusal(503, BUSY, BUSY_RETRY) from None
 
 
-def _lang(request: Request) -> str:
-    lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
-    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
-
-
-def _render(
-    request: Request,
-    template: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    templates = request.app.state.templates
-    response: Response = templates.TemplateResponse(
-        request, template, context, status_code=status_code, headers=headers
-    )
-    # Forms carry a CSRF token; such a page is never stored by a cache.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 def _refused(
-    request: Request, template: str, context: dict[str, Any], problem: AccountError
+    ctx: Context, template: str, context: dict[str, Any], problem: AccountError
 ) -> Response:
     """The form again, saying why: 400, or a Refusal's status with when to retry."""
-    context["error"] = problem.explain(_lang(request))
+    context["error"] = problem.explain(ctx.lang)
     if isinstance(problem, Refusal):
         headers = {"Retry-After": str(problem.retry_after)}
-        return _render(request, template, context, problem.status, headers)
-    return _render(request, template, context, 400)
+        return ctx.render(
+            template, context, status=problem.status, headers=headers, cache=ACCOUNT_CACHE
+        )
+    return ctx.render(template, context, status=400, cache=ACCOUNT_CACHE)
 
 
-Handler = Callable[[Request, dict[str, str] | None], Response]
-
-
-def _in_thread(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint running ``handler(request, fields)`` in a worker thread, its form read on
-    the event loop by :func:`cite_live.web.endpoints.with_form` (None but for POST)."""
-
-    @with_form(max_fields=20)
-    def endpoint(request: Request, form: FormData) -> Response:
-        if request.method != "POST":
-            return handler(request, None)
-        return handler(request, {k: v[:MAX_FIELD] for k, v in form.items() if isinstance(v, str)})
-
-    return endpoint
+def _typed(ctx: Context, form: FormData) -> dict[str, str] | None:
+    """What a POST's form says, each text field cut at MAX_FIELD; None for a GET."""
+    if ctx.request.method != "POST":
+        return None
+    return {k: v[:MAX_FIELD] for k, v in form.items() if isinstance(v, str)}
 
 
 # --- sign in and out -----------------------------------------------------------------------------
 
 
-def _check_login(request: Request, email: str, password: str) -> tuple[CurrentUser, int] | None:
+def _check_login(ctx: Context, email: str, password: str) -> tuple[CurrentUser, int] | None:
     """The signed-in user and epoch, None for a wrong password; Refusal when it must wait."""
-    services, guard = _services(request), _guard(request)
-    address = request.client.host if request.client else "unknown"
+    services, guard = ctx.services, _guard(ctx)
+    client = ctx.request.client
+    address = client.host if client else "unknown"
     keys = (address_key(address), email_key(email))
     _count(guard, keys)
     with services.sessions() as session:
@@ -208,28 +167,27 @@ def _check_login(request: Request, email: str, password: str) -> tuple[CurrentUs
     return found
 
 
-def _login(request: Request, form: dict[str, str] | None) -> Response:
-    next_path = safe_next(request.query_params.get("next"))
+@form_page(max_fields=MAX_FIELDS)
+def login(ctx: Context, sent: FormData) -> Response:
+    form = _typed(ctx, sent)
+    next_path = ctx.safe_next(ctx.query.get("next"))
     context: dict[str, Any] = {"next": next_path, "email": "", "error": None, "nav": "login"}
     if form is None:
-        if current_user(request) is not None:
-            return RedirectResponse(next_path, status_code=303)
-        return _render(request, "login.html", context)
+        if ctx.user is not None:
+            return ctx.see_other(next_path)
+        return ctx.render("login.html", context, cache=ACCOUNT_CACHE)
 
     email = form.get("email", "").strip().lower()
-    next_path = safe_next(form.get("next") or request.query_params.get("next"))
+    next_path = ctx.safe_next(form.get("next") or ctx.query.get("next"))
     context.update(email=email, next=next_path)
     try:
-        found = _check_login(request, email, form.get("password", ""))
+        found = _check_login(ctx, email, form.get("password", ""))
     except Refusal as refusal:
-        return _refused(request, "login.html", context, refusal)
+        return _refused(ctx, "login.html", context, refusal)
     if found is None:
-        return _refused(request, "login.html", context, AccountError(WRONG_LOGIN))
-    sign_in(request, *found)
-    return RedirectResponse(next_path, status_code=303)
-
-
-login = _in_thread(_login)
+        return _refused(ctx, "login.html", context, AccountError(WRONG_LOGIN))
+    sign_in(ctx.request, *found)
+    return ctx.see_other(next_path)
 
 
 def end_sessions(services: Services, user_id: int) -> None:
@@ -240,14 +198,15 @@ def end_sessions(services: Services, user_id: int) -> None:
             user.auth_epoch += 1
 
 
-def logout(request: Request) -> Response:
+@page
+def logout(ctx: Context) -> Response:
     """Sign out. The epoch moves on, so this ends the account's sessions on every device: a copy
     of the cookie taken before is refused afterwards."""
-    user = current_user(request)
+    user = ctx.user
     if user is not None and not user.via_token:
-        end_sessions(_services(request), user.id)
-    sign_out(request)
-    return RedirectResponse("/", status_code=303)
+        end_sessions(ctx.services, user.id)
+    sign_out(ctx.request)
+    return ctx.see_other(ctx.urls.home())
 
 
 # --- the account page ----------------------------------------------------------------------------
@@ -297,9 +256,9 @@ def _check_then_hash(
     return accounts.hash_password(settings, new)
 
 
-def _change_password(request: Request, user: CurrentUser, form: dict[str, str]) -> int:
+def _change_password(ctx: Context, user: CurrentUser, form: dict[str, str]) -> int:
     """The account's epoch after its new password; AccountError saying why not."""
-    services, settings = _services(request), _services(request).settings
+    services, settings = ctx.services, ctx.settings
     new = form.get("new_password", "")
     if new != form.get("confirm_password", ""):
         raise AccountError(PASSWORDS_DIFFER)
@@ -312,7 +271,7 @@ def _change_password(request: Request, user: CurrentUser, form: dict[str, str]) 
     if problem is not None:
         raise problem
     # Guesses of the current password share the sign-in's count for this account.
-    guard, keys = _guard(request), (email_key(user.email),)
+    guard, keys = _guard(ctx), (email_key(user.email),)
     _count(guard, keys)
     current = form.get("current_password", "")
     new_hash = _in_slot(guard, keys, _check_then_hash, settings, stored, current, new)
@@ -338,14 +297,15 @@ def _revoke_token(services: Services, user: CurrentUser, raw_id: str) -> str:
     return TOKEN_REVOKED
 
 
-def _account(request: Request, form: dict[str, str] | None) -> Response:
-    user = require_user(request)
-    services = _services(request)
-    lang = _lang(request)
+@form_page(max_fields=MAX_FIELDS)
+def account(ctx: Context, sent: FormData) -> Response:
+    form = _typed(ctx, sent)
+    user = ctx.require_user()
+    services = ctx.services
     if form is None:
-        return _render(request, "account.html", _account_context(services, user))
+        return ctx.render("account.html", _account_context(services, user), cache=ACCOUNT_CACHE)
     if user.via_token:
-        raise HTTPException(403, i18n.gettext(TOKEN_CANNOT, lang))
+        raise ctx.refusal(403, TOKEN_CANNOT)
 
     action = form.get("action", "")
     new_token: str | None = None
@@ -354,7 +314,7 @@ def _account(request: Request, form: dict[str, str] | None) -> Response:
     try:
         if action == "password":
             # This device stays signed in, with a cookie of the new epoch.
-            reissue(request, _change_password(request, user, form))
+            reissue(ctx.request, _change_password(ctx, user, form))
             message = PASSWORD_CHANGED
         elif action == "create_token":
             with services.sessions.begin() as session:
@@ -368,13 +328,10 @@ def _account(request: Request, form: dict[str, str] | None) -> Response:
     except AccountError as refused:
         problem = refused
     context = _account_context(services, user)
-    context.update(new_token=new_token, message=i18n.gettext(message, lang) if message else None)
+    context.update(new_token=new_token, message=ctx.gettext(message) if message else None)
     if problem is not None:
-        return _refused(request, "account.html", context, problem)
-    return _render(request, "account.html", context)
-
-
-account = _in_thread(_account)
+        return _refused(ctx, "account.html", context, problem)
+    return ctx.render("account.html", context, cache=ACCOUNT_CACHE)
 
 
 # --- invitations ---------------------------------------------------------------------------------
@@ -389,9 +346,9 @@ def _invited(services: Services, secret: str) -> tuple[str, list[str]] | None:
         return invitation.user.email, accounts.artist_names(invitation.user)
 
 
-def _accept(request: Request, secret: str, form: dict[str, str]) -> tuple[CurrentUser, int]:
+def _accept(ctx: Context, secret: str, form: dict[str, str]) -> tuple[CurrentUser, int]:
     """The new session's user and epoch; AccountError saying why not."""
-    services = _services(request)
+    services = ctx.services
     password = form.get("password", "")
     if password != form.get("confirm_password", ""):
         raise AccountError(PASSWORDS_DIFFER)
@@ -402,34 +359,33 @@ def _accept(request: Request, secret: str, form: dict[str, str]) -> tuple[Curren
     if problem is not None:
         raise problem
     settings = services.settings
-    new_hash = _in_slot(_guard(request), (), accounts.hash_password, settings, password)
+    new_hash = _in_slot(_guard(ctx), (), accounts.hash_password, settings, password)
     with services.sessions.begin() as session:
         user = accounts.accept_invitation(session, secret, new_hash)
         return current_user_of(session, user), user.auth_epoch
 
 
-def _invitation(request: Request, form: dict[str, str] | None) -> Response:
-    services = _services(request)
-    secret = request.path_params["token"]
+@form_page(max_fields=MAX_FIELDS)
+def invitation(ctx: Context, sent: FormData) -> Response:
+    """Choose a password from an invitation link, and be signed in."""
+    form = _typed(ctx, sent)
+    services = ctx.services
+    secret = ctx.path_param("token")
     invited = _invited(services, secret)
     if invited is None:
-        raise HTTPException(404, i18n.gettext(INVITATION_GONE, _lang(request)))
+        raise ctx.not_found(INVITATION_GONE)
     context: dict[str, Any] = {"nav": "login", "email": invited[0], "secret": secret, "error": None}
     if form is None:
-        response = _render(request, "invite.html", context)
+        response = ctx.render("invite.html", context, cache=ACCOUNT_CACHE)
     else:
         try:
-            found = _accept(request, secret, form)
+            found = _accept(ctx, secret, form)
         except AccountError as problem:
-            response = _refused(request, "invite.html", context, problem)
+            response = _refused(ctx, "invite.html", context, problem)
         else:
-            sign_in(request, *found)
-            return RedirectResponse("/studio", status_code=303)
+            sign_in(ctx.request, *found)
+            return ctx.see_other(ctx.urls.studio())
     # The link is a secret: never send it to another site as a Referer. Not "no-referrer":
     # under it, browsers send the form's own POST with "Origin: null", refused as forged.
     response.headers["Referrer-Policy"] = "same-origin"
     return response
-
-
-# Choose a password from an invitation link, and be signed in.
-invitation = _in_thread(_invitation)

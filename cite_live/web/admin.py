@@ -2,7 +2,8 @@
 (role, artist profiles, quota, disabled), and invitations for new accounts.
 
 Only admins get here: anyone else signed in gets 403, an anonymous visitor the login page.
-Deleting goes through the studio's confirmation page, which admins may open for any production.
+Deleting goes through the studio's confirmation page, which admins may open for any production;
+it comes back here, to the list the admin was looking at, saying so.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from cite_live import accounts, i18n, params, uploads
+from cite_live import accounts, params, uploads
 from cite_live.accounts import AccountError
-from cite_live.auth import CurrentUser, require_admin
+from cite_live.auth import CurrentUser
 from cite_live.catalogue import artist_by_name
 from cite_live.i18n import N_, pick
 from cite_live.models import Artist, Production, User
@@ -33,19 +32,11 @@ from cite_live.vocabulary import (
     STATUSES,
     VISIBILITIES,
     VISIBILITY_LABELS,
+    choices,
     label,
 )
-from cite_live.web.catalogue import make_pager, page_number, safe_next
-from cite_live.web.endpoints import with_form
-from cite_live.web.studio import (
-    choices,
-    done_message,
-    lang_of,
-    render,
-    see_other,
-    services_of,
-    site_of,
-)
+from cite_live.web.context import ACCOUNT_CACHE, Context, form_page, notices, page
+from cite_live.web.urls import PATHS
 
 PER_PAGE = 50
 MAX_QUERY = 200
@@ -61,12 +52,15 @@ BAD_ROLE = N_("The role must be admin or artist.")
 TOO_MANY_ARTISTS = N_("Link at most 20 artist profiles to one account.")
 NOT_YOURSELF = N_("You cannot take away your own administrator role nor disable your own account.")
 
+# After a deletion, the studio's delete page comes back here with its own code ("deleted").
+notices(saved=N_("Saved."))
+
 
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _productions(request: Request, session: Session) -> dict[str, Any]:
-    query = request.query_params
+def _productions(ctx: Context, session: Session) -> dict[str, Any]:
+    query = ctx.query
     status = query.get("status", "")
     visibility = query.get("visibility", "")
     q = params.text(query.get("q")).strip()[:MAX_QUERY]
@@ -77,9 +71,9 @@ def _productions(request: Request, session: Session) -> dict[str, Any]:
         where.append(Production.status == status)
     if visibility:
         where.append(Production.visibility == visibility)
-    page = page_number(request)
+    page = ctx.page_number()
     total = session.scalar(select(func.count()).select_from(Production).where(*where)) or 0
-    pager = make_pager(request, page, PER_PAGE, total)
+    pager = ctx.pager(page, PER_PAGE, total)
     rows = session.execute(
         select(Production, User.email)
         .outerjoin(User, User.id == Production.owner_id)
@@ -89,7 +83,7 @@ def _productions(request: Request, session: Session) -> dict[str, Any]:
         .limit(PER_PAGE)
     ).all()
     jobs = latest_jobs(session, [p.id for p, _ in rows])
-    lang = lang_of(request)
+    lang, urls = ctx.lang, ctx.urls
     items = []
     for production, owner in rows:
         state = state_of(production, jobs.get(production.id))
@@ -103,11 +97,11 @@ def _productions(request: Request, session: Session) -> dict[str, Any]:
                 "visibility": production.visibility,
                 "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
                 "created_at": production.created_at,
-                "page_url": f"/productions/{production.slug}",
-                "edit_url": f"/studio/productions/{production.id}",
-                "delete_url": f"/studio/productions/{production.id}/delete",
-                "publish_url": f"/admin/productions/{production.id}/publish",
-                "unpublish_url": f"/admin/productions/{production.id}/unpublish",
+                "page_url": urls.production(production.slug),
+                "edit_url": urls.studio_edit(production.id),
+                "delete_url": urls.studio_delete(production.id),
+                "publish_url": urls.admin_publish(production.id),
+                "unpublish_url": urls.admin_unpublish(production.id),
             }
         )
     return {
@@ -118,14 +112,14 @@ def _productions(request: Request, session: Session) -> dict[str, Any]:
         "visibility": visibility,
         "statuses": choices(STATUS_LABELS, lang),
         "visibilities": choices(VISIBILITY_LABELS, lang),
-        "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        "here": ctx.here(),
     }
 
 
-def _accounts(request: Request, session: Session) -> list[dict[str, Any]]:
+def _accounts(ctx: Context, session: Session) -> list[dict[str, Any]]:
     """Every account with what it uses of its quota, as uploads.bytes_used counts it."""
-    settings = services_of(request).settings
-    lang = lang_of(request)
+    settings = ctx.settings
+    lang = ctx.lang
     used_by = uploads.usage(session)
     users = session.scalars(
         select(User).options(selectinload(User.artists)).order_by(User.email)
@@ -149,7 +143,7 @@ def _accounts(request: Request, session: Session) -> list[dict[str, Any]]:
                 "limit": human_size(limit, lang),
                 "quota_gb": _gb(user.quota_bytes) if user.quota_bytes is not None else "",
                 "default_quota_gb": _gb(settings.uploads.quota_bytes),
-                "action": f"/admin/users/{user.id}",
+                "action": ctx.urls.admin_user(user.id),
             }
         )
     return shown
@@ -159,16 +153,15 @@ def _gb(size: int) -> str:
     return f"{Decimal(size) / GIB:.3f}".rstrip("0").rstrip(".")
 
 
-def _context(request: Request, session: Session, **extra: Any) -> dict[str, Any]:
-    lang = lang_of(request)
+def _context(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
     artist_names = session.scalars(select(Artist.name).order_by(Artist.search_text)).all()
     return {
         "nav": "admin",
-        **_productions(request, session),
-        "accounts": _accounts(request, session),
-        "roles": choices(ROLE_LABELS, lang),
+        **_productions(ctx, session),
+        "accounts": _accounts(ctx, session),
+        "roles": choices(ROLE_LABELS, ctx.lang),
         "artist_names": list(artist_names),
-        "done": done_message(request),
+        "done": ctx.notice(),
         "account_errors": {},
         "invite": {"email": "", "role": "artist", "artists": ""},
         "invite_error": None,
@@ -176,47 +169,44 @@ def _context(request: Request, session: Session, **extra: Any) -> dict[str, Any]
     }
 
 
-# Every handler below reads or writes the database: a plain ``def``, or ``with_form`` when it
-# needs the form (cite_live/endpoints.py), so that it runs in a worker thread.
-
-
-def admin_page(request: Request) -> Response:
-    require_admin(request)
-    with services_of(request).sessions() as session:
-        context = _context(request, session)
-    return render(request, "admin.html", context)
+@page
+def admin_page(ctx: Context) -> Response:
+    ctx.require_admin()
+    with ctx.services.sessions() as session:
+        context = _context(ctx, session)
+    return ctx.render("admin.html", context, cache=ACCOUNT_CACHE)
 
 
 # --- productions ---------------------------------------------------------------------------------
 
 
-def _set_visibility(request: Request, form: FormData, visibility: str) -> Response:
-    require_admin(request)
-    production_id = params.public_id(request.path_params["production_id"])
-    with services_of(request).sessions.begin() as session:
+def _set_visibility(ctx: Context, form: FormData, visibility: str) -> Response:
+    ctx.require_admin()
+    production_id = params.public_id(ctx.path_param("production_id"))
+    with ctx.services.sessions.begin() as session:
         production = session.get(Production, production_id) if production_id else None
         if production is None:
-            raise HTTPException(404, i18n.gettext(NO_PRODUCTION, lang_of(request)))
+            raise ctx.not_found(NO_PRODUCTION)
         production.visibility = visibility
     back = form.get("next")
-    target = back if isinstance(back, str) and back.startswith("/admin") else "/admin"
-    return see_other(_safe_admin_path(target), "saved")
+    return ctx.see_other(_safe_admin_path(ctx, back if isinstance(back, str) else None), "saved")
 
 
-def _safe_admin_path(target: str) -> str:
+def _safe_admin_path(ctx: Context, target: str | None) -> str:
     # Back to the filtered list the admin came from; anything else is the admin page itself.
-    path = safe_next(target)
-    return path if path == "/admin" or path.startswith("/admin?") else "/admin"
+    admin = PATHS["admin"]
+    path = ctx.safe_next(target)
+    return path if path == admin or path.startswith(admin + "?") else ctx.urls.admin()
 
 
-@with_form()
-def unpublish(request: Request, form: FormData) -> Response:
-    return _set_visibility(request, form, "private")
+@form_page()
+def unpublish(ctx: Context, form: FormData) -> Response:
+    return _set_visibility(ctx, form, "private")
 
 
-@with_form()
-def publish(request: Request, form: FormData) -> Response:
-    return _set_visibility(request, form, "public")
+@form_page()
+def publish(ctx: Context, form: FormData) -> Response:
+    return _set_visibility(ctx, form, "public")
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -263,38 +253,37 @@ def _update_account(session: Session, admin: CurrentUser, user: User, form: Form
     user.disabled = disabled
 
 
-@with_form()
-def update_user(request: Request, form: FormData) -> Response:
-    admin = require_admin(request)
-    account_id = params.row_id(request.path_params["user_id"])
-    lang = lang_of(request)
-    services = services_of(request)
+@form_page()
+def update_user(ctx: Context, form: FormData) -> Response:
+    admin = ctx.require_admin()
+    account_id = params.row_id(ctx.path_param("user_id"))
+    services = ctx.services
     try:
         # An AccountError leaves the block: nothing of a refused change is kept.
         with services.sessions.begin() as session:
             user = session.get(User, account_id) if account_id is not None else None
             if user is None:
-                raise HTTPException(404, i18n.gettext(NO_ACCOUNT, lang))
+                raise ctx.not_found(NO_ACCOUNT)
             user_id = user.id
             _update_account(session, admin, user, form)
     except AccountError as refused:
-        problem = i18n.gettext(refused.message, lang)
+        problem = ctx.gettext(refused.message)
         with services.sessions() as session:
-            context = _context(request, session, account_errors={user_id: problem})
-        return render(request, "admin.html", context, status_code=400)
-    return RedirectResponse(f"/admin?done=saved#account-{user_id}", status_code=303)
+            context = _context(ctx, session, account_errors={user_id: problem})
+        return ctx.render("admin.html", context, status=400, cache=ACCOUNT_CACHE)
+    # Back to the account's own row, saying so (the notice before the fragment).
+    return ctx.see_other(ctx.urls.admin(fragment=f"account-{user_id}", done="saved"))
 
 
-@with_form()
-def invite(request: Request, form: FormData) -> Response:
-    require_admin(request)
-    lang = lang_of(request)
+@form_page()
+def invite(ctx: Context, form: FormData) -> Response:
+    ctx.require_admin()
     typed = {
         "email": params.text(form.get("email")).strip(),
         "role": params.text(form.get("role")) or "artist",
         "artists": params.text(form.get("artists")),
     }
-    services = services_of(request)
+    services = ctx.services
     try:
         with services.sessions.begin() as session:
             user = accounts.create_user(
@@ -307,14 +296,14 @@ def invite(request: Request, form: FormData) -> Response:
             secret = accounts.create_invitation(session, user)
             email = user.email
     except AccountError as refused:
-        problem = i18n.gettext(refused.message, lang)
+        problem = ctx.gettext(refused.message)
         with services.sessions() as session:
-            context = _context(request, session, invite=typed, invite_error=problem)
-        return render(request, "admin.html", context, status_code=400)
+            context = _context(ctx, session, invite=typed, invite_error=problem)
+        return ctx.render("admin.html", context, status=400, cache=ACCOUNT_CACHE)
     context = {
         "nav": "admin",
         "email": email,
-        "link": accounts.invitation_url(site_of(request), secret),
+        "link": accounts.invitation_url(ctx.site, secret),
         "days": accounts.INVITATION_DAYS,
     }
-    return render(request, "admin_invited.html", context)
+    return ctx.render("admin_invited.html", context, cache=ACCOUNT_CACHE)

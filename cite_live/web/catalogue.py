@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from cite_live import i18n, params
@@ -53,7 +52,6 @@ from cite_live.vocabulary import (
     SESSION_TYPES,
     label,
 )
-from cite_live.web import context
 from cite_live.web.context import CORS, PRIVATE_HEADERS, Context, Pager, page
 
 PER_PAGE = 24
@@ -514,17 +512,3 @@ def set_language(ctx: Context) -> Response:
         httponly=True,
     )
     return response
-
-
-# --- for studio.py and admin.py, until their handlers receive a Context --------------------------
-
-
-def page_number(request: Request) -> int:
-    return Context.of(request).page_number()
-
-
-def make_pager(request: Request, page: int, per_page: int, total: int) -> Pager:
-    return Context.of(request).pager(page, per_page, total)
-
-
-safe_next = context.safe_next

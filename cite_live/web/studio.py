@@ -3,9 +3,10 @@ edit, cover, replace, delete and retry.
 
 Every production page here answers 404 to anyone who may not manage it, exactly as for an id
 that does not exist: a private production's id must not be confirmed to strangers. Handlers
-read what a page shows into plain dicts while their session is open, then render (as pages.py).
-After a change, a 303 goes back with ``?done=<code>``: the message is chosen by the page from a
-fixed list, so nothing typed in an address is ever shown as a notice.
+read what a page shows into plain dicts while their session is open, then render (as the
+catalogue's do). After a change, a 303 goes back with ``?done=<code>``: the message is chosen by
+the page from a fixed list (:func:`cite_live.web.context.notices`), so nothing typed in an
+address is ever shown as a notice.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import FormData, UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from cite_live import access, covers, i18n, params
-from cite_live.auth import CurrentUser, can_manage, require_user
+from cite_live.auth import CurrentUser, can_manage
 from cite_live.catalogue import production_query
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
@@ -35,75 +34,33 @@ from cite_live.production_status import (
     studio_row,
 )
 from cite_live.services import Services
-from cite_live.site import site_url
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     LICENCE_NAMES,
-    LICENCES,
     SESSION_TYPE_LABELS,
-    SESSION_TYPES,
     VISIBILITY_LABELS,
-    label,
+    choices,
 )
-from cite_live.web.catalogue import make_pager, page_number, safe_next
-from cite_live.web.endpoints import with_form
+from cite_live.web.context import ACCOUNT_CACHE, Context, Pager, form_page, notices, page
+from cite_live.web.urls import PATHS
 
 PER_PAGE = 50
 # Names offered as suggestions in the credits' rows; beyond, the artist types the whole name.
 MAX_SUGGESTED_ARTISTS = 2000
 NOT_FOUND = N_("There is no production at this address.")
-UPLOAD_ENDPOINT = "/api/v1/uploads/"
 
-DONE = {
-    "saved": N_("Saved."),
-    "cover": N_("The new cover is saved."),
-    "cover-removed": N_("The cover chosen from the recording is shown again."),
-    "deleted": N_("The production was deleted."),
-    "retried": N_("Processing starts again."),
-    "not-retried": N_("This production cannot be processed again: its original file is gone."),
-    "busy": N_("This production is already being processed."),
-}
+notices(
+    **{
+        "saved": N_("Saved."),
+        "cover": N_("The new cover is saved."),
+        "cover-removed": N_("The cover chosen from the recording is shown again."),
+        "deleted": N_("The production was deleted."),
+        "retried": N_("Processing starts again."),
+        "not-retried": N_("This production cannot be processed again: its original file is gone."),
+        "busy": N_("This production is already being processed."),
+    }
+)
 FORM_HAS_ERRORS = N_("Some fields need a correction; they are marked below.")
-
-
-# --- helpers shared with admin.py ----------------------------------------------------------------
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def lang_of(request: Request) -> str:
-    lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
-    return lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
-
-
-def site_of(request: Request) -> str:
-    return site_url(request)
-
-
-def render(
-    request: Request, template: str, context: dict[str, Any], status_code: int = 200
-) -> Response:
-    templates = request.app.state.templates
-    response: Response = templates.TemplateResponse(
-        request, template, context, status_code=status_code
-    )
-    # Pages of one account: never kept by a shared cache nor the browser's back-forward copy.
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
-def done_message(request: Request) -> str | None:
-    code = request.query_params.get("done", "")
-    return i18n.gettext(DONE[code], lang_of(request)) if code in DONE else None
-
-
-def see_other(path: str, done: str | None = None) -> RedirectResponse:
-    if done:
-        path += ("&" if "?" in path else "?") + f"done={done}"
-    return RedirectResponse(path, status_code=303)
 
 
 def sentence(error: FieldError, lang: str) -> str:
@@ -111,18 +68,14 @@ def sentence(error: FieldError, lang: str) -> str:
     return text % error.values if error.values else text
 
 
-def choices(labels: dict[str, str], lang: str) -> list[dict[str, str]]:
-    return [{"code": code, "label": i18n.gettext(text, lang)} for code, text in labels.items()]
-
-
 def _own_page(
-    request: Request, session: Session, user: CurrentUser
-) -> tuple[list[tuple[Production, Job | None]], Any]:
+    ctx: Context, session: Session, user: CurrentUser
+) -> tuple[list[tuple[Production, Job | None]], Pager]:
     """One page of the productions ``user`` owns, newest first, with their newest jobs."""
-    page = page_number(request)
+    page = ctx.page_number()
     mine = Production.owner_id == user.id
     total = session.scalar(select(func.count()).select_from(Production).where(mine)) or 0
-    pager = make_pager(request, page, PER_PAGE, total)
+    pager = ctx.pager(page, PER_PAGE, total)
     rows = list(
         session.scalars(
             select(Production)
@@ -136,10 +89,10 @@ def _own_page(
     return [(p, found.get(p.id)) for p in rows], pager
 
 
-def managed(request: Request, session: Session, user: CurrentUser) -> Production:
+def managed(ctx: Context, session: Session, user: CurrentUser) -> Production:
     """The production of the path, with what the edit page shows; 404 unless ``user`` may
     manage it."""
-    production_id = params.public_id(request.path_params["production_id"])
+    production_id = params.public_id(ctx.path_param("production_id"))
     production: Production | None = None
     if production_id is not None:
         production = session.scalars(
@@ -148,113 +101,111 @@ def managed(request: Request, session: Session, user: CurrentUser) -> Production
             .where(Production.id == production_id)
         ).first()
     if production is None or not can_manage(user, production):
-        raise HTTPException(404, i18n.gettext(NOT_FOUND, lang_of(request)))
+        raise ctx.not_found(NOT_FOUND)
     return production
 
 
-def uploader(request: Request, production_id: str | None = None) -> dict[str, Any]:
+def uploader(ctx: Context, production_id: str | None = None) -> dict[str, Any]:
     """What the upload panel's script is told (web/static/js/uploader.js)."""
+    max_bytes = ctx.settings.limits.max_bytes
     return {
-        "endpoint": UPLOAD_ENDPOINT,
-        "max_bytes": services_of(request).settings.limits.max_bytes,
-        "max_size": human_size(services_of(request).settings.limits.max_bytes, lang_of(request)),
+        "endpoint": ctx.urls.api_uploads(),
+        "max_bytes": max_bytes,
+        "max_size": human_size(max_bytes, ctx.lang),
         "production": production_id or "",
-        "lang": lang_of(request),
+        "lang": ctx.lang,
     }
 
 
 # --- my productions ------------------------------------------------------------------------------
-# Every handler below reads or writes the database: a plain ``def``, or ``with_form`` when it
-# needs the form (cite_live/endpoints.py), so that it runs in a worker thread.
 
 
-def studio_page(request: Request) -> Response:
-    user = require_user(request)
-    lang = lang_of(request)
-    with services_of(request).sessions() as session:
-        rows, pager = _own_page(request, session, user)
-        items = [studio_row(p, job, lang) for p, job in rows]
+@page
+def studio_page(ctx: Context) -> Response:
+    user = ctx.require_user()
+    with ctx.services.sessions() as session:
+        rows, pager = _own_page(ctx, session, user)
+        items = [studio_row(p, job, ctx.lang, ctx.urls) for p, job in rows]
     context = {
         "nav": "studio",
         "items": items,
         "pager": pager,
-        "done": done_message(request),
+        "done": ctx.notice(),
         "is_admin": user.is_admin,
-        "uploader": uploader(request),
-        "status_url": "/api/v1/me/productions" + (f"?page={pager.page}" if pager.page > 1 else ""),
+        "uploader": uploader(ctx),
+        "status_url": ctx.urls.api_my_productions(page=pager.page if pager.page > 1 else None),
     }
-    return render(request, "studio.html", context)
+    return ctx.render("studio.html", context, cache=ACCOUNT_CACHE)
 
 
-def my_productions(request: Request) -> Response:
-    """GET /api/v1/me/productions: the caller's productions and their jobs, for the studio's
-    polling and for scripts (Bearer token)."""
-    user = require_user(request)
-    site = site_of(request)
-    with services_of(request).sessions() as session:
-        rows, pager = _own_page(request, session, user)
+@page
+def my_productions(ctx: Context) -> Response:
+    """The caller's productions and their jobs, in JSON, for the studio's polling and for
+    scripts (Bearer token). No CORS: a partner page has no business reading them."""
+    user = ctx.require_user()
+    with ctx.services.sessions() as session:
+        rows, pager = _own_page(ctx, session, user)
         body = {
-            "items": [status_json(p, job, site) for p, job in rows],
+            "items": [status_json(p, job, ctx.urls) for p, job in rows],
             "page": pager.page,
             "per_page": PER_PAGE,
             "total": pager.total,
         }
-    return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
+    return JSONResponse(body, headers={"Cache-Control": ACCOUNT_CACHE})
 
 
-def retry(request: Request) -> Response:
-    user = require_user(request)
-    services = services_of(request)
+@page
+def retry(ctx: Context) -> Response:
+    user = ctx.require_user()
+    services = ctx.services
     with services.sessions() as session:
-        production = managed(request, session, user)
+        production = managed(ctx, session, user)
         job = latest_jobs(session, [production.id]).get(production.id)
         production_id = production.id
         busy = job is not None and job.state in ("queued", "running")
     if busy:
-        return see_other("/studio", "busy")
+        return ctx.see_other(ctx.urls.studio(), done="busy")
     job_id = ingest.retry(services, production_id)
     if job_id is None:
-        return see_other("/studio", "not-retried")
+        return ctx.see_other(ctx.urls.studio(), done="not-retried")
     table.enqueue(services, job_id)
-    return see_other("/studio", "retried")
+    return ctx.see_other(ctx.urls.studio(), done="retried")
 
 
 # --- edit ----------------------------------------------------------------------------------------
 
 
 def _edit_context(
-    request: Request,
+    ctx: Context,
     session: Session,
     production: Production,
     form: ProductionForm,
     errors: dict[str, FieldError],
 ) -> dict[str, Any]:
-    lang = lang_of(request)
+    lang = ctx.lang
     job = latest_jobs(session, [production.id]).get(production.id)
     venues = session.scalars(select(Venue).order_by(Venue.name, Venue.id)).all()
     artist_names = session.scalars(
         select(Artist.name).order_by(Artist.search_text, Artist.id).limit(MAX_SUGGESTED_ARTISTS)
     ).all()
     # A private production's cover is refused at its public address: the owner gets a signed one.
-    link = access.media_link(services_of(request), production, site_of(request))
+    link = access.media_link(ctx.services, production, ctx.site)
     cover = link(production.cover_key) if production.cover_key else None
     return {
         "nav": "studio",
-        "production": studio_row(production, job, lang),
+        "production": studio_row(production, job, lang, ctx.urls),
         "duration": production.duration,
         "form": form,
         "rows": form.rows(),
         "errors": {name: sentence(error, lang) for name, error in errors.items()},
-        "done": done_message(request),
+        "done": ctx.notice(),
         "summary": None,
         "cover_url": cover,
         "roles": choices(CREDIT_ROLE_LABELS, lang),
         "venues": [{"id": str(v.id), "name": v.name} for v in venues],
         "artist_names": list(artist_names),
-        "session_types": [
-            {"code": c, "label": label(SESSION_TYPE_LABELS, c, lang)} for c in SESSION_TYPES
-        ],
-        "licences": [{"code": c, "label": i18n.gettext(LICENCE_NAMES[c], lang)} for c in LICENCES],
+        "session_types": choices(SESSION_TYPE_LABELS, lang),
+        "licences": choices(LICENCE_NAMES, lang),
         "visibilities": [
             {
                 "code": code,
@@ -267,42 +218,43 @@ def _edit_context(
     }
 
 
-def edit_page(request: Request) -> Response:
-    user = require_user(request)
-    with services_of(request).sessions() as session:
-        production = managed(request, session, user)
-        context = _edit_context(request, session, production, ProductionForm.of(production), {})
-    return render(request, "studio_edit.html", context)
+@page
+def edit_page(ctx: Context) -> Response:
+    user = ctx.require_user()
+    with ctx.services.sessions() as session:
+        production = managed(ctx, session, user)
+        context = _edit_context(ctx, session, production, ProductionForm.of(production), {})
+    return ctx.render("studio_edit.html", context, cache=ACCOUNT_CACHE)
 
 
-@with_form()
-def edit_submit(request: Request, fields: FormData) -> Response:
-    user = require_user(request)
+@form_page()
+def edit_submit(ctx: Context, fields: FormData) -> Response:
+    user = ctx.require_user()
     form = ProductionForm.read(fields)
     today = datetime.now(UTC).date()
-    with services_of(request).sessions.begin() as session:
-        production = managed(request, session, user)
+    with ctx.services.sessions.begin() as session:
+        production = managed(ctx, session, user)
         changes, errors = form.check(session, production.duration, today)
         if changes is None:
-            context = _edit_context(request, session, production, form, errors)
-            context["summary"] = i18n.gettext(FORM_HAS_ERRORS, lang_of(request))
+            context = _edit_context(ctx, session, production, form, errors)
+            context["summary"] = ctx.gettext(FORM_HAS_ERRORS)
         else:
             apply(session, production, changes)
             production_id = production.id
     if changes is None:
-        return render(request, "studio_edit.html", context, status_code=400)
-    return see_other(f"/studio/productions/{production_id}", "saved")
+        return ctx.render("studio_edit.html", context, status=400, cache=ACCOUNT_CACHE)
+    return ctx.see_other(ctx.urls.studio_edit(production_id), done="saved")
 
 
-@with_form(max_files=1, max_fields=10)
-def cover_submit(request: Request, form: FormData) -> Response:
-    user = require_user(request)
-    services = services_of(request)
+@form_page(max_files=1, max_fields=10)
+def cover_submit(ctx: Context, form: FormData) -> Response:
+    user = ctx.require_user()
+    services = ctx.services
     with services.sessions() as session:
-        production_id = managed(request, session, user).id
+        production_id = managed(ctx, session, user).id
     if form.get("remove"):
         _remove_cover(services, production_id)
-        return see_other(f"/studio/productions/{production_id}", "cover-removed")
+        return ctx.see_other(ctx.urls.studio_edit(production_id), done="cover-removed")
     upload = form.get("cover")
     problem: str | None = None
     jpeg = b""
@@ -317,13 +269,13 @@ def cover_submit(request: Request, form: FormData) -> Response:
             problem = refused.message
     if problem is not None:
         with services.sessions() as session:
-            production = managed(request, session, user)
+            production = managed(ctx, session, user)
             form_of = ProductionForm.of(production)
-            context = _edit_context(request, session, production, form_of, {})
-        context["errors"]["cover"] = i18n.gettext(problem, lang_of(request))
-        return render(request, "studio_edit.html", context, status_code=400)
+            context = _edit_context(ctx, session, production, form_of, {})
+        context["errors"]["cover"] = ctx.gettext(problem)
+        return ctx.render("studio_edit.html", context, status=400, cache=ACCOUNT_CACHE)
     covers.replace_cover(services, production_id, jpeg)
-    return see_other(f"/studio/productions/{production_id}", "cover")
+    return ctx.see_other(ctx.urls.studio_edit(production_id), done="cover")
 
 
 def _remove_cover(services: Services, production_id: str) -> None:
@@ -339,48 +291,49 @@ def _remove_cover(services: Services, production_id: str) -> None:
 # --- replace, delete -----------------------------------------------------------------------------
 
 
-def replace_page(request: Request) -> Response:
-    user = require_user(request)
-    lang = lang_of(request)
-    with services_of(request).sessions() as session:
-        production = managed(request, session, user)
+@page
+def replace_page(ctx: Context) -> Response:
+    user = ctx.require_user()
+    with ctx.services.sessions() as session:
+        production = managed(ctx, session, user)
         job = latest_jobs(session, [production.id]).get(production.id)
         context = {
             "nav": "studio",
-            "production": studio_row(production, job, lang),
-            "uploader": uploader(request, production.id),
+            "production": studio_row(production, job, ctx.lang, ctx.urls),
+            "uploader": uploader(ctx, production.id),
         }
-    return render(request, "studio_replace.html", context)
+    return ctx.render("studio_replace.html", context, cache=ACCOUNT_CACHE)
 
 
-def delete_page(request: Request) -> Response:
-    user = require_user(request)
-    lang = lang_of(request)
-    with services_of(request).sessions() as session:
-        production = managed(request, session, user)
+@page
+def delete_page(ctx: Context) -> Response:
+    user = ctx.require_user()
+    with ctx.services.sessions() as session:
+        production = managed(ctx, session, user)
         context = {
             "nav": "studio",
-            "production": studio_row(production, None, lang),
-            "next": back_to(request.query_params.get("next")),
+            "production": studio_row(production, None, ctx.lang, ctx.urls),
+            "next": back_to(ctx, ctx.query.get("next")),
         }
-    return render(request, "studio_delete.html", context)
+    return ctx.render("studio_delete.html", context, cache=ACCOUNT_CACHE)
 
 
-@with_form()
-def delete_submit(request: Request, form: FormData) -> Response:
-    user = require_user(request)
-    services = services_of(request)
+@form_page()
+def delete_submit(ctx: Context, form: FormData) -> Response:
+    user = ctx.require_user()
+    services = ctx.services
     target = form.get("next")
     with services.sessions() as session:
-        production_id = managed(request, session, user).id
+        production_id = managed(ctx, session, user).id
     remove_production(services, production_id)
-    return see_other(back_to(target if isinstance(target, str) else None), "deleted")
+    return ctx.see_other(back_to(ctx, target if isinstance(target, str) else None), done="deleted")
 
 
-def back_to(target: str | None) -> str:
-    """Where to go after a delete: the studio or admin list it was asked from, else /studio."""
-    path = safe_next(target)
-    return path if path.startswith(("/studio", "/admin")) else "/studio"
+def back_to(ctx: Context, target: str | None) -> str:
+    """Where to go after a delete: the studio or admin list it was asked from, else the
+    studio."""
+    path = ctx.safe_next(target)
+    return path if path.startswith((PATHS["studio"], PATHS["admin"])) else ctx.urls.studio()
 
 
 def remove_production(services: Services, production_id: str) -> bool:

@@ -31,12 +31,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from cite_live import i18n, uploads
-from cite_live.auth import CHALLENGE, CurrentUser, require_user
+from cite_live.auth import CHALLENGE, CurrentUser
 from cite_live.i18n import N_
 from cite_live.params import digits
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
 from cite_live.uploads import UploadRefused, UploadView
+from cite_live.web.context import Context
+from cite_live.web.urls import Urls
 
 log = logging.getLogger("cite_live.web.tus")
 
@@ -226,22 +228,24 @@ def _method(request: Request) -> str:
 
 
 async def collection(request: Request) -> Response:
-    """``/api/v1/uploads/``: OPTIONS (what this server supports) and POST (a new upload)."""
+    """The collection of uploads: OPTIONS (what this server supports) and POST (a new upload)."""
     return await _dispatch(request, {"OPTIONS": _options, "POST": _create})
 
 
 async def upload(request: Request) -> Response:
-    """``/api/v1/uploads/{upload_id}``: HEAD (the offset), PATCH (bytes), DELETE (cancel)."""
+    """One upload: HEAD (its offset), PATCH (bytes), DELETE (cancel)."""
     handlers = {"OPTIONS": _options, "HEAD": _head, "PATCH": _patch, "DELETE": _delete}
     return await _dispatch(request, handlers)
 
 
-Handler = Callable[[Request, Services, CurrentUser], Awaitable[Response]]
+# What a request is answered by, given its context and the signed-in account.
+Handler = Callable[[Context, CurrentUser], Awaitable[Response]]
 
 
 async def _dispatch(request: Request, handlers: Mapping[str, Handler]) -> Response:
+    ctx = Context.of(request)
     try:
-        user = require_user(request)
+        user = ctx.require_user()
     except HTTPException as exc:
         # Its WWW-Authenticate too: a 401 says how to authenticate.
         return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
@@ -252,7 +256,7 @@ async def _dispatch(request: Request, handlers: Mapping[str, Handler]) -> Respon
     if method != "OPTIONS" and request.headers.get("tus-resumable") != VERSION:
         return _error(412, VERSION_REQUIRED, {"Tus-Version": VERSION})
     try:
-        response = await handler(request, request.app.state.services, user)
+        response = await handler(ctx, user)
     except BadRequest as exc:
         return _error(exc.status, exc.message)
     except UploadRefused as exc:
@@ -260,19 +264,20 @@ async def _dispatch(request: Request, handlers: Mapping[str, Handler]) -> Respon
     return response
 
 
-async def _options(request: Request, services: Services, user: CurrentUser) -> Response:
+async def _options(ctx: Context, user: CurrentUser) -> Response:
     return _answer(
         204,
         {
             "Tus-Version": VERSION,
             "Tus-Extension": EXTENSIONS,
-            "Tus-Max-Size": str(services.settings.limits.max_bytes),
+            "Tus-Max-Size": str(ctx.settings.limits.max_bytes),
             "Tus-Checksum-Algorithm": ",".join(CHECKSUM_ALGORITHMS),
         },
     )
 
 
-async def _create(request: Request, services: Services, user: CurrentUser) -> Response:
+async def _create(ctx: Context, user: CurrentUser) -> Response:
+    request, services = ctx.request, ctx.services
     if "upload-defer-length" in request.headers:
         raise BadRequest(400, NO_DEFERRED_LENGTH)
     length = _number(request, "upload-length", LENGTH_REQUIRED)
@@ -287,8 +292,10 @@ async def _create(request: Request, services: Services, user: CurrentUser) -> Re
     if body_length > length:
         raise BadRequest(413, PAST_THE_END)
     view = await run_in_threadpool(uploads.create, services, user, length, meta)
-    location = str(request.url_for("api_upload", upload_id=view.id))
-    headers = {"Location": location, **_expires(view)}
+    # On the address this request came to (not site.url): the client comes back where it
+    # reached the server, which a script on the server's own network may need.
+    here = Urls(str(request.base_url))
+    headers = {"Location": here.absolute(here.api_upload(view.id)), **_expires(view)}
     if not with_body:
         return _answer(201, headers)
     # creation-with-upload: whatever becomes of the first chunk, the upload exists now and
@@ -312,8 +319,9 @@ def _final(view: UploadView) -> Response:
     return _answer(204, {"Upload-Offset": str(view.length)})
 
 
-async def _head(request: Request, services: Services, user: CurrentUser) -> Response:
-    view = await _own(services, user, request.path_params["upload_id"])
+async def _head(ctx: Context, user: CurrentUser) -> Response:
+    services = ctx.services
+    view = await _own(services, user, ctx.path_param("upload_id"))
     if view is None:
         return _answer(404)
     if view.state == "terminated" or view.expired:
@@ -342,14 +350,15 @@ async def _head(request: Request, services: Services, user: CurrentUser) -> Resp
     return _answer(200, headers)
 
 
-async def _patch(request: Request, services: Services, user: CurrentUser) -> Response:
+async def _patch(ctx: Context, user: CurrentUser) -> Response:
+    request, services = ctx.request, ctx.services
     if _content_type(request) != OFFSET_OCTET_STREAM:
         raise BadRequest(415, WRONG_TYPE)
     offset = _number(request, "upload-offset", BAD_OFFSET)
     if offset is None:
         raise BadRequest(400, BAD_OFFSET)
     checksum = parse_checksum(request)
-    view = await _own(services, user, request.path_params["upload_id"])
+    view = await _own(services, user, ctx.path_param("upload_id"))
     if view is None:
         return _error(404, NOT_FOUND)
     if view.finished:
@@ -411,8 +420,9 @@ def _store(services: Services, upload_id: str) -> None:
         log.exception("could not store the original of upload %s; the sweeper will", upload_id)
 
 
-async def _delete(request: Request, services: Services, user: CurrentUser) -> Response:
-    view = await _own(services, user, request.path_params["upload_id"])
+async def _delete(ctx: Context, user: CurrentUser) -> Response:
+    services = ctx.services
+    view = await _own(services, user, ctx.path_param("upload_id"))
     if view is None:
         return _error(404, NOT_FOUND)
     if view.state == "terminated":
