@@ -21,11 +21,6 @@ from cite_live.presenter import page_url
 from cite_live.vocabulary import KIND_LABELS, VISIBILITY_LABELS, label
 from cite_live.web.urls import Urls
 
-VISIBILITY_HINTS = {
-    "public": N_("Listed on the site, in search and in the feeds."),
-    "unlisted": N_("Reachable by its link only; absent from lists, search and feeds."),
-    "private": N_("Only you and the administrators can see it."),
-}
 STATE_LABELS = {
     "queued": N_("Waiting to be processed"),
     "running": N_("Processing"),

@@ -27,6 +27,12 @@ VISIBILITY_LABELS = {
     "unlisted": N_("Unlisted"),
     "private": N_("Private"),
 }
+# What each choice means, under the studio's visibility field.
+VISIBILITY_HINTS = {
+    "public": N_("Listed on the site, in search and in the feeds."),
+    "unlisted": N_("Reachable by its link only; absent from lists, search and feeds."),
+    "private": N_("Only you and the administrators can see it."),
+}
 SESSION_TYPE_LABELS = {
     "studio": N_("Studio session"),
     "live": N_("Live"),

@@ -450,7 +450,7 @@ def test_the_account_pages_never_use_the_database_on_the_event_loop(
 ) -> None:
     on_loop: list[str] = []
     # Queries made by these pages' own code (the auth middleware runs before them).
-    modules = {"account_pages", "accounts"}
+    modules = {"account", "accounts"}
 
     def checkout(*_: Any) -> None:
         if on_event_loop():

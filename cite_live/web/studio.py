@@ -27,7 +27,6 @@ from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
 from cite_live.production_form import FieldError, ProductionForm, apply
 from cite_live.production_status import (
-    VISIBILITY_HINTS,
     human_size,
     latest_jobs,
     status_json,
@@ -38,6 +37,7 @@ from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     LICENCE_NAMES,
     SESSION_TYPE_LABELS,
+    VISIBILITY_HINTS,
     VISIBILITY_LABELS,
     choices,
 )
