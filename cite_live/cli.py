@@ -18,7 +18,7 @@ from cite_live.jobs import doorbell as jobs
 from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
 from cite_live.presenter import production_json
 from cite_live.services import Services, open_services
-from cite_live.settings import SettingsError, load_settings
+from cite_live.settings import UNSET_SITE_URL, SettingsError, load_settings
 from cite_live.storage import StorageError
 from cite_live.vocabulary import ROLES
 from cite_live.web.urls import Urls
@@ -252,6 +252,8 @@ def account_command(services: Services, args: argparse.Namespace) -> int:
         if args.command == "user":
             password = _read_password() if args.password_stdin else None
             print(add_user(services, args.email, args.role, args.artist, password))
+            if password is None and not services.settings.site_url:
+                print(NO_SITE_URL, file=sys.stderr)
         else:
             # Only the token on stdout: outside tools capture it.
             print(create_token(services, args.email, args.name))
@@ -266,6 +268,13 @@ def _read_password() -> str:
     if not password:
         raise AccountError("No password was given on standard input.")
     return password
+
+
+NO_SITE_URL = (
+    f"cite-live: site.url is not set, so this link assumes the site answers at {UNSET_SITE_URL}; "
+    "where people open it at another address, set site.url in storage.yaml (or "
+    "CITE_LIVE_SITE_URL) to that address, and give them this link on it."
+)
 
 
 def add_user(

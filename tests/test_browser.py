@@ -507,6 +507,35 @@ def test_pages_fit_a_phone_without_moving(
         screenshot(page, f"{name}-share-phone")
 
 
+CONTRAST_OF_FIELD = """(selector) => {
+  const style = getComputedStyle(document.querySelector(selector));
+  const luminance = (css) => {
+    const [r, g, b] = css.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+      const c = v / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [luminance(style.color), luminance(style.backgroundColor)];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize(("viewport", "name"), [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_the_header_search_field_shows_what_is_typed(
+    catalogue: Catalogue, new_page: Callable[..., Any], viewport: dict[str, int], name: str
+) -> None:
+    page = new_page(viewport, is_mobile=name == "phone", has_touch=name == "phone")
+    page.goto(f"{catalogue.url}/")
+    field = page.locator("#site-search")
+    field.fill("Fauré")
+    # WCAG AA for text: the typed words stand out from the field's own background.
+    assert page.evaluate(CONTRAST_OF_FIELD, "#site-search") >= 4.5
+    screenshot(page, f"header-search-{name}")
+    field.press("Enter")
+    page.wait_for_url("**/search?q=Faur%C3%A9")
+
+
 def test_share_panel_builds_the_snippet_and_copies_it(
     catalogue: Catalogue, new_page: Callable[..., Any]
 ) -> None:

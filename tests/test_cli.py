@@ -19,11 +19,13 @@ from cite_live.services import Services
 Media = Callable[[str], Path]
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    data_dir: Path, *args: str, site_url: str = "http://cite.example"
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "CITE_LIVE_DATA_DIR": str(data_dir),
-        "CITE_LIVE_SITE_URL": "http://cite.example",
+        "CITE_LIVE_SITE_URL": site_url,
     }
     env.pop("CITE_LIVE_DATABASE_URL", None)
     env.pop("CITE_LIVE_CONFIG", None)
@@ -127,3 +129,28 @@ def test_without_site_url_printed_links_name_the_default_address(services: Servi
     assert services.settings.site_url == ""
     link = add_user(services, "nora@example.org", "artist", [], None)
     assert link.startswith("http://127.0.0.1:8000/invite/")
+
+
+def test_user_add_prints_the_invitation_link_on_the_sites_address(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        "user",
+        "add",
+        "nora@example.org",
+        "--role",
+        "artist",
+        site_url="https://cite.example:8443",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("https://cite.example:8443/invite/")
+    assert result.stderr == ""
+
+
+def test_user_add_without_site_url_says_the_link_must_be_set(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "user", "add", "nora@example.org", "--role", "artist", site_url="")
+    assert result.returncode == 0, result.stderr
+    # The link is still printed (a one-machine trial on the default address works), with a
+    # warning that names the setting to give it the real address.
+    assert result.stdout.startswith("http://127.0.0.1:8000/invite/")
+    assert "site.url is not set" in result.stderr
+    assert "CITE_LIVE_SITE_URL" in result.stderr
