@@ -19,9 +19,11 @@ from tests.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
+    PHONE,
     playwright_api,
     screenshot,
 )
+from tests.test_pages import publish
 
 FIRST = "tuba crêpe nocturne"
 SECOND = "hautbois d'amour en avril"
@@ -88,5 +90,59 @@ def test_an_invitation_a_new_password_and_a_sign_in_work_in_a_browser(
             page.fill("#login-password", SECOND)
             submit(page, "form:has(#login-email)")
             page.wait_for_url(f"{url}/account")
+        finally:
+            browser.close()
+
+
+def test_an_artist_lands_in_the_studio_and_edits_from_their_own_page(
+    live_server: LiveServer,
+) -> None:
+    services, url = live_server.services, live_server.url
+    with services.sessions.begin() as session:
+        artist = artist_by_name(session, "Les Ondes")
+        owner = accounts.create_user(
+            session,
+            "ines@example.org",
+            "artist",
+            password=FIRST,
+            artist_ids=[artist.id],
+            settings=services.settings,
+        )
+        session.flush()
+        mine = publish(session, "Nuit des Ondes", owner_id=owner.id)
+        theirs = publish(session, "Autre session")
+        mine_path, mine_id, theirs_path = (
+            f"/productions/{mine.slug}",
+            mine.id,
+            f"/productions/{theirs.slug}",
+        )
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for viewport, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
+                context = browser.new_context(viewport=viewport, locale="fr-FR")
+                page = context.new_page()
+                page.set_default_timeout(30_000)
+                # A visitor sees no Edit link on anybody's page.
+                page.goto(url + mine_path)
+                assert page.locator(".owner-tools").count() == 0
+                # Signing in from the home page's header lands in the studio.
+                page.goto(f"{url}/")
+                page.click("header a:has-text('Se connecter')")
+                page.fill("#login-email", "ines@example.org")
+                page.fill("#login-password", FIRST)
+                submit(page, "form:has(#login-email)")
+                page.wait_for_url(f"{url}/studio")
+                # Their own page has the Edit link, which leads to the edit page.
+                response = page.goto(url + mine_path)
+                assert response is not None
+                assert response.headers["cache-control"] == "private, no-store"
+                screenshot(page, f"production-owner-{name}")
+                page.click(".owner-tools a:has-text('Modifier')")
+                page.wait_for_url(f"{url}/studio/productions/{mine_id}")
+                # Another artist's page has none.
+                page.goto(url + theirs_path)
+                assert page.locator(".owner-tools").count() == 0
+                context.close()
         finally:
             browser.close()

@@ -167,10 +167,15 @@ def _check_login(ctx: Context, email: str, password: str) -> tuple[CurrentUser, 
     return found
 
 
+def _next_after_login(ctx: Context, target: str | None) -> str:
+    return ctx.safe_next(target) if target else ctx.urls.studio()
+
+
 @form_page(max_fields=MAX_FIELDS)
 def login(ctx: Context, sent: FormData) -> Response:
     form = _typed(ctx, sent)
-    next_path = ctx.safe_next(ctx.query.get("next"))
+    # Without a page to go back to, an account lands in its studio.
+    next_path = _next_after_login(ctx, ctx.query.get("next"))
     context: dict[str, Any] = {"next": next_path, "email": "", "error": None, "nav": "login"}
     if form is None:
         if ctx.user is not None:
@@ -178,7 +183,7 @@ def login(ctx: Context, sent: FormData) -> Response:
         return ctx.render("login.html", context, cache=ACCOUNT_CACHE)
 
     email = form.get("email", "").strip().lower()
-    next_path = ctx.safe_next(form.get("next") or ctx.query.get("next"))
+    next_path = _next_after_login(ctx, form.get("next") or ctx.query.get("next"))
     context.update(email=email, next=next_path)
     try:
         found = _check_login(ctx, email, form.get("password", ""))

@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from cite_live import i18n, params
 from cite_live.access import media_link
-from cite_live.auth import can_view
+from cite_live.auth import can_manage, can_view
 from cite_live.catalogue import is_listed, production_at, production_query
 from cite_live.i18n import N_
 from cite_live.listing import (
@@ -52,7 +52,7 @@ from cite_live.vocabulary import (
     SESSION_TYPES,
     label,
 )
-from cite_live.web.context import CORS, PRIVATE_HEADERS, Context, Pager, page
+from cite_live.web.context import ACCOUNT_CACHE, CORS, PRIVATE_HEADERS, Context, Pager, page
 
 PER_PAGE = 24
 ARTISTS_PER_PAGE = 48
@@ -297,6 +297,8 @@ def production_page(ctx: Context) -> Response:
     with services.sessions() as session:
         production = _production_by_slug(ctx, session)
         private = for_managers_only(production)
+        # Its managers get a link to its edit page: a page of theirs, kept by nobody else.
+        editable = can_manage(ctx.user, production)
         artist_ids = {credit.artist_id for credit in production.credits}
         related = session.scalars(related_query(production.id, artist_ids)).all()
         page_context = {
@@ -315,8 +317,12 @@ def production_page(ctx: Context) -> Response:
             # no oEmbed link (oEmbed answers only for what plays, to anyone).
             "meta": None if private else page_metadata(production, services.store, site, lang),
             "related": _cards(ctx, related),
+            "edit_url": ctx.urls.studio_edit(production.id) if editable else None,
         }
-    return ctx.render("production.html", page_context, headers=PRIVATE_HEADERS if private else None)
+    headers = PRIVATE_HEADERS if private else None
+    return ctx.render(
+        "production.html", page_context, headers=headers, cache=ACCOUNT_CACHE if editable else None
+    )
 
 
 def vtt_text(text: str) -> str:
