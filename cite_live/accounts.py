@@ -28,7 +28,7 @@ from zxcvbn import zxcvbn
 from cite_live import i18n
 from cite_live.db import changed
 from cite_live.i18n import N_
-from cite_live.models import ApiToken, Artist, Invitation, User
+from cite_live.models import ApiToken, Artist, Invitation, User, aware
 from cite_live.settings import KEYS, AuthSettings, Settings
 from cite_live.vocabulary import ROLES
 from cite_live.web.urls import Urls
@@ -342,7 +342,7 @@ def user_for_token(session: Session, token: str) -> User | None:
     if api_token.revoked_at is not None or user.disabled:
         return None
     now = datetime.now(UTC)
-    last = _aware(api_token.last_used_at)
+    last = aware(api_token.last_used_at) if api_token.last_used_at is not None else None
     if last is None or now - last >= LAST_USED_PRECISION:
         # Conditional: of the requests that read the same old value at once, one writes.
         stale = ApiToken.last_used_at.is_(None) | (
@@ -380,13 +380,6 @@ def revoke_token(session: Session, user_id: int, token_id: int) -> bool:
 # --- invitations ---------------------------------------------------------------------------------
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite gives back naive datetimes; every moment stored here is UTC.
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def create_invitation(session: Session, user: User) -> str:
     """A one-time secret for ``user`` to choose a password at ``/invite/{secret}`` (7 days).
 
@@ -422,8 +415,8 @@ def pending_invitation(session: Session, secret: str) -> Invitation | None:
     ).first()
     if invitation is None or invitation.used_at is not None:
         return None
-    expires = _aware(invitation.expires_at)
-    if expires is None or expires <= datetime.now(UTC) or invitation.user.disabled:
+    expires = aware(invitation.expires_at)
+    if expires <= datetime.now(UTC) or invitation.user.disabled:
         return None
     return invitation
 

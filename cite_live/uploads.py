@@ -21,7 +21,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from cite_live.catalogue import active_job, create_production
 from cite_live.db import rowcount
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
-from cite_live.models import Credit, Job, Production, Upload, User, utcnow
+from cite_live.models import Credit, Job, Production, Upload, User, aware, utcnow
 from cite_live.partials import PartialFile, UploadBusy
 from cite_live.services import Services
 from cite_live.settings import Settings
@@ -88,11 +88,6 @@ class UploadView:
         return self.state in ("complete", "stored")
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back without their time zone; they were written in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _view(upload: Upload) -> UploadView:
     return UploadView(
         id=upload.id,
@@ -101,7 +96,7 @@ def _view(upload: Upload) -> UploadView:
         offset=upload.offset,
         state=upload.state,
         meta={str(k): str(v) for k, v in (upload.meta or {}).items()},
-        expires_at=_aware(upload.expires_at),
+        expires_at=aware(upload.expires_at),
         production_id=upload.production_id,
     )
 
