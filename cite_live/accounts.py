@@ -21,14 +21,16 @@ from datetime import UTC, datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from slugify import slugify
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
 from cite_live import i18n
 from cite_live.db import changed
 from cite_live.i18n import N_
-from cite_live.models import ApiToken, Artist, Invitation, User, aware
+from cite_live.models import ApiToken, Artist, Invitation, User, aware, user_artists
 from cite_live.settings import KEYS, AuthSettings, Settings
 from cite_live.vocabulary import ROLES
 from cite_live.web.urls import Urls
@@ -445,3 +447,52 @@ def accept_invitation(session: Session, secret: str, password_hash: str) -> User
     set_password_hash(user, password_hash)
     user.last_login_at = now
     return user
+
+
+# --- the artist profiles an account speaks for ---------------------------------------------------
+
+
+def link_artist(session: Session, user_id: int, artist_id: int) -> bool:
+    """Let the account ``user_id`` speak for the artist profile ``artist_id``; True when this
+    call made the link, False when it was there already.
+
+    One statement that skips an existing link: of two requests making the same link at once,
+    the second waits for the first's row, then finds it made, where reading first and inserting
+    after would have failed on the duplicate key."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    made = session.execute(
+        insert(user_artists)
+        .values(user_id=user_id, artist_id=artist_id)
+        .on_conflict_do_nothing(index_elements=["user_id", "artist_id"])
+        # The row it made, if any: the driver's count of an INSERT is not to be relied on.
+        .returning(user_artists.c.artist_id)
+    )
+    return made.first() is not None
+
+
+def unlink_artist(session: Session, user_id: int, artist_id: int) -> bool:
+    """The account no longer speaks for the profile; False when it did not."""
+    removed = session.execute(
+        delete(user_artists).where(
+            user_artists.c.user_id == user_id, user_artists.c.artist_id == artist_id
+        )
+    )
+    return changed(removed)
+
+
+def set_artists(session: Session, user_id: int, artist_ids: Iterable[int]) -> None:
+    """The account speaks for exactly ``artist_ids``: links are added and removed one by one,
+    those it keeps are left alone (see :func:`link_artist`)."""
+    wanted = set(artist_ids)
+    current = set(
+        session.scalars(select(user_artists.c.artist_id).where(user_artists.c.user_id == user_id))
+    )
+    for artist_id in sorted(current - wanted):
+        unlink_artist(session, user_id, artist_id)
+    for artist_id in sorted(wanted - current):
+        link_artist(session, user_id, artist_id)
+    # What an account object already loaded in this session shows is read again.
+    user = session.get(User, user_id)
+    if user is not None:
+        session.expire(user, ["artists"])

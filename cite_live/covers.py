@@ -12,6 +12,7 @@ import io
 import logging
 import secrets
 import warnings
+from dataclasses import dataclass
 from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,6 +37,8 @@ TOO_BIG = N_("This image is larger than 20 MB.")
 TOO_MANY_PIXELS = N_("This image has too many pixels (50 megapixels at most).")
 DAMAGED = N_("This image is damaged and could not be read.")
 NO_FILE = N_("Choose an image file to upload.")
+# Where artists' photos live in the store, apart from any production's media.
+ARTISTS_PREFIX = "artists/"
 
 
 class CoverRefused(Exception):
@@ -118,3 +121,61 @@ def remove_quietly(services: Services, key: str) -> None:
         services.store.delete(key)
     except StorageError:
         log.warning("could not remove %s from the store", key, exc_info=True)
+
+
+# --- an artist's photo ---------------------------------------------------------------------------
+
+# The photo on an artist's page, and the square crop their cards show (4rem at three device
+# pixels per CSS pixel, with room to spare).
+PHOTO_BOX = (1200, 1200)
+PHOTO_SQUARE = 400
+# Faces sit in the upper part of most portraits: the square is cut a little above the centre.
+PHOTO_CENTRE = (0.5, 0.4)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An artist's photo, re-encoded: the large version (``width`` × ``height``) and the square."""
+
+    large: bytes
+    square: bytes
+    width: int
+    height: int
+
+
+def reencode_photo(source: IO[bytes]) -> Photo:
+    """The two JPEGs to store for the photo in ``source``; CoverRefused when it is not one we
+    take. The upload passes the same checked decoding as a cover (:func:`reencode`); the two
+    sizes are cut from what that gives, an image of our own making."""
+    jpeg = reencode(source)
+    with Image.open(io.BytesIO(jpeg), formats=("JPEG",)) as decoded:
+        image = decoded.convert("RGB")
+    large = image.copy()
+    large.thumbnail(PHOTO_BOX, Image.Resampling.LANCZOS)
+    square = ImageOps.fit(
+        image, (PHOTO_SQUARE, PHOTO_SQUARE), Image.Resampling.LANCZOS, centering=PHOTO_CENTRE
+    )
+    return Photo(_jpeg(large), _jpeg(square), large.width, large.height)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=QUALITY, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def photo_keys(artist_id: int) -> tuple[str, str]:
+    """New, unguessable keys for a photo of the artist ``artist_id``: (large, square). A fresh
+    name per upload, as for covers, so that no cache shows the previous photo under it."""
+    name = secrets.token_urlsafe(12)
+    prefix = f"{ARTISTS_PREFIX}{int(artist_id)}/photos/"
+    return media_key(prefix, f"{name}.jpg"), media_key(prefix, f"{name}-square.jpg")
+
+
+def put_photo(services: Services, artist_id: int, photo: Photo) -> tuple[str, str]:
+    """Write ``photo`` to the store under new keys; returns them (large, square). The row is
+    pointed at them afterwards, by whoever called (see cite_live.artist_profile)."""
+    large_key, square_key = photo_keys(artist_id)
+    services.store.put_bytes(large_key, photo.large)
+    services.store.put_bytes(square_key, photo.square)
+    return large_key, square_key

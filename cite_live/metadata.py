@@ -23,12 +23,16 @@ from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
 from cite_live.catalogue import picture_key, playing_version
-from cite_live.models import Production, aware
+from cite_live.models import Artist, Production, aware
 from cite_live.player import EMBED_SIZES
 from cite_live.presenter import (
+    artist_photo,
     artist_url,
+    bio_of,
     description_of,
+    discipline_names,
     embed_url,
+    links_of,
     page_url,
     picture_url,
     title_of,
@@ -297,4 +301,78 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
         open_graph=og,
         twitter=twitter,
         json_ld=script_json(_json_ld(production, store, urls, title, description)),
+    )
+
+
+# --- an artist's page ----------------------------------------------------------------------------
+
+
+@dataclass
+class ProfileMeta:
+    """What ``profile_meta`` (``_meta.html``) writes in the head of an artist's page."""
+
+    description: str
+    url: str
+    open_graph: list[tuple[str, str]] = field(default_factory=list)
+    twitter: list[tuple[str, str]] = field(default_factory=list)
+    json_ld: Markup = field(default_factory=lambda: Markup("{}"))
+
+
+def artist_metadata(artist: Artist, store: ObjectStore, site_url: str, lang: str) -> ProfileMeta:
+    """The metadata of ``artist``'s page: their photo for link previews, and a MusicGroup for
+    search engines, whose ``sameAs`` are the links the artist gave (the page marks them
+    ``rel="me"``)."""
+    urls = Urls(site_url)
+    url = artist_url(artist.slug, urls)
+    bio, _ = bio_of(artist, lang)
+    disciplines = discipline_names(artist.disciplines)
+    # Without a biography, previews still say who and from where.
+    summary = (artist.name, ", ".join(disciplines), artist.commune)
+    description = excerpt(bio) or excerpt(" — ".join(part for part in summary if part))
+    og: list[tuple[str, str]] = [
+        ("og:site_name", PROVIDER_NAME),
+        ("og:type", "profile"),
+        ("og:title", artist.name),
+        ("og:description", description),
+        ("og:url", url),
+        ("og:locale", LOCALES.get(lang, LOCALES["fr"])),
+    ]
+    twitter: list[tuple[str, str]] = [
+        ("twitter:card", "summary"),
+        ("twitter:title", artist.name),
+        ("twitter:description", description),
+    ]
+    node: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "MusicGroup",
+        "@id": url,
+        "name": artist.name,
+        "url": url,
+    }
+    if description:
+        node["description"] = description
+    photo = artist_photo(artist, store, urls)
+    if photo is not None:
+        og.append(("og:image", photo["url"]))
+        if photo["width"] and photo["height"]:
+            og += [
+                ("og:image:width", str(photo["width"])),
+                ("og:image:height", str(photo["height"])),
+            ]
+        og.append(("og:image:alt", artist.name))
+        twitter.append(("twitter:image", photo["url"]))
+        node["image"] = photo["url"]
+    links = [link["url"] for link in links_of(artist.links)]
+    if links:
+        node["sameAs"] = links
+    if artist.commune:
+        node["location"] = {"@type": "Place", "name": artist.commune}
+    if disciplines:
+        node["genre"] = disciplines
+    return ProfileMeta(
+        description=description,
+        url=url,
+        open_graph=og,
+        twitter=twitter,
+        json_ld=script_json(node),
     )

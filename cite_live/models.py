@@ -79,10 +79,18 @@ class Artist(Base):
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     bio: Mapped[str] = mapped_column(Text, default="")
+    # Shown to English readers; None or empty: they read the French one.
+    bio_en: Mapped[str | None] = mapped_column(Text)
     commune: Mapped[str | None] = mapped_column(String(120))
     disciplines: Mapped[list[Any]] = mapped_column(default=list)
     links: Mapped[list[Any]] = mapped_column(default=list)
     featured: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The photo the artist chose (re-encoded, see cite_live.covers): a large version for their
+    # page, whose size is kept for its width and height, and a square crop for cards.
+    photo_key: Mapped[str | None] = mapped_column(String(400))
+    photo_width: Mapped[int | None] = mapped_column(Integer)
+    photo_height: Mapped[int | None] = mapped_column(Integer)
+    photo_square_key: Mapped[str | None] = mapped_column(String(400))
     # Lower-case, accent-free text that search matches against ("Fauré" → "faure").
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -143,7 +143,9 @@ def links_of(links: Any) -> list[dict[str, str]]:
         else:
             url, text = safe_link(entry), None
         if url:
-            shown.append({"url": url, "label": str(text) if text else urlsplit(url).netloc})
+            # Without a name, the host: never the user name a crafted address puts before it.
+            host = urlsplit(url).hostname or url
+            shown.append({"url": url, "label": str(text) if text else host})
     return shown
 
 
@@ -179,22 +181,45 @@ def cards(
     return [card(production, store, urls, lang) for production in productions]
 
 
-def artist_card(artist: Artist, urls: Urls) -> dict[str, Any]:
-    """What a list shows of an artist."""
+def artist_card(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any]:
+    """What a list shows of an artist: their name, disciplines, town and square photo."""
     return {
         "url": urls.artist(artist.slug),
         "name": artist.name,
+        "initial": artist.name[:1].upper(),
         "commune": artist.commune,
         "disciplines": discipline_names(artist.disciplines),
+        "photo": media_url(store, urls.site)(artist.photo_square_key),
     }
 
 
-def artist_details(artist: Artist, urls: Urls) -> dict[str, Any]:
-    """What the artist's page shows of them: the card, their biography and their links."""
+def bio_of(artist: Artist, lang: str) -> tuple[str, str]:
+    """The biography in ``lang``, or in the other language when it has none in this one; and
+    the language of what is given."""
+    text = pick(artist.bio, artist.bio_en, lang)
+    if lang == "en":
+        return text, "en" if artist.bio_en and artist.bio_en.strip() else "fr"
+    return text, "fr" if artist.bio and artist.bio.strip() else "en"
+
+
+def artist_photo(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any] | None:
+    """The large photo of the artist's page: its URL, width and height; None without one."""
+    url = media_url(store, urls.site)(artist.photo_key)
+    if url is None:
+        return None
+    return {"url": url, "width": artist.photo_width, "height": artist.photo_height}
+
+
+def artist_details(artist: Artist, store: ObjectStore, urls: Urls, lang: str) -> dict[str, Any]:
+    """What the artist's page shows of them: the card, their photo, their biography in the
+    reader's language (``bio_lang`` says which, when it is the other one) and their links."""
+    bio, bio_lang = bio_of(artist, lang)
     return {
-        **artist_card(artist, urls),
+        **artist_card(artist, store, urls),
         "slug": artist.slug,
-        "bio": artist.bio or "",
+        "photo": artist_photo(artist, store, urls),
+        "paragraphs": paragraphs(bio),
+        "bio_lang": bio_lang if bio_lang != lang else None,
         "links": links_of(artist.links),
     }
 
@@ -308,20 +333,18 @@ def production_json(
     return data
 
 
-def artist_json(artist: Artist, urls: Urls) -> dict[str, Any]:
+def artist_json(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any]:
     """The artist object: who they are, where from, and where to read or follow them."""
-    links = [
-        {"label": str(link.get("label") or link["url"]), "url": str(link["url"])}
-        for link in artist.links or []
-        if isinstance(link, dict) and link.get("url")
-    ]
     return {
         "slug": artist.slug,
         "name": artist.name,
         "commune": artist.commune,
         "disciplines": discipline_names(artist.disciplines),
         "bio": artist.bio,
-        "links": links,
+        "bio_en": artist.bio_en or None,
+        "picture_url": media_url(store, urls.site)(artist.photo_key),
+        # The page's links: an address that is not http(s) reaches no partner either.
+        "links": links_of(artist.links),
         "featured": artist.featured,
         "page_url": artist_url(artist.slug, urls),
         "feed_url": urls.absolute(urls.artist_feed(artist.slug)),

@@ -51,7 +51,7 @@ from cite_live import access
 from cite_live.models import Production
 from cite_live.services import Services, open_services
 from cite_live.web.app import create_app
-from tests.account_fixtures import login, make_user, token_for
+from tests.account_fixtures import artist_id, login, make_user, token_for
 from tests.app_fixtures import make_settings
 from tests.test_api import publish_fake
 
@@ -239,6 +239,29 @@ def spare_user(world: World, services: Services) -> str:
     return f"/admin/users/{world.spare_user}"
 
 
+def profile(suffix: str = "") -> Callable[[World, Services], str]:
+    """The address of the owner's artist profile (Élodie Fauré), followed by ``suffix``."""
+
+    def build(world: World, services: Services) -> str:
+        return f"/studio/profiles/{artist_id(services, 'Élodie Fauré')}{suffix}"
+
+    return build
+
+
+def admin_artist(suffix: str) -> Callable[[World, Services], str]:
+    """An admin address of the profile "Zoé Martin" (``{user}``: the spare account's id)."""
+
+    def build(world: World, services: Services) -> str:
+        path = f"/admin/artists/{artist_id(services, 'Zoé Martin')}{suffix}"
+        return path.replace("{user}", str(world.spare_user))
+
+    return build
+
+
+def profile_form(world: World, services: Services) -> Request:
+    return {"data": {"bio": "Chanteuse."}, "files": {"photo": ("p.jpg", jpeg(), "image/jpeg")}}
+
+
 # fmt: off
 # method, route, what, url,                                           anonymous, other, owner, admin
 MATRIX: tuple[Row, ...] = (
@@ -343,6 +366,12 @@ MATRIX: tuple[Row, ...] = (
         by_id("/studio/productions/{id}/retry", "failed"),                   403, 404, 303, 303),
     row("POST", "/studio/productions/{production_id}/delete", "",
         by_id("/studio/productions/{id}/delete", "doomed"),                  403, 404, 303, 303),
+    # An artist profile: its accounts and the admins; another artist meets a 404. An account
+    # with one profile is led to its form; the admin, who speaks for none, sees the list.
+    row("GET", "/studio/profiles", "", "/studio/profiles",                   303, 303, 303, 200),
+    row("GET", "/studio/profiles/{artist_id}", "", profile(),                303, 404, 200, 200),
+    row("POST", "/studio/profiles/{artist_id}", "", profile(),               403, 404, 303, 303,
+        profile_form),
     # Administration.
     row("GET", "/admin", "", "/admin",                                        303, 403, 403, 200),
     row("POST", "/admin/productions/{production_id}/unpublish", "",
@@ -353,6 +382,11 @@ MATRIX: tuple[Row, ...] = (
         form(role="artist", quota_gb="")),
     row("POST", "/admin/invitations", "", "/admin/invitations",               403, 403, 403, 200,
         form(email="invited@example.org", role="artist")),
+    row("POST", "/admin/artists/{artist_id}/accounts", "", admin_artist("/accounts"),
+                                                                              403, 403, 403, 303,
+        form(email="spare@example.org")),
+    row("POST", "/admin/artists/{artist_id}/accounts/{user_id}/unlink", "",
+        admin_artist("/accounts/{user}/unlink"),                             403, 403, 403, 303),
     # tus uploads: an upload is its creator's alone, admins included.
     row("OPTIONS", "/api/v1/uploads/", "", "/api/v1/uploads/",                401, 204, 204, 204),
     row("OPTIONS", "/api/v1/uploads", "", "/api/v1/uploads",                  401, 204, 204, 204),

@@ -53,6 +53,7 @@ HANDLER_MODULES = frozenset(
         "oembed",
         "media",
         "tus",
+        "profiles",
     }
 )
 WEB = "cite_live.web"

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.datastructures import FormData
 from starlette.responses import Response
@@ -22,9 +22,9 @@ from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser
 from cite_live.catalogue import artist_by_name
 from cite_live.i18n import N_, pick
-from cite_live.models import Artist, Production, User
+from cite_live.models import Artist, Production, User, user_artists
 from cite_live.production_status import STATE_LABELS, human_size, latest_jobs, state_of
-from cite_live.search import production_match
+from cite_live.search import artist_match, production_match
 from cite_live.vocabulary import (
     ROLE_LABELS,
     ROLES,
@@ -40,6 +40,8 @@ from cite_live.web.urls import PATHS
 
 PER_PAGE = 50
 MAX_QUERY = 200
+# Artist profiles listed at once in their section; a name narrows the list.
+PROFILES_SHOWN = 50
 MAX_ARTISTS = 20
 GIB = 1024**3
 # A quota typed in GB: "50", "2.5", "0,5".
@@ -51,9 +53,15 @@ BAD_QUOTA = N_("The quota must be a number of gigabytes, such as 50 or 2.5.")
 BAD_ROLE = N_("The role must be admin or artist.")
 TOO_MANY_ARTISTS = N_("Link at most 20 artist profiles to one account.")
 NOT_YOURSELF = N_("You cannot take away your own administrator role nor disable your own account.")
+NO_PROFILE = N_("There is no such artist profile.")
+NO_SUCH_EMAIL = N_("No account has this email address.")
 
 # After a deletion, the studio's delete page comes back here with its own code ("deleted").
-notices(saved=N_("Saved."))
+notices(
+    saved=N_("Saved."),
+    linked=N_("The profile is linked to the account."),
+    unlinked=N_("The profile is no longer linked to the account."),
+)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -149,6 +157,48 @@ def _accounts(ctx: Context, session: Session) -> list[dict[str, Any]]:
     return shown
 
 
+def _profiles(ctx: Context, session: Session, q: str | None = None) -> dict[str, Any]:
+    """The artist profiles section: those no account speaks for yet (made from a credit, say),
+    or, when a name is given, every profile it matches; each with its accounts."""
+    if q is None:
+        q = params.text(ctx.query.get("profile_q")).strip()[:MAX_QUERY]
+    claimed = exists().where(user_artists.c.artist_id == Artist.id)
+    where = artist_match(q) if q else ~claimed
+    total = session.scalar(select(func.count()).select_from(Artist).where(where)) or 0
+    artists = session.scalars(
+        select(Artist).where(where).order_by(Artist.search_text, Artist.id).limit(PROFILES_SHOWN)
+    ).all()
+    accounts_of: dict[int, list[tuple[int, str]]] = {a.id: [] for a in artists}
+    for artist_id, user_id, email in session.execute(
+        select(user_artists.c.artist_id, User.id, User.email)
+        .join(User, User.id == user_artists.c.user_id)
+        .where(user_artists.c.artist_id.in_(list(accounts_of)))
+        .order_by(User.email)
+    ):
+        accounts_of[artist_id].append((user_id, email))
+    urls = ctx.urls
+    return {
+        "profile_q": q,
+        "profiles_total": total,
+        "profiles": [
+            {
+                "id": artist.id,
+                "name": artist.name,
+                "page_url": urls.artist(artist.slug),
+                "edit_url": urls.studio_profile(artist.id),
+                "link_url": urls.admin_artist_link(artist.id),
+                "accounts": [
+                    {"email": email, "unlink_url": urls.admin_artist_unlink(artist.id, user_id)}
+                    for user_id, email in accounts_of[artist.id]
+                ],
+            }
+            for artist in artists
+        ],
+        "profile_errors": {},
+        "profile_typed": {},
+    }
+
+
 def _gb(size: int) -> str:
     return f"{Decimal(size) / GIB:.3f}".rstrip("0").rstrip(".")
 
@@ -159,6 +209,7 @@ def _context(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
         "nav": "admin",
         **_productions(ctx, session),
         "accounts": _accounts(ctx, session),
+        **_profiles(ctx, session),
         "roles": choices(ROLE_LABELS, ctx.lang),
         "artist_names": list(artist_names),
         "done": ctx.notice(),
@@ -244,7 +295,7 @@ def _update_account(session: Session, admin: CurrentUser, user: User, form: Form
     typed_quota = form.get("quota_gb")
     quota = _quota(typed_quota if isinstance(typed_quota, str) else "")
     ids = _artist_ids(session, params.text(form.get("artists")))
-    user.artists = list(session.scalars(select(Artist).where(Artist.id.in_(ids)))) if ids else []
+    accounts.set_artists(session, user.id, ids)
     user.role = role
     user.quota_bytes = quota
     if disabled and not user.disabled:
@@ -307,3 +358,49 @@ def invite(ctx: Context, form: FormData) -> Response:
         "days": accounts.INVITATION_DAYS,
     }
     return ctx.render("admin_invited.html", context, cache=ACCOUNT_CACHE)
+
+
+# --- artist profiles -----------------------------------------------------------------------------
+
+
+@form_page()
+def link_artist(ctx: Context, form: FormData) -> Response:
+    """Let the account of the typed address speak for the profile (claim a profile that a
+    credit made, say); linking it again changes nothing."""
+    ctx.require_admin()
+    artist_id = params.row_id(ctx.path_param("artist_id"))
+    email = params.text(form.get("email")).strip()[: accounts.MAX_EMAIL]
+    services = ctx.services
+    with services.sessions.begin() as session:
+        artist = session.get(Artist, artist_id) if artist_id is not None else None
+        if artist is None:
+            raise ctx.not_found(NO_PROFILE)
+        name = artist.name
+        user = accounts.find_user(session, email)
+        if user is not None:
+            accounts.link_artist(session, user.id, artist.id)
+    if user is None:
+        with services.sessions() as session:
+            # The section shows this profile, whatever it listed, with what was typed.
+            context = _context(ctx, session, **_profiles(ctx, session, q=name))
+        context["profile_errors"] = {artist_id: ctx.gettext(NO_SUCH_EMAIL)}
+        context["profile_typed"] = {artist_id: email}
+        return ctx.render("admin.html", context, status=400, cache=ACCOUNT_CACHE)
+    # Back to the profile, now listed with its accounts.
+    return ctx.see_other(ctx.urls.admin(fragment="profiles", profile_q=name, done="linked"))
+
+
+@form_page()
+def unlink_artist(ctx: Context, form: FormData) -> Response:
+    """The account no longer speaks for the profile (already done: nothing changes)."""
+    ctx.require_admin()
+    artist_id = params.row_id(ctx.path_param("artist_id"))
+    user_id = params.row_id(ctx.path_param("user_id"))
+    with ctx.services.sessions.begin() as session:
+        artist = session.get(Artist, artist_id) if artist_id is not None else None
+        user = session.get(User, user_id) if user_id is not None else None
+        if artist is None or user is None:
+            raise ctx.not_found(NO_PROFILE if artist is None else NO_ACCOUNT)
+        accounts.unlink_artist(session, user.id, artist.id)
+        name = artist.name
+    return ctx.see_other(ctx.urls.admin(fragment="profiles", profile_q=name, done="unlinked"))

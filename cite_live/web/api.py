@@ -154,7 +154,7 @@ def list_artists(ctx: Context) -> JSONResponse:
             .offset((page - 1) * per_page)
             .limit(per_page)
         ).all()
-        items = [artist_json(artist, ctx.urls) for artist in rows]
+        items = [artist_json(artist, ctx.store, ctx.urls) for artist in rows]
     return JSONResponse(_page_body(ctx, items, page, per_page, total))
 
 
@@ -167,7 +167,7 @@ def show_artist(ctx: Context) -> JSONResponse:
         if found is None:
             raise HTTPException(404, NOT_FOUND_ARTIST)
         artist, rows, total = found
-        data = artist_json(artist, urls)
+        data = artist_json(artist, ctx.store, urls)
         data["productions"] = [production_json(p, ctx.store, urls) for p in rows]
     data["productions_total"] = total
     data["productions_url"] = urls.absolute(urls.api_productions(artist=artist.slug))

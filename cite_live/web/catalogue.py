@@ -20,6 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from cite_live import i18n, params
 from cite_live.access import media_link
+from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
 from cite_live.catalogue import is_listed, production_at, production_query
 from cite_live.i18n import N_
@@ -31,7 +32,7 @@ from cite_live.listing import (
     search_productions,
     visible,
 )
-from cite_live.metadata import page_metadata
+from cite_live.metadata import artist_metadata, page_metadata
 from cite_live.models import Artist, Credit, Production, Tag, Venue, production_tags
 from cite_live.player import player_data
 from cite_live.presenter import (
@@ -116,7 +117,7 @@ def home(ctx: Context) -> Response:
         page_context = {
             "latest": _cards(ctx, latest),
             "total": total,
-            "featured": [artist_card(a, urls) for a in featured],
+            "featured": [artist_card(a, ctx.store, urls) for a in featured],
             "venues": [
                 {"url": urls.venue(v.slug), "name": v.name, "count": n} for v, n in venue_rows
             ],
@@ -180,7 +181,7 @@ def artists_index(ctx: Context) -> Response:
             initial_letter = _letter_of(artist)
             if not groups or groups[-1]["letter"] != initial_letter:
                 groups.append({"letter": initial_letter, "artists": []})
-            groups[-1]["artists"].append(artist_card(artist, ctx.urls))
+            groups[-1]["artists"].append(artist_card(artist, ctx.store, ctx.urls))
     page_context = {
         "nav": "artists",
         "groups": groups,
@@ -247,9 +248,13 @@ def artist_page(ctx: Context) -> Response:
         roles: dict[str, list[dict[str, Any]]] = {}
         for role, production in credits:
             roles.setdefault(role, []).append(card(production, ctx.store, ctx.urls, lang))
+        # Its own accounts and the admins get a link to its form; such a page is kept by no cache.
+        editable = may_edit(ctx.user, artist.id)
         page_context = {
             "nav": "artists",
-            "artist": artist_details(artist, ctx.urls),
+            "artist": artist_details(artist, ctx.store, ctx.urls, lang),
+            "meta": artist_metadata(artist, ctx.store, ctx.site, lang),
+            "edit_url": ctx.urls.studio_profile(artist.id) if editable else None,
             "roles": [
                 {"role": role, "label": label(CREDIT_ROLE_LABELS, role, lang), "productions": shown}
                 for role, shown in roles.items()
@@ -257,7 +262,7 @@ def artist_page(ctx: Context) -> Response:
             "count": sessions_count or 0,
             "pager": ctx.pager(page, PER_PAGE, listed or 0),
         }
-    return ctx.render("artist.html", page_context)
+    return ctx.render("artist.html", page_context, cache=ACCOUNT_CACHE if editable else None)
 
 
 def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) -> Production:
@@ -473,7 +478,7 @@ def search_page(ctx: Context) -> Response:
         with ctx.services.sessions() as session:
             if q and page == 1 and not (session_type or kind):
                 found, artist_total = search_artists(session, q, offset=0, limit=SEARCH_ARTISTS)
-                artists = [artist_card(a, ctx.urls) for a in found]
+                artists = [artist_card(a, ctx.store, ctx.urls) for a in found]
             rows, total = search_productions(
                 session,
                 q,

@@ -162,8 +162,20 @@ SCHEMAS: dict[str, Any] = {
             "name": STRING,
             "commune": _nullable(STRING),
             "disciplines": {"type": "array", "items": STRING},
-            "bio": STRING,
-            "links": {"type": "array", "items": _ref("Link")},
+            "bio": {**STRING, "description": "Biography, in French."},
+            "bio_en": {
+                **_nullable(STRING),
+                "description": "Biography for English readers; null when there is none (show bio).",
+            },
+            "picture_url": {
+                **_nullable(URL),
+                "description": "The artist's photo, a JPEG of at most 1200 × 1200 pixels.",
+            },
+            "links": {
+                "type": "array",
+                "items": _ref("Link"),
+                "description": "Where else to follow them: http(s) addresses only.",
+            },
             "featured": {"type": "boolean"},
             "page_url": URL,
             "feed_url": {**URL, "description": "Atom feed of the artist's productions."},

@@ -40,11 +40,15 @@ PATHS: Mapping[str, str] = {
     "studio_replace": "/studio/productions/{production_id}/replace",
     "studio_delete": "/studio/productions/{production_id}/delete",
     "studio_retry": "/studio/productions/{production_id}/retry",
+    "studio_profiles": "/studio/profiles",
+    "studio_profile": "/studio/profiles/{artist_id}",
     "admin": "/admin",
     "admin_publish": "/admin/productions/{production_id}/publish",
     "admin_unpublish": "/admin/productions/{production_id}/unpublish",
     "admin_user": "/admin/users/{user_id}",
     "admin_invitations": "/admin/invitations",
+    "admin_artist_link": "/admin/artists/{artist_id}/accounts",
+    "admin_artist_unlink": "/admin/artists/{artist_id}/accounts/{user_id}/unlink",
     # Partners: feeds, embeds, oEmbed.
     "site_feed": "/feed.atom",
     "podcast_feed": "/podcast.rss",
@@ -189,6 +193,13 @@ class Urls:
     def studio_retry(self, production_id: str) -> str:
         return path("studio_retry", production_id=production_id)
 
+    def studio_profiles(self) -> str:
+        """The artist profiles the signed-in account speaks for (or the only one's form)."""
+        return path("studio_profiles")
+
+    def studio_profile(self, artist_id: int, **query: Any) -> str:
+        return with_query(path("studio_profile", artist_id=artist_id), query)
+
     def admin(self, fragment: str | None = None, **query: Any) -> str:
         return with_query(path("admin"), query, fragment)
 
@@ -203,6 +214,12 @@ class Urls:
 
     def admin_invitations(self) -> str:
         return path("admin_invitations")
+
+    def admin_artist_link(self, artist_id: int) -> str:
+        return path("admin_artist_link", artist_id=artist_id)
+
+    def admin_artist_unlink(self, artist_id: int, user_id: int) -> str:
+        return path("admin_artist_unlink", artist_id=artist_id, user_id=user_id)
 
     # --- partners --------------------------------------------------------------------------------
 

@@ -1,0 +1,39 @@
+"""artist profiles: an English biography and a photo
+
+Revision ID: 0007_artist_profiles
+Revises: 0005_secret_addresses
+Create Date: 2026-12-08 10:00:00
+
+Artists edit their own profile from the studio: a biography for English readers beside the
+French one, and a photo kept in two sizes (a large one for their page, whose width and height
+are stored for the page's layout, and a square crop for cards).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007_artist_profiles"
+down_revision: str | None = "0005_secret_addresses"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("artists", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("bio_en", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("photo_key", sa.String(length=400), nullable=True))
+        batch_op.add_column(sa.Column("photo_width", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("photo_height", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("photo_square_key", sa.String(length=400), nullable=True))
+
+
+def downgrade() -> None:
+    # The photos stay in the store: their keys are gone with these columns.
+    with op.batch_alter_table("artists", schema=None) as batch_op:
+        batch_op.drop_column("photo_square_key")
+        batch_op.drop_column("photo_height")
+        batch_op.drop_column("photo_width")
+        batch_op.drop_column("photo_key")
+        batch_op.drop_column("bio_en")
