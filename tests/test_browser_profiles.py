@@ -25,6 +25,7 @@ from tests.test_browser import (
     CHROMIUM_ARGS,
     DESKTOP,
     PHONE,
+    layout_shift,
     playwright_api,
     screenshot,
     watch_csp,
@@ -137,6 +138,11 @@ def test_an_artist_edits_their_profile_with_a_photo_and_the_catalogue_shows_it(
                 page.click("a:has-text('Voir la page de l’artiste')")
                 page.wait_for_url(url + artist_path)
                 assert photo_loaded(page, ".artist__photo")
+                # Its width and height held its box: nothing moved when it arrived.
+                assert layout_shift(page) < 0.001
+                assert (
+                    page.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"]
+                )
                 assert page.get_attribute(".artist__photo", "alt") == "Photo de Les Ondes"
                 assert page.inner_text(".bio") == BIO
                 rels = page.eval_on_selector_all(".links a", "links => links.map(a => a.rel)")
@@ -151,6 +157,20 @@ def test_an_artist_edits_their_profile_with_a_photo_and_the_catalogue_shows_it(
                 )
                 assert card.get_attribute("loading") == "lazy"
                 screenshot(page, f"artist-cards-{name}")
+                if name == "phone":
+                    # With a second profile, the studio's link leads to a choice of the two.
+                    with services.sessions.begin() as session:
+                        user = accounts.find_user(session, "ines@example.org")
+                        assert user is not None
+                        second = artist_by_name(session, "Trio Sable").id
+                        accounts.link_artist(session, user.id, second)
+                    page.goto(f"{url}/studio")
+                    page.click("a:has-text('Modifier mon profil d’artiste')")
+                    page.wait_for_url(f"{url}/studio/profiles")
+                    assert page.locator(".artist-card").count() == 2
+                    screenshot(page, "profile-choice-phone")
+                    page.click(".artist-card:has-text('Trio Sable')")
+                    page.wait_for_url(f"{url}/studio/profiles/{second}")
                 context.close()
 
                 # An English reader, signed in or not, reads the English biography.
