@@ -1,6 +1,6 @@
 """artist profiles: an English biography and a photo
 
-Revision ID: 0007_artist_profiles
+Revision ID: 0006_artist_profiles
 Revises: 0005_secret_addresses
 Create Date: 2026-12-08 10:00:00
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_artist_profiles"
+revision: str = "0006_artist_profiles"
 down_revision: str | None = "0005_secret_addresses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
