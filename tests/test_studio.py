@@ -339,7 +339,7 @@ def test_a_second_save_picks_an_existing_venue_and_keeps_the_setlist(
         ("recorded_on", "14/03/2025", "La date d’enregistrement doit être une vraie date"),
         ("recorded_on", "2025-02-30", "La date d’enregistrement doit être une vraie date"),
         ("recorded_on", "2999-01-01", "La date d’enregistrement ne peut pas être dans le futur."),
-        ("session_type", "wedding", "Choisissez un type de session dans la liste."),
+        ("session_type", "wedding", "Choisissez un type dans la liste."),
         ("visibility", "everyone", "Choisissez qui peut voir cette production."),
         ("title", "   ", "Donnez un titre à la production."),
         ("venue_id", "999999", "Choisissez un lieu dans la liste"),
