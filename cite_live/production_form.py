@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from cite_live import params
+from cite_live import i18n, params
 from cite_live.catalogue import retitle, set_credits, set_tags, slugify, unique_slug
 from cite_live.i18n import N_
 from cite_live.models import Chapter, Production, Venue
@@ -48,7 +48,7 @@ TOO_MANY_CREDITS = N_("Credit at most 50 artists.")
 BAD_VENUE = N_("Choose a venue from the list, or type the name of a new one.")
 BAD_DATE = N_("The recording date must be a real date, such as 2025-03-14.")
 FUTURE_DATE = N_("The recording date cannot be in the future.")
-BAD_SESSION_TYPE = N_("Choose a session type from the list.")
+BAD_SESSION_TYPE = N_("Choose a type from the list.")
 BAD_LICENCE = N_("Choose a licence from the list.")
 TOO_MANY_TAGS = N_("Give at most 30 tags.")
 BAD_VISIBILITY = N_("Choose who may see this production.")
@@ -59,16 +59,34 @@ SETLIST_BAD_LINE = N_(
 )
 SETLIST_BAD_TIME = N_("Line %(number)s of the setlist (“%(line)s”) has an impossible time.")
 SETLIST_AFTER_END = N_(
-    "Line %(number)s of the setlist starts after the end of the recording (%(duration)s)."
+    "Line %(number)s of the setlist (“%(line)s”) starts after the end of the recording "
+    "(%(duration)s)."
 )
+# Always said of more than SETLIST_ERRORS_SHOWN lines: no singular needed.
+SETLIST_MORE_LINES = N_(
+    "%(num)s lines of the setlist need a correction; the first %(shown)s are above."
+)
+# A pasted text that is not a setlist at all would otherwise bury the form under 300 sentences.
+SETLIST_ERRORS_SHOWN = 10
 
 
 @dataclass(frozen=True)
 class FieldError:
-    """A sentence to show beside a field, with the values it names."""
+    """A sentence to show beside a field, with the values it names; ``more`` are the further
+    sentences about the same field (each bad line of a setlist, not only the first)."""
 
     message: str
     values: dict[str, str] = field(default_factory=dict)
+    more: tuple[FieldError, ...] = ()
+
+    def sentences(self, lang: str) -> list[str]:
+        """Every sentence of this error, in ``lang``."""
+        return [_sentence(error, lang) for error in (self, *self.more)]
+
+
+def _sentence(error: FieldError, lang: str) -> str:
+    text = i18n.gettext(error.message, lang)
+    return text % error.values if error.values else text
 
 
 @dataclass
@@ -110,8 +128,9 @@ def parse_setlist(
     text: str, duration: float | None
 ) -> tuple[list[tuple[str, float]], FieldError | None]:
     """Chapters from one "time title" per line (blank lines skipped), in time order; or the
-    error naming the first line that is not one."""
+    error naming every line that is not one (the first ten, then how many there are)."""
     chapters: list[tuple[str, float]] = []
+    problems: list[FieldError] = []
     lines = text.replace("\r\n", "\n").split("\n")
     if sum(1 for line in lines if line.strip()) > MAX_SETLIST_LINES:
         return [], FieldError(SETLIST_TOO_LONG)
@@ -119,22 +138,37 @@ def parse_setlist(
         line = raw.strip()
         if not line:
             continue
-        shown = {"number": str(number), "line": line[:80]}
-        match = _SETLIST_LINE.fullmatch(line)
-        if match is None:
-            return [], FieldError(SETLIST_BAD_LINE, shown)
-        hours, minutes, secs, title = match.groups()
-        seconds = float(secs.replace(",", "."))
-        if seconds >= 60 or (hours is not None and int(minutes) >= 60):
-            return [], FieldError(SETLIST_BAD_TIME, shown)
-        start = int(hours or 0) * 3600 + int(minutes) * 60 + seconds
-        if duration is not None and start >= duration:
-            return [], FieldError(
-                SETLIST_AFTER_END, {"number": str(number), "duration": clock(int(duration))}
-            )
-        chapters.append((_clean(title)[:MAX_TITLE], start))
+        chapter, problem = _setlist_line(number, line, duration)
+        if problem is not None:
+            problems.append(problem)
+        elif chapter is not None:
+            chapters.append(chapter)
+    if problems:
+        shown = problems[:SETLIST_ERRORS_SHOWN]
+        if len(problems) > SETLIST_ERRORS_SHOWN:
+            counted = {"num": str(len(problems)), "shown": str(SETLIST_ERRORS_SHOWN)}
+            shown.append(FieldError(SETLIST_MORE_LINES, counted))
+        return [], FieldError(shown[0].message, shown[0].values, more=tuple(shown[1:]))
     chapters.sort(key=lambda chapter: chapter[1])
     return chapters, None
+
+
+def _setlist_line(
+    number: int, line: str, duration: float | None
+) -> tuple[tuple[str, float] | None, FieldError | None]:
+    """One non-blank line of a setlist: its chapter, or what is wrong with it."""
+    shown = {"number": str(number), "line": line[:80]}
+    match = _SETLIST_LINE.fullmatch(line)
+    if match is None:
+        return None, FieldError(SETLIST_BAD_LINE, shown)
+    hours, minutes, secs, title = match.groups()
+    seconds = float(secs.replace(",", "."))
+    if seconds >= 60 or (hours is not None and int(minutes) >= 60):
+        return None, FieldError(SETLIST_BAD_TIME, shown)
+    start = int(hours or 0) * 3600 + int(minutes) * 60 + seconds
+    if duration is not None and start >= duration:
+        return None, FieldError(SETLIST_AFTER_END, {**shown, "duration": clock(int(duration))})
+    return (_clean(title)[:MAX_TITLE], start), None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,10 +37,10 @@ def page_language(
 ) -> str:
     body = client.get(path, headers=headers).text
     if '<html lang="en">' in body:
-        assert "Latest sessions" in body
+        assert "Latest productions" in body
         return "en"
     assert '<html lang="fr">' in body
-    assert "Dernières sessions" in body
+    assert "Dernières productions" in body
     return "fr"
 
 
@@ -109,8 +110,8 @@ def test_html_answers_say_their_language_and_what_it_depends_on(client: TestClie
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("fr", ["0 session", "1 session", "2 sessions", "1 000 000 de sessions"]),
-        ("en", ["0 sessions", "1 session", "2 sessions", "1,000,000 sessions"]),
+        ("fr", ["0 production", "1 production", "2 productions", "1 000 000 de productions"]),
+        ("en", ["0 productions", "1 production", "2 productions", "1,000,000 productions"]),
     ],
 )
 def test_plural_forms_in_templates_with_the_three_french_forms(
@@ -118,7 +119,7 @@ def test_plural_forms_in_templates_with_the_three_french_forms(
 ) -> None:
     environment = make_environment(settings)
     template = environment.from_string(
-        '{{ ngettext("%(num)s session", "%(num)s sessions", n, num=n | number) }}'
+        '{{ ngettext("%(num)s production", "%(num)s productions", n, num=n | number) }}'
     )
     shown = [template.render(lang=lang, n=n) for n in (0, 1, 2, 1_000_000)]
     # Babel writes French thousands with a narrow no-break space.
@@ -128,13 +129,30 @@ def test_plural_forms_in_templates_with_the_three_french_forms(
 @pytest.mark.parametrize(
     ("lang", "expected"),
     [
-        ("fr", ["%(num)s session", "%(num)s session", "%(num)s sessions", "%(num)s de sessions"]),
-        ("en", ["%(num)s sessions", "%(num)s session", "%(num)s sessions", "%(num)s sessions"]),
+        (
+            "fr",
+            [
+                "%(num)s production",
+                "%(num)s production",
+                "%(num)s productions",
+                "%(num)s de productions",
+            ],
+        ),
+        (
+            "en",
+            [
+                "%(num)s productions",
+                "%(num)s production",
+                "%(num)s productions",
+                "%(num)s productions",
+            ],
+        ),
     ],
 )
 def test_plural_forms_in_python_code(lang: str, expected: list[str]) -> None:
     shown = [
-        i18n.ngettext("%(num)s session", "%(num)s sessions", n, lang) for n in (0, 1, 2, 10**6)
+        i18n.ngettext("%(num)s production", "%(num)s productions", n, lang)
+        for n in (0, 1, 2, 10**6)
     ]
     assert shown == expected
 
@@ -146,6 +164,14 @@ def test_french_catalogue_declares_the_plural_forms_babel_knows() -> None:
     for message in catalog:
         if message.id and message.pluralizable:
             assert len(message.string) == 3 and all(message.string), message.id
+
+
+def test_the_english_catalogue_says_what_the_message_ids_say() -> None:
+    """The ids are the English interface: a plural's singular in the singular's place."""
+    for message in read_catalogue("en"):
+        if message.id:
+            expected = tuple(message.id) if message.pluralizable else message.id
+            assert message.string == expected, message.id
 
 
 def read_catalogue(lang: str) -> Catalog:
@@ -174,8 +200,8 @@ def _extracted_messages() -> set[str | tuple[str, str]]:
 
 def test_every_interface_string_is_translated_in_both_catalogues() -> None:
     extracted = _extracted_messages()
-    assert "Latest sessions" in extracted
-    assert ("%(num)s session", "%(num)s sessions") in extracted
+    assert "Latest productions" in extracted
+    assert ("%(num)s production", "%(num)s productions") in extracted
     for lang in i18n.LANGUAGES:
         catalog = read_catalogue(lang)
         missing = []
@@ -232,10 +258,89 @@ def test_pick_shows_the_visitor_language_and_falls_back_to_the_other(
 
 def test_templates_escape_what_they_are_given_to_translate(settings: Settings) -> None:
     environment = make_environment(settings)
-    rendered = environment.from_string('{{ _("Sessions of %(name)s", name=x) }}').render(
+    rendered = environment.from_string('{{ _("Productions of %(name)s", name=x) }}').render(
         lang="fr", x="<script>alert(1)</script>"
     )
-    assert rendered == "Sessions de &lt;script&gt;alert(1)&lt;/script&gt;"
+    assert rendered == "Productions de &lt;script&gt;alert(1)&lt;/script&gt;"
     assert isinstance(environment.undefined, type) and issubclass(
         environment.undefined, jinja2.StrictUndefined
     )
+
+
+# --- one word per thing -------------------------------------------------------------------------
+
+# The glossary at the top of the French catalogue, as words that must not come back: each
+# pattern (case-insensitive) with what the site says instead.
+FORBIDDEN = {
+    "fr": {
+        r"\bsessions?\b(?! studio)": "production (« Session studio » is a type's name)",
+        r"setlist": "programme",
+        r"t[ée]l[ée]vers": "envoyer, envoi",
+        r"t[ée]l[ée]charg": "envoyer, envoi",
+        r"d[ée]pos": "envoyer, envoi",
+        r"mettre en ligne|mis en ligne": "envoyer, envoi",
+        r"captation": "production, enregistrement",
+        r"type de session": "type",
+    },
+    "en": {
+        r"(?<!studio )\bsessions?\b": "production (“Studio session” is a type's name)",
+        r"track ?list": "setlist",
+        r"\bcaptures?\b": "recording",
+    },
+}
+
+
+def _visible_strings(lang: str) -> Iterator[tuple[str, str]]:
+    for message in read_catalogue(lang):
+        if not message.id:
+            continue
+        msgid = message.id if isinstance(message.id, str) else message.id[0]
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            yield msgid, string
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_each_thing_has_one_word_in_each_catalogue(lang: str) -> None:
+    found = [
+        f"{string!r} ({instead})"
+        for msgid, string in _visible_strings(lang)
+        for pattern, instead in FORBIDDEN[lang].items()
+        if re.search(pattern, string, re.IGNORECASE)
+    ]
+    assert found == [], f"words the {lang} glossary replaced came back: {found}"
+
+
+def test_the_french_programme_is_only_the_setlist() -> None:
+    """« Programme » is the setlist's word: an executable file is « un logiciel », and a
+    producer's credit is not « Production », the catalogue's word for what it lists."""
+    misused = [
+        string
+        for msgid, string in _visible_strings("fr")
+        if re.search(r"\bprogrammes?\b", string, re.IGNORECASE) and "setlist" not in msgid.lower()
+    ]
+    assert misused == []
+    assert "production" not in i18n.gettext("Producer", "fr").lower()
+
+
+def test_the_glossary_is_written_where_translators_read() -> None:
+    head = (i18n.LOCALE_DIR / "fr" / "LC_MESSAGES" / "messages.po").read_text().split("msgid")[0]
+    for word in ("production", "enregistrement", "envoyer", "programme"):
+        assert word in head
+
+
+def _template_text(path: Path) -> str:
+    """What a template writes as it is, without markup, expressions, statements or comments."""
+    text = re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", " ", path.read_text(), flags=re.S)
+    return re.sub(r"<[^>]*>", " ", text)
+
+
+def test_templates_write_no_forbidden_word_outside_the_catalogues() -> None:
+    found = [
+        f"{path.name}: {pattern}"
+        for path in sorted((ROOT / "web" / "templates").glob("*.html"))
+        for patterns in FORBIDDEN.values()
+        for pattern in patterns
+        if re.search(pattern, _template_text(path), re.IGNORECASE)
+    ]
+    assert found == []

@@ -183,14 +183,14 @@ def test_home_shows_latest_featured_and_sessions_by_venue_and_type(
     client: TestClient, catalogue: dict[str, str]
 ) -> None:
     text = text_of(client.get("/").text)
-    assert "Dernières sessions" in text
+    assert "Dernières productions" in text
     for title in ("Nuit Électro", "Session acoustique", "Portrait sonore"):
         assert title in text
     assert "Artistes à découvrir Élodie Fauré" in text
-    assert "La Cité de la Musique 2 sessions" in text
-    assert "La Cartoucherie 1 session" in text
-    assert "Live 1 session" in text and "Session studio 1 session" in text
-    assert "3 sessions à écouter et à regarder" in text
+    assert "La Cité de la Musique 2 productions" in text
+    assert "La Cartoucherie 1 production" in text
+    assert "Live 1 production" in text and "Session studio 1 production" in text
+    assert "3 productions à écouter et à regarder" in text
 
 
 def test_unlisted_private_and_unfinished_productions_stay_out_of_every_list(
@@ -201,7 +201,7 @@ def test_unlisted_private_and_unfinished_productions_stay_out_of_every_list(
         for hidden in ("Brouillon caché", "Archive privée", "En cours"):
             assert hidden not in body, (path, hidden)
     # The tag counts only what can be listed.
-    assert "Électro 1 session" in text_of(client.get("/tags").text)
+    assert "Électro 1 production" in text_of(client.get("/tags").text)
 
 
 def test_unlisted_production_is_reachable_by_its_address_and_not_indexed(
@@ -272,7 +272,7 @@ def test_production_page_shows_credits_facts_setlist_and_related(
     assert 'href="/artists/marc-lenoir">Marc Lenoir</a> <span class="role">Composition' in body
     assert "Lieu La Cité de la Musique, Romans-sur-Isère" in text
     assert "Enregistré le 12 mars 2025" in text
-    assert "Type de session Live" in text
+    assert "Type Live" in text
     assert "Durée 1:01" in text
     assert 'rel="license" href="https://creativecommons.org/licenses/by-sa/4.0/"' in body
     assert 'href="/tags/electro">Électro</a>' in body
@@ -282,7 +282,7 @@ def test_production_page_shows_credits_facts_setlist_and_related(
     assert 'href="/productions/nuit-electro?t=42" data-seek="42"' in body
     assert "0:42 Final" in text
     # Other productions of the same artists, and not this one again.
-    related = body.split("Autres sessions des mêmes artistes", 1)[1]
+    related = body.split("Autres productions des mêmes artistes", 1)[1]
     assert "Session acoustique" in related and "Nuit Électro" not in related
     assert "Portrait sonore" not in related
 
@@ -357,7 +357,7 @@ def test_a_prolific_artist_page_comes_a_page_at_a_time_performer_credits_first(
             publish(session, f"Répétition {n:02d}", artists=[("Ana Prolixe", "performer")])
         publish(session, "Arrangement", artists=[("Ana Prolixe", "arranger")])
     first = text_of(client.get("/artists/ana-prolixe").text)
-    assert f"{PER_PAGE + 4} sessions" in first
+    assert f"{PER_PAGE + 4} productions" in first
     # Newest first among the performer credits; the other role only once they are all shown.
     assert f"Répétition {PER_PAGE + 2:02d}" in first and "Répétition 02" not in first
     assert "Arrangement" not in first and "Page 1 sur 2" in first
@@ -387,10 +387,10 @@ def test_venue_and_tag_pages_list_their_sessions(
     client: TestClient, catalogue: dict[str, str]
 ) -> None:
     venue = text_of(client.get("/venues/la-cite").text)
-    assert "Studios et scène." in venue and "2 sessions" in venue
+    assert "Studios et scène." in venue and "2 productions" in venue
     assert "Nuit Électro" in venue and "Portrait sonore" not in venue
     venues = text_of(client.get("/venues").text)
-    assert "La Cartoucherie Bourg-lès-Valence 1 session" in venues
+    assert "La Cartoucherie Bourg-lès-Valence 1 production" in venues
     tag = text_of(client.get("/tags/folk").text)
     assert "Session acoustique" in tag and "Nuit Électro" not in tag
 
@@ -402,7 +402,7 @@ def test_lists_are_paginated_and_keep_their_filters(services: Services, client: 
     first = client.get("/search?type=rehearsal")
     assert first.status_code == 200
     assert len(re.findall(r'class="card card--audio"', first.text)) == PER_PAGE
-    assert f"{PER_PAGE + 3} sessions trouvées" in text_of(first.text)
+    assert f"{PER_PAGE + 3} productions trouvées" in text_of(first.text)
     assert 'rel="next" href="/search?type=rehearsal&amp;page=2"' in first.text
     assert 'rel="prev"' not in first.text
     second = client.get("/search?type=rehearsal&page=2")

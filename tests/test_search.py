@@ -188,14 +188,14 @@ def test_the_search_page_finds_artists_and_sessions_without_accents(
     with TestClient(create_app(services.settings, services)) as client:
         text = text_of(client.get("/search?q=FAURE").text)
         assert "1 artiste" in text and "Élodie Fauré" in text
-        assert "1 session trouvée" in text and "Nuit Électro" in text
+        assert "1 production trouvée" in text and "Nuit Électro" in text
         assert "Jazz au jardin" not in text
         both = text_of(client.get("/search?q=electro+%C3%A9lodie").text)
-        assert "1 session trouvée" in both and "Nuit Électro" in both
+        assert "1 production trouvée" in both and "Nuit Électro" in both
         nothing = text_of(client.get("/search?q=zzzz").text)
-        assert "0 session trouvée" in nothing and "Aucun résultat" in nothing
+        assert "0 production trouvée" in nothing and "Aucun résultat" in nothing
         english = text_of(client.get("/search?q=jardin&lang=en").text)
-        assert "1 session found" in english and "Jazz au jardin" in english
+        assert "1 production found" in english and "Jazz au jardin" in english
 
 
 def test_rows_never_indexed_are_indexed_when_services_open(settings: Settings) -> None:

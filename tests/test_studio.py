@@ -17,7 +17,15 @@ from starlette.testclient import TestClient
 
 from cite_live.catalogue import set_credits, unique_slug
 from cite_live.models import Artist, Chapter, Job, MediaVersion, Production, Venue
-from cite_live.production_form import clock, parse_setlist
+from cite_live.production_form import (
+    SETLIST_AFTER_END,
+    SETLIST_BAD_LINE,
+    SETLIST_BAD_TIME,
+    SETLIST_MORE_LINES,
+    SETLIST_TOO_LONG,
+    clock,
+    parse_setlist,
+)
 from cite_live.services import Services
 from cite_live.storage import original_key
 from tests.account_fixtures import artist_id, login, make_user, token_for
@@ -319,15 +327,19 @@ def test_a_second_save_picks_an_existing_venue_and_keeps_the_setlist(
         (
             "setlist",
             "0:00 Ouverture\nDeuxième sans temps",
-            "La ligne 2 de la setlist (« Deuxième sans temps ») ne commence pas par un temps",
+            "La ligne 2 du programme (« Deuxième sans temps ») ne commence pas par un temps",
         ),
-        ("setlist", "0:00 A\n1:75 B", "La ligne 2 de la setlist (« 1:75 B ») indique un temps"),
-        ("setlist", "0:00 A\n5:00 Après la fin", "La ligne 2 de la setlist commence après la fin"),
+        ("setlist", "0:00 A\n1:75 B", "La ligne 2 du programme (« 1:75 B ») indique un temps"),
+        (
+            "setlist",
+            "0:00 A\n5:00 Après la fin",
+            "La ligne 2 du programme (« 5:00 Après la fin ») commence après la fin",
+        ),
         ("licence", "WTFPL", "Choisissez une licence dans la liste."),
         ("recorded_on", "14/03/2025", "La date d’enregistrement doit être une vraie date"),
         ("recorded_on", "2025-02-30", "La date d’enregistrement doit être une vraie date"),
         ("recorded_on", "2999-01-01", "La date d’enregistrement ne peut pas être dans le futur."),
-        ("session_type", "wedding", "Choisissez un type de session dans la liste."),
+        ("session_type", "wedding", "Choisissez un type dans la liste."),
         ("visibility", "everyone", "Choisissez qui peut voir cette production."),
         ("title", "   ", "Donnez un titre à la production."),
         ("venue_id", "999999", "Choisissez un lieu dans la liste"),
@@ -740,3 +752,82 @@ def test_the_status_endpoint_answers_what_the_openapi_document_says(
     check(client, document, path, f"{path}?page=zero")
     client.post("/logout", data={"csrf_token": nora.csrf})
     check(client, document, path, path)
+
+
+# --- every bad line of a setlist -----------------------------------------------------------------
+
+
+def _sentences(error: Any) -> list[tuple[str, dict[str, str]]]:
+    assert error is not None
+    return [(e.message, e.values) for e in (error, *error.more)]
+
+
+def test_every_bad_line_of_a_setlist_is_named_in_order_with_what_is_wrong() -> None:
+    text = "0:00 Début\nSans temps\n1:00 Bien\n1:75 Trop de secondes\n\n9:00 Après la fin"
+    chapters, error = parse_setlist(text, 300.0)
+    assert chapters == []
+    assert _sentences(error) == [
+        (SETLIST_BAD_LINE, {"number": "2", "line": "Sans temps"}),
+        (SETLIST_BAD_TIME, {"number": "4", "line": "1:75 Trop de secondes"}),
+        (SETLIST_AFTER_END, {"number": "6", "line": "9:00 Après la fin", "duration": "5:00"}),
+    ]
+
+
+def test_a_setlist_with_many_bad_lines_names_the_first_ten_and_counts_the_rest() -> None:
+    text = "\n".join(["0:00 Début"] + [f"mauvaise {n}" for n in range(2, 17)])
+    _, error = parse_setlist(text, None)
+    named = _sentences(error)
+    assert [values["number"] for _, values in named[:-1]] == [str(n) for n in range(2, 12)]
+    assert named[-1] == (SETLIST_MORE_LINES, {"num": "15", "shown": "10"})
+
+
+def test_a_setlist_of_exactly_ten_bad_lines_is_named_whole() -> None:
+    _, error = parse_setlist("\n".join(f"mauvaise {n}" for n in range(10)), None)
+    assert [message for message, _ in _sentences(error)] == [SETLIST_BAD_LINE] * 10
+
+
+def test_a_setlist_over_the_line_limit_gets_one_sentence_not_one_per_line() -> None:
+    _, error = parse_setlist("\n".join(["n’importe quoi"] * 400), None)
+    assert _sentences(error) == [(SETLIST_TOO_LONG, {})]
+
+
+def test_the_edit_page_lists_every_bad_setlist_line_and_keeps_the_text_as_typed(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Capture", duration=240.0)
+    typed = "0:00 Ouverture\r\n<b>Sans temps</b>\r\n1:00 Bien\r\n1:75 Faux\r\n5:00 Trop tard"
+    url = f"/studio/productions/{production_id}"
+    response = client.post(url, data=edit_form(nora, setlist=typed))
+    assert response.status_code == 400
+    block = re.search(r'<ul class="field-error" id="setlist-error">(.*?)</ul>', response.text, re.S)
+    assert block is not None, "the sentences are a list beside the field"
+    items = re.findall(r"<li>(.*?)</li>", block.group(1), re.S)
+    assert items == [
+        "La ligne 2 du programme (« &lt;b&gt;Sans temps&lt;/b&gt; ») ne commence pas par un "
+        "temps comme 1:23 ou 1:02:03 suivi d’un titre.",
+        "La ligne 4 du programme (« 1:75 Faux ») indique un temps impossible.",
+        "La ligne 5 du programme (« 5:00 Trop tard ») commence après la fin de l’enregistrement "
+        "(4:00).",
+    ]
+    assert response.text.count('class="field-error"') == 1
+    assert typed.replace("<", "&lt;").replace(">", "&gt;") in response.text
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and not production.chapters
+    english = client.post(f"{url}?lang=en", data=edit_form(nora, setlist="0:00 A\nB\nC"))
+    assert "Line 2 of the setlist (“B”) does not start with a time" in english.text
+    assert "Line 3 of the setlist (“C”) does not start with a time" in english.text
+
+
+def test_one_bad_setlist_line_is_one_sentence_beside_the_field(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Capture", duration=240.0)
+    response = client.post(
+        f"/studio/productions/{production_id}", data=edit_form(nora, setlist="0:00 A\nB")
+    )
+    assert response.status_code == 400
+    assert (
+        '<p class="field-error" id="setlist-error">La ligne 2 du programme (« B ») ne commence '
+        "pas par un temps" in response.text
+    )

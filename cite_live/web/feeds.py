@@ -56,10 +56,10 @@ FEED_SIZE = 50
 SUMMARY_LENGTH = 2000
 PUBLISHER = "Cité de la Musique, Romans-sur-Isère"
 SITE_SUBTITLE = {
-    "fr": "Les dernières sessions enregistrées à la Cité de la Musique de Romans-sur-Isère.",
-    "en": "The latest sessions recorded at the Cité de la Musique of Romans-sur-Isère.",
+    "fr": "Les dernières productions enregistrées à la Cité de la Musique de Romans-sur-Isère.",
+    "en": "The latest productions recorded at the Cité de la Musique of Romans-sur-Isère.",
 }
-PODCAST_TITLE = {"fr": "Cité Live — les sessions audio", "en": "Cité Live — audio sessions"}
+PODCAST_TITLE = {"fr": "Cité Live — les productions audio", "en": "Cité Live — audio productions"}
 HEADERS = {"Cache-Control": "public, max-age=300", **CORS}
 
 

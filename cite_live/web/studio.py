@@ -63,9 +63,10 @@ notices(
 FORM_HAS_ERRORS = N_("Some fields need a correction; they are marked below.")
 
 
-def sentence(error: FieldError, lang: str) -> str:
-    text = i18n.gettext(error.message, lang)
-    return text % error.values if error.values else text
+def sentence(error: FieldError, lang: str) -> str | list[str]:
+    """What to show beside a field: its sentence, or the list of them when there are several."""
+    sentences = error.sentences(lang)
+    return sentences[0] if len(sentences) == 1 else sentences
 
 
 def _own_page(

@@ -20,10 +20,65 @@ const ALLOWED = [
   ".avi", ".m2ts", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts", ".webm", ".wmv",
 ];
 
+// The site's own words where Uppy's French differs from them: a file is "envoyé", never
+// "téléversé" (the glossary heads cite_live/locale/fr/LC_MESSAGES/messages.po), and the strings
+// Uppy's French catalogue lacks, which would otherwise show up in English.
+const STRINGS = {
+  fr: {
+    browse: "parcourir",
+    browseFiles: "parcourir vos fichiers",
+    cancelUpload: "Annuler l’envoi",
+    creatingAssembly: "Préparation de l’envoi…",
+    dashboardTitle: "Envoi de fichiers",
+    dashboardWindowTitle: "Fenêtre d’envoi de fichiers (Échap pour la fermer)",
+    dataUploadedOfUnknown: "%{complete} sur une taille inconnue",
+    failedToAddFiles: "Les fichiers n’ont pas pu être ajoutés",
+    failedToUpload: "L’envoi de %{file} a échoué",
+    filesUploadedOfTotal: {
+      0: "%{complete} sur %{smart_count} fichier envoyé",
+      1: "%{complete} sur %{smart_count} fichiers envoyés",
+    },
+    myDevice: "Mon appareil",
+    noMoreFilesAllowed: "Aucun fichier ne peut être ajouté pendant l’envoi",
+    pauseUpload: "Mettre l’envoi en pause",
+    pleaseWait: "Patientez…",
+    recoveredAllFiles: "Tous les fichiers ont été retrouvés : vous pouvez reprendre l’envoi.",
+    recoveredXFiles: {
+      0: "Un fichier n’a pas pu être retrouvé en entier : choisissez-le à nouveau.",
+      1: "%{smart_count} fichiers n’ont pas pu être retrouvés en entier : choisissez-les à nouveau.",
+    },
+    removeFile: "Retirer le fichier %{file}",
+    resumeUpload: "Reprendre l’envoi",
+    retryUpload: "Réessayer l’envoi",
+    sessionRestored: "Votre sélection a été retrouvée",
+    showErrorDetails: "Voir le détail de l’erreur",
+    timedOut: "Envoi bloqué depuis %{seconds} secondes : il est annulé.",
+    unnamed: "Sans nom",
+    upload: "Envoyer",
+    uploadComplete: "Envoi terminé",
+    uploadFailed: "L’envoi a échoué",
+    uploadPaused: "Envoi en pause",
+    uploadStalled: "Envoi bloqué depuis %{seconds} secondes ; il faudra peut-être le recommencer.",
+    uploadXFiles: { 0: "Envoyer %{smart_count} fichier", 1: "Envoyer %{smart_count} fichiers" },
+    uploadXNewFiles: {
+      0: "Envoyer +%{smart_count} fichier",
+      1: "Envoyer +%{smart_count} fichiers",
+    },
+    uploading: "Envoi en cours",
+    uploadingXFiles: { 0: "Envoi de %{smart_count} fichier", 1: "Envoi de %{smart_count} fichiers" },
+    youCanOnlyUploadFileTypes: "Vous ne pouvez envoyer que : %{types}",
+    youCanOnlyUploadX: {
+      0: "Vous ne pouvez envoyer que %{smart_count} fichier",
+      1: "Vous ne pouvez envoyer que %{smart_count} fichiers",
+    },
+  },
+};
+
 async function localeFor(lang) {
   if (lang !== "fr") return undefined;
   try {
-    return (await import("../vendor/uppy/locales/fr_FR.js")).default;
+    const french = (await import("../vendor/uppy/locales/fr_FR.js")).default;
+    return { ...french, strings: { ...french.strings, ...STRINGS.fr } };
   } catch {
     return undefined; // the widget then speaks English; the page around it stays French
   }
