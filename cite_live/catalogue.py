@@ -1,6 +1,7 @@
 """Domain functions over the catalogue; each takes the session its caller owns.
 
-A production's address (``/productions/{slug}``) tells nobody what they may not see:
+A production's address (``/productions/{slug}``) tells nobody what they may not see, and once
+someone was given it, it keeps leading to the production as long as they could see it anyway:
 
 - Only a *listed* production (ready and public: the kind lists and search show) holds a plain
   slug, ``good`` or ``good-2``. Everything else (unlisted, private, processing, failed) holds
@@ -8,12 +9,20 @@ A production's address (``/productions/{slug}``) tells nobody what they may not 
   big video sites. So an unlisted production cannot be found by counting (``good-2``,
   ``good-3``…), and a plain slug is chosen among rows that everyone can see: a private or failed
   production of someone else never pushes a newcomer to ``good-2``.
-- The slug follows the production across these states (:func:`install`'s listener): made
-  listed, it gets a plain slug; no longer listed, a new secret one; made unlisted, always a new
-  secret, so that whoever knew its former address (public, or unlisted before) loses it.
-- Made public from unlisted, its secret address keeps leading to it (``former_slug``): the
-  links shared while it was unlisted go on working once everyone may see it anyway. Unlisted
-  again, it gets a new secret and the old one leads nowhere.
+- The slug follows the production's title and state (:func:`install`'s listener): renamed, it
+  gets a slug of the new title; made listed, a plain slug; no longer listed, a new secret one;
+  made unlisted, always a new secret, so that whoever knew its address before (public, or
+  unlisted before) loses it.
+- The addresses it held before that others were given stay in ``production_slugs``
+  (:class:`~cite_live.models.ProductionSlug`), and its page there redirects (301) to its present
+  one: a plain slug it held while listed leads to it while it is listed; a secret one it held
+  while unlisted, while it is unlisted or listed, and never again once it is made unlisted anew.
+  A private production's address (a draft's, say) was given to nobody: none is kept. A former
+  plain slug of a listed production is never handed to a newcomer; that of a hidden one is, and
+  then leads to the newcomer.
+- A production an artist uploads is a *draft* (``publish_as``: the visibility it takes once
+  published) and private until they publish it (:func:`publish`); nothing else tells a draft
+  from a private production, so every check of what is private covers drafts.
 - Its id is no secret (listed productions show it in the API, the feeds and media keys): an
   unlisted production is reached by its secret address, never by its id, except by its managers
   (``auth.can_view``). :func:`address` is what names it in ``/embed/`` and the API.
@@ -28,10 +37,31 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from slugify import slugify as _slugify
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    event,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from cite_live.models import Artist, Credit, Job, MediaVersion, Production, Tag, Venue
+from cite_live.models import (
+    Artist,
+    Credit,
+    Job,
+    MediaVersion,
+    Production,
+    ProductionSlug,
+    Tag,
+    Venue,
+    utcnow,
+)
 
 MAX_SLUG = 80
 DEFAULT_ROLE = "performer"
@@ -76,6 +106,11 @@ def unique_slug(
 def is_listed(production: Production) -> bool:
     """Ready and public: shown in lists, and the only kind at a plain slug."""
     return production.status == "ready" and production.visibility == "public"
+
+
+def listed() -> ColumnElement[bool]:
+    """:func:`is_listed` in a query."""
+    return and_(Production.status == "ready", Production.visibility == "public")
 
 
 def playing_version(production: Production) -> MediaVersion | None:
@@ -159,19 +194,23 @@ def create_production(
     filename: str,
     artists: Sequence[str] = (),
     kind: str = "video",
+    publish_as: str | None = None,
 ) -> Production:
-    """A new production in ``processing``; the file name stands in for a missing title."""
-    placeholder = not (title and title.strip())
+    """A new production in ``processing``; the file name stands in for a missing title (or for
+    a title that is the file name's own). With ``publish_as``, a draft: private until
+    :func:`publish` gives it that visibility."""
     shown = (title or "").strip() or filename_title(filename)
     production = Production(
         title=shown[:300],
-        title_is_placeholder=placeholder,
+        title_is_placeholder=shown == filename_title(filename),
         # Processing, so seen by its uploader alone: no plain slug until it is listed.
         slug=secret_slug(shown),
         kind=kind,
         status="processing",
         original_filename=filename[:300],
     )
+    if publish_as is not None:
+        production.visibility, production.publish_as = "private", publish_as
     session.add(production)
     session.flush()
     set_credits(session, production, [(name, DEFAULT_ROLE) for name in artists])
@@ -186,25 +225,74 @@ def filename_title(filename: str) -> str:
     return " ".join(stem.replace("_", " ").replace("-", " ").split()) or "Sans titre"
 
 
-def retitle(session: Session, production: Production, title: str) -> None:
+def retitle(production: Production, title: str) -> None:
+    """Give ``production`` the title its artist (or its file's tags) chose; its address follows
+    at the next flush (see the module)."""
     production.title = title[:300]
-    production.slug = _slug_for(session, production)
     production.title_is_placeholder = False
+
+
+def publish(production: Production) -> bool:
+    """Publish a draft: it takes the visibility its artist chose, and is published now if it
+    is ready (else when it is: cite_live.jobs.ingest). False when it is no draft, published
+    already; a request that publishes holds the row first (:func:`hold`), so that of two
+    requests publishing at once the second finds it published."""
+    if production.publish_as is None:
+        return False
+    production.visibility = production.publish_as
+    _published(production)
+    return True
+
+
+def _published(production: Production) -> None:
+    production.publish_as = None
+    if production.status == "ready" and production.published_at is None:
+        production.published_at = utcnow()
+
+
+def hold(session: Session, production_id: str) -> None:
+    """Hold the production's row until the transaction ends; call it before reading the row.
+    A transaction doing the same meanwhile waits here until this one ends, then reads what it
+    wrote: what a request decides from the row (publishing it, the address of its state) is
+    never decided from a row that another request is changing."""
+    session.execute(
+        update(Production)
+        .where(Production.id == production_id)
+        # Changes nothing: the write is what takes the lock (SQLite takes its only lock, on
+        # the whole database, at a transaction's first write).
+        .values(updated_at=Production.updated_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _slug_for(session: Session, production: Production, also_taken: Iterable[str] = ()) -> str:
     """A new slug of the production's title for its present state (see the module)."""
     if not is_listed(production):
         return secret_slug(production.title)
+    base = slugify(production.title)
     if session.get_bind().dialect.name == "postgresql":
         # Two transactions listing a "good" at once would both choose "good" and one would fail
         # at commit; this one waits here for the other to end, then sees what it chose.
         session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:base))"),
-            {"base": "slug:" + slugify(production.title)},
+            text("SELECT pg_advisory_xact_lock(hashtext(:base))"), {"base": "slug:" + base}
         )
+    # A plain address that leads to another listed production is not free.
+    leading_elsewhere = session.scalars(
+        select(ProductionSlug.slug)
+        .join(Production, Production.id == ProductionSlug.production_id)
+        .where(
+            (ProductionSlug.slug == base) | ProductionSlug.slug.like(f"{base}-%"),
+            ProductionSlug.secret.is_(False),
+            ProductionSlug.production_id != production.id,
+            listed(),
+        )
+    )
     return unique_slug(
-        session, Production, production.title, own_id=production.id, also_taken=also_taken
+        session,
+        Production,
+        production.title,
+        own_id=production.id,
+        also_taken=[*also_taken, *leading_elsewhere],
     )
 
 
@@ -228,19 +316,22 @@ def get_production(session: Session, production_id: str) -> Production | None:
 
 
 def production_at(session: Session, slug: str, query: Any = None) -> Production | None:
-    """The production whose page is ``/productions/{slug}``: the one holding the slug, else a
-    listed one that held it as its secret address while unlisted (its page redirects there).
-    ``query`` is ``production_query()`` with more options, when the caller needs them."""
+    """The production whose page is ``/productions/{slug}``: the one holding the slug, else the
+    one that held it before while that address still leads to it (see the module; its page
+    redirects to its present address). ``query`` is ``production_query()`` with more options,
+    when the caller needs them."""
     if not _ADDRESS.fullmatch(slug):
         return None
     base = production_query() if query is None else query
     found: Production | None = session.scalars(base.where(Production.slug == slug)).first()
     if found is None:
         found = session.scalars(
-            base.where(
-                Production.former_slug == slug,
-                Production.status == "ready",
-                Production.visibility == "public",
+            base.join(ProductionSlug, ProductionSlug.production_id == Production.id).where(
+                ProductionSlug.slug == slug,
+                or_(
+                    listed(),
+                    and_(ProductionSlug.secret.is_(True), Production.visibility == "unlisted"),
+                ),
             )
         ).first()
     return found
@@ -298,21 +389,43 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
             if production.slug is None:
                 production.slug = _slug_for(session, production, chosen)
                 chosen.append(production.slug)
+                _take(session, production.slug)
             continue
+        if production.publish_as is not None and production.visibility != "private":
+            # Made visible some other way (an administrator's "publish"): published.
+            _published(production)
         old_visibility = _before(production, "visibility")
         old_status = _before(production, "status")
         was_listed = old_status == "ready" and old_visibility == "public"
-        if is_listed(production) and not was_listed:
-            # The address it had while unlisted was shared: it leads here while it is public.
-            production.former_slug = production.slug if old_visibility == "unlisted" else None
-            production.slug = _slug_for(session, production, chosen)
-            chosen.append(production.slug)
-        elif was_listed and not is_listed(production):
-            production.former_slug = None
-            production.slug = _slug_for(session, production)
-        elif production.visibility == "unlisted" and old_visibility != "unlisted":
-            # From private: whoever held an unlisted link before it went private stays out.
-            production.slug = _slug_for(session, production)
+        made_unlisted = production.visibility == "unlisted" and old_visibility != "unlisted"
+        renamed = slugify(_before(production, "title")) != slugify(production.title)
+        if not (renamed or made_unlisted or is_listed(production) != was_listed):
+            continue
+        former = _before(production, "slug")
+        production.slug = _slug_for(session, production, chosen)
+        chosen.append(production.slug)
+        _take(session, production.slug)
+        if made_unlisted:
+            # Whoever knew an address of it before (unlisted, then public) loses it.
+            session.execute(
+                delete(ProductionSlug).where(
+                    ProductionSlug.production_id == production.id, ProductionSlug.secret.is_(True)
+                )
+            )
+        # Kept: an address others could be given, a listed production's or an unlisted one's;
+        # not a private one's (a draft's, say), nor a public one's before it was first listed.
+        if former != production.slug and (was_listed or old_visibility == "unlisted"):
+            _take(session, former)
+            session.execute(
+                insert(ProductionSlug).values(
+                    slug=former, production_id=production.id, secret=not was_listed
+                )
+            )
+
+
+def _take(session: Session, slug: str) -> None:
+    """``slug`` is a production's present address: it is nobody's former one any more."""
+    session.execute(delete(ProductionSlug).where(ProductionSlug.slug == slug))
 
 
 def install() -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from cite_live.catalogue import card_query
+from cite_live.catalogue import card_query, listed
 from cite_live.models import Artist, Credit, Production, Tag, Venue
 from cite_live.search import artist_match, normalize, production_match
 
@@ -21,8 +21,9 @@ Named = TypeVar("Named", Artist, Venue, Tag)
 
 
 def visible() -> ColumnElement[bool]:
-    """Productions that lists and search may show: ready and public."""
-    return and_(Production.status == "ready", Production.visibility == "public")
+    """Productions that lists and search may show: ready and public (listed), so never a
+    draft, which is private until published."""
+    return listed()
 
 
 def productions_where(

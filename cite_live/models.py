@@ -201,6 +201,9 @@ class Production(Base):
         _one_of("kind", KINDS),
         _one_of("status", STATUSES),
         _one_of("visibility", VISIBILITIES),
+        _one_of("publish_as", VISIBILITIES),
+        # A draft is private until its artist publishes it (cite_live.catalogue.publish).
+        CheckConstraint("publish_as IS NULL OR visibility = 'private'", name="drafts_are_private"),
         # Listings filter on what the public may see, then sort by date or group by venue/type.
         Index("ix_productions_listing", "status", "visibility", "published_at"),
         Index("ix_productions_venue_listing", "status", "visibility", "venue_id"),
@@ -208,11 +211,9 @@ class Production(Base):
     )
 
     id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_public_id)
-    # Plain ("good", "good-2") while listed, "good-<secret>" otherwise (see cite_live.catalogue).
+    # Plain ("good", "good-2") while listed, "good-<secret>" otherwise (see cite_live.catalogue);
+    # the addresses it held before are in production_slugs.
     slug: Mapped[str] = mapped_column(String(220), unique=True)
-    # The secret address it had while unlisted, kept while it is public: links shared then
-    # still lead to it.
-    former_slug: Mapped[str | None] = mapped_column(String(220), index=True)
     title: Mapped[str] = mapped_column(String(300))
     title_en: Mapped[str | None] = mapped_column(String(300))
     # True while the title is only a stand-in (the file name) that the file's tags may replace.
@@ -227,6 +228,9 @@ class Production(Base):
     session_type: Mapped[str | None] = mapped_column(String(20))
     licence: Mapped[str | None] = mapped_column(String(40))
     visibility: Mapped[str] = mapped_column(String(10), default="public")
+    # Set while it is a draft (uploaded, not yet published by its artist): the visibility it
+    # takes once published. None for a production that was published.
+    publish_as: Mapped[str | None] = mapped_column(String(10))
     original_key: Mapped[str | None] = mapped_column(String(500))
     original_filename: Mapped[str | None] = mapped_column(String(300))
     # Size of the original in the store, counted against its owner's quota; None while it is
@@ -272,6 +276,21 @@ class Production(Base):
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
+
+
+class ProductionSlug(Base):
+    """An address a production held before its present one (a rename, a change of visibility),
+    which leads to it while cite_live.catalogue's rules allow."""
+
+    __tablename__ = "production_slugs"
+
+    slug: Mapped[str] = mapped_column(String(220), primary_key=True)
+    production_id: Mapped[str] = mapped_column(
+        ForeignKey("productions.id", ondelete="CASCADE"), index=True
+    )
+    # Held while it was unlisted ("good-<secret>"); otherwise a plain slug held while listed.
+    secret: Mapped[bool] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Credit(Base):

@@ -203,7 +203,8 @@ class ProductionForm:
             licence=production.licence or "",
             tags=", ".join(tag.name for tag in production.tags),
             setlist="\n".join(f"{clock(c.start)} {c.title}" for c in production.chapters),
-            visibility=production.visibility,
+            # A draft's field is the visibility it will have once published.
+            visibility=production.publish_as or production.visibility,
         )
 
     @classmethod
@@ -332,14 +333,9 @@ def venue_by_name(session: Session, name: str) -> Venue:
 
 
 def apply(session: Session, production: Production, changes: Changes) -> None:
-    """Write ``changes`` to ``production``; the search text follows (search.py's listener)."""
-    if production.title_is_placeholder and production.status != "ready":
-        # Not yet published under the file name's slug: the chosen title names the page.
-        retitle(session, production, changes.title)
-    else:
-        # Once published, the address stays: links and embeds already point at it.
-        production.title = changes.title
-        production.title_is_placeholder = False
+    """Write ``changes`` to ``production``; the search text follows (search.py's listener), and
+    its address follows the title (cite_live.catalogue's)."""
+    retitle(production, changes.title)
     production.title_en = changes.title_en
     production.description = changes.description
     production.description_en = changes.description_en
@@ -353,7 +349,11 @@ def apply(session: Session, production: Production, changes: Changes) -> None:
     production.licence = changes.licence
     set_tags(session, production, changes.tags)
     _set_chapters(session, production, changes.chapters)
-    production.visibility = changes.visibility
+    if production.publish_as is not None:
+        # A draft stays private until it is published; then it takes this one.
+        production.publish_as = changes.visibility
+    else:
+        production.visibility = changes.visibility
 
 
 def _set_chapters(

@@ -18,7 +18,7 @@ from cite_live import i18n
 from cite_live.i18n import N_, pick
 from cite_live.models import Job, Production
 from cite_live.presenter import page_url
-from cite_live.vocabulary import KIND_LABELS, VISIBILITY_LABELS, label
+from cite_live.vocabulary import DRAFT_LABEL, KIND_LABELS, VISIBILITY_LABELS, label
 from cite_live.web.urls import Urls
 
 STATE_LABELS = {
@@ -87,6 +87,10 @@ def studio_row(production: Production, job: Job | None, lang: str, urls: Urls) -
         "status": production.status,
         "visibility": production.visibility,
         "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
+        # A draft shows as one, with the visibility it will have once published.
+        "draft": production.publish_as is not None,
+        "draft_label": i18n.gettext(DRAFT_LABEL, lang),
+        "publish_as_label": label(VISIBILITY_LABELS, production.publish_as, lang),
         "state": state,
         "state_label": state_label,
         "progress": progress,
@@ -114,6 +118,8 @@ def status_json(production: Production, job: Job | None, urls: Urls) -> dict[str
         "kind": production.kind,
         "status": production.status,
         "visibility": production.visibility,
+        "draft": production.publish_as is not None,
+        "publish_as": production.publish_as,
         "error": production.error if production.status == "failed" else None,
         "job": (
             {

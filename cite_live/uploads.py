@@ -332,17 +332,17 @@ def _display_name(upload: Upload) -> str:
 def _new_production(session: Session, upload: Upload) -> Production:
     meta = upload.meta or {}
     filetype = str(meta.get("filetype", ""))
+    # A draft, seen by its uploader alone until they publish it; then it takes the visibility
+    # they asked for (metadata `visibility`, public by default) or chose since.
+    visibility = str(meta.get("visibility", "public"))
     production = create_production(
         session,
         title=str(meta.get("title", "")) or None,
         filename=_display_name(upload),
         kind="audio" if filetype.startswith("audio/") else "video",
+        publish_as=visibility if visibility in VISIBILITIES else "public",
     )
     production.owner_id = upload.user_id
-    # Public, as `cite-live ingest` makes them: it is listed once its transcode is done,
-    # unless the uploader asked otherwise (metadata `visibility`) or changes it meanwhile.
-    visibility = str(meta.get("visibility", "public"))
-    production.visibility = visibility if visibility in VISIBILITIES else "public"
     # Its size counts (see bytes_used) as the upload's until stored, then as the original's.
     production.original_key = original_key(production.id, _display_name(upload))
     account = session.get(User, upload.user_id)

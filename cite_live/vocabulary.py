@@ -33,6 +33,14 @@ VISIBILITY_HINTS = {
     "unlisted": N_("Reachable by its link only; absent from lists, search and feeds."),
     "private": N_("Only you and the administrators can see it."),
 }
+# A production its artist has not published yet (cite_live.catalogue.publish); private meanwhile.
+DRAFT_LABEL = N_("Draft")
+DRAFT_HINT = N_("A draft: only you and the administrators can see it until you publish it.")
+# The studio's visibility field, for a draft: what it chooses is the visibility once published.
+DRAFT_VISIBILITY_LEGEND = N_("Who can see it once published")
+UPLOAD_DRAFT_HINT = N_(
+    "Each recording you upload is a draft: only you see it until you publish it from its edit page."
+)
 SESSION_TYPE_LABELS = {
     "studio": N_("Studio session"),
     "live": N_("Live"),

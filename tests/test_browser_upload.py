@@ -1,5 +1,6 @@
 """Uploading from the studio in a real browser: headless Debian Chromium, Uppy over tus to a real
-server, the embedded job workers, then the new production playing on its page.
+server, the embedded job workers, then the new production, a draft, published by its artist,
+playing on its page, and renamed.
 
 The workers start only once the uploaded production is in the list, waiting: so the test sees
 the list's "waiting" state and then watches it turn ready by itself (the page polls), without
@@ -91,7 +92,7 @@ def start_workers(services: Services) -> None:
     doorbell.open_queue(services, workers=True)
 
 
-def test_an_upload_from_the_studio_becomes_a_playable_production(
+def test_an_upload_from_the_studio_is_a_draft_its_artist_publishes_then_renames(
     site: Site, browser: Any, media: Callable[[str], Path]
 ) -> None:
     context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
@@ -111,11 +112,12 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     )
     sign_in(page, site)
 
-    # The Dashboard is drawn, in French.
+    # The Dashboard is drawn, in French, under the sentence that says uploads are drafts.
     page.wait_for_selector(".uppy-Dashboard", state="visible")
     page.wait_for_function("() => document.querySelector('[data-uploader]').uppy !== undefined")
     assert page.evaluate("() => document.querySelector('[data-uploader]').uppy.opts.id") == "studio"
     assert "Déposer les fichiers ici" in page.inner_text(".uppy-Dashboard")
+    assert "brouillon" in page.inner_text(".uploader__draft")
     # Every progress report Uppy makes, as (sent, total).
     page.evaluate(
         """() => {
@@ -126,6 +128,19 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
         }"""
     )
     page.set_input_files(".uppy-Dashboard-input >> nth=0", str(media("mp3_id3v24_apic")))
+    # The file's card opens at once: its title (its name until changed) and whom it will be for.
+    title = page.locator("#uppy-Dashboard-FileCard-input-title")
+    choice = page.locator("#uppy-Dashboard-FileCard-input-visibility")
+    assert title.input_value() == "single"
+    assert choice.input_value() == "public"
+    assert choice.locator("option").all_inner_texts() == ["Publique", "Non répertoriée", "Privée"]
+    label = page.inner_text("label[for=uppy-Dashboard-FileCard-input-visibility]")
+    assert label == "Qui pourra la voir une fois publiée"
+    title.fill("Répétition générale")
+    choice.select_option("unlisted")
+    choice.select_option("public")
+    screenshot(page, "studio-upload-card-desktop")
+    page.click(".uppy-Dashboard-FileCard-actionsBtn:has-text('Sauvegarder les modifications')")
     page.wait_for_selector(".uppy-StatusBar-actionBtn--upload")
     screenshot(page, "studio-upload-chosen-desktop")
     page.click(".uppy-StatusBar-actionBtn--upload")
@@ -135,23 +150,30 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     seen = page.evaluate("() => window.progressSeen")
     assert seen and seen[-1][0] == seen[-1][1] > 0
     assert page.get_attribute(".uppy-StatusBar-progress", "aria-valuenow") == "100"
-    # ...and the production appears in the list, waiting for a worker, with its bar.
+    # ...and the production appears in the list, a draft waiting for a worker, with its bar.
     row = page.locator(".studio-item").first
     row.locator("progress.state__bar").wait_for()
     assert row.get_attribute("data-state") == "queued"
     assert "En attente de traitement" in row.inner_text()
+    assert "Brouillon" in row.inner_text() and "Une fois publiée : Publique" in row.inner_text()
     assert page.inner_text("#list-title") == "1 production"
     row.scroll_into_view_if_needed()
     screenshot(page, "studio-uploaded-desktop")
     with site.services.sessions() as session:
         production = session.scalars(select(Production)).one()
         assert production.owner_id is not None and production.status == "processing"
+        assert (production.title, production.visibility, production.publish_as) == (
+            "Répétition générale",
+            "private",
+            "public",
+        )
         assert session.scalars(select(Job.state)).all() == ["queued"]
+        draft_slug = production.slug
 
     # The workers start; the page, polling, redraws the row as the job runs and ends.
     start_workers(site.services)
     page.wait_for_selector('.studio-item[data-state="ready"]', timeout=120_000)
-    assert "Prête" in row.inner_text()
+    assert "Prête" in row.inner_text() and "Brouillon" in row.inner_text()
     assert any(
         item["job"] and item["job"]["state"] in ("queued", "running")
         for body in polled
@@ -159,7 +181,14 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     ), "the page polled while the job waited"
     row.scroll_into_view_if_needed()
     screenshot(page, "studio-ready-desktop")
+    # Ready, and still nobody else's: a visitor finds neither it nor its page.
+    visitor = browser.new_context(viewport=PHONE, locale="fr-FR", is_mobile=True, has_touch=True)
+    stranger = visitor.new_page()
+    stranger.goto(f"{site.url}/")
+    assert "Répétition générale" not in stranger.inner_text("main")
+    assert stranger.goto(f"{site.url}/productions/{draft_slug}").status == 404
 
+    # On a phone, its artist opens it, changes its title and publishes, in one press.
     phone = browser.new_context(
         viewport=PHONE, locale="fr-FR", is_mobile=True, has_touch=True, storage_state=None
     )
@@ -176,21 +205,59 @@ def test_an_upload_from_the_studio_becomes_a_playable_production(
     phone_page.click(".studio-item a:has-text('Modifier')")
     phone_page.wait_for_selector("form.studio-form textarea[name=setlist]")
     assert phone_page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
-    screenshot(phone_page, "studio-edit-phone")
+    assert "Brouillon" in phone_page.inner_text(".page-header")
+    screenshot(phone_page, "studio-edit-draft-phone")
+    legend = phone_page.inner_text("form.studio-form fieldset:has(input[name=visibility]) legend")
+    assert legend == "Qui pourra la voir une fois publiée"
+    assert phone_page.is_checked("input[name=visibility][value=public]")
     # The form's own CSRF token goes with it (the auth middleware refuses a form without).
+    phone_page.fill("input[name=title]", "Répétition générale, prise 2")
     phone_page.fill("input[name=title_en]", "General rehearsal")
     phone_page.fill("textarea[name=setlist]", "0:00 Début\n0:03 Suite")
-    phone_page.click("form.studio-form button:has-text('Enregistrer')")
-    phone_page.wait_for_selector(".notice:has-text('Enregistré.')")
+    publish = phone_page.locator("button[name=action][value=publish]")
+    publish.scroll_into_view_if_needed()
+    screenshot(phone_page, "studio-edit-publish-phone")
+    publish.click()
+    phone_page.wait_for_selector(".notice:has-text('Publiée.')")
+    assert "Brouillon" not in phone_page.inner_text(".page-header")
+    assert phone_page.input_value("input[name=title]") == "Répétition générale, prise 2"
+    screenshot(phone_page, "studio-published-phone")
+    with site.services.sessions() as session:
+        production = session.scalars(select(Production)).one()
+        assert (production.visibility, production.publish_as) == ("public", None)
+        assert production.published_at is not None and production.title_en == "General rehearsal"
+        assert production.slug == "repetition-generale-prise-2"
     phone.close()
 
-    # Its page plays.
+    # Published: at its new address, for everyone; it plays.
+    page.reload()
     page.click(".studio-item a:has-text('Voir sa page')")
-    page.wait_for_url(f"{site.url}/productions/**")
+    page.wait_for_url(f"{site.url}/productions/repetition-generale-prise-2")
     wait_for_engine(page)
     play_muted(page)
     assert_plays_two_seconds(page)
-    screenshot(page, "studio-uploaded-production-desktop")
+    screenshot(page, "studio-published-production-desktop")
+    stranger.goto(f"{site.url}/")
+    assert "Répétition générale, prise 2" in stranger.inner_text("main")
+
+    # Renamed: the address follows the title, and the old one leads to the new one, for good.
+    page.goto(f"{site.url}/studio/productions/{production.id}")
+    assert page.locator("button[name=action]").count() == 0, "published: nothing to publish"
+    page.fill("input[name=title]", "Répétition publique")
+    page.click("form.studio-form button:has-text('Enregistrer')")
+    page.wait_for_selector(".notice:has-text('Enregistré.')")
+    old = f"{site.url}/productions/repetition-generale-prise-2"
+    moved = page.request.get(old, max_redirects=0)
+    assert moved.status == 301
+    assert moved.headers["location"] == "/productions/repetition-publique"
+    page.goto(old)
+    page.wait_for_url(f"{site.url}/productions/repetition-publique")
+    assert page.inner_text("h1") == "Répétition publique"
+    screenshot(page, "studio-renamed-production-desktop")
+    stranger.goto(old)
+    stranger.wait_for_url(f"{site.url}/productions/repetition-publique")
+    screenshot(stranger, "renamed-production-phone")
+    visitor.close()
     assert errors == []
     assert violations == [], "the Content-Security-Policy refused:\n" + "\n".join(violations)
     context.close()

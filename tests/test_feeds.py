@@ -102,7 +102,7 @@ def test_entry_id_survives_a_new_title(client: TestClient, services: Services) -
     with services.sessions.begin() as session:
         production = get_production(session, production_id)
         assert production is not None
-        retitle(session, production, "Nouveau titre")
+        retitle(production, "Nouveau titre")
     after = atom(client, "/feed.atom").find(f"{ATOM}entry")
     assert before is not None and after is not None
     assert after.findtext(f"{ATOM}title") == "Nouveau titre"

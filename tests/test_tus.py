@@ -255,7 +255,9 @@ def test_chunks_make_one_production_whose_original_is_the_file(
         production = session.get(Production, upload.production_id)
         assert production is not None
         assert production.title == "Nuit blanche" and not production.title_is_placeholder
-        assert production.status == "processing" and production.visibility == "public"
+        # A draft: its uploader's alone until they publish it, then public.
+        assert production.status == "processing" and production.visibility == "private"
+        assert production.publish_as == "public"
         assert production.owner is not None and production.owner.email == OWNER
         assert production.original_bytes == len(data)
         assert production.original_key == f"originals/{production.id}/concert.mp4"

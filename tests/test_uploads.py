@@ -187,7 +187,9 @@ def test_completion_happens_once_and_the_store_step_once(any_services: Services)
         assert production is not None
         # No title: the file name stands in, and the file's tags may replace it.
         assert production.title == "live" and production.title_is_placeholder
-        assert production.kind == "video" and production.visibility == "public"
+        assert production.kind == "video"
+        # A draft, public once its artist publishes it.
+        assert (production.visibility, production.publish_as) == ("private", "public")
         # The account's first artist profile is credited.
         assert [c.artist.name for c in production.credits] == ["Nora Ilić"]
 
@@ -200,7 +202,7 @@ def test_metadata_chooses_title_kind_and_visibility(services: Services) -> None:
     with services.sessions() as session:
         production = session.get(Production, view.production_id)
         assert production is not None
-        assert (production.title, production.kind, production.visibility) == (
+        assert (production.title, production.kind, production.publish_as) == (
             "Répétition",
             "audio",
             "private",
@@ -209,7 +211,7 @@ def test_metadata_chooses_title_kind_and_visibility(services: Services) -> None:
     odd = finished(services, user, b"b", visibility="everyone")
     with services.sessions() as session:
         production = session.get(Production, odd.production_id)
-        assert production is not None and production.visibility == "public"
+        assert production is not None and production.publish_as == "public"
 
 
 def test_an_upload_is_not_complete_before_its_last_byte(services: Services) -> None:

@@ -238,9 +238,11 @@ def _flip(
         production.duration = result.duration
         production.status = "ready"
         production.error = None
-        production.published_at = production.published_at or utcnow()
+        if production.publish_as is None:
+            # A draft is published when its artist says so (cite_live.catalogue.publish).
+            production.published_at = production.published_at or utcnow()
         if production.title_is_placeholder and info.tags.title:
-            retitle(session, production, info.tags.title)
+            retitle(production, info.tags.title)
         if not production.credits and info.tags.artists:
             set_credits(session, production, [(name, "performer") for name in info.tags.artists])
         retired = [v.prefix for v in previous]

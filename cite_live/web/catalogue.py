@@ -268,7 +268,8 @@ def artist_page(ctx: Context) -> Response:
 def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) -> Production:
     """The production whose page (or its chapters, when ``chapters``) the path names; the 404
     of a missing one for whoever may not see it, so that nobody learns it is there. Asked for at
-    the secret address it had while unlisted, a redirect to the same page at its address."""
+    an address it held before (see cite_live.catalogue), a redirect to the same page at its
+    present address."""
     slug = ctx.path_param("slug")
     production = production_at(
         session, slug, production_query().options(selectinload(Production.chapters))
@@ -276,11 +277,13 @@ def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) 
     if production is None or not can_view(ctx.user, production, by_address=True):
         raise ctx.not_found(N_("There is no production at this address."))
     if production.slug != slug:
-        # Temporary: should it be unlisted again, this address leads nowhere.
+        # For good: renamed or made public, its address is the new one. Should the old one
+        # stop leading here (made unlisted anew), a browser that kept this answer lands on the
+        # new address, which then leads nowhere either.
         urls = ctx.urls
         location = urls.chapters(production.slug) if chapters else urls.production(production.slug)
         query = ctx.request.url.query
-        raise HTTPException(302, headers={"Location": f"{location}?{query}" if query else location})
+        raise HTTPException(301, headers={"Location": f"{location}?{query}" if query else location})
     return production
 
 

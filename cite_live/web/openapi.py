@@ -249,6 +249,15 @@ SCHEMAS["MyProduction"] = _object(
         "kind": {"type": "string", "enum": list(KINDS)},
         "status": {"type": "string", "enum": list(STATUSES)},
         "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+        "draft": {
+            "type": "boolean",
+            "description": "Not published yet: private until its artist publishes it, from "
+            "the studio.",
+        },
+        "publish_as": {
+            **_nullable({"type": "string", "enum": list(VISIBILITIES)}),
+            "description": "A draft's visibility once published; null once published.",
+        },
         "error": {**_nullable(STRING), "description": "Why it failed, when it did."},
         "job": _nullable(_ref("JobState")),
         "page_url": URL,

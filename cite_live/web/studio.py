@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage
-from cite_live.catalogue import production_query
+from cite_live.catalogue import hold, production_query, publish
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
@@ -35,8 +35,11 @@ from cite_live.production_status import (
 from cite_live.services import Services
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
+    DRAFT_HINT,
+    DRAFT_VISIBILITY_LEGEND,
     LICENCE_NAMES,
     SESSION_TYPE_LABELS,
+    UPLOAD_DRAFT_HINT,
     VISIBILITY_HINTS,
     VISIBILITY_LABELS,
     choices,
@@ -52,6 +55,7 @@ NOT_FOUND = N_("There is no production at this address.")
 notices(
     **{
         "saved": N_("Saved."),
+        "published": N_("Published."),
         "cover": N_("The new cover is saved."),
         "cover-removed": N_("The cover chosen from the recording is shown again."),
         "deleted": N_("The production was deleted."),
@@ -115,6 +119,10 @@ def uploader(ctx: Context, production_id: str | None = None) -> dict[str, Any]:
         "max_size": human_size(max_bytes, ctx.lang),
         "production": production_id or "",
         "lang": ctx.lang,
+        # A new upload is a draft: the panel asks its title and its visibility once published.
+        "draft_hint": ctx.gettext(UPLOAD_DRAFT_HINT),
+        "visibility_legend": ctx.gettext(DRAFT_VISIBILITY_LEGEND),
+        "visibilities": choices(VISIBILITY_LABELS, ctx.lang),
     }
 
 
@@ -216,6 +224,8 @@ def _edit_context(
             for code, text in VISIBILITY_LABELS.items()
         ],
         "max_cover_mb": covers.MAX_BYTES // (1024 * 1024),
+        "draft_hint": i18n.gettext(DRAFT_HINT, lang),
+        "visibility_legend": i18n.gettext(DRAFT_VISIBILITY_LEGEND, lang),
     }
 
 
@@ -230,10 +240,17 @@ def edit_page(ctx: Context) -> Response:
 
 @form_page()
 def edit_submit(ctx: Context, fields: FormData) -> Response:
+    """Save the form; with ``action=publish`` (a draft's second button), save it and publish
+    the draft in the same transaction, so that nothing typed before pressing it is lost."""
     user = ctx.require_user()
     form = ProductionForm.read(fields)
+    publishing = fields.get("action") == "publish"
     today = datetime.now(UTC).date()
     with ctx.services.sessions.begin() as session:
+        held = params.public_id(ctx.path_param("production_id"))
+        if held is not None:
+            # Read after any other save or publish of it has ended, never beside one.
+            hold(session, held)
         production = managed(ctx, session, user)
         changes, errors = form.check(session, production.duration, today)
         if changes is None:
@@ -241,10 +258,14 @@ def edit_submit(ctx: Context, fields: FormData) -> Response:
             context["summary"] = ctx.gettext(FORM_HAS_ERRORS)
         else:
             apply(session, production, changes)
+            if publishing:
+                # False when a request that came first published it: it is published all the same.
+                publish(production)
             production_id = production.id
     if changes is None:
         return ctx.render("studio_edit.html", context, status=400, cache=ACCOUNT_CACHE)
-    return ctx.see_other(ctx.urls.studio_edit(production_id), done="saved")
+    done = "published" if publishing else "saved"
+    return ctx.see_other(ctx.urls.studio_edit(production_id), done=done)
 
 
 @form_page(max_files=1, max_fields=10)

@@ -21,19 +21,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("artists", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("bio_en", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("photo_key", sa.String(length=400), nullable=True))
-        batch_op.add_column(sa.Column("photo_width", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("photo_height", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("photo_square_key", sa.String(length=400), nullable=True))
+    op.add_column("artists", sa.Column("bio_en", sa.Text(), nullable=True))
+    op.add_column("artists", sa.Column("photo_key", sa.String(length=400), nullable=True))
+    op.add_column("artists", sa.Column("photo_width", sa.Integer(), nullable=True))
+    op.add_column("artists", sa.Column("photo_height", sa.Integer(), nullable=True))
+    op.add_column("artists", sa.Column("photo_square_key", sa.String(length=400), nullable=True))
 
 
 def downgrade() -> None:
     # The photos stay in the store: their keys are gone with these columns.
-    with op.batch_alter_table("artists", schema=None) as batch_op:
-        batch_op.drop_column("photo_square_key")
-        batch_op.drop_column("photo_height")
-        batch_op.drop_column("photo_width")
-        batch_op.drop_column("photo_key")
-        batch_op.drop_column("bio_en")
+    op.drop_column("artists", "photo_square_key")
+    op.drop_column("artists", "photo_height")
+    op.drop_column("artists", "photo_width")
+    op.drop_column("artists", "photo_key")
+    op.drop_column("artists", "bio_en")

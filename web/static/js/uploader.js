@@ -88,6 +88,52 @@ function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 }
 
+/** The title a file's name suggests, as the server makes it (cite_live.catalogue.filename_title):
+ * "live_at-la-cite.mp4" → "live at la cite". Sent unchanged, the server takes it as no title
+ * chosen, and the file's own tags may name the production. */
+export function titleOf(filename) {
+  let stem = filename.split("/").pop();
+  if (stem.includes(".")) stem = stem.slice(0, stem.lastIndexOf("."));
+  return stem.replace(/[_-]/g, " ").split(/\s+/).filter(Boolean).join(" ") || "Sans titre";
+}
+
+/**
+ * The fields of a new upload's file card: its title, and its visibility once published (the
+ * production is a draft until then). Their labels and the choices come from the panel, in the
+ * page's language; a replacement's panel has none.
+ */
+function metaFieldsOf(element) {
+  const choices = element.querySelector("template[data-uploader-visibilities]");
+  if (!choices) return [];
+  const options = Array.from(choices.content.querySelectorAll("option"), (option) => ({
+    value: option.value,
+    label: option.textContent,
+  }));
+  return [
+    { id: "title", name: element.dataset.titleLabel },
+    {
+      id: "visibility",
+      name: element.dataset.visibilityLabel,
+      render({ value, onChange, fieldCSSClasses, form }, h) {
+        return h(
+          "select",
+          {
+            // The id the card's label points at.
+            id: "uppy-Dashboard-FileCard-input-visibility",
+            class: fieldCSSClasses.text,
+            form,
+            value,
+            onChange: (event) => onChange(event.target.value),
+          },
+          options.map(({ value: code, label }) =>
+            h("option", { value: code, selected: code === value }, label),
+          ),
+        );
+      },
+    },
+  ];
+}
+
 /**
  * Start the panel in `element`; `onUploaded(file)` runs when a file has reached the server
  * whole (its production then exists, in processing). Returns the Uppy instance.
@@ -95,6 +141,7 @@ function csrfToken() {
 export async function startUploader(element, { onUploaded = () => {} } = {}) {
   const { endpoint, maxBytes, production, lang } = element.dataset;
   const single = "single" in element.dataset;
+  const metaFields = metaFieldsOf(element);
   const uppy = new Uppy({
     // One store per panel: a file chosen to replace one production must never be restored into
     // the panel of another, nor into the new-uploads one.
@@ -105,6 +152,7 @@ export async function startUploader(element, { onUploaded = () => {} } = {}) {
       maxFileSize: Number(maxBytes) || null,
       allowedFileTypes: ALLOWED,
       maxNumberOfFiles: single ? 1 : null,
+      requiredMetaFields: metaFields.length ? ["title"] : [],
     },
     meta: production ? { production } : {},
   });
@@ -118,20 +166,36 @@ export async function startUploader(element, { onUploaded = () => {} } = {}) {
       proudlyDisplayPoweredByUppy: false,
       hideProgressDetails: false,
       theme: "light",
+      metaFields,
+      // A file added opens its card at once: the artist sees the title it will have, and whom
+      // it will be for, before sending it.
+      autoOpen: metaFields.length ? "metaEditor" : null,
     })
     .use(Tus, {
       endpoint,
       chunkSize: CHUNK_BYTES,
       retryDelays: RETRY_DELAYS,
       headers: { "X-CSRF-Token": csrfToken() },
-      // What the server reads: the file's name and type (sent as filename/filetype) and, on
-      // the replace page, the production whose recording it replaces.
-      // (Uppy would send a field it does not have as the string "undefined".)
-      allowedMetaFields: production ? ["name", "type", "production"] : ["name", "type"],
+      // What the server reads: the file's name and type (sent as filename/filetype) and either
+      // the production whose recording it replaces (replace page) or the new one's title and
+      // visibility once published. (Uppy would send a field it does not have as the string
+      // "undefined".)
+      allowedMetaFields: production
+        ? ["name", "type", "production"]
+        : ["name", "type", "title", "visibility"],
       removeFingerprintOnSuccess: true,
       limit: 2,
     })
     .use(GoldenRetriever);
+  if (metaFields.length) {
+    // Proposed, never imposed: a file restored after a reload keeps what was chosen for it.
+    uppy.on("file-added", (file) => {
+      uppy.setFileMeta(file.id, {
+        title: file.meta.title ?? titleOf(file.name),
+        visibility: file.meta.visibility ?? "public",
+      });
+    });
+  }
   // Within reach of the browser tests and of a developer's console.
   element.uppy = uppy;
   uppy.on("upload-success", (file) => {
