@@ -146,6 +146,18 @@ def media_link(services: Services, production: Production, site_url: str) -> Key
     return grant_link(services, grant, site)
 
 
+def manager_link(services: Services, production: Production, site_url: str) -> KeyLink:
+    """:func:`media_link` for the pages of the production's managers (the studio, the admin
+    list): signed also while it processes or has failed, which the public route refuses as it
+    refuses private media (:meth:`MediaAccess.refuses_public`), so that a cover chosen before
+    the recording is ready shows at once. Call it only for a viewer who may manage it."""
+    if production.visibility != "private" and production.status == "ready":
+        return media_link(services, production, site_url)
+    seconds = services.settings.signed_url_seconds
+    grant = MediaGrant(production.id, int(time.time() + seconds))
+    return grant_link(services, grant, site_url)
+
+
 def grant_link(services: Services, grant: MediaGrant, site_url: str) -> KeyLink:
     store = services.store
     token = sign(services.secret_key, grant.production_id, grant.expires)

@@ -1,4 +1,5 @@
 """The cover image an artist chooses for a production: checked, re-encoded, stored, swapped.
+It is chosen in the production's edit form and saved with the rest of it.
 
 Whatever was sent (a phone's 12-megapixel JPEG with an EXIF rotation, a PNG with transparency,
 a WebP) is decoded once with Pillow under a pixel limit and written back as a plain RGB JPEG of
@@ -16,6 +17,11 @@ from dataclasses import dataclass
 from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+from starlette.datastructures import UploadFile
 
 from cite_live.i18n import N_
 from cite_live.models import Production
@@ -36,7 +42,6 @@ NOT_AN_IMAGE = N_("This file is not a JPEG, PNG or WebP image.")
 TOO_BIG = N_("This image is larger than 20 MB.")
 TOO_MANY_PIXELS = N_("This image has too many pixels (50 megapixels at most).")
 DAMAGED = N_("This image is damaged and could not be read.")
-NO_FILE = N_("Choose an image file to upload.")
 # Where artists' photos live in the store, apart from any production's media.
 ARTISTS_PREFIX = "artists/"
 
@@ -93,26 +98,57 @@ def _on_white(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def replace_cover(services: Services, production_id: str, jpeg: bytes) -> str | None:
-    """Store ``jpeg`` as the cover of ``production_id`` and remove the previous custom cover.
+def read(upload: object) -> tuple[bytes | None, str | None]:
+    """What the form's file field brought: ``(jpeg, None)`` for an image we take, ``(None,
+    sentence)`` for a file refused, ``(None, None)`` when no file was chosen (a browser then
+    sends an empty part without a name)."""
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None, None
+    if upload.size is not None and upload.size > MAX_BYTES:
+        return None, TOO_BIG
+    try:
+        return reencode(upload.file), None
+    except CoverRefused as refused:
+        return None, refused.message
 
-    Returns the new key, or None when the production is gone. The new object is written before
-    the row points at it, and the old one removed after, so a page never shows a missing image.
-    """
+
+def put(services: Services, production_id: str, jpeg: bytes) -> str:
+    """Store ``jpeg`` under a new cover key of ``production_id``; the key."""
     key = cover_key(production_id)
     services.store.put_bytes(key, jpeg)
-    old: str | None = None
-    with services.sessions.begin() as session:
-        production = session.get(Production, production_id)
-        if production is not None:
-            old, production.cover_key = production.cover_key, key
-    if production is None:
-        # Deleted meanwhile: what was just written belongs to nobody.
-        remove_quietly(services, key)
-        return None
-    if old:
-        remove_quietly(services, old)
     return key
+
+
+def swap(session: Session, production_id: str, key: str | None) -> str | None:
+    """Point the production at the cover ``key`` (None: the recording's own image) and return
+    the key it pointed at until now, for the caller to remove once this commits.
+
+    The previous key is the one this very update replaced, not one read earlier: of two saves
+    at once, each then removes only the cover it replaced, and none is left in the store for
+    nobody. The update names the value it expects and is tried again when another save got
+    there first.
+    """
+    for _attempt in range(10):
+        found = session.execute(
+            select(Production.cover_key).where(Production.id == production_id)
+        ).first()
+        if found is None:
+            raise LookupError(production_id)
+        old: str | None = found.cover_key
+        unchanged = Production.cover_key.is_(None) if old is None else Production.cover_key == old
+        swapped = session.execute(
+            update(Production)
+            .where(Production.id == production_id, unchanged)
+            .values(cover_key=key)
+            .execution_options(synchronize_session=False)
+        )
+        if swapped.rowcount == 1:  # type: ignore[attr-defined]
+            loaded = session.identity_map.get(identity_key(Production, production_id))
+            if loaded is not None:
+                # What the page drawn next from this session shows, without a new query.
+                set_committed_value(loaded, "cover_key", key)
+            return old
+    raise RuntimeError(f"the cover of {production_id} kept changing")
 
 
 def remove_quietly(services: Services, key: str) -> None:

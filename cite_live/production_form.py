@@ -188,6 +188,9 @@ class ProductionForm:
     tags: str = ""
     setlist: str = ""
     visibility: str = "public"
+    # The cover's file is not text: it is read beside the form (cite_live.covers.read), and a
+    # refused form cannot give it back. Only the choice to drop the chosen cover is kept.
+    remove_cover: bool = False
 
     @classmethod
     def of(cls, production: Production) -> ProductionForm:
@@ -233,6 +236,7 @@ class ProductionForm:
             tags=text("tags"),
             setlist=text("setlist"),
             visibility=text("visibility"),
+            remove_cover=bool(text("remove_cover")),
         )
 
     def rows(self) -> list[tuple[str, str]]:

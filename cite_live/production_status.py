@@ -8,18 +8,22 @@ recording plays on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.numbers import format_decimal, format_percent
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cite_live import i18n
+from cite_live import access, i18n
+from cite_live.catalogue import picture_key
 from cite_live.i18n import N_, pick
 from cite_live.models import Job, Production
 from cite_live.presenter import page_url
 from cite_live.vocabulary import DRAFT_LABEL, KIND_LABELS, VISIBILITY_LABELS, label
 from cite_live.web.urls import Urls
+
+if TYPE_CHECKING:
+    from cite_live.services import Services
 
 STATE_LABELS = {
     "queued": N_("Waiting to be processed"),
@@ -135,3 +139,13 @@ def status_json(production: Production, job: Job | None, urls: Urls) -> dict[str
         "page_url": page_url(production, urls),
         "edit_url": urls.absolute(urls.studio_edit(production.id)),
     }
+
+
+def managed_picture(services: Services, production: Production, site_url: str) -> str | None:
+    """The picture the studio and the admin list show of ``production``: the cover its artist
+    chose (even before the recording is ready), else the recording's own image
+    (:func:`cite_live.catalogue.picture_key`); None while there is none. Signed wherever the
+    public address would refuse it (:func:`cite_live.access.manager_link`): call it only for a
+    viewer who may manage the production."""
+    key = production.cover_key or picture_key(production)
+    return access.manager_link(services, production, site_url)(key) if key else None

@@ -210,7 +210,7 @@ def edit_form(world: World, services: Services) -> Request:
 
 
 def cover_form(world: World, services: Services) -> Request:
-    return {"files": {"cover": ("cover.jpg", jpeg(), "image/jpeg")}}
+    return {**edit_form(world, services), "files": {"cover": ("cover.jpg", jpeg(), "image/jpeg")}}
 
 
 def new_upload(world: World, services: Services) -> Request:
@@ -355,8 +355,8 @@ MATRIX: tuple[Row, ...] = (
     row("POST", "/studio/productions/{production_id}", "edit",
         by_id("/studio/productions/{id}", "edit"),                           403, 404, 303, 303,
         edit_form),
-    row("POST", "/studio/productions/{production_id}/cover", "",
-        by_id("/studio/productions/{id}/cover", "edit"),                     403, 404, 303, 303,
+    row("POST", "/studio/productions/{production_id}", "edit with a cover",
+        by_id("/studio/productions/{id}", "edit"),                           403, 404, 303, 303,
         cover_form),
     row("GET", "/studio/productions/{production_id}/replace", "",
         by_id("/studio/productions/{id}/replace", "private"),                303, 404, 200, 200),

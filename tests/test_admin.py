@@ -74,6 +74,29 @@ def test_every_production_is_listed_with_filters_and_pages(
     assert "1 production" in found and "Concert de Nora" in found
 
 
+def test_the_list_shows_each_production_s_picture_signed_when_private(
+    services: Services, client: TestClient, other_client: TestClient, admin_csrf: str
+) -> None:
+    public_id = add_production(services, None, "Publique", minutes=1)
+    private_id = add_production(services, None, "Privée", visibility="private", minutes=2)
+    waiting_id = add_production(services, None, "En cours", status="processing", minutes=3)
+    for production_id in (public_id, private_id):
+        services.store.put_bytes(f"productions/{production_id}/v1/cover.jpg", b"\xff\xd8jpeg")
+    page = client.get("/admin").text
+    rows = {
+        found.group(1): block
+        for block in page.split("<tr data-id=")[1:]
+        if (found := re.match(r'"(\w+)"', block))
+    }
+    site = "http://testserver"
+    assert f'src="{site}/media/productions/{public_id}/v1/cover.jpg"' in rows[public_id]
+    signed = re.search(r'<img class="studio-item__picture"[^>]* src="([^"]+)"', rows[private_id])
+    assert signed is not None and signed.group(1).startswith(f"{site}/media/private/")
+    assert client.get(signed.group(1).removeprefix(site)).status_code == 200
+    assert other_client.get(f"/media/productions/{private_id}/v1/cover.jpg").status_code == 404
+    assert "studio-item__picture--none" in rows[waiting_id] and "<img" not in rows[waiting_id]
+
+
 def test_unpublish_and_publish_back(
     services: Services, client: TestClient, other_client: TestClient, admin_csrf: str
 ) -> None:

@@ -5,8 +5,12 @@ in a module of its own)."""
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from cite_live.web.urls import PATHS
 
@@ -148,3 +152,22 @@ def test_no_handler_module_imports_another() -> None:
             for line, other in sorted(found)
         ]
     assert not offenders, "handler modules importing handler modules:\n" + "\n".join(offenders)
+
+
+def test_no_file_keeps_the_marks_of_an_unresolved_merge() -> None:
+    # A browser skips a stylesheet's rules it cannot read, and a template renders the marks as
+    # text: nothing else would fail on them.
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    marks = re.compile(r"^(<{7} |={7}$|>{7} )", re.M)
+    left = [
+        name
+        for name in tracked
+        if (ROOT / name).is_file()
+        and (ROOT / name).suffix in {".py", ".html", ".css", ".js", ".md", ".po", ".yaml", ".toml"}
+        and marks.search((ROOT / name).read_text(encoding="utf-8", errors="replace"))
+    ]
+    assert left == []

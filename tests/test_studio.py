@@ -4,10 +4,14 @@ delete and retry; driven through the app in-process, with records made in the da
 from __future__ import annotations
 
 import io
+import json
 import re
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from PIL import Image
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from cite_live import covers
 from cite_live.catalogue import set_credits, unique_slug
 from cite_live.models import Artist, Chapter, Job, MediaVersion, Production, Venue
 from cite_live.production_form import (
@@ -26,9 +31,10 @@ from cite_live.production_form import (
     clock,
     parse_setlist,
 )
-from cite_live.services import Services
+from cite_live.services import Services, open_services
 from cite_live.storage import original_key
 from tests.account_fixtures import artist_id, login, make_user, token_for
+from tests.app_fixtures import make_settings
 from tests.test_openapi import check
 
 BASE = datetime(2025, 3, 1, 12, tzinfo=UTC)
@@ -420,13 +426,21 @@ def test_every_studio_page_is_404_to_other_accounts_and_open_to_admins(
     base = f"/studio/productions/{production_id}"
     for path in (base, f"{base}/replace", f"{base}/delete", "/studio/productions/nope"):
         assert other_client.get(path).status_code == 404, path
-    for path in (base, f"{base}/cover", f"{base}/delete", f"{base}/retry"):
+    for path in (base, f"{base}/delete", f"{base}/retry"):
         response = other_client.post(path, data={"csrf_token": paul, "title": "Volé"})
         assert response.status_code == 404, path
         # The same answer as for an id that does not exist: nothing confirms it is there.
         assert response.text == other_client.post(
             path.replace(production_id, "nope00000000"), data={"csrf_token": paul}
         ).text.replace("nope00000000", production_id)
+    # A cover sent for someone else's production is not even decoded, let alone stored.
+    stolen = other_client.post(
+        base,
+        data={"csrf_token": paul, "title": "Volé", "visibility": "public"},
+        files={"cover": ("c.png", _png_with_transparency(32, 32), "image/png")},
+    )
+    assert stolen.status_code == 404
+    assert services.store.list(f"productions/{production_id}/covers/") == []
     with services.sessions() as session:
         production = session.get(Production, production_id)
         assert production is not None and production.title == "À Nora"
@@ -446,8 +460,18 @@ def test_a_form_without_its_csrf_token_is_refused(
     del form["csrf_token"]
     response = client.post(f"/studio/productions/{production_id}", data=form)
     assert response.status_code == 403
+    # The same with a cover: the multipart body is refused before anything reads the image.
+    response = client.post(
+        f"/studio/productions/{production_id}",
+        data=form,
+        files={"cover": ("c.png", _png_with_transparency(32, 32), "image/png")},
+    )
+    assert response.status_code == 403
     with services.sessions() as session:
-        assert session.get(Production, production_id).title == "Capture"  # type: ignore[union-attr]
+        production = session.get(Production, production_id)
+        assert production is not None
+        assert (production.title, production.cover_key) == ("Capture", None)
+    assert services.store.list(f"productions/{production_id}/covers/") == []
 
 
 # --- cover ---------------------------------------------------------------------------------------
@@ -459,6 +483,21 @@ def _png_with_transparency(width: int, height: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A few bytes of PNG whose header claims ``width``×``height`` pixels: a decompression
+    bomb's opening, refused before a single row is inflated."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\0" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def _rotated_jpeg() -> bytes:
@@ -475,18 +514,20 @@ def test_a_cover_is_reencoded_shown_everywhere_and_replaces_the_previous_one(
     services: Services, client: TestClient, nora: Owner
 ) -> None:
     production_id = add_production(services, nora.id, "Pochette")
-    url = f"/studio/productions/{production_id}/cover"
+    url = f"/studio/productions/{production_id}"
+    # The cover travels with the rest of the form, and is saved by the same button.
     first = client.post(
         url,
-        data={"csrf_token": page_token(client, f"/studio/productions/{production_id}")},
+        data={**edit_form(nora, visibility="public"), "csrf_token": page_token(client, url)},
         files={"cover": ("logo.png", _png_with_transparency(3000, 2000), "image/png")},
         follow_redirects=False,
     )
     assert first.status_code == 303
-    assert first.headers["location"] == f"/studio/productions/{production_id}?done=cover"
+    assert first.headers["location"] == f"/studio/productions/{production_id}?done=saved"
     with services.sessions() as session:
         production = session.get(Production, production_id)
         assert production is not None and production.cover_key is not None
+        assert production.title == "Nuit au Cargo", "the other fields were saved with it"
         first_key, slug = production.cover_key, production.slug
     assert re.fullmatch(rf"productions/{production_id}/covers/[\w-]{{16}}\.jpg", first_key)
     stored = jpeg_object(services, first_key)
@@ -495,9 +536,10 @@ def test_a_cover_is_reencoded_shown_everywhere_and_replaces_the_previous_one(
     assert stored.getpixel((1500, 500)) >= (250, 250, 250)  # type: ignore[operator]
     assert "Image.Exif" not in repr(stored.info.get("exif"))
 
+    # A new file wins over the box asking for the recording's image (both were sent).
     second = client.post(
         url,
-        data=csrf_form(nora),
+        data=edit_form(nora, visibility="public", remove_cover="1"),
         files={"cover": ("phone.jpg", _rotated_jpeg(), "image/jpeg")},
         follow_redirects=False,
     )
@@ -514,11 +556,27 @@ def test_a_cover_is_reencoded_shown_everywhere_and_replaces_the_previous_one(
     assert f'content="{cover_url}"' in page, "og:image"
     assert cover_url in client.get(f"/studio/productions/{production_id}").text
 
-    removed = client.post(url, data=csrf_form(nora, remove="1"), follow_redirects=False)
-    assert removed.headers["location"].endswith("?done=cover-removed")
+    # Saving again without choosing a file (a browser sends an empty part) keeps the cover.
+    kept = client.post(
+        url,
+        data=edit_form(nora, visibility="public", title="Pochette gardée"),
+        files={"cover": ("", b"", "application/octet-stream")},
+        follow_redirects=False,
+    )
+    assert kept.status_code == 303
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.title == "Pochette gardée"
+        assert production.cover_key == second_key
+
+    removed = client.post(
+        url, data=edit_form(nora, visibility="public", remove_cover="1"), follow_redirects=False
+    )
+    assert removed.headers["location"].endswith("?done=saved")
     assert not services.store.exists(second_key)
     with services.sessions() as session:
         assert session.get(Production, production_id).cover_key is None  # type: ignore[union-attr]
+    assert services.store.list(f"productions/{production_id}/covers/") == []
 
 
 @pytest.mark.parametrize(
@@ -527,11 +585,11 @@ def test_a_cover_is_reencoded_shown_everywhere_and_replaces_the_previous_one(
         ("cover.jpg", b"not an image at all", "Ce fichier n’est pas une image JPEG, PNG ou WebP."),
         ("cover.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "n’est pas une image JPEG, PNG"),
         ("cover.png", None, "Cette image est endommagée"),
-        ("", b"", "Choisissez un fichier image à envoyer."),
         ("big.jpg", b"\xff\xd8" + bytes(20 * 1024 * 1024), "Cette image dépasse 20 Mo."),
+        ("bomb.png", _png_claiming(60_000, 60_000), "Cette image a trop de pixels"),
     ],
 )
-def test_a_file_that_is_not_a_usable_image_is_refused_in_one_sentence(
+def test_a_file_that_is_not_a_usable_image_is_refused_in_one_sentence_keeping_the_rest(
     services: Services,
     client: TestClient,
     nora: Owner,
@@ -543,12 +601,56 @@ def test_a_file_that_is_not_a_usable_image_is_refused_in_one_sentence(
     if content is None:
         content = _png_with_transparency(64, 64)[:-40]  # cut before its end
     response = client.post(
-        f"/studio/productions/{production_id}/cover",
-        data=csrf_form(nora),
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora, description="Texte tapé <b>à garder</b>"),
         files={"cover": (name, content, "application/octet-stream")},
     )
     assert response.status_code == 400
     assert sentence in response.text
+    assert response.text.count('class="field-error"') == 1
+    assert 'id="cover" name="cover" type="file"' in response.text
+    # Everything typed comes back; the file cannot, and the page says so.
+    assert 'value="Nuit au Cargo"' in response.text
+    assert "Texte tapé &lt;b&gt;à garder&lt;/b&gt;" in response.text
+    assert "le fichier de l’image est à choisir à nouveau" in response.text
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        assert (production.title, production.cover_key) == ("Pochette", None)
+    assert services.store.list(f"productions/{production_id}/covers/") == []
+
+
+def test_a_good_image_is_not_kept_when_another_field_is_refused(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Pochette")
+    response = client.post(
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora, recorded_on="2999-01-01"),
+        files={"cover": ("c.png", _png_with_transparency(64, 64), "image/png")},
+    )
+    assert response.status_code == 400
+    assert "La date d’enregistrement ne peut pas être dans le futur." in response.text
+    assert "le fichier de l’image est à choisir à nouveau" in response.text
+    assert services.store.list(f"productions/{production_id}/covers/") == []
+    # Without a file sent, nothing is said about choosing one again.
+    again = client.post(
+        f"/studio/productions/{production_id}", data=edit_form(nora, recorded_on="2999-01-01")
+    )
+    assert again.status_code == 400 and "à choisir à nouveau" not in again.text
+
+
+def test_two_files_sent_for_the_cover_are_refused_and_none_is_stored(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Pochette")
+    png = _png_with_transparency(8, 8)
+    response = client.post(
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora),
+        files=[("cover", ("a.png", png, "image/png")), ("cover", ("b.png", png, "image/png"))],
+    )
+    assert response.status_code == 400
     assert services.store.list(f"productions/{production_id}/covers/") == []
 
 
@@ -561,8 +663,8 @@ def test_an_image_with_too_many_pixels_is_refused_before_decoding(
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     response = client.post(
-        f"/studio/productions/{production_id}/cover",
-        data=csrf_form(nora),
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora),
         files={"cover": ("huge.png", out.getvalue(), "image/png")},
     )
     assert response.status_code == 400
@@ -589,10 +691,11 @@ def test_delete_asks_first_then_removes_records_and_objects(
     prefix = f"productions/{production_id}/v1/"
     services.store.put_bytes(prefix + "master.m3u8", b"#EXTM3U\n")
     client.post(
-        f"/studio/productions/{production_id}/cover",
-        data=csrf_form(nora),
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora, title="À effacer"),
         files={"cover": ("c.png", _png_with_transparency(32, 32), "image/png")},
     )
+    assert services.store.list(f"productions/{production_id}/covers/") != []
     confirm = client.get(f"/studio/productions/{production_id}/delete")
     assert confirm.status_code == 200
     assert "Supprimer « À effacer » ?" in confirm.text
@@ -720,8 +823,8 @@ def test_the_cover_of_a_private_production_reaches_its_owner_only_through_a_sign
 ) -> None:
     production_id = add_production(services, nora.id, "Secrète", visibility="private")
     client.post(
-        f"/studio/productions/{production_id}/cover",
-        data=csrf_form(nora),
+        f"/studio/productions/{production_id}",
+        data=edit_form(nora, visibility="private"),
         files={"cover": ("c.png", _png_with_transparency(64, 64), "image/png")},
     )
     with services.sessions() as session:
@@ -733,6 +836,135 @@ def test_the_cover_of_a_private_production_reaches_its_owner_only_through_a_sign
     signed = other_client.get(found.group(1))
     assert signed.status_code == 200 and signed.headers["content-type"] == "image/jpeg"
     assert other_client.get(f"/media/{key}").status_code == 404
+
+
+def test_two_saves_of_a_cover_at_once_each_remove_only_what_they_replaced(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        production_id = add_production(services, None, "Pochette")
+        with services.sessions.begin() as session:
+            assert covers.swap(session, production_id, "first") is None
+        with services.sessions.begin() as late:
+            # A save that read the production before another one committed its cover...
+            production = late.get(Production, production_id)
+            assert production is not None and production.cover_key == "first"
+            with services.sessions.begin() as quick:
+                assert covers.swap(quick, production_id, "quick") == "first"
+            # ...replaces what is there now: the cover to remove is "quick", not "first" (which
+            # the quick save removes), so that no image is left in the store for nobody.
+            assert covers.swap(late, production_id, "late") == "quick"
+        with services.sessions() as session:
+            production = session.get(Production, production_id)
+            assert production is not None and production.cover_key == "late"
+    finally:
+        services.close()
+
+
+def rows_of(page: str) -> dict[str, str]:
+    """Each row of the studio's list, by production id."""
+    return {
+        found.group(1): block
+        for block in page.split('<li class="studio-item"')[1:]
+        if (found := re.search(r'data-id="(\w+)"', block))
+    }
+
+
+def picture_src(row: str) -> str | None:
+    found = re.search(r'<img class="studio-item__picture"[^>]* src="([^"]+)"', row)
+    return found.group(1) if found else None
+
+
+def test_each_of_my_productions_shows_its_picture_signed_when_only_i_may_see_it(
+    services: Services, client: TestClient, other_client: TestClient, nora: Owner
+) -> None:
+    public_id = add_production(services, nora.id, "Publique", minutes=1)
+    private_id = add_production(services, nora.id, "Privée", visibility="private", minutes=2)
+    waiting_id = add_production(
+        services, nora.id, "En cours", status="processing", minutes=3, job=("running", 0.5, None)
+    )
+    chosen_id = add_production(services, nora.id, "Choisie", status="processing", minutes=4)
+    jpeg = covers.reencode(io.BytesIO(_png_with_transparency(32, 32)))
+    for production_id in (public_id, private_id):
+        services.store.put_bytes(f"productions/{production_id}/v1/cover.jpg", jpeg)
+    # A cover chosen while the recording still processes is shown to its owner at once.
+    chosen_key = f"productions/{chosen_id}/covers/chosen.jpg"
+    services.store.put_bytes(chosen_key, jpeg)
+    with services.sessions.begin() as session:
+        session.get(Production, chosen_id).cover_key = chosen_key  # type: ignore[union-attr]
+
+    page = client.get("/studio").text
+    rows = rows_of(page)
+    site = "http://testserver"
+    assert picture_src(rows[public_id]) == f"{site}/media/productions/{public_id}/v1/cover.jpg"
+    for production_id, key in (
+        (private_id, f"productions/{private_id}/v1/cover.jpg"),
+        (chosen_id, chosen_key),
+    ):
+        src = picture_src(rows[production_id])
+        assert src is not None and src.startswith(f"{site}/media/private/"), src
+        assert src.endswith(key)
+        shown = client.get(src.removeprefix(site))
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+        # Its public address answers nobody, and the page never names it.
+        assert other_client.get(f"/media/{key}").status_code == 404
+        assert f"{site}/media/{key}" not in page
+    # Nothing to show yet: a neutral placeholder, not a broken image.
+    assert picture_src(rows[waiting_id]) is None
+    assert 'class="studio-item__picture studio-item__picture--none"' in rows[waiting_id]
+
+    # Another artist's list has none of them, nor their addresses.
+    make_user(services, "paul@example.org")
+    login(other_client, "paul@example.org")
+    theirs = other_client.get("/studio").text
+    assert "/media/private/" not in theirs and private_id not in theirs
+
+
+def player_config(page: str) -> dict[str, Any] | None:
+    found = re.search(r"<script type=\"application/json\" data-player-config>(.*?)</script>", page)
+    return json.loads(found.group(1)) if found else None
+
+
+def test_the_edit_page_plays_the_production_for_its_managers_or_says_why_it_cannot(
+    services: Services, client: TestClient, other_client: TestClient, nora: Owner
+) -> None:
+    private_id = add_production(services, nora.id, "Privée", visibility="private")
+    edit = f"/studio/productions/{private_id}"
+    page = client.get(edit).text
+    config = player_config(page)
+    assert config is not None and config["kind"] == "audio"
+    master = f"productions/{private_id}/v1/master.m3u8"
+    assert config["hls_url"].startswith("http://testserver/media/private/")
+    assert config["hls_url"].endswith(master)
+    assert "/static/js/player.js" in page
+    # The token in the link is good for this production's media, whoever holds the link.
+    services.store.put_bytes(master, b"#EXTM3U\n")
+    assert other_client.get(config["hls_url"]).status_code == 200
+    assert other_client.get(f"/media/{master}").status_code == 404
+    # The administrators preview it alike.
+    make_user(services, "admin@example.org", "admin")
+    login(other_client, "admin@example.org")
+    admin_config = player_config(other_client.get(edit).text)
+    assert admin_config is not None and "/media/private/" in admin_config["hls_url"]
+
+    waiting_id = add_production(
+        services, nora.id, "En cours", status="processing", job=("running", 0.25, None)
+    )
+    failed_id = add_production(
+        services, nora.id, "Ratée", status="failed", job=("failed", 0, PLAYLIST_ERROR)
+    )
+    for production_id, said in (
+        (waiting_id, "Traitement en cours"),
+        (failed_id, "Échec du traitement"),
+    ):
+        page = client.get(f"/studio/productions/{production_id}").text
+        preview = page.split('class="section studio-preview"', 1)[1].split("</section>", 1)[0]
+        assert said in preview, production_id
+        assert player_config(page) is None and "data-player" not in page
+        assert "/static/js/player.js" not in page
+    assert "Il n’y a rien à lire" in preview
+    assert f'action="/studio/productions/{failed_id}/retry"' in preview
 
 
 def test_the_status_endpoint_answers_what_the_openapi_document_says(
@@ -831,3 +1063,7 @@ def test_one_bad_setlist_line_is_one_sentence_beside_the_field(
         '<p class="field-error" id="setlist-error">La ligne 2 du programme (« B ») ne commence '
         "pas par un temps" in response.text
     )
+    # One aria-describedby naming the hint and the error: a second attribute would be ignored.
+    (textarea,) = re.findall(r'<textarea id="setlist"[^>]*>', response.text)
+    assert textarea.count("aria-describedby") == 1
+    assert 'aria-describedby="setlist-hint setlist-error"' in textarea

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -23,7 +23,13 @@ from cite_live.auth import CurrentUser
 from cite_live.catalogue import artist_by_name
 from cite_live.i18n import N_, pick
 from cite_live.models import Artist, Production, User, user_artists
-from cite_live.production_status import STATE_LABELS, human_size, latest_jobs, state_of
+from cite_live.production_status import (
+    STATE_LABELS,
+    human_size,
+    latest_jobs,
+    managed_picture,
+    state_of,
+)
 from cite_live.search import artist_match, production_match
 from cite_live.vocabulary import (
     ROLE_LABELS,
@@ -84,6 +90,7 @@ def _productions(ctx: Context, session: Session) -> dict[str, Any]:
     pager = ctx.pager(page, PER_PAGE, total)
     rows = session.execute(
         select(Production, User.email)
+        .options(joinedload(Production.current_version))
         .outerjoin(User, User.id == Production.owner_id)
         .where(*where)
         .order_by(Production.created_at.desc(), Production.id)
@@ -91,7 +98,7 @@ def _productions(ctx: Context, session: Session) -> dict[str, Any]:
         .limit(PER_PAGE)
     ).all()
     jobs = latest_jobs(session, [p.id for p, _ in rows])
-    lang, urls = ctx.lang, ctx.urls
+    lang, urls, services, site = ctx.lang, ctx.urls, ctx.services, ctx.site
     items = []
     for production, owner in rows:
         state = state_of(production, jobs.get(production.id))
@@ -105,6 +112,8 @@ def _productions(ctx: Context, session: Session) -> dict[str, Any]:
                 "visibility": production.visibility,
                 "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
                 "created_at": production.created_at,
+                # Admins may see every production: private ones' pictures come signed.
+                "picture": managed_picture(services, production, site),
                 "page_url": urls.production(production.slug),
                 "edit_url": urls.studio_edit(production.id),
                 "delete_url": urls.studio_delete(production.id),

@@ -120,7 +120,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("studio", studio.studio_page),
         route("studio_edit", studio.edit_page),
         route("studio_edit", studio.edit_submit, POST, name="studio_save"),
-        route("studio_cover", studio.cover_submit, POST),
         route("studio_replace", studio.replace_page),
         route("studio_delete", studio.delete_page),
         route("studio_delete", studio.delete_submit, POST, name="studio_delete_confirmed"),

@@ -1,5 +1,5 @@
-"""The artist's own pages: my productions with their live processing state, the upload panel,
-edit, cover, replace, delete and retry.
+"""The artist's own pages: my productions with their live processing state and pictures, the
+upload panel, edit (with the cover and a preview player), replace, delete and retry.
 
 Every production page here answers 404 to anyone who may not manage it, exactly as for an id
 that does not exist: a private production's id must not be confirmed to strangers. Handlers
@@ -15,20 +15,22 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import JSONResponse, Response
 
 from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage
-from cite_live.catalogue import hold, production_query, publish
+from cite_live.catalogue import hold, playing_version, production_query, publish
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
+from cite_live.player import player_data
 from cite_live.production_form import FieldError, ProductionForm, apply
 from cite_live.production_status import (
     human_size,
     latest_jobs,
+    managed_picture,
     status_json,
     studio_row,
 )
@@ -56,8 +58,6 @@ notices(
     **{
         "saved": N_("Saved."),
         "published": N_("Published."),
-        "cover": N_("The new cover is saved."),
-        "cover-removed": N_("The cover chosen from the recording is shown again."),
         "deleted": N_("The production was deleted."),
         "retried": N_("Processing starts again."),
         "not-retried": N_("This production cannot be processed again: its original file is gone."),
@@ -84,6 +84,7 @@ def _own_page(
     rows = list(
         session.scalars(
             select(Production)
+            .options(joinedload(Production.current_version))
             .where(mine)
             .order_by(Production.created_at.desc(), Production.id)
             .offset(pager.offset)
@@ -132,9 +133,16 @@ def uploader(ctx: Context, production_id: str | None = None) -> dict[str, Any]:
 @page
 def studio_page(ctx: Context) -> Response:
     user = ctx.require_user()
-    with ctx.services.sessions() as session:
+    services, site = ctx.services, ctx.site
+    with services.sessions() as session:
         rows, pager = _own_page(ctx, session, user)
-        items = [studio_row(p, job, ctx.lang, ctx.urls) for p, job in rows]
+        items = [
+            {
+                **studio_row(p, job, ctx.lang, ctx.urls),
+                "picture": managed_picture(services, p, site),
+            }
+            for p, job in rows
+        ]
     context = {
         "nav": "studio",
         "items": items,
@@ -197,9 +205,11 @@ def _edit_context(
     artist_names = session.scalars(
         select(Artist.name).order_by(Artist.search_text, Artist.id).limit(MAX_SUGGESTED_ARTISTS)
     ).all()
-    # A private production's cover is refused at its public address: the owner gets a signed one.
-    link = access.media_link(ctx.services, production, ctx.site)
-    cover = link(production.cover_key) if production.cover_key else None
+    # Its media as its managers get them: signed wherever the public address refuses them
+    # (private, processing, failed), so that the preview plays and a new cover shows at once.
+    link = access.manager_link(ctx.services, production, ctx.site)
+    version = playing_version(production)
+    recording_picture = (version.poster_key or version.cover_key) if version else None
     return {
         "nav": "studio",
         "production": studio_row(production, job, lang, ctx.urls),
@@ -209,7 +219,11 @@ def _edit_context(
         "errors": {name: sentence(error, lang) for name, error in errors.items()},
         "done": ctx.notice(),
         "summary": None,
-        "cover_url": cover,
+        "cover_url": link(production.cover_key) if production.cover_key else None,
+        "recording_picture_url": link(recording_picture) if recording_picture else None,
+        # Set when a refused form had a file: a browser cannot be given it back.
+        "cover_again": False,
+        "player_data": player_data(production, ctx.services.store, ctx.site, lang=lang, link=link),
         "roles": choices(CREDIT_ROLE_LABELS, lang),
         "venues": [{"id": str(v.id), "name": v.name} for v in venues],
         "artist_names": list(artist_names),
@@ -226,6 +240,8 @@ def _edit_context(
         "max_cover_mb": covers.MAX_BYTES // (1024 * 1024),
         "draft_hint": i18n.gettext(DRAFT_HINT, lang),
         "visibility_legend": i18n.gettext(DRAFT_VISIBILITY_LEGEND, lang),
+        "max_cover_bytes": covers.MAX_BYTES,
+        "cover_too_big": i18n.gettext(covers.TOO_BIG, lang),
     }
 
 
@@ -238,76 +254,60 @@ def edit_page(ctx: Context) -> Response:
     return ctx.render("studio_edit.html", context, cache=ACCOUNT_CACHE)
 
 
-@form_page()
+@form_page(max_files=1)
 def edit_submit(ctx: Context, fields: FormData) -> Response:
-    """Save the form; with ``action=publish`` (a draft's second button), save it and publish
-    the draft in the same transaction, so that nothing typed before pressing it is lost."""
+    """The edit form, its cover included: everything is saved together, or nothing is and the
+    page comes back with what was typed and a sentence beside each field to correct. With
+    ``action=publish`` (a draft's second button) the draft is published in the same
+    transaction, so that nothing typed before pressing it is lost."""
     user = ctx.require_user()
+    services = ctx.services
     form = ProductionForm.read(fields)
     publishing = fields.get("action") == "publish"
     today = datetime.now(UTC).date()
-    with ctx.services.sessions.begin() as session:
-        held = params.public_id(ctx.path_param("production_id"))
-        if held is not None:
-            # Read after any other save or publish of it has ended, never beside one.
-            hold(session, held)
-        production = managed(ctx, session, user)
-        changes, errors = form.check(session, production.duration, today)
-        if changes is None:
-            context = _edit_context(ctx, session, production, form, errors)
-            context["summary"] = ctx.gettext(FORM_HAS_ERRORS)
-        else:
-            apply(session, production, changes)
-            if publishing:
-                # False when a request that came first published it: it is published all the same.
-                publish(production)
-            production_id = production.id
-    if changes is None:
+    with services.sessions() as session:
+        # Someone who may not manage it gets the 404 before any image of theirs is decoded.
+        managed(ctx, session, user)
+    upload = fields.get("cover")
+    sent_a_file = isinstance(upload, UploadFile) and bool(upload.filename)
+    jpeg, refused = covers.read(upload)
+    new_cover: str | None = None
+    old_cover: str | None = None
+    try:
+        with services.sessions.begin() as session:
+            held = params.public_id(ctx.path_param("production_id"))
+            if held is not None:
+                # Read after any other save or publish of it has ended, never beside one.
+                hold(session, held)
+            production = managed(ctx, session, user)
+            changes, errors = form.check(session, production.duration, today)
+            if refused is not None:
+                errors["cover"] = FieldError(refused)
+            if changes is None or errors:
+                context = _edit_context(ctx, session, production, form, errors)
+                context["summary"] = ctx.gettext(FORM_HAS_ERRORS)
+                context["cover_again"] = sent_a_file
+            else:
+                production_id = production.id
+                if jpeg is not None:
+                    # Stored before the row points at it, so that no page shows a missing image.
+                    new_cover = covers.put(services, production_id, jpeg)
+                apply(session, production, changes)
+                if publishing:
+                    # False when a request that came first published it: published all the same.
+                    publish(production)
+                if new_cover is not None or form.remove_cover:
+                    old_cover = covers.swap(session, production_id, new_cover)
+    except BaseException:
+        if new_cover is not None:
+            covers.remove_quietly(services, new_cover)
+        raise
+    if changes is None or errors:
         return ctx.render("studio_edit.html", context, status=400, cache=ACCOUNT_CACHE)
+    if old_cover:
+        covers.remove_quietly(services, old_cover)
     done = "published" if publishing else "saved"
     return ctx.see_other(ctx.urls.studio_edit(production_id), done=done)
-
-
-@form_page(max_files=1, max_fields=10)
-def cover_submit(ctx: Context, form: FormData) -> Response:
-    user = ctx.require_user()
-    services = ctx.services
-    with services.sessions() as session:
-        production_id = managed(ctx, session, user).id
-    if form.get("remove"):
-        _remove_cover(services, production_id)
-        return ctx.see_other(ctx.urls.studio_edit(production_id), done="cover-removed")
-    upload = form.get("cover")
-    problem: str | None = None
-    jpeg = b""
-    if not isinstance(upload, UploadFile) or not upload.filename:
-        problem = covers.NO_FILE
-    elif upload.size is not None and upload.size > covers.MAX_BYTES:
-        problem = covers.TOO_BIG
-    else:
-        try:
-            jpeg = covers.reencode(upload.file)
-        except covers.CoverRefused as refused:
-            problem = refused.message
-    if problem is not None:
-        with services.sessions() as session:
-            production = managed(ctx, session, user)
-            form_of = ProductionForm.of(production)
-            context = _edit_context(ctx, session, production, form_of, {})
-        context["errors"]["cover"] = ctx.gettext(problem)
-        return ctx.render("studio_edit.html", context, status=400, cache=ACCOUNT_CACHE)
-    covers.replace_cover(services, production_id, jpeg)
-    return ctx.see_other(ctx.urls.studio_edit(production_id), done="cover")
-
-
-def _remove_cover(services: Services, production_id: str) -> None:
-    with services.sessions.begin() as session:
-        production = session.get(Production, production_id)
-        old = production.cover_key if production is not None else None
-        if production is not None:
-            production.cover_key = None
-    if old:
-        covers.remove_quietly(services, old)
 
 
 # --- replace, delete -----------------------------------------------------------------------------

@@ -36,7 +36,6 @@ PATHS: Mapping[str, str] = {
     # The artist's studio and the admin page.
     "studio": "/studio",
     "studio_edit": "/studio/productions/{production_id}",
-    "studio_cover": "/studio/productions/{production_id}/cover",
     "studio_replace": "/studio/productions/{production_id}/replace",
     "studio_delete": "/studio/productions/{production_id}/delete",
     "studio_retry": "/studio/productions/{production_id}/retry",
@@ -180,9 +179,6 @@ class Urls:
 
     def studio_edit(self, production_id: str, **query: Any) -> str:
         return with_query(path("studio_edit", production_id=production_id), query)
-
-    def studio_cover(self, production_id: str) -> str:
-        return path("studio_cover", production_id=production_id)
 
     def studio_replace(self, production_id: str) -> str:
         return path("studio_replace", production_id=production_id)
