@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cite_live import search
 from cite_live.access import MediaAccess
 from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
+from cite_live.mail import LogMailer, Mailer, mailer_for
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -83,6 +84,8 @@ class Services:
     queue: Queue | None = None
     # Bumped by commits that change what pages show; the page cache drops older pages.
     changes: CatalogueChanges = field(default_factory=CatalogueChanges)
+    # Where the site's messages go: the SMTP server of mail.smtp_url, else the log.
+    mailer: Mailer = field(default_factory=LogMailer)
 
     def transcoder(
         self, progress: Callable[[float], None] | None = None, *, tmp_dir: Path | None = None
@@ -129,6 +132,7 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         store=store,
         secret_key=secret_key_for(settings),
         access=MediaAccess(sessions, store),
+        mailer=mailer_for(settings),
     )
     services.changes.watch(sessions)
     services.access.watch()
