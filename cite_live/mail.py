@@ -33,13 +33,16 @@ import ipaddress
 import logging
 import smtplib
 import ssl
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jinja2
@@ -323,6 +326,42 @@ def compose(letter: Letter, sender: str, web_dir: Path) -> EmailMessage:
 
 def _domain(sender: str) -> str:
     return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+
+
+class Outbox:
+    """Work done off the request that asked for it, in a few threads of its own: for "forgot
+    your password?", looking the account up, making its link and sending the message. The
+    answer does not wait for it, nor does the next request on the same connection (which
+    would, for a task run after the answer), so no timing tells whether a message left."""
+
+    def __init__(self, workers: int = 2) -> None:
+        # Threads start on the first task: a process that sends nothing has none.
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="cite-live-outbox")
+        self._pending: set[Future[None]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, work: Callable[..., None], *args: Any) -> None:
+        future = self._pool.submit(work, *args)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        error = future.exception()
+        if error is not None:
+            log.error("a task of the outbox failed", exc_info=error)
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait for the tasks submitted so far."""
+        with self._lock:
+            pending = list(self._pending)
+        wait(pending, timeout=timeout)
+
+    def close(self) -> None:
+        """Finish the tasks submitted (a message on its way is sent), then stop."""
+        self._pool.shutdown(wait=True)
 
 
 def send_letter(mailer: Mailer, settings: Settings, letter: Letter) -> bool:

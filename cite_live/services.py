@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cite_live import search
 from cite_live.access import MediaAccess
 from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
-from cite_live.mail import LogMailer, Mailer, mailer_for
+from cite_live.mail import LogMailer, Mailer, Outbox, mailer_for
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -86,6 +86,8 @@ class Services:
     changes: CatalogueChanges = field(default_factory=CatalogueChanges)
     # Where the site's messages go: the SMTP server of mail.smtp_url, else the log.
     mailer: Mailer = field(default_factory=LogMailer)
+    # Work left to do after an answer (a new-password message), off the request.
+    outbox: Outbox = field(default_factory=Outbox)
 
     def transcoder(
         self, progress: Callable[[float], None] | None = None, *, tmp_dir: Path | None = None
@@ -107,6 +109,8 @@ class Services:
         return Transcoder(transcoder_settings, logger=log.getChild("transcoder"), progress=progress)
 
     def close(self) -> None:
+        # Messages on their way are sent before the database goes.
+        self.outbox.close()
         self.engine.dispose()
 
 

@@ -416,6 +416,8 @@ def test_a_forgotten_password_gets_the_same_answer_whatever_the_address(
     assert "Si un compte existe pour cette adresse, un message y est en route" in page.text
     # Only the enabled accounts got a message: the account and the one still invited.
     messages = mail_services.wait(2)
+    services.outbox.drain()
+    assert len(mail_services.messages) == 2
     assert sorted(m["To"] for m in messages) == ["ines@example.org", "nora@example.org"]
     with services.sessions() as session:
         assert session.scalar(select(func.count()).select_from(PasswordReset)) == 2
@@ -427,6 +429,38 @@ def test_a_forgotten_password_gets_the_same_answer_whatever_the_address(
     assert refused.status_code == 400
     assert "Ce n’est pas une adresse e-mail." in refused.text
     assert 'value="&lt;b&gt;nora&lt;/b&gt;"' in refused.text
+
+
+class HeldMailer:
+    """A mail server that takes each message only once released (a slow one)."""
+
+    delivers = True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def send(self, message: Any) -> None:
+        assert self.release.wait(timeout=60)
+        self.sent.append(str(message["To"]))
+
+
+def test_the_answer_and_the_next_request_never_wait_for_the_message(
+    services: Services, client: TestClient
+) -> None:
+    """Neither the answer nor what follows on the connection may wait for the mail server: how
+    long they take would tell which addresses have an account."""
+    held = HeldMailer()
+    services.mailer = held
+    make_user(services, "nora@example.org")
+    try:
+        assert ask_for_reset(client, "nora@example.org").status_code == 303
+        assert client.get("/login/forgot?done=reset_sent").status_code == 200
+        assert held.sent == []
+    finally:
+        held.release.set()
+    services.outbox.drain()
+    assert held.sent == ["nora@example.org"]
 
 
 def test_the_message_is_in_the_language_of_the_request(
@@ -606,6 +640,7 @@ def test_requests_for_a_new_password_are_limited_whatever_the_address(
     for n in range(left):
         assert ask_for_reset(client, f"someone-{n}@example.org").status_code == 303
     assert ask_for_reset(client, "someone-else@example.org").status_code == 429
+    services.outbox.drain()
     assert len(mail_services.messages) == RESETS_PER_EMAIL
 
 
@@ -620,6 +655,7 @@ def test_a_failing_mail_server_loses_nothing_and_tells_nothing(
     with caplog.at_level(logging.WARNING, logger="cite_live.mail"):
         known = ask_for_reset(client, "nora@example.org")
         unknown = ask_for_reset(client, "nobody@example.org")
+        services.outbox.drain()
     assert (known.status_code, known.headers["location"], known.content) == (
         unknown.status_code,
         unknown.headers["location"],

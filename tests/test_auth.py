@@ -499,6 +499,7 @@ def test_the_account_pages_never_use_the_database_on_the_event_loop(
     assert client.get("/login/forgot").status_code == 200
     asked = {"csrf_token": csrf_token(client), "email": "ines@example.org"}
     assert client.post("/login/forgot", data=asked).status_code == 200
+    services.outbox.drain()
     with services.sessions.begin() as session:
         found = accounts.request_reset(session, "ines@example.org")
         assert found is not None

@@ -12,8 +12,9 @@ of the process's few password slots (cite_live.throttle); none free, the answer 
 
 Asking for a new password gets the same answer whatever the address, known, unknown or
 disabled: the page only counts the request (per address and per email, like sign-ins) and
-answers; looking the account up, making the link and sending the message happen after the
-answer has left, so that its timing tells nothing either. A mail server that fails is logged.
+answers; looking the account up, making the link and sending the message are handed to the
+outbox (cite_live.mail.Outbox), so that no timing tells anything either. A mail server that
+fails is logged.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
-from starlette.background import BackgroundTask
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -513,8 +513,8 @@ def _count_reset(ctx: Context, email: str) -> None:
 
 
 def _send_reset(services: Services, email: str, site: str, lang: str) -> None:
-    """After the answer: the link for the account of ``email``, if it has one and is enabled,
-    in a message to it."""
+    """In the outbox: the link for the account of ``email``, if it has one and is enabled, in
+    a message to it."""
     with services.sessions.begin() as session:
         found = accounts.request_reset(session, email)
         if found is None:
@@ -539,9 +539,8 @@ def password_forgot(ctx: Context, sent: FormData) -> Response:
         _count_reset(ctx, email)
     except AccountError as problem:
         return _refused(ctx, "forgot.html", context, problem)
-    response = ctx.see_other(ctx.urls.password_forgot(), "reset_sent")
-    response.background = BackgroundTask(_send_reset, ctx.services, email, ctx.site, ctx.lang)
-    return response
+    ctx.services.outbox.submit(_send_reset, ctx.services, email, ctx.site, ctx.lang)
+    return ctx.see_other(ctx.urls.password_forgot(), "reset_sent")
 
 
 def _resetting(services: Services, secret: str) -> tuple[str, list[str]] | None:
