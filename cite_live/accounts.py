@@ -1,4 +1,5 @@
-"""Accounts: users, their passwords, API tokens and invitations.
+"""Accounts: users, their passwords, API tokens, invitations and new-password links, and the
+messages that carry these links.
 
 Domain functions take the caller's SQLAlchemy session and never commit. Hashing or checking a
 password costs about 100 ms of CPU at the production settings, so the functions that do
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,10 +29,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
-from cite_live import i18n
+from cite_live import devices, i18n
 from cite_live.db import changed
 from cite_live.i18n import N_
-from cite_live.models import ApiToken, Artist, Invitation, User, aware, user_artists
+from cite_live.mail import Letter
+from cite_live.models import ApiToken, Artist, Invitation, PasswordReset, User, aware, user_artists
 from cite_live.settings import KEYS, AuthSettings, Settings
 from cite_live.vocabulary import ROLES
 from cite_live.web.urls import Urls
@@ -42,6 +45,7 @@ TOKEN_PREFIX = "clw_"  # noqa: S105 - the public prefix every token shows, not a
 # What an account holder sees of a token to tell several apart (prefix + 8 random characters).
 TOKEN_SHOWN = 12
 INVITATION_DAYS = 7
+RESET_MINUTES = 60
 # A token used many times a second is written back at most this often.
 LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -196,11 +200,22 @@ def artist_names(user: User) -> list[str]:
     return [artist.name for artist in user.artists]
 
 
-def set_password_hash(user: User, password_hash: str) -> None:
-    """Keep a new password (from :func:`new_password_hash`); every existing session of ``user``
-    ends (the epoch moves on)."""
+def set_password_hash(
+    session: Session, user: User, password_hash: str, *, keep: int | None = None
+) -> None:
+    """Keep a new password (from :func:`new_password_hash`). Every session of ``user`` ends
+    but ``keep`` (the device that chose it), and every link to choose a password that is still
+    pending, invitation or reset, stops working."""
     user.password_hash = password_hash
-    user.auth_epoch = (user.auth_epoch or 0) + 1
+    devices.end_all(session, user.id, keep=keep)
+    now = datetime.now(UTC)
+    for link in (Invitation, PasswordReset):
+        session.execute(
+            update(link)
+            .where(link.user_id == user.id, link.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -294,7 +309,7 @@ def create_user(
         raise AccountError(N_("The role must be admin or artist."))
     if find_user(session, address) is not None:
         raise AccountError(N_("An account with this email address already exists."))
-    user = User(email=address, role=role, auth_epoch=0, disabled=False)
+    user = User(email=address, role=role, disabled=False)
     ids = sorted(set(artist_ids))
     if ids:
         user.artists = list(session.scalars(select(Artist).where(Artist.id.in_(ids))))
@@ -379,28 +394,74 @@ def revoke_token(session: Session, user_id: int, token_id: int) -> bool:
     return True
 
 
-# --- invitations ---------------------------------------------------------------------------------
+# --- invitations and new-password links ---------------------------------------------------------
+
+# An invitation (an admin's, for a new account) and a reset (the holder's, for a forgotten
+# password) are both a secret link of which only the SHA-256 is kept, spent once.
+OneTimeLink = TypeVar("OneTimeLink", Invitation, PasswordReset)
+INVITATION_GONE = N_("This invitation link has expired or has already been used.")
+RESET_GONE = N_(
+    "This link to choose a new password has expired or has already been used; ask for another."
+)
+
+
+def _new_link(session: Session, kind: type[OneTimeLink], user: User, lifetime: timedelta) -> str:
+    """A one-time secret for ``user``; the earlier pending links of the same kind stop
+    working: only the newest is valid."""
+    now = datetime.now(UTC)
+    session.execute(
+        update(kind)
+        .where(kind.user_id == user.id, kind.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        kind(user_id=user.id, token_hash=_digest(secret), created_at=now, expires_at=now + lifetime)
+    )
+    session.flush()
+    return secret
+
+
+def _pending(session: Session, kind: type[OneTimeLink], secret: str) -> OneTimeLink | None:
+    """The unused, unexpired link of ``secret`` whose account is enabled, or None."""
+    if not secret or len(secret) > 200:
+        return None
+    link = session.scalars(select(kind).where(kind.token_hash == _digest(secret))).first()
+    if link is None or link.used_at is not None:
+        return None
+    if aware(link.expires_at) <= datetime.now(UTC) or link.user.disabled:
+        return None
+    return link
+
+
+def _spend(session: Session, kind: type[OneTimeLink], secret: str, gone: str) -> User:
+    """Spend the pending link of ``secret``: its account; AccountError(``gone``) when it is no
+    longer pending."""
+    link = _pending(session, kind, secret)
+    if link is None:
+        raise AccountError(gone)
+    now = datetime.now(UTC)
+    # Spent by a conditional UPDATE: of two uses of one link at the same moment, which both
+    # read it pending, the second finds nothing left to update (it waits for the first's row
+    # lock, then sees its commit) and sets no password.
+    spent = session.execute(
+        update(kind)
+        .where(kind.id == link.id, kind.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not changed(spent):
+        raise AccountError(gone)
+    link.used_at = now
+    return link.user
 
 
 def create_invitation(session: Session, user: User) -> str:
     """A one-time secret for ``user`` to choose a password at ``/invite/{secret}`` (7 days).
 
     Earlier invitations of the same account stop working: only the newest link is valid."""
-    now = datetime.now(UTC)
-    for earlier in session.scalars(
-        select(Invitation).where(Invitation.user_id == user.id, Invitation.used_at.is_(None))
-    ):
-        earlier.used_at = now
-    secret = secrets.token_urlsafe(32)
-    session.add(
-        Invitation(
-            user_id=user.id,
-            token_hash=_digest(secret),
-            expires_at=now + timedelta(days=INVITATION_DAYS),
-        )
-    )
-    session.flush()
-    return secret
+    return _new_link(session, Invitation, user, timedelta(days=INVITATION_DAYS))
 
 
 def invitation_url(site_url: str, secret: str) -> str:
@@ -410,43 +471,110 @@ def invitation_url(site_url: str, secret: str) -> str:
 
 def pending_invitation(session: Session, secret: str) -> Invitation | None:
     """The unused, unexpired invitation of ``secret`` whose account is enabled, or None."""
-    if not secret or len(secret) > 200:
-        return None
-    invitation = session.scalars(
-        select(Invitation).where(Invitation.token_hash == _digest(secret))
-    ).first()
-    if invitation is None or invitation.used_at is not None:
-        return None
-    expires = aware(invitation.expires_at)
-    if expires <= datetime.now(UTC) or invitation.user.disabled:
-        return None
-    return invitation
+    return _pending(session, Invitation, secret)
 
 
 def accept_invitation(session: Session, secret: str, password_hash: str) -> User:
     """Keep the invited account's new password (from :func:`new_password_hash`) and spend the
-    invitation; AccountError when it is no longer pending."""
-    gone = AccountError(N_("This invitation link has expired or has already been used."))
-    invitation = pending_invitation(session, secret)
-    if invitation is None:
-        raise gone
-    now = datetime.now(UTC)
-    # Spent by a conditional UPDATE: of two acceptances of one link at the same moment, which
-    # both read it pending, the second finds nothing left to update (it waits for the first's
-    # row lock, then sees its commit) and sets no password.
-    spent = session.execute(
-        update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if not changed(spent):
-        raise gone
-    invitation.used_at = now
-    user = invitation.user
-    set_password_hash(user, password_hash)
-    user.last_login_at = now
+    invitation; AccountError when it is no longer pending. No session of the account is left:
+    the caller starts this device's."""
+    user = _spend(session, Invitation, secret, INVITATION_GONE)
+    set_password_hash(session, user, password_hash)
+    user.last_login_at = datetime.now(UTC)
     return user
+
+
+def request_reset(session: Session, email: str) -> tuple[User, str] | None:
+    """A new-password link for the enabled account of ``email`` (an hour): the account and
+    the secret; None when there is no such account. An account still waiting for its
+    invitation to be accepted may use one too: it proves the address the same way."""
+    user = find_user(session, email)
+    if user is None or user.disabled:
+        return None
+    return user, _new_link(session, PasswordReset, user, timedelta(minutes=RESET_MINUTES))
+
+
+def reset_url(site_url: str, secret: str) -> str:
+    urls = Urls(site_url)
+    return urls.absolute(urls.password_reset(secret))
+
+
+def pending_reset(session: Session, secret: str) -> PasswordReset | None:
+    """The unused, unexpired new-password link of ``secret`` whose account is enabled."""
+    return _pending(session, PasswordReset, secret)
+
+
+def accept_reset(session: Session, secret: str, password_hash: str) -> User:
+    """Keep the new password chosen through a reset link and spend the link; every session of
+    the account ends (the caller starts this device's). AccountError when it is no longer
+    pending."""
+    user = _spend(session, PasswordReset, secret, RESET_GONE)
+    set_password_hash(session, user, password_hash)
+    user.last_login_at = datetime.now(UTC)
+    return user
+
+
+# --- the messages that carry the links -----------------------------------------------------------
+
+
+def invitation_letter(email: str, link: str, lang: str) -> Letter:
+    """The message of an invitation, in ``lang``."""
+    lang = lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    days = INVITATION_DAYS
+    return Letter(
+        to=email,
+        lang=lang,
+        subject=i18n.gettext(N_("Your invitation to Cité Live"), lang),
+        before=(
+            i18n.gettext(
+                N_(
+                    "An account has been made for you on Cité Live, the site of the recordings "
+                    "of the Cité de la Musique: %(email)s."
+                ),
+                lang,
+            )
+            % {"email": email},
+            i18n.ngettext(
+                "Choose your password with this link; it works once, for %(num)s day.",
+                "Choose your password with this link; it works once, for %(num)s days.",
+                days,
+                lang,
+            )
+            % {"num": days},
+        ),
+        action=i18n.gettext(N_("Choose my password"), lang),
+        link=link,
+        after=(i18n.gettext(N_("If you were not expecting this message, ignore it."), lang),),
+    )
+
+
+def reset_letter(email: str, link: str, lang: str) -> Letter:
+    """The message holding a new-password link, in ``lang``."""
+    lang = lang if lang in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+    return Letter(
+        to=email,
+        lang=lang,
+        subject=i18n.gettext(N_("Choose a new password for Cité Live"), lang),
+        before=(
+            i18n.gettext(
+                N_(
+                    "Someone, probably you, asked to choose a new password for the account "
+                    "%(email)s on Cité Live."
+                ),
+                lang,
+            )
+            % {"email": email},
+            i18n.gettext(N_("This link works once, within an hour."), lang),
+        ),
+        action=i18n.gettext(N_("Choose a new password"), lang),
+        link=link,
+        after=(
+            i18n.gettext(
+                N_("If you did not ask for it, ignore this message: your password stays as it is."),
+                lang,
+            ),
+        ),
+    )
 
 
 # --- the artist profiles an account speaks for ---------------------------------------------------

@@ -2,8 +2,10 @@
 
 :class:`AuthMiddleware` puts a :class:`CurrentUser`, or None, into ``request.state.user`` from a
 signed session cookie or an ``Authorization: Bearer`` API token; handlers only read it through the
-functions below. The cookie holds only the account id, the account's ``auth_epoch`` and a CSRF
-token: bumping the epoch (logout, password change) ends every session of the account at once.
+functions below. The cookie holds a CSRF token and, once signed in, the secret naming the
+device's row in ``user_sessions`` (:mod:`cite_live.devices`): reading it is one indexed lookup,
+and deleting the row (signing out this device, or every device) makes any copy of the cookie
+anonymous.
 
 Every unsafe request (POST, PUT, PATCH, DELETE) that carries a session, and every one outside the
 API, must come from this site (``Origin``/``Referer``) and carry the session's CSRF token, in the
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -31,7 +34,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cite_live import i18n
+from cite_live import devices, i18n
 from cite_live.accounts import user_for_token
 from cite_live.csrf import check_forgery
 from cite_live.i18n import N_
@@ -52,6 +55,8 @@ class CurrentUser:
     artist_ids: frozenset[int]
     # Signed in with an API Bearer token rather than a session cookie (no CSRF applies).
     via_token: bool = False
+    # This device's row in user_sessions (None with a token).
+    session_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -120,8 +125,8 @@ CHALLENGE = {"WWW-Authenticate": REALM}
 class SessionState:
     """The session cookie of a request as the handlers leave it; written back on the response."""
 
-    user_id: int | None = None
-    epoch: int = 0
+    # The secret naming this device's user_sessions row; None: not signed in.
+    secret: str | None = None
     csrf: str | None = None
     # Re-sign and send the cookie.
     changed: bool = False
@@ -150,26 +155,29 @@ def csrf_token(request: Request) -> str:
     return session.csrf
 
 
-def sign_in(request: Request, user: CurrentUser, epoch: int) -> None:
-    """Start a new session for ``user``: a new cookie and a new CSRF token, never the old ones."""
+def session_lifetime(services: Services) -> timedelta:
+    """How long a sign-in lasts: ``auth.session_days``."""
+    return timedelta(days=services.settings.auth.session_days)
+
+
+def user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
+def sign_in(request: Request, user: CurrentUser, secret: str) -> None:
+    """This device is now ``user``'s session named by ``secret`` (from
+    :func:`cite_live.devices.start`): a new cookie and a new CSRF token, never the old ones."""
     session = _session(request)
-    session.user_id, session.epoch, session.csrf = user.id, epoch, secrets.token_urlsafe(32)
+    session.secret, session.csrf = secret, secrets.token_urlsafe(32)
     session.changed, session.clear = True, False
     request.state.user = user
 
 
-def reissue(request: Request, epoch: int) -> None:
-    """Keep this device signed in across an epoch change (a new password): same session and
-    CSRF token, a cookie of the new epoch."""
-    session = _session(request)
-    if session.user_id is not None:
-        session.epoch, session.changed, session.clear = epoch, True, False
-
-
 def sign_out(request: Request) -> None:
-    """Forget the session on this device (the caller bumps the epoch to end it everywhere)."""
+    """Forget the session on this device (the caller deletes its row, so that a copy of the
+    cookie is refused too)."""
     session = _session(request)
-    session.user_id, session.epoch, session.csrf = None, 0, None
+    session.secret, session.csrf = None, None
     session.changed, session.clear = False, True
     request.state.user = None
 
@@ -201,11 +209,11 @@ class AuthMiddleware:
         session = self._read_cookie(services, headers)
         state[_STATE] = session
         state["user"] = (
-            await run_in_threadpool(self._session_user, services, session)
-            if session.user_id
+            await run_in_threadpool(self._session_user, services, session.secret)
+            if session.secret
             else None
         )
-        if session.user_id and state["user"] is None:
+        if session.secret and state["user"] is None:
             state[_STATE] = session = SessionState(clear=True)
         send = self._sending_cookie(scope, send, services)
         if scope["method"] in UNSAFE_METHODS and (
@@ -233,20 +241,21 @@ class AuthMiddleware:
         max_age = int(services.settings.auth.session_days * 86400)
         try:
             data = _serializer(services.secret_key).loads(raw, max_age=max_age)
-            user_id, epoch, csrf = data["u"], data["e"], data["c"]
-        except (BadSignature, KeyError, TypeError):
+            secret, csrf = data.get("s"), data["c"]
+        except (BadSignature, KeyError, TypeError, AttributeError):
             return SessionState(clear=True)
-        if not isinstance(user_id, int | None) or not isinstance(epoch, int):
+        if not isinstance(secret, str | None) or not isinstance(csrf, str | None):
             return SessionState(clear=True)
-        return SessionState(user_id, epoch, csrf if isinstance(csrf, str) else None)
+        return SessionState(secret, csrf)
 
     @staticmethod
-    def _session_user(services: Services, cookie: SessionState) -> CurrentUser | None:
-        with services.sessions() as session:
-            user = session.get(User, cookie.user_id)
-            if user is None or user.disabled or user.auth_epoch != cookie.epoch:
+    def _session_user(services: Services, secret: str) -> CurrentUser | None:
+        with services.sessions.begin() as session:
+            found = devices.find(session, secret, session_lifetime(services))
+            if found is None:
                 return None
-            return current_user_of(session, user)
+            row, user = found
+            return current_user_of(session, user, session_id=row.id)
 
     @staticmethod
     def _sending_cookie(scope: Scope, send: Send, services: Services) -> Send:
@@ -265,12 +274,14 @@ class AuthMiddleware:
         return sending
 
 
-def current_user_of(session: Session, user: User, *, via_token: bool = False) -> CurrentUser:
-    """What handlers see of ``user``."""
+def current_user_of(
+    session: Session, user: User, *, via_token: bool = False, session_id: int | None = None
+) -> CurrentUser:
+    """What handlers see of ``user`` (signed in on the device of ``session_id``)."""
     artist_ids = session.scalars(
         select(user_artists.c.artist_id).where(user_artists.c.user_id == user.id)
     )
-    return CurrentUser(user.id, user.email, user.role, frozenset(artist_ids), via_token)
+    return CurrentUser(user.id, user.email, user.role, frozenset(artist_ids), via_token, session_id)
 
 
 def _cookie(session: SessionState, scope: Scope, services: Services) -> str:
@@ -279,12 +290,15 @@ def _cookie(session: SessionState, scope: Scope, services: Services) -> str:
     if not session.changed:
         response.delete_cookie(COOKIE, path="/", secure=secure, httponly=True, samesite="lax")
     else:
-        value = _serializer(services.secret_key).dumps(
-            {"u": session.user_id, "e": session.epoch, "c": session.csrf}
+        payload = (
+            {"c": session.csrf}
+            if session.secret is None
+            else {"s": session.secret, "c": session.csrf}
         )
+        value = _serializer(services.secret_key).dumps(payload)
         # A signed-in session lasts ``session_days``; an anonymous one (a form's CSRF token only)
         # ends with the browser.
-        max_age = int(services.settings.auth.session_days * 86400) if session.user_id else None
+        max_age = int(services.settings.auth.session_days * 86400) if session.secret else None
         response.set_cookie(
             COOKIE, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
         )

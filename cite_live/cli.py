@@ -14,8 +14,10 @@ from tqdm import tqdm
 from cite_live import accounts
 from cite_live.accounts import AccountError
 from cite_live.catalogue import artist_by_name, get_production
+from cite_live.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from cite_live.jobs import doorbell as jobs
 from cite_live.jobs.ingest import delete_production, run_transcode, submit_file
+from cite_live.mail import send_letter
 from cite_live.presenter import production_json
 from cite_live.services import Services, open_services
 from cite_live.settings import UNSET_SITE_URL, SettingsError, load_settings
@@ -238,6 +240,12 @@ def _add_account_commands(commands: argparse._SubParsersAction[argparse.Argument
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
+    add.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=DEFAULT_LANGUAGE,
+        help=f"language of the invitation message (default {DEFAULT_LANGUAGE})",
+    )
 
     token = commands.add_parser("token", help="manage API tokens")
     token_commands = token.add_subparsers(dest="action", required=True)
@@ -251,7 +259,7 @@ def account_command(services: Services, args: argparse.Namespace) -> int:
     try:
         if args.command == "user":
             password = _read_password() if args.password_stdin else None
-            print(add_user(services, args.email, args.role, args.artist, password))
+            print(add_user(services, args.email, args.role, args.artist, password, args.lang))
             if password is None and not services.settings.site_url:
                 print(NO_SITE_URL, file=sys.stderr)
         else:
@@ -278,9 +286,15 @@ NO_SITE_URL = (
 
 
 def add_user(
-    services: Services, email: str, role: str, artists: Sequence[str], password: str | None
+    services: Services,
+    email: str,
+    role: str,
+    artists: Sequence[str],
+    password: str | None,
+    lang: str = DEFAULT_LANGUAGE,
 ) -> str:
-    """Create the account; what to print: its invitation link, or that it can sign in."""
+    """Create the account; what to print: its invitation link (also sent to it in a message in
+    ``lang``), or that it can sign in."""
     with services.sessions.begin() as session:
         artist_ids = [artist_by_name(session, name).id for name in artists if name.strip()]
         user = accounts.create_user(
@@ -295,7 +309,18 @@ def add_user(
         if password is not None:
             return f"{user.email} can sign in at {urls.absolute(urls.login())}"
         secret = accounts.create_invitation(session, user)
-        return urls.absolute(urls.invite(secret))
+        address, link = user.email, urls.absolute(urls.invite(secret))
+    # Once the account is kept: a mail server that fails loses nothing, the link is printed.
+    letter = accounts.invitation_letter(address, link, lang)
+    if send_letter(services.mailer, services.settings, letter) and services.mailer.delivers:
+        print(f"cite-live: the invitation was sent to {address}.", file=sys.stderr)
+    elif services.mailer.delivers:
+        print(
+            f"cite-live: the invitation could not be sent to {address} (see above); "
+            "give them this link yourself.",
+            file=sys.stderr,
+        )
+    return link
 
 
 def create_token(services: Services, email: str, name: str) -> str:

@@ -128,8 +128,6 @@ class User(Base):
     # None until the invited person chooses a password.
     password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(10), default="artist")
-    # Part of every session cookie; bumping it ends every session of this user at once.
-    auth_epoch: Mapped[int] = mapped_column(Integer, default=0)
     # Bytes of uploads this account may keep (originals of its productions); None: the default.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -170,6 +168,39 @@ class Invitation(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
+
+
+class PasswordReset(Base):
+    """A one-time link to choose a new password, asked for by the account's holder and mailed
+    to its address. Apart from invitations: it lives an hour, not a week, and one kind of link
+    never opens the other's page."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """A device signed in to an account. Its cookie holds a secret of which only the SHA-256 is
+    kept; deleting the row signs the device out, whoever holds a copy of the cookie."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Written back at most every few minutes (accounts.SEEN_PRECISION), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # "Firefox · Linux": what its owner sees to tell devices apart (never the whole header).
+    device: Mapped[str] = mapped_column(String(100), default="")
 
 
 class Venue(Base):

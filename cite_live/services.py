@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cite_live import search
 from cite_live.access import MediaAccess
 from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
+from cite_live.mail import LogMailer, Mailer, Outbox, mailer_for
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -83,6 +84,10 @@ class Services:
     queue: Queue | None = None
     # Bumped by commits that change what pages show; the page cache drops older pages.
     changes: CatalogueChanges = field(default_factory=CatalogueChanges)
+    # Where the site's messages go: the SMTP server of mail.smtp_url, else the log.
+    mailer: Mailer = field(default_factory=LogMailer)
+    # Work left to do after an answer (a new-password message), off the request.
+    outbox: Outbox = field(default_factory=Outbox)
 
     def transcoder(
         self, progress: Callable[[float], None] | None = None, *, tmp_dir: Path | None = None
@@ -104,6 +109,8 @@ class Services:
         return Transcoder(transcoder_settings, logger=log.getChild("transcoder"), progress=progress)
 
     def close(self) -> None:
+        # Messages on their way are sent before the database goes.
+        self.outbox.close()
         self.engine.dispose()
 
 
@@ -129,6 +136,7 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         store=store,
         secret_key=secret_key_for(settings),
         access=MediaAccess(sessions, store),
+        mailer=mailer_for(settings),
     )
     services.changes.watch(sessions)
     services.access.watch()

@@ -23,7 +23,14 @@ from typing import Annotated, Any, Literal, NamedTuple, get_args
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import ConfigDict, PlainValidator, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.dataclasses import dataclass as section
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
@@ -34,6 +41,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from cite_live.mail import SITE_NAME, parse_sender, parse_smtp_url
 from transcoder import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +126,18 @@ def _site_url(raw: str) -> str:
             f"must be the site's public address, such as https://live.example.org, not {raw!r}"
         )
     return url
+
+
+def _smtp_url(raw: Any) -> str:
+    url = str(raw).strip()
+    if url:
+        parse_smtp_url(url)
+    return url
+
+
+def _sender(raw: Any) -> str:
+    text = str(raw).strip()
+    return parse_sender(text) if text else ""
 
 
 # --- the declaration: one section per section of storage.yaml ------------------------------------
@@ -229,6 +249,15 @@ class MediaSection:
     """lifetime of private media links"""
 
 
+@section(frozen=True, config=_SECTION)
+class MailSection:
+    smtp_url: Annotated[str, PlainValidator(_smtp_url)] = ""
+    """mail server, `smtp://[user:password@]host[:port][?starttls=yes]` or `smtps://…` (empty: messages are written to the server's log)"""  # noqa: E501
+    # `from` is the key's name in storage.yaml and the environment; a keyword in Python.
+    sender: Annotated[str, PlainValidator(_sender)] = Field(default="", alias="from")
+    """sender of the site's messages, e.g. `Cité Live <live@example.org>` (empty: `no-reply@` the host of `site.url`)"""  # noqa: E501
+
+
 class Declared(BaseSettings):
     """storage.yaml's sections, and the three names only the environment gives."""
 
@@ -259,6 +288,7 @@ class Declared(BaseSettings):
     uploads: UploadSettings = UploadSettings()
     jobs: JobSettings = JobSettings()
     media: MediaSection = MediaSection()
+    mail: MailSection = MailSection()
 
     @field_validator("data_dir", "config", "database_url", mode="before")
     @classmethod
@@ -296,9 +326,15 @@ class Key(NamedTuple):
         return self.field.description or ""
 
 
+def _key_names(section: Any) -> dict[str, FieldInfo]:
+    """A section's keys as storage.yaml and the environment name them (a field's alias, when it
+    has one), with their fields."""
+    return {field.alias or name: field for name, field in section.__pydantic_fields__.items()}
+
+
 def _keys() -> Iterator[Key]:
     for name, cls in SECTIONS.items():
-        for key, field in cls.__pydantic_fields__.items():
+        for key, field in _key_names(cls).items():
             yield Key(name, key, field)
 
 
@@ -324,7 +360,7 @@ class _Environment(EnvSettingsSource):
         self, field_name: str, field: FieldInfo, env_vars: Mapping[str, str | None]
     ) -> dict[str, Any]:
         values = super().explode_env_vars(field_name, field, env_vars)
-        known = SECTIONS[field_name].__pydantic_fields__ if field_name in SECTIONS else {}
+        known = _key_names(SECTIONS[field_name]) if field_name in SECTIONS else {}
         return {name: value for name, value in values.items() if name in known}
 
 
@@ -377,7 +413,7 @@ def _refusal(error: ErrorDetails, config_path: Path, environ: Mapping[str, str])
     if kind == "value_error":
         return SettingsError(f"{origin}: {key} {error.get('ctx', {}).get('error')}.")
     if kind == "literal_error" and len(loc) == 2 and loc[0] in SECTIONS:
-        choices = get_args(SECTIONS[loc[0]].__pydantic_fields__[loc[1]].annotation)
+        choices = get_args(_key_names(SECTIONS[loc[0]])[loc[1]].annotation)
         return SettingsError(
             f"{origin}: {key} must be one of {', '.join(choices)}, not {error['input']!r}."
         )
@@ -427,6 +463,7 @@ class Settings:
     uploads: UploadSettings
     jobs: JobSettings
     signed_url_seconds: float
+    mail: MailSection
     web_dir: Path = WEB_DIR
 
     @property
@@ -434,6 +471,16 @@ class Settings:
         """The site's address where it cannot depend on a request: URLs printed by commands,
         invitation links, feed ids. ``site.url``, else http://127.0.0.1:8000."""
         return self.site_url or UNSET_SITE_URL
+
+    @property
+    def site_host(self) -> str:
+        """The host name of ``site.url``, else localhost."""
+        return urlsplit(self.site_url).hostname or "localhost"
+
+    @property
+    def mail_sender(self) -> str:
+        """The From of the site's messages: ``mail.from``, else no-reply at the site's host."""
+        return self.mail.sender or f"{SITE_NAME} <no-reply@{self.site_host}>"
 
     @property
     def tmp_dir(self) -> Path:
@@ -489,4 +536,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         uploads=declared.uploads,
         jobs=declared.jobs,
         signed_url_seconds=declared.media.signed_url_seconds,
+        mail=declared.mail,
     )

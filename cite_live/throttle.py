@@ -1,4 +1,5 @@
-"""Sign-in attempts, counted before a password is checked, and the checks run at once.
+"""Sign-in attempts, counted before a password is checked, the checks run at once, and the
+requests for a new password (each may send a message), counted too.
 
 Checking a password is argon2: about 100 ms of CPU and tens of MiB at the production settings.
 An attempt is counted before it is checked, by one atomic increment per key (the client's
@@ -29,6 +30,9 @@ from cite_live.jobs.doorbell import split_namespace
 from cite_live.settings import Settings
 
 WINDOW_SECONDS = 15 * 60
+# Requests for a new password one email address may make per window (its owner needs one;
+# more only fill their mailbox).
+RESETS_PER_EMAIL = 3
 
 
 class ThrottleError(Exception):
@@ -39,10 +43,17 @@ class ThrottleError(Exception):
 class AttemptLimiter:
     """At most ``attempts`` failed (or still running) attempts per key over a window."""
 
-    def __init__(self, storage: Storage, attempts: int, window: int = WINDOW_SECONDS) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        attempts: int,
+        window: int = WINDOW_SECONDS,
+        namespace: str = "sign-in",
+    ) -> None:
         self.storage = storage
         self.window = window
-        self.item = RateLimitItemPerSecond(attempts, window, namespace="sign-in")
+        # Limiters sharing a storage keep apart counts by their namespace.
+        self.item = RateLimitItemPerSecond(attempts, window, namespace=namespace)
         self.limiter = FixedWindowRateLimiter(storage)
 
     def attempt(self, keys: Sequence[str]) -> int | None:
@@ -88,16 +99,13 @@ def email_key(email: str) -> str:
     return "email:" + hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
 
 
-def limiter_for(settings: Settings) -> AttemptLimiter:
-    """Counts in the jobs' Redis when there is one, else in this process."""
+def storage_for(settings: Settings) -> Storage:
+    """Where the counts live: the jobs' Redis when there is one, else this process."""
     jobs = settings.jobs
-    storage: Storage
     if jobs.broker == "redis" and jobs.url:
         url, namespace = split_namespace(jobs.url)
-        storage = RedisStorage(url, key_prefix=f"{namespace}:limits", wrap_exceptions=True)
-    else:
-        storage = MemoryStorage(wrap_exceptions=True)
-    return AttemptLimiter(storage, settings.auth.login_attempts)
+        return RedisStorage(url, key_prefix=f"{namespace}:limits", wrap_exceptions=True)
+    return MemoryStorage(wrap_exceptions=True)
 
 
 def _cores() -> int:

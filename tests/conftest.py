@@ -11,7 +11,7 @@ import pytest
 from tests.media import FIXTURES, make
 from tests.s3server import S3Server
 
-pytest_plugins = ["tests.app_fixtures", "tests.account_fixtures"]
+pytest_plugins = ["tests.app_fixtures", "tests.account_fixtures", "tests.mailbox"]
 
 
 class MediaFactory:

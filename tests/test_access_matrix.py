@@ -345,6 +345,13 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/invite/{token}", "unknown invitation", "/invite/nope",       404, 404, 404, 404),
     row("POST", "/invite/{token}", "unknown invitation", "/invite/nope",      403, 404, 404, 404,
         form(password="a long enough password", confirm_password="a long enough password")),
+    # A new password: asked for by anyone, with the same answer; a made-up link opens nothing.
+    row("GET", "/login/forgot", "", "/login/forgot",                          200, 200, 200, 200),
+    row("POST", "/login/forgot", "an address", "/login/forgot",               403, 303, 303, 303,
+        form(email="nobody@example.org")),
+    row("GET", "/login/reset/{token}", "unknown link", "/login/reset/nope",   404, 404, 404, 404),
+    row("POST", "/login/reset/{token}", "unknown link", "/login/reset/nope",  403, 404, 404, 404,
+        form(password="a long enough password", confirm_password="a long enough password")),
     # The studio: the owner and the admins; another artist meets a 404.
     row("GET", "/studio", "", "/studio",                                      303, 200, 200, 200),
     row("GET", "/api/v1/me/productions", "", "/api/v1/me/productions",       401, 200, 200, 200),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import html
 import io
+import logging
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -14,20 +16,25 @@ from typing import Any
 
 import pytest
 import zxcvbn.feedback
+from alembic import command
 from babel.messages.extract import extract_from_file
-from sqlalchemy import event, select
+from sqlalchemy import event, func, inspect, select, text
 from starlette.testclient import TestClient
 
-from cite_live import accounts, i18n
+from cite_live import accounts, devices, i18n
 from cite_live.accounts import AccountError
 from cite_live.catalogue import artist_by_name
 from cite_live.cli import main
-from cite_live.models import ApiToken, Artist, Invitation, User
+from cite_live.db import alembic_config, make_engine, migrate
+from cite_live.mail import SmtpMailer, SmtpServer
+from cite_live.models import ApiToken, Artist, Invitation, PasswordReset, User, UserSession
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
+from cite_live.throttle import RESETS_PER_EMAIL
 from cite_live.web.app import create_app
-from tests.account_fixtures import PASSWORD, form_token, make_user, session_cookie
-from tests.app_fixtures import make_settings
+from tests.account_fixtures import PASSWORD, form_token, login, make_user, session_cookie
+from tests.app_fixtures import free_port, make_settings, new_client
+from tests.mailbox import Mailbox, link_in, text_of
 
 
 @pytest.fixture
@@ -358,6 +365,367 @@ def test_expired_replaced_or_unknown_invitations_are_refused(
     assert client.get("/invite/made-up").status_code == 404
 
 
+# --- a forgotten password ------------------------------------------------------------------------
+
+
+def ask_for_reset(client: TestClient, email: str, **headers: str) -> Any:
+    token = form_token(client, "/login/forgot")
+    return client.post(
+        "/login/forgot",
+        data={"csrf_token": token, "email": email},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def choose(client: TestClient, path: str, password: str, confirm: str | None = None) -> Any:
+    token = form_token(client, path)
+    return client.post(
+        path,
+        data={"csrf_token": token, "password": password, "confirm_password": confirm or password},
+        follow_redirects=False,
+    )
+
+
+NEW_PASSWORD = "une valise de cuivre bleu"
+
+
+def test_a_forgotten_password_gets_the_same_answer_whatever_the_address(
+    services: Services, client: TestClient, mail_services: Mailbox
+) -> None:
+    make_user(services, "nora@example.org")
+    make_user(services, "gone@example.org", disabled=True)
+    invite(services, "ines@example.org")
+    login_page = client.get("/login").text
+    assert 'href="/login/forgot">Mot de passe oublié ?</a>' in login_page
+    answers = [
+        ask_for_reset(client, email)
+        for email in (
+            "nora@example.org",
+            "nobody@example.org",
+            "gone@example.org",
+            "Ines@Example.org",
+        )
+    ]
+    assert {(a.status_code, a.headers["location"]) for a in answers} == {
+        (303, "/login/forgot?done=reset_sent")
+    }
+    assert len({a.content for a in answers}) == 1
+    assert len({tuple(sorted(a.headers.keys())) for a in answers}) == 1
+    page = client.get("/login/forgot?done=reset_sent")
+    assert "Si un compte existe pour cette adresse, un message y est en route" in page.text
+    # Only the enabled accounts got a message: the account and the one still invited.
+    messages = mail_services.wait(2)
+    services.outbox.drain()
+    assert len(mail_services.messages) == 2
+    assert sorted(m["To"] for m in messages) == ["ines@example.org", "nora@example.org"]
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PasswordReset)) == 2
+    [nora] = [m for m in messages if m["To"] == "nora@example.org"]
+    assert nora["Subject"] == "Choisissez un nouveau mot de passe pour Cité Live"
+    assert link_in(nora).startswith("http://testserver/login/reset/")
+    # Not an email address at all: said so, and what was typed is kept.
+    refused = ask_for_reset(client, "<b>nora</b>")
+    assert refused.status_code == 400
+    assert "Ce n’est pas une adresse e-mail." in refused.text
+    assert 'value="&lt;b&gt;nora&lt;/b&gt;"' in refused.text
+
+
+class HeldMailer:
+    """A mail server that takes each message only once released (a slow one)."""
+
+    delivers = True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.sent: list[str] = []
+
+    def send(self, message: Any) -> None:
+        assert self.release.wait(timeout=60)
+        self.sent.append(str(message["To"]))
+
+
+def test_the_answer_and_the_next_request_never_wait_for_the_message(
+    services: Services, client: TestClient
+) -> None:
+    """Neither the answer nor what follows on the connection may wait for the mail server: how
+    long they take would tell which addresses have an account."""
+    held = HeldMailer()
+    services.mailer = held
+    make_user(services, "nora@example.org")
+    try:
+        assert ask_for_reset(client, "nora@example.org").status_code == 303
+        assert client.get("/login/forgot?done=reset_sent").status_code == 200
+        assert held.sent == []
+    finally:
+        held.release.set()
+    services.outbox.drain()
+    assert held.sent == ["nora@example.org"]
+
+
+def test_the_message_is_in_the_language_of_the_request(
+    services: Services, client: TestClient, mail_services: Mailbox
+) -> None:
+    make_user(services, "nora@example.org")
+    ask_for_reset(client, "nora@example.org", **{"Accept-Language": "en"})
+    [message] = mail_services.wait(1)
+    assert message["Subject"] == "Choose a new password for Cité Live"
+    assert message["Content-Language"] == "en"
+    assert "Someone, probably you, asked" in text_of(message)
+
+
+def test_a_reset_link_sets_the_password_signs_in_here_and_out_everywhere_else(
+    services: Services,
+    client: TestClient,
+    other_client: TestClient,
+    mail_services: Mailbox,
+) -> None:
+    make_user(services, "nora@example.org", artists=["Nora Ilić"])
+    login(other_client, "nora@example.org")
+    with services.sessions.begin() as session:
+        user = session.scalars(select(User).where(User.email == "nora@example.org")).one()
+        pending_invitation = accounts.create_invitation(session, user)
+    ask_for_reset(client, "nora@example.org")
+    path = link_in(mail_services.wait(1)[0]).removeprefix("http://testserver")
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.headers["referrer-policy"] == "same-origin"
+    assert page.headers["cache-control"] == "private, no-store"
+    assert "nora@example.org" in page.text
+    mismatch = choose(client, path, NEW_PASSWORD, NEW_PASSWORD + "!")
+    assert mismatch.status_code == 400
+    assert "Les deux mots de passe ne sont pas identiques." in mismatch.text
+    weak = choose(client, path, "nora ilic nora")
+    assert weak.status_code == 400
+    assert "Ce mot de passe est trop facile à deviner." in html.unescape(weak.text)
+    done = choose(client, path, NEW_PASSWORD)
+    assert (done.status_code, done.headers["location"]) == (303, "/studio?done=password_chosen")
+    assert "Votre nouveau mot de passe est enregistré" in client.get(done.headers["location"]).text
+    assert client.get("/account", follow_redirects=False).status_code == 200
+    # Every other device is signed out; the old password is gone, the new one works.
+    assert other_client.get("/account", follow_redirects=False).status_code == 303
+    other_client.cookies.clear()
+    with pytest.raises(AssertionError):
+        login(other_client, "nora@example.org")
+    login(other_client, "nora@example.org", NEW_PASSWORD)
+    # Spent: the link says so in one sentence, with a way to ask again; so does the
+    # invitation still pending before.
+    again = client.get(path)
+    assert again.status_code == 404
+    assert again.headers["referrer-policy"] == "same-origin"
+    assert (
+        "Ce lien pour choisir un nouveau mot de passe a expiré ou a déjà servi ; "
+        "demandez-en un autre."
+    ) in again.text
+    assert 'href="/login/forgot">Demander un nouveau lien</a>' in again.text
+    assert client.get(f"/invite/{pending_invitation}").status_code == 404
+
+
+def test_reset_links_expire_work_once_and_cannot_be_made_up(
+    services: Services, client: TestClient
+) -> None:
+    user_id = make_user(services, "nora@example.org")
+    before = user_named(services, "nora@example.org").password_hash
+    with services.sessions.begin() as session:
+        first = accounts.request_reset(session, "nora@example.org")
+        second = accounts.request_reset(session, "NORA@example.org ")
+        assert accounts.request_reset(session, "nobody@example.org") is None
+    assert first is not None and second is not None
+    # Only the newest link works.
+    assert client.get(f"/login/reset/{first[1]}").status_code == 404
+    assert client.get(f"/login/reset/{second[1]}").status_code == 200
+    # An invitation link is no reset link, and the other way round.
+    assert client.get(f"/invite/{second[1]}").status_code == 404
+    for made_up in ("made-up", "x" * 300, second[1][:-1], "%00", "..%2F..%2Fadmin"):
+        assert client.get(f"/login/reset/{made_up}").status_code == 404, made_up
+    # A POST to a made-up link changes nothing.
+    forged = client.post(
+        "/login/reset/made-up",
+        data={
+            "csrf_token": form_token(client, "/login/forgot"),
+            "password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+        },
+    )
+    assert forged.status_code == 404
+    with services.sessions.begin() as session:
+        for reset in session.scalars(select(PasswordReset)):
+            reset.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert client.get(f"/login/reset/{second[1]}").status_code == 404
+    # A disabled account's link stops working, and no new one is made for it.
+    with services.sessions.begin() as session:
+        third = accounts.request_reset(session, "nora@example.org")
+        assert third is not None
+        user = session.get(User, user_id)
+        assert user is not None
+        user.disabled = True
+    assert client.get(f"/login/reset/{third[1]}").status_code == 404
+    with services.sessions.begin() as session:
+        assert accounts.request_reset(session, "nora@example.org") is None
+    assert user_named(services, "nora@example.org").password_hash == before
+
+
+def test_a_reset_link_used_twice_at_once_is_spent_by_one(
+    any_database_url: str, tmp_path: Path
+) -> None:
+    """The same link sent twice at the same moment (two tabs, a double click): both read it
+    pending before either writes; only one sets the password."""
+    services = open_services(make_settings(tmp_path / "data", any_database_url))
+    try:
+        make_user(services, "nora@example.org")
+        with services.sessions.begin() as session:
+            found = accounts.request_reset(session, "nora@example.org")
+            assert found is not None
+            secret = found[1]
+        first_hash = accounts.hash_password(services.settings, "first passphrase of the two")
+        second_hash = accounts.hash_password(services.settings, "second passphrase of the two")
+        with services.sessions.begin() as second:
+            read = accounts.pending_reset(second, secret)
+            assert read is not None and read.used_at is None
+            with services.sessions.begin() as first:
+                accounts.accept_reset(first, secret, first_hash)
+            with pytest.raises(AccountError, match="has expired or has already been used"):
+                accounts.accept_reset(second, secret, second_hash)
+        assert user_named(services, "nora@example.org").password_hash == first_hash
+    finally:
+        services.close()
+
+
+def test_two_new_passwords_sent_at_once_through_one_link_sign_in_one_device(
+    services: Services, mail_services: Mailbox
+) -> None:
+    make_user(services, "nora@example.org")
+    with new_client(services) as asker:
+        ask_for_reset(asker, "nora@example.org")
+    path = link_in(mail_services.wait(1)[0]).removeprefix("http://testserver")
+    with new_client(services) as one, new_client(services) as two:
+        tokens = [form_token(one, path), form_token(two, path)]
+        barrier = threading.Barrier(2)
+
+        def send(client: TestClient, token: str, password: str) -> int:
+            barrier.wait()
+            data = {"csrf_token": token, "password": password, "confirm_password": password}
+            return client.post(path, data=data, follow_redirects=False).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(
+                pool.map(
+                    send,
+                    (one, two),
+                    tokens,
+                    ("first passphrase of the two", "second passphrase of the two"),
+                )
+            )
+        assert statuses == [303, 404]
+        signed = [c.get("/account", follow_redirects=False).status_code == 200 for c in (one, two)]
+        assert sorted(signed) == [False, True]
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+def test_requests_for_a_new_password_are_limited_whatever_the_address(
+    services: Services, client: TestClient, mail_services: Mailbox
+) -> None:
+    make_user(services, "nora@example.org")
+    for email in ("nora@example.org", "nobody@example.org"):
+        for _ in range(RESETS_PER_EMAIL):
+            assert ask_for_reset(client, email).status_code == 303
+        refused = ask_for_reset(client, email)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+        assert "Trop de demandes de nouveau mot de passe" in refused.text
+    assert len(mail_services.wait(RESETS_PER_EMAIL)) == RESETS_PER_EMAIL
+    # One address asking for many accounts is limited too (auth.login_attempts).
+    left = services.settings.auth.login_attempts - 2 * RESETS_PER_EMAIL
+    for n in range(left):
+        assert ask_for_reset(client, f"someone-{n}@example.org").status_code == 303
+    assert ask_for_reset(client, "someone-else@example.org").status_code == 429
+    services.outbox.drain()
+    assert len(mail_services.messages) == RESETS_PER_EMAIL
+
+
+def test_a_failing_mail_server_loses_nothing_and_tells_nothing(
+    services: Services,
+    client: TestClient,
+    caplog: pytest.LogCaptureFixture,
+    admin_account: str,
+) -> None:
+    services.mailer = SmtpMailer(SmtpServer("127.0.0.1", free_port(), "none"))
+    make_user(services, "nora@example.org")
+    with caplog.at_level(logging.WARNING, logger="cite_live.mail"):
+        known = ask_for_reset(client, "nora@example.org")
+        unknown = ask_for_reset(client, "nobody@example.org")
+        services.outbox.drain()
+    assert (known.status_code, known.headers["location"], known.content) == (
+        unknown.status_code,
+        unknown.headers["location"],
+        unknown.content,
+    )
+    assert "could not send 'Choisissez un nouveau mot de passe pour Cité Live'" in caplog.text
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(PasswordReset)) == 1
+    # An admin's invitation: the account is kept and the page says to send the link.
+    csrf = login(client, admin_account)
+    page = client.post(
+        "/admin/invitations",
+        data={"csrf_token": csrf, "email": "zoe@example.org", "role": "artist"},
+    )
+    assert page.status_code == 200
+    assert 'data-mailed="failed"' in page.text
+    assert "Le message n’a pas pu être envoyé" in page.text
+    assert user_named(services, "zoe@example.org").password_hash is None
+    assert "data-invitation-link>http://testserver/invite/" in page.text
+
+
+def test_an_admins_invitation_is_mailed_in_the_language_chosen(
+    services: Services, client: TestClient, other_client: TestClient, mail_services: Mailbox
+) -> None:
+    make_user(services, "admin@example.org", "admin")
+    csrf = login(client, "admin@example.org")
+    form = client.get("/admin").text
+    assert '<select id="invite-lang" name="lang">' in form
+    assert '<option value="fr" lang="fr" selected>Français</option>' in form
+    page = client.post(
+        "/admin/invitations",
+        data={"csrf_token": csrf, "email": "zoe@example.org", "role": "artist", "lang": "en"},
+    )
+    assert page.status_code == 200
+    assert 'data-mailed="sent"' in page.text
+    assert "L’invitation a été envoyée par e-mail à zoe@example.org." in page.text
+    shown = re.search(r"data-invitation-link>([^<]+)<", page.text)
+    assert shown is not None
+    [message] = mail_services.wait(1)
+    assert (message["To"], message["Subject"]) == (
+        "zoe@example.org",
+        "Your invitation to Cité Live",
+    )
+    assert link_in(message) == shown.group(1)
+    assert "it works once, for 7 days" in text_of(message)
+    assert other_client.get(shown.group(1).removeprefix("http://testserver")).status_code == 200
+    # A language we do not have: French, the site's own.
+    client.post(
+        "/admin/invitations",
+        data={"csrf_token": csrf, "email": "yann@example.org", "role": "artist", "lang": "xx"},
+    )
+    assert mail_services.wait(2)[1]["Subject"] == "Votre invitation sur Cité Live"
+
+
+def test_without_a_mail_server_the_message_goes_to_the_log_and_the_admin_is_told(
+    services: Services, client: TestClient, admin_account: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    csrf = login(client, admin_account)
+    with caplog.at_level(logging.INFO, logger="cite_live.mail"):
+        page = client.post(
+            "/admin/invitations",
+            data={"csrf_token": csrf, "email": "zoe@example.org", "role": "artist"},
+        )
+    assert 'data-mailed="logged"' in page.text
+    assert "site.url n’est pas défini" in page.text
+    shown = re.search(r"data-invitation-link>([^<]+)<", page.text)
+    assert shown is not None
+    assert f"Choisir mon mot de passe :\n{shown.group(1)}\n" in caplog.text
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
@@ -376,6 +744,35 @@ def test_user_add_prints_an_invitation_link_that_works(
         assert (user.email, user.role, user.password_hash) == ("ines@example.org", "artist", None)
         assert [a.name for a in user.artists] == ["Les Ondes"]
     assert client.get(out.removeprefix("https://live.example")).status_code == 200
+
+
+def test_user_add_mails_the_invitation_and_prints_its_link(
+    cli_env: Settings,
+    services: Services,
+    client: TestClient,
+    mailbox: Mailbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CITE_LIVE_MAIL_SMTP_URL", mailbox.url)
+    assert main(["user", "add", "ines@example.org", "--role", "artist", "--lang", "en"]) == 0
+    captured = capsys.readouterr()
+    link = captured.out.strip()
+    [message] = mailbox.wait(1)
+    assert (message["To"], message["Subject"]) == (
+        "ines@example.org",
+        "Your invitation to Cité Live",
+    )
+    assert message["From"] == "Cité Live <no-reply@live.example>"
+    assert link_in(message) == link
+    assert captured.err == "cite-live: the invitation was sent to ines@example.org.\n"
+    # A mail server that is not there: the account and its printed link are kept.
+    monkeypatch.setenv("CITE_LIVE_MAIL_SMTP_URL", f"smtp://127.0.0.1:{free_port()}?timeout=2")
+    assert main(["user", "add", "yann@example.org", "--role", "artist"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("https://live.example/invite/")
+    assert "the invitation could not be sent to yann@example.org" in captured.err
+    assert client.get(captured.out.strip().removeprefix("https://live.example")).status_code == 200
 
 
 def test_user_add_with_a_password_from_stdin_then_a_token_for_the_api(
@@ -470,8 +867,10 @@ def test_accounts_tokens_and_invitations_on_each_database(
             found = accounts.user_for_token(session, token)
             assert found is not None and found.id == user_id
             assert accounts.pending_invitation(session, secret) is not None
-            accepted = accounts.accept_invitation(session, secret, new_hash)
-            assert accepted.auth_epoch == 1
+            devices.start(session, user_id, "Firefox/128.0", timedelta(days=1))
+            accounts.accept_invitation(session, secret, new_hash)
+            # Whoever was signed in is signed out; the caller starts this device's session.
+            assert session.scalar(select(func.count()).select_from(UserSession)) == 0
         with services.sessions() as session:
             assert accounts.pending_invitation(session, secret) is None
             assert session.scalars(select(Artist.name)).all() == ["Nora Ilić"]
@@ -484,6 +883,52 @@ def test_accounts_tokens_and_invitations_on_each_database(
             assert signed_in is not None and signed_in.last_login_at is not None
     finally:
         services.close()
+
+
+def test_the_sessions_migration_keeps_every_account_and_what_refers_to_it(
+    any_database_url: str,
+) -> None:
+    """0008 drops users.auth_epoch in place: copying the table, as SQLite's batch mode does,
+    would delete by cascade every token, invitation and artist link of every account."""
+    engine = make_engine(any_database_url)
+    config = alembic_config(engine)
+    try:
+        command.upgrade(config, "0005_secret_addresses")
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            # The users table as 0005 left it, with its epoch, which no model knows now.
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, role, auth_epoch, disabled, created_at) "
+                    "VALUES (1, 'nora@example.org', 'artist', 3, false, :now)"
+                ),
+                {"now": now},
+            )
+        with engine.begin() as connection:
+            connection.execute(
+                ApiToken.__table__.insert().values(
+                    user_id=1, name="", token_hash="h" * 64, prefix="clw_x", created_at=now
+                )
+            )
+            connection.execute(
+                Invitation.__table__.insert().values(
+                    user_id=1, token_hash="i" * 64, created_at=now, expires_at=now
+                )
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("users")}
+            assert "auth_epoch" not in columns
+            assert connection.scalar(select(func.count()).select_from(ApiToken)) == 1
+            assert connection.scalar(select(func.count()).select_from(Invitation)) == 1
+        command.downgrade(config, "0005_secret_addresses")
+        with engine.connect() as connection:
+            columns = {c["name"] for c in inspect(connection).get_columns("users")}
+            assert "auth_epoch" in columns
+            assert connection.scalar(select(func.count()).select_from(ApiToken)) == 1
+            assert "user_sessions" not in inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
 
 
 def test_control_characters_never_reach_the_database(any_database_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ import httpx
 import pytest
 import redis
 from argon2 import PasswordHasher
+from itsdangerous import URLSafeTimedSerializer
 from limits.storage import MemoryStorage
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -28,9 +29,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Message
 
-from cite_live import accounts
+from cite_live import accounts, devices
 from cite_live.auth import COOKIE, AuthMiddleware
-from cite_live.models import ApiToken, User
+from cite_live.models import ApiToken, User, UserSession, aware
 from cite_live.services import Services, open_services
 from cite_live.throttle import AttemptLimiter
 from cite_live.web.app import create_app
@@ -266,7 +267,7 @@ def test_concurrent_wrong_passwords_on_two_servers_sharing_redis_are_checked_at_
     assert 1 <= sum(r.status_code == 400 for r in answers) <= settings.auth.login_attempts
 
 
-def test_a_sign_in_while_redis_is_down_is_refused_for_a_moment(tmp_path: Path) -> None:
+def test_signing_in_or_asking_a_new_password_while_redis_is_down_waits(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path / "data",
         sqlite_url(tmp_path),
@@ -279,9 +280,17 @@ def test_a_sign_in_while_redis_is_down_is_refused_for_a_moment(tmp_path: Path) -
         make_user(services, "nora@example.org")
         with new_client(services) as client:
             response = post_login(client, "nora@example.org", PASSWORD)
+            # Nor is a new password asked for: each request may send a message.
+            asked = client.post(
+                "/login/forgot",
+                data={"email": "nora@example.org", "csrf_token": form_token(client)},
+            )
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) > 0
         assert "La connexion est momentanément impossible" in response.text
+        assert asked.status_code == 503
+        assert int(asked.headers["retry-after"]) > 0
+        assert "Demander un nouveau mot de passe est momentanément impossible" in asked.text
     finally:
         services.close()
 
@@ -440,8 +449,14 @@ def test_no_database_connection_waits_while_argon2_runs(
     form["csrf_token"] = form_token(client, f"/invite/{secret}")
     accepted = client.post(f"/invite/{secret}", data=form, follow_redirects=False)
     assert accepted.status_code == 303
+    with services.sessions.begin() as session:
+        found = accounts.request_reset(session, "ines@example.org")
+        assert found is not None
+    form["csrf_token"] = form_token(client, f"/login/reset/{found[1]}")
+    reset = client.post(f"/login/reset/{found[1]}", data=form, follow_redirects=False)
+    assert reset.status_code == 303
     # A check per sign-in and for the current password, a hash per new password.
-    assert len(argon2_calls) >= 6
+    assert len(argon2_calls) >= 7
     assert argon2_calls == [(0, False)] * len(argon2_calls)
 
 
@@ -449,8 +464,9 @@ def test_the_account_pages_never_use_the_database_on_the_event_loop(
     client: TestClient, services: Services, artist_account: str
 ) -> None:
     on_loop: list[str] = []
-    # Queries made by these pages' own code (the auth middleware runs before them).
-    modules = {"account", "accounts"}
+    # Queries made by these pages' own code (the auth middleware runs before them), and by
+    # what they leave to run after the answer (a new-password message).
+    modules = {"account", "accounts", "devices"}
 
     def checkout(*_: Any) -> None:
         if on_event_loop():
@@ -477,6 +493,21 @@ def test_the_account_pages_never_use_the_database_on_the_event_loop(
     assert client.get(f"/invite/{secret}").status_code == 200
     form = {"csrf_token": token, "password": PASSWORD, "confirm_password": PASSWORD}
     assert client.post(f"/invite/{secret}", data=form, follow_redirects=False).status_code == 303
+    token = csrf_token(client)
+    for data in ({"action": "end_session", "session_id": "1"}, {"action": "end_all"}):
+        assert client.post("/account", data={"csrf_token": token, **data}).status_code < 500
+    assert client.get("/login/forgot").status_code == 200
+    asked = {"csrf_token": csrf_token(client), "email": "ines@example.org"}
+    assert client.post("/login/forgot", data=asked).status_code == 200
+    services.outbox.drain()
+    with services.sessions.begin() as session:
+        found = accounts.request_reset(session, "ines@example.org")
+        assert found is not None
+    assert client.get(f"/login/reset/{found[1]}").status_code == 200
+    form = {"csrf_token": csrf_token(client), "password": "a new passphrase for ines"}
+    form["confirm_password"] = form["password"]
+    reset = client.post(f"/login/reset/{found[1]}", data=form, follow_redirects=False)
+    assert reset.status_code == 303
     assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 200
     assert on_loop == []
 
@@ -548,13 +579,233 @@ def test_a_cookie_replayed_after_logout_is_anonymous(
     assert f'{COOKIE}=""' in response.headers["set-cookie"]
 
 
-def test_logout_ends_the_sessions_of_every_device(
-    client: TestClient, other_client: TestClient, artist_account: str
+def test_signing_out_ends_this_device_only_and_its_cookie_for_good(
+    services: Services, client: TestClient, other_client: TestClient, artist_account: str
 ) -> None:
     token = login(client, artist_account)
     login(other_client, artist_account)
+    captured = session_cookie(client)
+    assert captured is not None
     client.post("/logout", data={"csrf_token": token})
+    assert not signed_in(client)
+    assert signed_in(other_client)
+    # A copy of the signed-out cookie, taken before, is anonymous (and cleared) anywhere.
+    with new_client(services) as thief:
+        thief.cookies.set(COOKIE, captured)
+        response = thief.get("/account", follow_redirects=False)
+        assert response.status_code == 303
+        assert f'{COOKIE}=""' in response.headers["set-cookie"]
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+def test_signing_out_of_all_devices_ends_every_session(
+    services: Services, client: TestClient, other_client: TestClient, artist_account: str
+) -> None:
+    token = login(client, artist_account)
+    login(other_client, artist_account)
+    captured = session_cookie(other_client)
+    response = client.post(
+        "/account", data={"csrf_token": token, "action": "end_all"}, follow_redirects=False
+    )
+    assert (response.status_code, response.headers["location"]) == (
+        303,
+        "/login?done=signed_out_everywhere",
+    )
+    assert f'{COOKIE}=""' in response.headers["set-cookie"]
+    assert "Tous vos appareils sont déconnectés." in client.get(response.headers["location"]).text
+    assert not signed_in(client)
     assert not signed_in(other_client)
+    with new_client(services) as thief:
+        thief.cookies.set(COOKIE, str(captured))
+        assert not signed_in(thief)
+    # API tokens are not sessions: they keep working until revoked.
+    api = token_for(services, artist_account)
+    # Nor can a token sign devices out.
+    by_token = client.post("/account", data={"action": "end_all"}, headers=bearer(api))
+    assert by_token.status_code == 403
+    assert client.get("/api/v1/me/productions", headers=bearer(api)).status_code == 200
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+LAPTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_the_account_page_lists_the_devices_and_signs_one_out(
+    services: Services, client: TestClient, other_client: TestClient, artist_account: str
+) -> None:
+    client.headers["User-Agent"] = LAPTOP
+    other_client.headers["User-Agent"] = PHONE
+    login(client, artist_account)
+    # Signing in again on a device replaces its session rather than adding one.
+    token = login(client, artist_account)
+    login(other_client, artist_account)
+    make_user(services, "ines@example.org")
+    with new_client(services) as stranger:
+        login(stranger, "ines@example.org")
+    with services.sessions() as session:
+        phone_id = session.scalars(
+            select(UserSession.id).where(UserSession.device == "Safari · iPhone")
+        ).one()
+        ines_id = session.scalars(
+            select(UserSession.id).join(User).where(User.email == "ines@example.org")
+        ).one()
+    page = client.get("/account").text
+    assert page.count("<tr data-this-device>") == 1
+    assert 'Firefox · Linux <span class="badge">Cet appareil</span>' in page
+    assert "Safari · iPhone</td>" in page
+    assert page.count('name="session_id"') == 2
+    # Another account's session, a made-up number, a malformed one: refused, nothing ends.
+    for raw in (str(ines_id), "999999", "-1", "1e3", "9" * 40, ""):
+        refused = client.post(
+            "/account", data={"csrf_token": token, "action": "end_session", "session_id": raw}
+        )
+        assert refused.status_code == 400, raw
+        assert "Cet appareil n’est pas connecté, ou il a déjà été déconnecté." in refused.text
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UserSession)) == 3
+    ended = client.post(
+        "/account",
+        data={"csrf_token": token, "action": "end_session", "session_id": str(phone_id)},
+    )
+    assert ended.status_code == 200
+    assert "Cet appareil est déconnecté." in ended.text
+    assert "Safari · iPhone" not in ended.text
+    assert not signed_in(other_client)
+    assert signed_in(client)
+    # This device's own row signs it out, as its Sign out button does.
+    with services.sessions() as session:
+        here = session.scalars(
+            select(UserSession.id).where(UserSession.device == "Firefox · Linux")
+        ).one()
+    out = client.post(
+        "/account",
+        data={"csrf_token": token, "action": "end_session", "session_id": str(here)},
+        follow_redirects=False,
+    )
+    assert (out.status_code, out.headers["location"]) == (303, "/")
+    assert not signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("agent", "shown"),
+    [
+        (LAPTOP, "Firefox · Linux"),
+        (PHONE, "Safari · iPhone"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+            "Edge · Windows",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Mobile Safari/537.36",
+            "Chrome · Android",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+            "Safari · macOS",
+        ),
+        ("curl/8.5.0", ""),
+        ("<script>" * 500, ""),
+    ],
+)
+def test_a_device_is_named_by_its_browser_and_system(agent: str, shown: str) -> None:
+    assert devices.device_name(agent) == shown
+
+
+def test_a_session_is_read_with_one_lookup_and_written_back_only_now_and_then(
+    services: Services, client: TestClient, artist_account: str
+) -> None:
+    login(client, artist_account)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    app = Starlette(
+        routes=[Route("/who", lambda request: PlainTextResponse(str(request.state.user.id)))],
+        middleware=[Middleware(AuthMiddleware)],
+    )
+    app.state.services = services
+    event.listen(services.engine, "before_cursor_execute", seen)
+    try:
+        with TestClient(app, cookies=client.cookies) as bare:
+            for _ in range(3):
+                assert bare.get("/who").status_code == 200
+            # The session and its account in one lookup, the account's artists in another;
+            # nothing written.
+            assert statements == ["SELECT", "SELECT"] * 3
+            statements.clear()
+            with services.sessions.begin() as session:
+                row = session.scalars(select(UserSession)).one()
+                row.last_seen_at = datetime.now(UTC) - devices.SEEN_PRECISION - timedelta(1)
+            statements.clear()
+            for _ in range(3):
+                assert bare.get("/who").status_code == 200
+            assert statements.count("UPDATE") == 1
+    finally:
+        event.remove(services.engine, "before_cursor_execute", seen)
+    with services.sessions() as session:
+        seen_at = session.scalars(select(UserSession.last_seen_at)).one()
+    assert datetime.now(UTC) - aware(seen_at) < devices.SEEN_PRECISION
+
+
+def test_a_session_ends_after_its_lifetime_and_forged_or_old_cookies_are_anonymous(
+    services: Services, client: TestClient, other_client: TestClient, artist_account: str
+) -> None:
+    login(client, artist_account)
+    user_id = user_id_of(services, artist_account)
+    signer = URLSafeTimedSerializer(services.secret_key, salt="session")
+    # Signed with the site's key, but naming no session: a made-up secret, the form cookies
+    # had before sessions were kept, a secret of the wrong type.
+    for payload in (
+        {"s": "made-up-secret", "c": "x"},
+        {"u": user_id, "e": 0, "c": "x"},
+        {"s": ["a"], "c": "x"},
+        {"s": "x" * 5000, "c": "x"},
+        ["not", "a", "dict"],
+    ):
+        other_client.cookies.set(COOKIE, signer.dumps(payload))
+        assert not signed_in(other_client), payload
+    with services.sessions.begin() as session:
+        row = session.scalars(select(UserSession)).one()
+        row.created_at = datetime.now(UTC) - timedelta(days=services.settings.auth.session_days)
+    assert not signed_in(client)
+    # Cleared away when the account next signs in.
+    login(client, artist_account)
+    with services.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UserSession)) == 1
+
+
+def test_an_account_disabled_then_enabled_again_is_not_signed_back_in(
+    services: Services, client: TestClient, other_client: TestClient, artist_account: str
+) -> None:
+    login(other_client, artist_account)
+    make_user(services, "admin@example.org", "admin")
+    token = login(client, "admin@example.org")
+    nora = user_id_of(services, artist_account)
+    for disabled in ({"disabled": "1"}, {}):
+        response = client.post(
+            f"/admin/users/{nora}",
+            data={"csrf_token": token, "role": "artist", **disabled},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+    assert not signed_in(other_client)
+
+
+def user_id_of(services: Services, email: str) -> int:
+    with services.sessions() as session:
+        return session.scalars(select(User.id).where(User.email == email)).one()
 
 
 def test_a_password_change_ends_other_sessions_but_keeps_this_one(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from cite_live import accounts, params, uploads
+from cite_live import accounts, devices, i18n, mail, params, uploads
 from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser
 from cite_live.catalogue import artist_by_name
@@ -58,6 +58,8 @@ NO_PRODUCTION = N_("There is no production at this address.")
 BAD_QUOTA = N_("The quota must be a number of gigabytes, such as 50 or 2.5.")
 BAD_ROLE = N_("The role must be admin or artist.")
 TOO_MANY_ARTISTS = N_("Link at most 20 artist profiles to one account.")
+# The languages a message can be written in, each named in its own language.
+LANGUAGE_NAMES = (("fr", "Français"), ("en", "English"))
 NOT_YOURSELF = N_("You cannot take away your own administrator role nor disable your own account.")
 NO_PROFILE = N_("There is no such artist profile.")
 NO_SUCH_EMAIL = N_("No account has this email address.")
@@ -223,7 +225,8 @@ def _context(ctx: Context, session: Session, **extra: Any) -> dict[str, Any]:
         "artist_names": list(artist_names),
         "done": ctx.notice(),
         "account_errors": {},
-        "invite": {"email": "", "role": "artist", "artists": ""},
+        "invite": {"email": "", "role": "artist", "artists": "", "lang": i18n.DEFAULT_LANGUAGE},
+        "languages": LANGUAGE_NAMES,
         "invite_error": None,
         **extra,
     }
@@ -309,7 +312,7 @@ def _update_account(session: Session, admin: CurrentUser, user: User, form: Form
     user.quota_bytes = quota
     if disabled and not user.disabled:
         # A disabled account is signed out at once, on every device.
-        user.auth_epoch = (user.auth_epoch or 0) + 1
+        devices.end_all(session, user.id)
     user.disabled = disabled
 
 
@@ -342,7 +345,11 @@ def invite(ctx: Context, form: FormData) -> Response:
         "email": params.text(form.get("email")).strip(),
         "role": params.text(form.get("role")) or "artist",
         "artists": params.text(form.get("artists")),
+        "lang": params.text(form.get("lang")),
     }
+    # The language of the message; the site's own unless English is chosen.
+    if typed["lang"] not in i18n.LANGUAGES:
+        typed["lang"] = i18n.DEFAULT_LANGUAGE
     services = ctx.services
     try:
         with services.sessions.begin() as session:
@@ -360,11 +367,18 @@ def invite(ctx: Context, form: FormData) -> Response:
         with services.sessions() as session:
             context = _context(ctx, session, invite=typed, invite_error=problem)
         return ctx.render("admin.html", context, status=400, cache=ACCOUNT_CACHE)
+    # The account is kept whatever happens to the message; the link is shown either way.
+    link = accounts.invitation_url(ctx.site, secret)
+    letter = accounts.invitation_letter(email, link, typed["lang"])
+    sent = mail.send_letter(services.mailer, services.settings, letter)
     context = {
         "nav": "admin",
         "email": email,
-        "link": accounts.invitation_url(ctx.site, secret),
+        "link": link,
         "days": accounts.INVITATION_DAYS,
+        # "sent", "failed" (the log says why) or "logged" (no mail server set up).
+        "mailed": ("sent" if sent else "failed") if services.mailer.delivers else "logged",
+        "site_url_set": bool(services.settings.site_url),
     }
     return ctx.render("admin_invited.html", context, cache=ACCOUNT_CACHE)
 

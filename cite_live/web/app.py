@@ -117,6 +117,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("logout", account.logout, POST),
         route("account", account.account, GET_POST),
         route("invite", account.invitation, GET_POST),
+        route("password_forgot", account.password_forgot, GET_POST),
+        route("password_reset", account.password_reset, GET_POST),
         route("studio", studio.studio_page),
         route("studio_edit", studio.edit_page),
         route("studio_edit", studio.edit_submit, POST, name="studio_save"),

@@ -33,6 +33,8 @@ PATHS: Mapping[str, str] = {
     "logout": "/logout",
     "account": "/account",
     "invite": "/invite/{token}",
+    "password_forgot": "/login/forgot",
+    "password_reset": "/login/reset/{token}",
     # The artist's studio and the admin page.
     "studio": "/studio",
     "studio_edit": "/studio/productions/{production_id}",
@@ -171,6 +173,13 @@ class Urls:
 
     def invite(self, token: str) -> str:
         return path("invite", token=token)
+
+    def password_forgot(self) -> str:
+        """Where a forgotten password is asked for: an email address, then a message."""
+        return path("password_forgot")
+
+    def password_reset(self, token: str) -> str:
+        return path("password_reset", token=token)
 
     # --- the studio and the admin page -----------------------------------------------------------
 
