@@ -57,6 +57,17 @@ WIDTHS = {
     "desktop": {"viewport": {"width": 1366, "height": 768}},
     "phone": {"viewport": {"width": 375, "height": 812}, "is_mobile": True, "has_touch": True},
 }
+# The colour of an image's centre pixel, as drawn (same origin: the canvas is readable).
+CENTRE_PIXEL = """(selector) => {
+    const img = document.querySelector(selector);
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0);
+    const [r, g, b] = context.getImageData(img.naturalWidth / 2, img.naturalHeight / 2, 1, 1).data;
+    return [r, g, b];
+}"""
 # Transcoding on a loaded machine with two cores: generous, and waited for, never slept.
 TRANSCODE_TIMEOUT_MS = 240_000
 
@@ -127,13 +138,20 @@ def notice(page: Any) -> str:
     return str(page.inner_text(".notice"))
 
 
-def header_link(page: Any, text: str) -> None:
-    """Press an account link of the header; on a phone, it is behind the Menu button."""
+def header_link(page: Any, text: str, shot: Callable[[Any], None] | None = None) -> None:
+    """Press an account link of the header; on a phone, it is behind the Menu button (then
+    ``shot`` is given the page with the menu open)."""
+    link = page.locator(f"#site-menu :is(a, button):has-text('{text}')")
     menu = page.locator(".menu-button")
-    if menu.is_visible():
+    if page.viewport_size["width"] < 600:
+        assert link.is_hidden(), f"{text!r} folded behind the menu on a phone"
         menu.click()
         page.wait_for_selector("#site-menu:popover-open")
-    page.locator(f"#site-menu :is(a, button):has-text('{text}')").click()
+        if shot is not None:
+            shot(page)
+    else:
+        assert menu.is_hidden(), "no menu button where everything fits"
+    link.click()
     page.wait_for_load_state()
 
 
@@ -303,6 +321,8 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
         == "L’image actuelle"
     )
     assert "Brouillon" in artist.inner_text(".page-header"), "saved, still a draft"
+    shot(artist, "10-edit-saved-cover")
+    artist.locator(".notice").scroll_into_view_if_needed()
     shot(artist, "10-edit-saved")
     assert_listed(visitor, url, TITLE, present=False)
 
@@ -318,6 +338,11 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     assert_listed(visitor, url, TITLE, present=True)
     api = visitor.context.request.get(f"{url}/api/v1/productions").json()["items"]
     assert [(item["title"], item["title_en"]) for item in api] == [(TITLE, TITLE_EN)]
+    # Its card wears the cover chosen (red), not the picture of the recording.
+    assert image_loaded(visitor.page, "main .card__image")
+    assert visitor.page.evaluate(CENTRE_PIXEL, "main .card__image") == pytest.approx(
+        [200, 30, 30], abs=8
+    )
     shot(visitor.page, "12-visitor-home-published")
     visitor.page.click(f"main a:has-text('{TITLE}')")
     visitor.page.wait_for_url(f"{url}/productions/nuit-au-cargo")
@@ -359,7 +384,7 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     assert_listed(visitor, url, RENAMED, present=False)
 
     # --- Password forgotten: asked for from the sign-in page, received, chosen. ---------------
-    header_link(artist, "Se déconnecter")
+    header_link(artist, "Se déconnecter", lambda page: shot(page, "17-menu-open"))
     artist.wait_for_url(f"{url}/")
     artist.goto(f"{url}/studio")
     artist.wait_for_url(f"{url}/login?next=%2Fstudio")
@@ -368,12 +393,12 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     artist.fill("#forgot-email", email)
     submit(artist, "form:has(#forgot-email)")
     assert notice(artist).startswith("Si un compte existe pour cette adresse")
-    shot(artist, "17-password-forgot-sent")
+    shot(artist, "18-password-forgot-sent")
     reset = message_to(mailbox, 2, email, "Choisissez un nouveau mot de passe pour Cité Live")
     artist.goto(link_in(reset))
     artist.fill("#reset-password", SECOND)
     artist.fill("#reset-confirm", SECOND)
-    shot(artist, "18-password-reset")
+    shot(artist, "19-password-reset")
     submit(artist, "form[action^='/login/reset/']")
     artist.wait_for_url(f"{url}/studio?done=password_chosen")
     assert notice(artist).startswith("Votre nouveau mot de passe est enregistré")
@@ -390,6 +415,6 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     mine = artist.locator(".studio-item").first
     assert RENAMED in mine.inner_text() and "Privée" in mine.inner_text()
     mine.scroll_into_view_if_needed()
-    shot(artist, "19-signed-in-again")
+    shot(artist, "20-signed-in-again")
     for someone in people:
         someone.close()
