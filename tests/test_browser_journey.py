@@ -263,6 +263,12 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     title.fill(UPLOADED)
     choice.select_option("public")
     shot(artist, "05-upload-card")
+    # The card's buttons stay within the screen: on a phone they wrap, never run off its edge.
+    for button in artist.locator(".uppy-Dashboard-FileCard-actionsBtn").all():
+        box = button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= WIDTHS[width]["viewport"]["width"], (
+            box
+        )
     artist.click(".uppy-Dashboard-FileCard-actionsBtn:has-text('Sauvegarder les modifications')")
     artist.click(".uppy-StatusBar-actionBtn--upload")
     artist.wait_for_selector("[data-uploader-done]:not([hidden])")

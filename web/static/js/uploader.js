@@ -162,7 +162,7 @@ export async function startUploader(element, { onUploaded = () => {} } = {}) {
       target: element.querySelector("[data-uploader-dashboard]"),
       width: "100%",
       // As tall as the box studio.css reserves for it, so nothing moves when it appears.
-      height: window.matchMedia("(min-width: 48rem)").matches ? 360 : 260,
+      height: window.matchMedia("(min-width: 48rem)").matches ? 360 : 340,
       proudlyDisplayPoweredByUppy: false,
       hideProgressDetails: false,
       theme: "light",
