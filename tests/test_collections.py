@@ -298,7 +298,7 @@ def test_the_cover_is_reencoded_and_shown(
         assert found is not None and found.cover_key is None
 
 
-# --- who may ---------------------------------------------------------------------------------------
+# --- who may -------------------------------------------------------------------------------------
 
 
 def test_another_artist_can_neither_see_nor_change_a_collection(
@@ -358,7 +358,7 @@ def test_an_admin_reaches_every_collection_and_makes_the_site_s_own(
     assert nora.client.get(f"/studio/collections/{site_id}").status_code == 404
 
 
-# --- hostile inputs ----------------------------------------------------------------------------------
+# --- hostile inputs ------------------------------------------------------------------------------
 
 
 def test_markup_in_titles_is_shown_as_text(
