@@ -51,6 +51,7 @@ class Playlist {
     this.previousButton.disabled = index === 0;
     this.nextButton.disabled = index === this.items.length - 1;
     this.root.dataset.current = String(index);
+    this.reveal(this.items[index]);
     const root = this.stage.querySelector("[data-player]");
     if (!root) return;
     const player = mount(root);
@@ -61,6 +62,17 @@ class Playlist {
     Promise.resolve(player.started).then(() => {
       if (this.player === player) player.media.play().catch(() => {});
     });
+  }
+
+  /** Scroll the list (in the embed, a box of its own) so that ``item`` is in sight; never the
+   * page around it, which in a frame is the partner's. */
+  reveal(item) {
+    const list = item.parentElement;
+    if (list.scrollHeight <= list.clientHeight) return;
+    const box = list.getBoundingClientRect();
+    const row = item.getBoundingClientRect();
+    if (row.top < box.top) list.scrollTop -= box.top - row.top;
+    else if (row.bottom > box.bottom) list.scrollTop += row.bottom - box.bottom;
   }
 }
 
