@@ -634,3 +634,16 @@ def test_the_api_object_is_what_the_openapi_document_says(
     check(anonymous, spec, template, "/api/v1/collections/AAAAAAAAAAA")
     response = anonymous.get(f"/api/v1/collections/{collection_id}")
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_its_editors_get_an_edit_link_that_no_cache_keeps(
+    services: Services, nora: Account, paul: Account, anonymous: TestClient
+) -> None:
+    collection_id = create(nora)
+    post(nora, collection_id)
+    edit = f'href="/studio/collections/{collection_id}"'
+    mine = nora.client.get("/collections/festival-mix-art")
+    assert edit in mine.text and mine.headers["cache-control"] == "private, no-store"
+    for client in (paul.client, anonymous):
+        page = client.get("/collections/festival-mix-art")
+        assert page.status_code == 200 and edit not in page.text

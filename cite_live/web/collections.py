@@ -32,7 +32,7 @@ from cite_live.i18n import N_
 from cite_live.models import Collection, Production
 from cite_live.presenter import cards, media_url, paragraphs
 from cite_live.vocabulary import COLLECTION_KIND_LABELS, label
-from cite_live.web.context import Context, api, page
+from cite_live.web.context import ACCOUNT_CACHE, Context, api, page
 
 PER_PAGE = 24
 NOT_FOUND = N_("There is no collection at this address.")
@@ -88,6 +88,8 @@ def collection_page(ctx: Context) -> Response:
         shown = _playing(ctx, session, collection)
         title = title_of(collection, lang)
         embed = embed_url(collection, urls)
+        editable = collections.can_edit(ctx.user, collection)
+        edit_url = urls.studio_collection(collection.id) if editable else None
         context = {
             "nav": "collections",
             "collection": {
@@ -103,16 +105,13 @@ def collection_page(ctx: Context) -> Response:
                 ),
                 "embed_url": embed,
                 "embed_snippet": embed_snippet(embed, title),
-                "edit_url": (
-                    urls.studio_collection(collection.id)
-                    if collections.can_edit(ctx.user, collection)
-                    else None
-                ),
+                "edit_url": edit_url,
             },
             "cards": shown["cards"],
             "entries": shown["playlist"],
         }
-    return ctx.render("collection.html", context)
+    # Its editors get a link to its edit page: a page of theirs, kept by nobody else.
+    return ctx.render("collection.html", context, cache=ACCOUNT_CACHE if editable else None)
 
 
 @page
