@@ -320,12 +320,14 @@ document.addEventListener("click", (event) => {
   player.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
 });
 
+// Every player of the page, but those waiting in a <template> (a playlist's next items); before
+// the share panels, which look for the player of their production.
+for (const root of document.querySelectorAll("[data-player]")) {
+  if (!root.closest("template")) mount(root);
+}
+
 initSharePanels((id) => players.find((player) => player.id === id));
 
 window.CiteLivePlayer = { players, mount, Hls };
 window.Hls = Hls;
 
-// Every player of the page, but those waiting in a <template> (a playlist's next items).
-for (const root of document.querySelectorAll("[data-player]")) {
-  if (!root.closest("template")) mount(root);
-}
