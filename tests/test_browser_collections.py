@@ -199,6 +199,18 @@ def test_an_artist_makes_a_collection_and_a_listener_opens_it(
         listener.goto(f"{site.url}/productions/{slug_of(services, crepuscule)}")
         assert title in listener.inner_text(".in-collections")
 
+        # Deleted, once confirmed: its productions stay.
+        page.goto(collection_url)
+        page.check("#confirm_delete")
+        page.locator(".collection-delete").scroll_into_view_if_needed()
+        screenshot(page, f"collection-studio-delete-{name}")
+        press(page, "button[value=delete]")
+        assert page.inner_text(".notice") == "La collection est supprimée."
+        assert title not in page.inner_text("main")
+        listener.goto(f"{site.url}/collections/{slug}")
+        assert "Il n’y a pas de collection à cette adresse." in listener.inner_text("main")
+        assert order(services, collection_id) == []
+
 
 def slug_of(services: Services, production_id: str) -> str:
     with services.sessions() as session:

@@ -647,3 +647,30 @@ def test_its_editors_get_an_edit_link_that_no_cache_keeps(
     for client in (paul.client, anonymous):
         page = client.get("/collections/festival-mix-art")
         assert page.status_code == 200 and edit not in page.text
+
+
+def test_a_collection_is_deleted_once_confirmed_and_its_productions_stay(
+    services: Services, nora: Account, paul: Account, anonymous: TestClient
+) -> None:
+    production_id = production(services, "Ouverture", nora)
+    collection_id = create(nora)
+    add(nora, collection_id, production_id)
+    post(nora, collection_id, files={"cover": ("c.png", jpeg(400, 400), "image/png")})
+    with services.sessions() as session:
+        found = session.get(Collection, collection_id)
+        assert found is not None and found.cover_key is not None
+        cover = found.cover_key
+    assert post(paul, collection_id, "delete", confirm_delete="1").status_code == 404
+    unconfirmed = post(nora, collection_id, "delete")
+    assert unconfirmed.status_code == 400
+    assert "Cochez la case pour confirmer" in unconfirmed.text
+    response = post(nora, collection_id, "delete", confirm_delete="1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/studio/collections?done=collection-deleted"
+    with services.sessions() as session:
+        assert session.get(Collection, collection_id) is None
+        assert session.scalars(select(CollectionItem)).all() == []
+        assert session.get(Production, production_id) is not None
+    assert not services.store.exists(cover)
+    assert anonymous.get("/collections/festival-mix-art").status_code == 404
+    assert post(nora, collection_id, "delete", confirm_delete="1").status_code == 404

@@ -46,6 +46,7 @@ PROBLEMS = {
 }
 DESCRIPTION_TOO_LONG = N_("The description is too long: 20,000 characters at most.")
 NOT_OFFERED = N_("This production cannot be added: choose one from the list.")
+NOT_CONFIRMED = N_("Tick the box to confirm that the collection is to be deleted.")
 FORM_HAS_ERRORS = N_("Some fields need a correction; they are marked below.")
 # Of the items' states, what its maker is told: visitors never see a hidden one.
 HIDDEN_HINT = N_("Not shown to visitors until it is ready and public.")
@@ -59,6 +60,7 @@ notices(
         "collection-full": N_("A collection holds at most 200 productions."),
         "collection-moved": N_("The order was changed."),
         "collection-removed": N_("Taken out of the collection."),
+        "collection-deleted": N_("The collection was deleted."),
     }
 )
 _STEPS = {"up": -1, "down": 1}
@@ -235,11 +237,11 @@ def edit_page(ctx: Context) -> Response:
 
 
 def _action(form: FormData) -> tuple[str, str | None]:
-    """The button pressed: ``("save", None)``, ``("add", None)`` or (``up``/``down``/``remove``,
-    the production's id); ``("", None)`` for anything else."""
+    """The button pressed: ``("save", None)``, ``("add", None)``, ``("delete", None)`` or
+    (``up``/``down``/``remove``, the production's id); ``("", None)`` for anything else."""
     raw = params.text(form.get("action") or "save")
     name, _, target = raw.partition(":")
-    if name in ("save", "add") and not target:
+    if name in ("save", "add", "delete") and not target:
         return name, None
     if name in ("up", "down", "remove"):
         production_id = params.public_id(target)
@@ -259,6 +261,8 @@ def edit_submit(ctx: Context, form: FormData) -> Response:
         collection_id = _managed(ctx, session, user).id
     if not action:
         raise ctx.refusal(400, N_("This button does nothing here."))
+    if action == "delete":
+        return _delete(ctx, user, form)
     errors = _errors(fields, ctx.lang)
     upload = form.get("cover")
     jpeg, refused = covers.read(upload)
@@ -328,3 +332,21 @@ def _do(
         collections.remove(session, collection, target)
         return "collection-removed"
     return "collection-saved"
+
+
+def _delete(ctx: Context, user: CurrentUser, form: FormData) -> Response:
+    """Delete the collection once its box is ticked (its productions stay as they are), and its
+    cover from the store; unticked, nothing is saved and the box is marked."""
+    services = ctx.services
+    with services.sessions.begin() as session:
+        collection = _managed(ctx, session, user)
+        if not form.get("confirm_delete"):
+            fields = _fields(form)
+            errors = {"confirm_delete": ctx.gettext(NOT_CONFIRMED)}
+            context = _edit_context(ctx, session, user, collection, fields, errors)
+            return ctx.render("studio_collection.html", context, status=400, cache=ACCOUNT_CACHE)
+        cover = collection.cover_key
+        session.delete(collection)
+    if cover:
+        covers.remove_quietly(services, cover)
+    return ctx.see_other(ctx.urls.studio_collections(), done="collection-deleted")
