@@ -176,6 +176,11 @@ def test_an_artist_makes_a_collection_and_a_listener_opens_it(
             assert saved.cover_key is not None
             slug = saved.slug
 
+        page.goto(f"{site.url}/studio/collections")
+        assert title in page.inner_text(".collection-rows")
+        screenshot(page, f"collection-studio-list-{name}")
+        page.goto(collection_url)
+
         # A listener opens its page: cover, the clips in order, the playlist ready to play.
         listener = visitors(viewport).page
         listener.goto(f"{site.url}/collections/{slug}")

@@ -188,7 +188,6 @@ def _list_context(ctx: Context, user: CurrentUser, errors: dict[str, str]) -> di
                 "count": len(c.items),
                 "edit_url": ctx.urls.studio_collection(c.id),
                 "page_url": ctx.urls.collection(c.slug) if c.state == "public" else None,
-                "for_site": c.owner_id is None,
             }
             for c in collections.editable(session, user)
         ]
