@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from cite_live.vocabulary import (
+    COLLECTION_KINDS,
+    COLLECTION_STATES,
     JOB_STATES,
     KINDS,
     ROLES,
@@ -453,3 +455,64 @@ class Upload(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship()
+
+
+class Collection(Base):
+    """An ordered, bilingual set of productions with a cover: a festival's highlight, a season
+    at the Cité, an album, a podcast series (``vocabulary.COLLECTION_KINDS``). Made by an artist
+    (``owner_id``) or, with no owner, by an admin for the site; see cite_live.collections."""
+
+    __tablename__ = "collections"
+    __table_args__ = (
+        _one_of("kind", COLLECTION_KINDS),
+        _one_of("state", COLLECTION_STATES),
+        Index("ix_collections_listing", "state", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True, default=new_public_id)
+    # Chosen from the title when it is made, then kept: the address shared stays good.
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="album")
+    # "draft" until its maker makes it public: nobody else sees it meanwhile.
+    state: Mapped[str] = mapped_column(String(10), default="draft")
+    title: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str | None] = mapped_column(Text)
+    # Re-encoded like a production's cover (cite_live.covers), under collections/{id}/covers/.
+    cover_key: Mapped[str | None] = mapped_column(String(400))
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    owner: Mapped[User | None] = relationship()
+    items: Mapped[list[CollectionItem]] = relationship(
+        back_populates="collection",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="CollectionItem.position",
+    )
+
+
+class CollectionItem(Base):
+    """A production's place in a collection; a production may be in several collections, once
+    in each."""
+
+    __tablename__ = "collection_items"
+    __table_args__ = (UniqueConstraint("collection_id", "production_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[str] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), index=True
+    )
+    production_id: Mapped[str] = mapped_column(
+        ForeignKey("productions.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    collection: Mapped[Collection] = relationship(back_populates="items")
+    production: Mapped[Production] = relationship()

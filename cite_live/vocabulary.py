@@ -19,6 +19,9 @@ JOB_STATES = ("queued", "running", "done", "failed")
 ROLES = ("admin", "artist")
 UPLOAD_STATES = ("receiving", "complete", "stored", "terminated")
 VERSION_STATES = ("building", "published", "retired")
+# A collection of productions (cite_live.collections): what it gathers, and whether it is shown.
+COLLECTION_KINDS = ("festival", "season", "album", "podcast")
+COLLECTION_STATES = ("draft", "public")
 
 KIND_LABELS = {"audio": N_("Audio"), "video": N_("Video")}
 STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
@@ -48,6 +51,17 @@ SESSION_TYPE_LABELS = {
     "residency": N_("Residency"),
     "rehearsal": N_("Rehearsal"),
     "podcast": N_("Podcast"),
+}
+COLLECTION_KIND_LABELS = {
+    "festival": N_("Festival highlight"),
+    "season": N_("Season"),
+    "album": N_("Album"),
+    "podcast": N_("Podcast series"),
+}
+COLLECTION_STATE_LABELS = {"draft": DRAFT_LABEL, "public": N_("Public")}
+COLLECTION_STATE_HINTS = {
+    "draft": N_("Only you and the administrators can see it."),
+    "public": N_("Listed on the site, with its page, feed and player."),
 }
 ROLE_LABELS = {"admin": N_("Administrator"), "artist": N_("Artist")}
 CREDIT_ROLE_LABELS = {

@@ -48,7 +48,7 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from cite_live import access
-from cite_live.models import Production
+from cite_live.models import Collection, CollectionItem, Production
 from cite_live.services import Services, open_services
 from cite_live.web.app import create_app
 from tests.account_fixtures import artist_id, login, make_user, token_for
@@ -68,6 +68,8 @@ class World:
     slugs: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     uploads: dict[str, str] = field(default_factory=dict)
+    # The owner's collections, "public" and "draft", each holding the public production.
+    collections: dict[str, str] = field(default_factory=dict)
     spare_user: int = 0
 
     def token(self, secret_key: str, production: str, seconds: int) -> str:
@@ -125,6 +127,16 @@ def build_world(services: Services, app: Any) -> World:
             production = session.get(Production, production_id)
             assert production is not None
             world.slugs[name] = production.slug
+        for state in ("public", "draft"):
+            collection = Collection(
+                title=f"Collection {state}", slug=f"collection-{state}", state=state, owner_id=owner
+            )
+            session.add(collection)
+            session.flush()
+            session.add(
+                CollectionItem(collection_id=collection.id, production_id=world.ids["public"])
+            )
+            world.collections[state] = collection.id
     for name in ("private", "public"):
         world.keys[name] = f"productions/{world.ids[name]}/j1/a128/seg_00001.m4s"
     # The owner's uploads, made with a token so that no role's session is involved.
@@ -191,6 +203,14 @@ def oembed(name: str) -> Callable[[World, Services], str]:
     return lambda world, services: (
         f"/oembed?url=http%3A%2F%2Ftestserver%2Fproductions%2F{world.slugs[name]}"
     )
+
+
+def collection(template: str, state: str) -> Callable[[World, Services], str]:
+    return lambda world, services: template.format(id=world.collections[state])
+
+
+def collection_form(world: World, services: Services) -> Request:
+    return {"data": {"title": "Collection retitrée", "kind": "season", "state": "public"}}
 
 
 def upload(name: str) -> Callable[[World, Services], str]:
@@ -335,6 +355,24 @@ MATRIX: tuple[Row, ...] = (
         private_media("private", -1, "private"),                             404, 404, 404, 404),
     row("GET", "/media/private/{token}/{key:path}", "signed link of another production",
         private_media("public", 60, "private"),                              404, 404, 404, 404),
+    # A collection: public ones to everyone, a draft to nobody but in the studio.
+    row("GET", "/collections", "", "/collections",                            200, 200, 200, 200),
+    row("GET", "/collections/{slug}", "public", "/collections/collection-public",
+                                                                              200, 200, 200, 200),
+    row("GET", "/collections/{slug}", "draft", "/collections/collection-draft",
+                                                                              404, 404, 404, 404),
+    row("GET", "/collections/{slug}/feed.atom", "public",
+        "/collections/collection-public/feed.atom",                          200, 200, 200, 200),
+    row("GET", "/collections/{slug}/feed.atom", "draft",
+        "/collections/collection-draft/feed.atom",                           404, 404, 404, 404),
+    row("GET", "/embed/collections/{collection_id}", "public",
+        collection("/embed/collections/{id}", "public"),                     200, 200, 200, 200),
+    row("GET", "/embed/collections/{collection_id}", "draft",
+        collection("/embed/collections/{id}", "draft"),                      404, 404, 404, 404),
+    row("GET", "/api/v1/collections/{collection_id}", "public",
+        collection("/api/v1/collections/{id}", "public"),                    200, 200, 200, 200),
+    row("GET", "/api/v1/collections/{collection_id}", "draft",
+        collection("/api/v1/collections/{id}", "draft"),                     404, 404, 404, 404),
     # Accounts.
     row("GET", "/login", "", "/login",                                        200, 303, 303, 303),
     row("POST", "/login", "wrong password", "/login",                         403, 400, 400, 400,
@@ -379,6 +417,15 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/studio/profiles/{artist_id}", "", profile(),                303, 404, 200, 200),
     row("POST", "/studio/profiles/{artist_id}", "", profile(),               403, 404, 303, 303,
         profile_form),
+    # Collections in the studio: their maker and the admins; another artist meets a 404.
+    row("GET", "/studio/collections", "", "/studio/collections",             303, 200, 200, 200),
+    row("POST", "/studio/collections", "new", "/studio/collections",         403, 303, 303, 303,
+        form(title="Saison", kind="season")),
+    row("GET", "/studio/collections/{collection_id}", "draft",
+        collection("/studio/collections/{id}", "draft"),                     303, 404, 200, 200),
+    row("POST", "/studio/collections/{collection_id}", "edit",
+        collection("/studio/collections/{id}", "draft"),                     403, 404, 303, 303,
+        collection_form),
     # Administration.
     row("GET", "/admin", "", "/admin",                                        303, 403, 403, 200),
     row("POST", "/admin/productions/{production_id}/unpublish", "",

@@ -26,6 +26,7 @@ SITE_PATH_STARTS = (
     "/venues",
     "/tags",
     "/search",
+    "/collections",
     "/lang/",
     "/login",
     "/logout",

@@ -75,6 +75,7 @@ FUZZ: dict[str, Any] = {
     "parameters": {
         "path.slug": {"dictionary": "hostile", "probability": 0.5},
         "path.production_id": {"dictionary": "hostile", "probability": 0.5},
+        "path.collection_id": {"dictionary": "hostile", "probability": 0.5},
         "query.url": {"dictionary": "pages", "probability": 0.6},
         # A cookie never holds a NUL or a space: forged sessions instead.
         "cookie.cite_session": {"dictionary": "sessions", "probability": 0.5},

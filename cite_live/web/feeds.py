@@ -29,7 +29,11 @@ from email.utils import format_datetime
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from cite_live import collections
 from cite_live.catalogue import production_query
+from cite_live.collection_view import description_of as collection_description
+from cite_live.collection_view import page_url as collection_page_url
+from cite_live.collection_view import title_of as collection_title
 from cite_live.listing import artist_productions, page_of_productions, productions_where
 from cite_live.metadata import PROVIDER_NAME, excerpt, stored_size
 from cite_live.models import MediaVersion, Production, aware
@@ -256,6 +260,35 @@ def artist_feed(ctx: Context) -> Response:
             alternate_url=artist_url(artist.slug, urls),
             lang=lang,
             feed_id=ids.absolute(ids.artist_feed(artist.slug)),
+            ids=ids,
+        )
+    return _atom_response(body)
+
+
+@page
+def collection_feed(ctx: Context) -> Response:
+    """A public collection's productions, in the collection's order (its hidden ones left out,
+    as everywhere: cite_live.collections)."""
+    urls, lang = ctx.urls, ctx.lang
+    ids = Urls(ctx.settings.stable_url)
+    slug = ctx.path_name("slug")
+    with ctx.services.sessions() as session:
+        collection = collections.public_at(session, slug) if slug else None
+        if collection is None:
+            raise HTTPException(404, "There is no collection at this address.")
+        rows = collections.shown_items(session, collection.id, production_query())[:FEED_SIZE]
+        title = collection_title(collection, lang)
+        body = atom_feed(
+            rows,
+            ctx.store,
+            urls,
+            title=f"{title} — {PROVIDER_NAME}",
+            subtitle=excerpt(collection_description(collection, lang)) or title,
+            self_url=urls.absolute(urls.collection_feed(collection.slug)),
+            alternate_url=collection_page_url(collection, urls),
+            lang=lang,
+            # By its public id, which never changes, unlike its slug.
+            feed_id=ids.absolute(ids.api_collection(collection.id)),
             ids=ids,
         )
     return _atom_response(body)

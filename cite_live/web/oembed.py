@@ -16,7 +16,7 @@ from markupsafe import escape
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-from cite_live import params
+from cite_live import collection_view, collections, params
 from cite_live.auth import can_view
 from cite_live.catalogue import picture_key, production_at
 from cite_live.metadata import PROVIDER_NAME, image_size
@@ -27,13 +27,15 @@ from cite_live.web.limits import OEMBED_MAX_URL_LENGTH
 from cite_live.web.urls import PATHS, with_query
 
 
-def _page_path() -> re.Pattern[str]:
-    """A production page's path, with or without a trailing slash; the slug is one segment."""
-    before, _, after = PATHS["production"].partition("{slug}")
+def _page_path(name: str = "production") -> re.Pattern[str]:
+    """A production (or collection) page's path, with or without a trailing slash; the slug is
+    one segment."""
+    before, _, after = PATHS[name].partition("{slug}")
     return re.compile(f"{re.escape(before)}([^/]+){re.escape(after)}/?")
 
 
 _PAGE_PATH = _page_path()
+_COLLECTION_PATH = _page_path("collection_page")
 CACHE_AGE = 3600
 NOT_OURS = "This address is not a production page of this site."
 
@@ -59,8 +61,8 @@ def player_size(kind: str, maxwidth: int | None, maxheight: int | None) -> tuple
     return max(1, width), max(1, height)
 
 
-def _slug_of(url: str, hosts: set[str]) -> str | None:
-    """The production slug in ``url`` when it is one of our production pages."""
+def _slug_of(url: str, hosts: set[str], pattern: re.Pattern[str] = _PAGE_PATH) -> str | None:
+    """The slug in ``url`` when it is one of our production pages (or those of ``pattern``)."""
     if len(url) > OEMBED_MAX_URL_LENGTH:
         return None
     try:
@@ -69,7 +71,7 @@ def _slug_of(url: str, hosts: set[str]) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts:
         return None
-    match = _PAGE_PATH.fullmatch(parts.path)
+    match = pattern.fullmatch(parts.path)
     return params.path_name(unquote(match.group(1))) if match else None
 
 
@@ -102,6 +104,9 @@ def oembed(ctx: Context) -> JSONResponse:
     # The address the request arrived at (it passed cite_live.site.HostMiddleware) and site.url.
     here = urlsplit(str(ctx.request.base_url)).netloc.lower()
     hosts = {here, urlsplit(ctx.site).netloc.lower()}
+    collection_slug = _slug_of(url, hosts, _COLLECTION_PATH)
+    if collection_slug is not None:
+        return _collection(ctx, collection_slug, maxwidth, maxheight)
     slug = _slug_of(url, hosts)
     if slug is None:
         raise HTTPException(404, NOT_OURS)
@@ -143,4 +148,26 @@ def oembed(ctx: Context) -> JSONResponse:
     ):
         data["thumbnail_url"] = thumbnail
         data["thumbnail_width"], data["thumbnail_height"] = size
+    return JSONResponse(data, headers={**CORS, "Cache-Control": f"public, max-age={CACHE_AGE}"})
+
+
+def _collection(
+    ctx: Context, slug: str, maxwidth: int | None, maxheight: int | None
+) -> JSONResponse:
+    """The answer for a public collection's page: its playlist player (collection_view)."""
+    with ctx.services.sessions() as session:
+        found = collections.public_at(session, slug)
+        if found is None:
+            raise HTTPException(404, NOT_OURS)
+        items = collections.shown_items(session, found.id)
+        data = collection_view.oembed(
+            found,
+            items,
+            ctx.store,
+            ctx.urls,
+            ctx.lang,
+            maxwidth=maxwidth,
+            maxheight=maxheight,
+            cache_age=CACHE_AGE,
+        )
     return JSONResponse(data, headers={**CORS, "Cache-Control": f"public, max-age={CACHE_AGE}"})

@@ -14,7 +14,15 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from cite_live.auth import COOKIE
-from cite_live.vocabulary import JOB_STATES, KINDS, LICENCES, SESSION_TYPES, STATUSES, VISIBILITIES
+from cite_live.vocabulary import (
+    COLLECTION_KINDS,
+    JOB_STATES,
+    KINDS,
+    LICENCES,
+    SESSION_TYPES,
+    STATUSES,
+    VISIBILITIES,
+)
 from cite_live.web.context import Context, api
 from cite_live.web.limits import (
     API_DEFAULT_PER_PAGE,
@@ -203,6 +211,31 @@ SCHEMAS["ArtistDetail"] = {
         "productions_url",
     ],
 }
+SCHEMAS["Collection"] = _object(
+    {
+        "id": {**STRING, "description": "Public identifier, stable for ever."},
+        "slug": {**STRING, "description": "Last part of the page URL."},
+        "kind": {"type": "string", "enum": list(COLLECTION_KINDS)},
+        "title": {**STRING, "description": "Title in French (the catalogue's language)."},
+        "title_en": _nullable(STRING),
+        "description": STRING,
+        "description_en": _nullable(STRING),
+        "cover_url": {
+            **_nullable(URL),
+            "description": "Its cover, else the picture of its first production.",
+        },
+        "page_url": URL,
+        "embed_url": {**URL, "description": "Address of the playlist player."},
+        "feed_url": {**URL, "description": "Atom feed of its productions."},
+        "updated_at": DATE_TIME,
+        "items": {
+            "type": "array",
+            "items": _ref("Production"),
+            "description": "Its ready, public productions, in its order.",
+        },
+    },
+    description="A festival highlight, a season, an album or a podcast series.",
+)
 SCHEMAS["OEmbed"] = _object(
     {
         "version": {"const": "1.0"},
@@ -468,6 +501,16 @@ def document(server_url: str) -> dict[str, Any]:
                     {"404": "No such artist."},
                 ),
             },
+            PATHS["api_collection"]: {
+                "parameters": [_path("collection_id", "The collection's public identifier.")],
+                **_operation(
+                    "getCollection",
+                    "One public collection and its ready, public productions, in order.",
+                    [],
+                    "Collection",
+                    {"404": "No such public collection."},
+                ),
+            },
             PATHS["api_my_productions"]: _operation(
                 "listMyProductions",
                 "The productions of the signed-in account (session or Bearer token), newest "
@@ -483,9 +526,13 @@ def document(server_url: str) -> dict[str, Any]:
             ),
             PATHS["oembed"]: _operation(
                 "oEmbed",
-                "oEmbed 1.0 description of a production page, for embedding its player.",
+                "oEmbed 1.0 description of a production or collection page, for embedding its "
+                "player.",
                 [
-                    {**_query("url", "Address of a production page.", PAGE_URL), "required": True},
+                    {
+                        **_query("url", "Address of a production or collection page.", PAGE_URL),
+                        "required": True,
+                    },
                     _query("format", "json (xml is not offered).", {"enum": ["json", "xml"]}),
                     _query("maxwidth", "Largest width wanted.", {"type": "integer", "minimum": 1}),
                     _query(
@@ -495,7 +542,7 @@ def document(server_url: str) -> dict[str, Any]:
                 "OEmbed",
                 {
                     "400": BAD_PARAMETER,
-                    "404": "Not the address of one of our production pages.",
+                    "404": "Not the address of one of our production or collection pages.",
                     "501": "A format other than json was asked for.",
                 },
             ),

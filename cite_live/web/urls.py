@@ -27,6 +27,9 @@ PATHS: Mapping[str, str] = {
     "tags": "/tags",
     "tag": "/tags/{slug}",
     "search": "/search",
+    "collections": "/collections",
+    "collection_page": "/collections/{slug}",
+    "collection_feed": "/collections/{slug}/feed.atom",
     "set_language": "/lang/{code}",
     # Accounts.
     "login": "/login",
@@ -42,6 +45,8 @@ PATHS: Mapping[str, str] = {
     "studio_delete": "/studio/productions/{production_id}/delete",
     "studio_retry": "/studio/productions/{production_id}/retry",
     "studio_profiles": "/studio/profiles",
+    "studio_collections": "/studio/collections",
+    "studio_collection": "/studio/collections/{collection_id}",
     "studio_profile": "/studio/profiles/{artist_id}",
     "admin": "/admin",
     "admin_publish": "/admin/productions/{production_id}/publish",
@@ -54,6 +59,7 @@ PATHS: Mapping[str, str] = {
     "site_feed": "/feed.atom",
     "podcast_feed": "/podcast.rss",
     "embed": "/embed/{production_id}",
+    "embed_collection": "/embed/collections/{collection_id}",
     "oembed": "/oembed",
     # The JSON API and tus uploads.
     "api_openapi": "/api/v1/openapi.json",
@@ -61,6 +67,7 @@ PATHS: Mapping[str, str] = {
     "api_production": "/api/v1/productions/{production_id}",
     "api_artists": "/api/v1/artists",
     "api_artist": "/api/v1/artists/{slug}",
+    "api_collection": "/api/v1/collections/{collection_id}",
     "api_my_productions": "/api/v1/me/productions",
     "api_uploads": "/api/v1/uploads/",
     "api_upload": "/api/v1/uploads/{upload_id}",
@@ -157,6 +164,15 @@ class Urls:
     def search(self, **query: Any) -> str:
         return with_query(path("search"), query)
 
+    def collections(self, **query: Any) -> str:
+        return with_query(path("collections"), query)
+
+    def collection(self, slug: str, **query: Any) -> str:
+        return with_query(path("collection_page", slug=slug), query)
+
+    def collection_feed(self, slug: str) -> str:
+        return path("collection_feed", slug=slug)
+
     def set_language(self, code: str, next: str | None = None) -> str:
         return with_query(path("set_language", code=code), {"next": next})
 
@@ -205,6 +221,13 @@ class Urls:
     def studio_profile(self, artist_id: int, **query: Any) -> str:
         return with_query(path("studio_profile", artist_id=artist_id), query)
 
+    def studio_collections(self, **query: Any) -> str:
+        """The collections the signed-in account may edit, and the form making a new one."""
+        return with_query(path("studio_collections"), query)
+
+    def studio_collection(self, collection_id: str, **query: Any) -> str:
+        return with_query(path("studio_collection", collection_id=collection_id), query)
+
     def admin(self, fragment: str | None = None, **query: Any) -> str:
         return with_query(path("admin"), query, fragment)
 
@@ -238,6 +261,10 @@ class Urls:
         """The iframe player of the production at ``address`` (its id, or its secret name)."""
         return with_query(path("embed", production_id=address), query)
 
+    def embed_collection(self, collection_id: str, **query: Any) -> str:
+        """The playlist player of a collection (its public id)."""
+        return with_query(path("embed_collection", collection_id=collection_id), query)
+
     def oembed(self, **query: Any) -> str:
         return with_query(path("oembed"), query)
 
@@ -257,6 +284,9 @@ class Urls:
 
     def api_artist(self, slug: str) -> str:
         return path("api_artist", slug=slug)
+
+    def api_collection(self, collection_id: str) -> str:
+        return path("api_collection", collection_id=collection_id)
 
     def api_my_productions(self, **query: Any) -> str:
         return with_query(path("api_my_productions"), query)

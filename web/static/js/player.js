@@ -38,6 +38,26 @@ class Player {
     // attribute, which the Content-Security-Policy refuses (style-src-attr); the time range and
     // the waveform it colours are drawn after this line.
     if (this.config.color) this.root.style.setProperty("--cl-accent", this.config.color);
+    // What a playlist (playlist.js) or a partner's script listens to: bubbling events on the
+    // player's root, whatever the engine.
+    this.announce = (event) => {
+      this.root.dispatchEvent(new CustomEvent(`cl-player:${event.type}`, { bubbles: true }));
+    };
+    for (const type of ["play", "pause", "ended"]) this.media.addEventListener(type, this.announce);
+  }
+
+  /** Stop for good: the stream, the waveform and the events; the markup stays with the caller. */
+  destroy() {
+    for (const type of ["play", "pause", "ended"]) {
+      this.media.removeEventListener(type, this.announce);
+    }
+    this.media.pause();
+    this.hls?.destroy();
+    this.hls = null;
+    this.wavesurfer?.destroy();
+    this.wavesurfer = null;
+    const index = players.indexOf(this);
+    if (index >= 0) players.splice(index, 1);
   }
 
   get id() {
@@ -272,7 +292,18 @@ class Player {
   }
 }
 
-const players = Array.from(document.querySelectorAll("[data-player]"), (root) => new Player(root));
+const players = [];
+
+/** A player for the markup at ``root`` (the player() macro's), started. */
+export function mount(root) {
+  const player = new Player(root);
+  players.push(player);
+  player.started = player.start().catch((error) => {
+    console.error(error);
+    player.fail();
+  });
+  return player;
+}
 
 // Links and buttons carrying data-seek (a setlist entry, a time code in a description) seek the
 // page's player instead of reloading the page; their href (?t=) still works without script.
@@ -289,14 +320,14 @@ document.addEventListener("click", (event) => {
   player.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
 });
 
+// Every player of the page, but those waiting in a <template> (a playlist's next items); before
+// the share panels, which look for the player of their production.
+for (const root of document.querySelectorAll("[data-player]")) {
+  if (!root.closest("template")) mount(root);
+}
+
 initSharePanels((id) => players.find((player) => player.id === id));
 
-window.CiteLivePlayer = { players, Hls };
+window.CiteLivePlayer = { players, mount, Hls };
 window.Hls = Hls;
 
-for (const player of players) {
-  player.start().catch((error) => {
-    console.error(error);
-    player.fail();
-  });
-}
