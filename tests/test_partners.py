@@ -220,6 +220,9 @@ def test_each_policy_answers_each_framer(
         assert config["embed_origins"] == expected
     else:
         assert is_card(response)
+        assert (
+            tags_named(response.text, "body")[0]["class"] == "cl-unavailable cl-unavailable--video"
+        )
         link = tags_named(response.text, "a")[0]
         # The way to where it plays: its page on the site, in a tab of its own.
         assert link["href"] == f"{SITE}/productions/concert"
@@ -274,8 +277,10 @@ def test_what_cannot_play_shows_a_frameable_card(
     assert "no-store" in response.headers["cache-control"]
     assert is_card(response)
     assert "Cet enregistrement n’est plus disponible ici" in response.text
-    body = tags_named(response.text, "body")[0]
-    assert f"cl-unavailable--{kind}" in str(body["class"])
+    # Nothing tells a hidden production from one that does not exist, not even its kind.
+    assert tags_named(response.text, "body")[0]["class"] == "cl-unavailable"
+    unknown = client.get("/embed/n0-such-production", headers={**FRAME, "Referer": f"{PARTNER}/"})
+    assert response.text.replace(address, "X") == unknown.text.replace("n0-such-production", "X")
     link = tags_named(response.text, "a")[0]
     assert link["href"] == f"{SITE}/" and link["target"] == "_blank"
     english = client.get(f"/embed/{address}?lang=en")

@@ -52,8 +52,9 @@ CARD_HEADERS = {
 }
 
 
-def _card(ctx: Context, status: int, kind: str, link: str) -> Response:
-    """The "not available here" card, in the frame's shape (``kind``) when it is known."""
+def _card(ctx: Context, status: int, link: str, kind: str | None = None) -> Response:
+    """The "not available here" card. ``kind`` (audio, video) only for a production anyone may
+    know of: a hidden one's card is the card of one that does not exist, to the byte."""
     context = {"kind": kind, "link": link, "lang": ctx.lang}
     return ctx.render("embed_unavailable.html", context, status=status, headers=CARD_HEADERS)
 
@@ -75,14 +76,13 @@ def embed_page(ctx: Context) -> Response:
         # it. Private ones do not exist for the outside: only their owner and the admins see
         # them, on this site.
         if production is None or not can_view(ctx.user, production, by_address=by_address):
-            kind = production.kind if production is not None else "video"
-            return _card(ctx, 404, kind, home)
+            return _card(ctx, 404, home)
         allowed = partners.allowed_origins(production, site)
         headers = ctx.request.headers
         if partners.framer_refused(
             allowed, headers.get("sec-fetch-dest"), headers.get("referer"), _here(ctx)
         ):
-            return _card(ctx, 403, production.kind, page_url(production, ctx.urls))
+            return _card(ctx, 403, page_url(production, ctx.urls), production.kind)
         link = media_link(services, production, site)
         data = player_data(production, services.store, site, lang=lang, link=link)
         private = production.visibility == "private"
