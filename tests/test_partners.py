@@ -54,6 +54,13 @@ def set_policy(services: Services, production_id: str, policy: str) -> None:
         )
 
 
+def slug_of(services: Services, production_id: str) -> str:
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        return production.slug
+
+
 def policy_of(services: Services, production_id: str) -> str:
     with services.sessions() as session:
         production = session.get(Production, production_id)
@@ -324,6 +331,13 @@ def test_the_page_cache_never_hands_one_framers_answer_to_another(
                 refused = client.get(f"/embed/{kept_id}", headers=stranger)
                 assert refused.status_code == 403 and is_card(refused)
                 assert refused.headers.get("x-cache") != "hit"
+            # The page's player settings name the partners: a new one shows at once.
+            page = f"/productions/{slug_of(services, kept_id)}"
+            client.get(page)
+            assert client.get(page).headers["x-cache"] == "hit"
+            add_partner(services, "Salle", "https://salle.example")
+            origins = player_config(client.get(page).text)["embed_origins"]
+            assert origins == [SITE, PARTNER, "https://salle.example"]
     finally:
         services.close()
 
