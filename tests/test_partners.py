@@ -614,3 +614,14 @@ def test_the_migration_lets_every_production_play_anywhere_and_keeps_its_rows(
             assert connection.scalar(text("SELECT count(*) FROM productions")) == 1
     finally:
         engine.dispose()
+
+
+def test_a_partner_name_with_markup_stays_text(
+    services: Services, client: TestClient, admin_csrf: str
+) -> None:
+    name = '<img src=x onerror="alert(1)"> Festival'
+    form = {"csrf_token": admin_csrf, "name": name, "origins": PARTNER}
+    assert client.post("/admin/partners", data=form, follow_redirects=False).status_code == 303
+    listing = client.get("/admin/partners").text
+    assert "<img src=x" not in listing and "&lt;img src=x onerror=" in listing
+    assert tags_named(listing, "img") == []
