@@ -150,7 +150,8 @@ class PageMeta:
     description: str
     url: str
     lang: str
-    oembed_url: str
+    # None for a production only some sites may frame (embed_policy): nothing to discover.
+    oembed_url: str | None
     # (property, content) pairs, in order: Open Graph uses ``property=``, Twitter ``name=``.
     open_graph: list[tuple[str, str]] = field(default_factory=list)
     twitter: list[tuple[str, str]] = field(default_factory=list)
@@ -255,14 +256,19 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
         ("og:locale", LOCALES.get(lang, LOCALES["fr"])),
     ]
     og += [("og:locale:alternate", code) for key, code in LOCALES.items() if key != lang]
+    # A player that only some sites may frame is offered to no one else (cite_live.partners).
+    embeddable = production.embed_policy == "anywhere"
     twitter: list[tuple[str, str]] = [
-        ("twitter:card", "player"),
+        ("twitter:card", "player" if embeddable else "summary"),
         ("twitter:title", title),
         ("twitter:description", description),
-        ("twitter:player", embed),
-        ("twitter:player:width", str(width)),
-        ("twitter:player:height", str(height)),
     ]
+    if embeddable:
+        twitter += [
+            ("twitter:player", embed),
+            ("twitter:player:width", str(width)),
+            ("twitter:player:height", str(height)),
+        ]
     image_url = picture_url(production, store, urls.site)
     if picture and image_url:
         og.append(("og:image", image_url))
@@ -271,21 +277,23 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
             og += [("og:image:width", str(size[0])), ("og:image:height", str(size[1]))]
         og.append(("og:image:alt", title))
         twitter.append(("twitter:image", image_url))
-    og += [
-        ("og:video", embed),
-        ("og:video:type", "text/html"),
-        ("og:video:width", str(width)),
-        ("og:video:height", str(height)),
-    ]
-    if embed.startswith("https://"):
-        og.append(("og:video:secure_url", embed))
+    if embeddable:
+        og += [
+            ("og:video", embed),
+            ("og:video:type", "text/html"),
+            ("og:video:width", str(width)),
+            ("og:video:height", str(height)),
+        ]
+        if embed.startswith("https://"):
+            og.append(("og:video:secure_url", embed))
     if production.kind == "audio" and version is not None and version.download_key:
         download = store.public_url(version.download_key, urls.site)
         og += [("og:audio", download), ("og:audio:type", "audio/mp4")]
-        twitter += [
-            ("twitter:player:stream", download),
-            ("twitter:player:stream:content_type", "audio/mp4"),
-        ]
+        if embeddable:
+            twitter += [
+                ("twitter:player:stream", download),
+                ("twitter:player:stream:content_type", "audio/mp4"),
+            ]
     if production.duration is not None and math.isfinite(production.duration):
         key = "video:duration" if production.kind == "video" else "music:duration"
         og.append((key, str(round(production.duration))))
@@ -297,7 +305,7 @@ def page_metadata(production: Production, store: ObjectStore, site_url: str, lan
         description=description,
         url=url,
         lang=lang,
-        oembed_url=oembed_url(production, urls),
+        oembed_url=oembed_url(production, urls) if embeddable else None,
         open_graph=og,
         twitter=twitter,
         json_ld=script_json(_json_ld(production, store, urls, title, description)),

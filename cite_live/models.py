@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from cite_live.vocabulary import (
     COLLECTION_KINDS,
     COLLECTION_STATES,
+    EMBED_POLICIES,
     JOB_STATES,
     KINDS,
     ROLES,
@@ -235,6 +236,7 @@ class Production(Base):
         _one_of("status", STATUSES),
         _one_of("visibility", VISIBILITIES),
         _one_of("publish_as", VISIBILITIES),
+        _one_of("embed_policy", EMBED_POLICIES),
         # A draft is private until its artist publishes it (cite_live.catalogue.publish).
         CheckConstraint("publish_as IS NULL OR visibility = 'private'", name="drafts_are_private"),
         # Listings filter on what the public may see, then sort by date or group by venue/type.
@@ -264,6 +266,10 @@ class Production(Base):
     # Set while it is a draft (uploaded, not yet published by its artist): the visibility it
     # takes once published. None for a production that was published.
     publish_as: Mapped[str | None] = mapped_column(String(10))
+    # Where its player may be framed: any site, the partners' (Partner), or this site only.
+    embed_policy: Mapped[str] = mapped_column(
+        String(10), default="anywhere", server_default="anywhere"
+    )
     original_key: Mapped[str | None] = mapped_column(String(500))
     original_filename: Mapped[str | None] = mapped_column(String(300))
     # Size of the original in the store, counted against its owner's quota; None while it is
@@ -309,6 +315,19 @@ class Production(Base):
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
+
+
+class Partner(Base):
+    """A site allowed to frame the players of productions kept for partners
+    (``embed_policy = "partners"``): its name, and the origins it is served from."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # "scheme://host[:port]" each, normalised by cite_live.partners.
+    origins: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ProductionSlug(Base):

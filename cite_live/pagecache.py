@@ -54,6 +54,8 @@ CATALOGUE_TABLES = frozenset(
         "credits",
         "chapters",
         "media_versions",
+        # The partner sites: the player's settings on a production's page name their origins.
+        "partners",
     }
 )
 # How long a visitor waits for someone else's render of the same page before rendering it too.

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cite_live import partners
 from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
 from cite_live.presenter import (
@@ -112,16 +113,32 @@ class PlayerOptions:
         }
 
 
-def embed_snippet(embed_url: str, kind: str, title: str) -> str:
-    """The iframe HTML a partner pastes; attribute values escaped, as it is HTML in their page."""
-    width, height = EMBED_SIZES.get(kind, EMBED_SIZES["video"])
-    # Audio stretches to the partner's column; video keeps its 16:9 box and shrinks on phones.
-    shown_width = "100%" if kind == "audio" else str(width)
+def embed_iframe(
+    src: str, kind: str, title: str, size: tuple[int, int] | None = None, *, capped: bool = False
+) -> str:
+    """The iframe HTML of a player, attribute values escaped (it is HTML in a partner's page).
+
+    It fits any column from 280 px up: video keeps its 16:9 box at the column's width, audio
+    its height across it. The width and height attributes stay for the consumers that read
+    them; the style, which browsers follow, overrides them. ``capped``: no wider than ``size``
+    (oEmbed's maxwidth). ``referrerpolicy`` sends the partner's origin even from a page that
+    sends no Referer, so that the player can tell a refused framer (cite_live.partners).
+    """
+    width, height = size or EMBED_SIZES.get(kind, EMBED_SIZES["video"])
+    cap = f"{width}px" if capped else "100%"
+    shape = f"height:{height}px" if kind == "audio" else "height:auto;aspect-ratio:16/9"
     return (
-        f'<iframe src="{html.escape(embed_url)}" width="{shown_width}" height="{height}" '
-        'style="border:0;max-width:100%" allow="autoplay; fullscreen; picture-in-picture" '
-        f'allowfullscreen loading="lazy" title="{html.escape(title[:200])}"></iframe>'
+        f'<iframe src="{html.escape(src)}" width="{width}" height="{height}" '
+        f'style="border:0;width:100%;max-width:{cap};{shape}" '
+        'allow="autoplay; fullscreen; picture-in-picture" allowfullscreen loading="lazy" '
+        'referrerpolicy="strict-origin-when-cross-origin" '
+        f'title="{html.escape(title[:200])}"></iframe>'
     )
+
+
+def embed_snippet(embed_url: str, kind: str, title: str) -> str:
+    """The iframe HTML a partner pastes (web/static/js/share.js writes the same)."""
+    return embed_iframe(embed_url, kind, title)
 
 
 def player_data(
@@ -168,5 +185,6 @@ def player_data(
         "embed_width": width,
         "embed_height": height,
         "embed_snippet": embed_snippet(embed, production.kind, title),
+        "embed_origins": partners.allowed_origins(production, urls.site),
         "lang": lang,
     }

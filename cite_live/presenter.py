@@ -323,6 +323,7 @@ def production_json(
         "loudness_lufs": version.loudness_lufs if version else None,
         "page_url": page_url(production, urls),
         "embed_url": embed_url(production, urls),
+        "embed_policy": production.embed_policy,
         "created_at": aware(production.created_at).isoformat(),
         "published_at": (
             aware(production.published_at).isoformat() if production.published_at else None

@@ -21,7 +21,13 @@ from cite_live import i18n, params
 from cite_live.catalogue import retitle, set_credits, set_tags, slugify, unique_slug
 from cite_live.i18n import N_
 from cite_live.models import Chapter, Production, Venue
-from cite_live.vocabulary import CREDIT_ROLE_LABELS, LICENCES, SESSION_TYPES, VISIBILITIES
+from cite_live.vocabulary import (
+    CREDIT_ROLE_LABELS,
+    EMBED_POLICIES,
+    LICENCES,
+    SESSION_TYPES,
+    VISIBILITIES,
+)
 
 MAX_TITLE = 300
 MAX_DESCRIPTION = 20_000
@@ -52,6 +58,7 @@ BAD_SESSION_TYPE = N_("Choose a type from the list.")
 BAD_LICENCE = N_("Choose a licence from the list.")
 TOO_MANY_TAGS = N_("Give at most 30 tags.")
 BAD_VISIBILITY = N_("Choose who may see this production.")
+BAD_EMBED_POLICY = N_("Choose where its player may be embedded.")
 SETLIST_TOO_LONG = N_("The setlist is too long: 300 lines at most.")
 SETLIST_BAD_LINE = N_(
     "Line %(number)s of the setlist (“%(line)s”) does not start with a time such as 1:23 "
@@ -106,6 +113,8 @@ class Changes:
     tags: list[str]
     chapters: list[tuple[str, float]]
     visibility: str
+    # None: left as it is (a form that does not hold the field).
+    embed_policy: str | None = None
 
 
 def clock(seconds: float) -> str:
@@ -188,6 +197,8 @@ class ProductionForm:
     tags: str = ""
     setlist: str = ""
     visibility: str = "public"
+    # Empty when the form did not send it: the production keeps its own.
+    embed_policy: str = ""
     # The cover's file is not text: it is read beside the form (cite_live.covers.read), and a
     # refused form cannot give it back. Only the choice to drop the chosen cover is kept.
     remove_cover: bool = False
@@ -208,6 +219,7 @@ class ProductionForm:
             setlist="\n".join(f"{clock(c.start)} {c.title}" for c in production.chapters),
             # A draft's field is the visibility it will have once published.
             visibility=production.publish_as or production.visibility,
+            embed_policy=production.embed_policy,
         )
 
     @classmethod
@@ -236,6 +248,7 @@ class ProductionForm:
             tags=text("tags"),
             setlist=text("setlist"),
             visibility=text("visibility"),
+            embed_policy=text("embed_policy"),
             remove_cover=bool(text("remove_cover")),
         )
 
@@ -295,6 +308,8 @@ class ProductionForm:
             errors["setlist"] = setlist_error
         if self.visibility not in VISIBILITIES:
             errors["visibility"] = FieldError(BAD_VISIBILITY)
+        if self.embed_policy and self.embed_policy not in EMBED_POLICIES:
+            errors["embed_policy"] = FieldError(BAD_EMBED_POLICY)
         if errors:
             return None, errors
         return (
@@ -312,6 +327,7 @@ class ProductionForm:
                 tags=tags,
                 chapters=chapters,
                 visibility=self.visibility,
+                embed_policy=self.embed_policy or None,
             ),
             {},
         )
@@ -353,6 +369,8 @@ def apply(session: Session, production: Production, changes: Changes) -> None:
     production.licence = changes.licence
     set_tags(session, production, changes.tags)
     _set_chapters(session, production, changes.chapters)
+    if changes.embed_policy is not None:
+        production.embed_policy = changes.embed_policy
     if production.publish_as is not None:
         # A draft stays private until it is published; then it takes this one.
         production.publish_as = changes.visibility

@@ -8,7 +8,10 @@ on every page.
 - Framing: only the embeddable player may be framed by other sites; every other answer says
   ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``, so that no site can lay the
   studio's or the admin's buttons under a visitor's click (clickjacking). A response that
-  states its own ``frame-ancestors`` (the embed page) keeps it.
+  states its own ``frame-ancestors`` keeps it, and gets no X-Frame-Options: the embed page
+  (its production's ``embed_policy``), and its card of what cannot play there, which the
+  embed answers itself instead of raising to the site's error page, so that a partner's frame
+  shows the card and never the browser's broken-frame icon (cite_live.web.embeds).
 - Pages (``text/html``) get :func:`page_policy`: scripts only from the site's own files.
 
 No nonces and no hashes: the templates hold no inline script and no event-handler attribute

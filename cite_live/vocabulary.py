@@ -22,6 +22,9 @@ VERSION_STATES = ("building", "published", "retired")
 # A collection of productions (cite_live.collections): what it gathers, and whether it is shown.
 COLLECTION_KINDS = ("festival", "season", "album", "podcast")
 COLLECTION_STATES = ("draft", "public")
+# Where a production's player may be framed (cite_live.partners): any site, the partner sites
+# the admins list, or this site only.
+EMBED_POLICIES = ("anywhere", "partners", "site")
 
 KIND_LABELS = {"audio": N_("Audio"), "video": N_("Video")}
 STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
@@ -35,6 +38,20 @@ VISIBILITY_HINTS = {
     "public": N_("Listed on the site, in search and in the feeds."),
     "unlisted": N_("Reachable by its link only; absent from lists, search and feeds."),
     "private": N_("Only you and the administrators can see it."),
+}
+EMBED_POLICY_LABELS = {
+    "anywhere": N_("On any site"),
+    "partners": N_("On partner sites only"),
+    "site": N_("On this site only"),
+}
+# What each choice means, under the studio's field.
+EMBED_POLICY_HINTS = {
+    "anywhere": N_("Any site may embed its player."),
+    "partners": N_(
+        "Only the partner sites listed by the administrators may embed its player; elsewhere "
+        "the frame says the recording is not available there."
+    ),
+    "site": N_("Its player plays on its page of this site only; no other site may embed it."),
 }
 # A production its artist has not published yet (cite_live.catalogue.publish); private meanwhile.
 DRAFT_LABEL = N_("Draft")
@@ -120,3 +137,13 @@ def licence_of(code: str | None, lang: str) -> dict[str, str | None] | None:
 def choices(labels: dict[str, str], lang: str) -> list[dict[str, str]]:
     """The options of a form's list: each code with its translated label."""
     return [{"code": code, "label": i18n.gettext(text, lang)} for code, text in labels.items()]
+
+
+def hinted_choices(
+    labels: dict[str, str], hints: dict[str, str], lang: str
+) -> list[dict[str, str]]:
+    """The options of a radio group: each code with its translated label and what it means."""
+    return [
+        {**choice, "hint": i18n.gettext(hints[choice["code"]], lang)}
+        for choice in choices(labels, lang)
+    ]

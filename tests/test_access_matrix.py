@@ -17,7 +17,8 @@ which would confirm it exists. Pages that need an account send anonymous visitor
 page (303); the API and tus answer 401, with the challenge RFC 9110 requires
 (``WWW-Authenticate: Bearer realm="cite-live"``). Admin pages are 403 for artists: that they
 exist is no secret. A signed media link is the capability itself: whoever holds it may fetch
-until it expires, then 404. Every page but the embeddable player refuses to be framed (T10).
+until it expires, then 404. Every page but the embeddable player (and the card it shows
+when it cannot play) refuses to be framed (T10).
 
 While the matrix runs, the event loop serving it is watched: no request may hold it for more
 than 100 ms (asyncio's debug mode reports every callback that does). Whatever touches the
@@ -47,7 +48,7 @@ from sqlalchemy import Engine, event, update
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from cite_live import access
+from cite_live import access, partners
 from cite_live.models import Collection, CollectionItem, Production
 from cite_live.services import Services, open_services
 from cite_live.web.app import create_app
@@ -71,6 +72,8 @@ class World:
     # The owner's collections, "public" and "draft", each holding the public production.
     collections: dict[str, str] = field(default_factory=dict)
     spare_user: int = 0
+    # Partner sites: one edited, one deleted, by an admin.
+    partners: dict[str, int] = field(default_factory=dict)
 
     def token(self, secret_key: str, production: str, seconds: int) -> str:
         return access.sign(secret_key, self.ids[production], int(time.time()) + seconds)
@@ -92,6 +95,11 @@ def build_world(services: Services, app: Any) -> World:
     other = make_user(services, EMAILS["other"], artists=["Zoé Martin"])
     make_user(services, EMAILS["admin"], "admin")
     world.spare_user = make_user(services, "spare@example.org")
+    with services.sessions.begin() as session:
+        for name in ("kept", "doomed"):
+            origins = f"https://{name}.example"
+            partner = partners.save_partner(session, partners.PartnerForm(name, origins))
+            world.partners[name] = partner.id
     made = {
         "private": "private",
         "unlisted": "unlisted",
@@ -278,6 +286,10 @@ def admin_artist(suffix: str) -> Callable[[World, Services], str]:
     return build
 
 
+def partner(name: str, suffix: str = "") -> Callable[[World, Services], str]:
+    return lambda world, services: f"/admin/partners/{world.partners[name]}{suffix}"
+
+
 def profile_form(world: World, services: Services) -> Request:
     return {"data": {"bio": "Chanteuse."}, "files": {"photo": ("p.jpg", jpeg(), "image/jpeg")}}
 
@@ -441,6 +453,14 @@ MATRIX: tuple[Row, ...] = (
         form(email="spare@example.org")),
     row("POST", "/admin/artists/{artist_id}/accounts/{user_id}/unlink", "",
         admin_artist("/accounts/{user}/unlink"),                             403, 403, 403, 303),
+    row("GET", "/admin/partners", "", "/admin/partners",                      303, 403, 403, 200),
+    row("POST", "/admin/partners", "", "/admin/partners",                     403, 403, 403, 303,
+        form(name="Festival", origins="https://festival.example")),
+    row("GET", "/admin/partners/{partner_id}", "", partner("kept"),           303, 403, 403, 200),
+    row("POST", "/admin/partners/{partner_id}", "", partner("kept"),          403, 403, 403, 303,
+        form(name="Kept", origins="https://kept.example")),
+    row("POST", "/admin/partners/{partner_id}/delete", "", partner("doomed", "/delete"),
+                                                                              403, 403, 403, 303),
     # tus uploads: an upload is its creator's alone, admins included.
     row("OPTIONS", "/api/v1/uploads/", "", "/api/v1/uploads/",                401, 204, 204, 204),
     row("OPTIONS", "/api/v1/uploads", "", "/api/v1/uploads",                  401, 204, 204, 204),
@@ -580,8 +600,13 @@ def client_for(app: Any, role: str) -> Iterator[tuple[TestClient, dict[str, str]
 
 
 def framing_problem(response: Any, url: str) -> str | None:
-    """T10: only the embeddable player may be framed, by anyone (public) or this site (private)."""
+    """T10: only the embeddable player may be framed, by anyone (public) or this site (private),
+    and, in its place, the card saying that what was asked for is not available there."""
     policy = response.headers.get("content-security-policy", "")
+    if url.startswith("/embed/") and response.status_code in (403, 404):
+        if "data-embed-unavailable" not in response.text or "data-player" in response.text:
+            return "an embed refused with something else than its card"
+        return "the card sends X-Frame-Options" if "x-frame-options" in response.headers else None
     if url.startswith("/embed/") and response.status_code == 200:
         if "frame-ancestors *" not in policy and "frame-ancestors 'self'" not in policy:
             return f"embed without frame-ancestors: {policy!r}"

@@ -674,3 +674,35 @@ def test_a_collection_is_deleted_once_confirmed_and_its_productions_stay(
     assert not services.store.exists(cover)
     assert anonymous.get("/collections/festival-mix-art").status_code == 404
     assert post(nora, collection_id, "delete", confirm_delete="1").status_code == 404
+
+
+def test_the_framed_playlist_leaves_out_what_may_not_play_on_other_sites(
+    services: Services, nora: Account, anonymous: TestClient
+) -> None:
+    """A production kept for partner sites, or for this site, plays on the collection's page
+    but is not in the playlist player other sites frame (its own embed would refuse them)."""
+    policies = {"Partout": "anywhere", "Partenaires": "partners", "Ici seulement": "site"}
+    ids = {title: production(services, title, nora) for title in policies}
+    with services.sessions.begin() as session:
+        for title, policy in policies.items():
+            session.get_one(Production, ids[title]).embed_policy = policy
+    collection_id = create(nora)
+    for production_id in ids.values():
+        add(nora, collection_id, production_id)
+    post(nora, collection_id)
+    page = anonymous.get("/collections/festival-mix-art").text
+    framed = anonymous.get(f"/embed/collections/{collection_id}").text
+    for title in policies:
+        assert title in page
+    assert "Partout" in framed
+    for title in ("Partenaires", "Ici seulement"):
+        assert title not in framed and ids[title] not in framed
+
+
+def test_a_collection_gone_shows_the_frameable_card(anonymous: TestClient) -> None:
+    response = anonymous.get("/embed/collections/nothinghere")
+    assert response.status_code == 404
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors *" in policy and policy.count("frame-ancestors") == 1
+    assert "x-frame-options" not in response.headers
+    assert 'target="_blank"' in response.text

@@ -250,9 +250,22 @@ def test_embed_snippet_escapes_the_title_as_an_attribute() -> None:
     attrs = iframes[0]
     assert attrs["src"] == "https://cite.example/embed/abc?t=5&loop=1"
     assert attrs["title"] == HOSTILE
-    assert (attrs["width"], attrs["height"]) == ("100%", "166")
+    assert (attrs["width"], attrs["height"]) == ("640", "166")
     assert attrs["allow"] == "autoplay; fullscreen; picture-in-picture"
-    assert tags_named(embed_snippet("u", "video", "t"), "iframe")[0]["height"] == "360"
+    assert attrs["referrerpolicy"] == "strict-origin-when-cross-origin"
+
+
+def test_embed_snippet_fits_any_width_in_its_shape() -> None:
+    """Numbers in width and height for those who read them; the style, which browsers follow,
+    stretches the frame across the partner's column: 16:9 for video, 166 px high for audio."""
+    video = tags_named(embed_snippet("u", "video", "t"), "iframe")[0]
+    assert (video["width"], video["height"]) == ("640", "360")
+    video_style = str(video["style"])
+    assert "width:100%" in video_style and "aspect-ratio:16/9" in video_style
+    assert "height:auto" in video_style
+    audio_style = str(tags_named(embed_snippet("u", "audio", "t"), "iframe")[0]["style"])
+    assert "width:100%" in audio_style and "height:166px" in audio_style
+    assert "aspect-ratio" not in audio_style
 
 
 # --- the embed page ------------------------------------------------------------------------------

@@ -119,6 +119,42 @@ def test_maxwidth_shrinks_the_iframe_and_drops_a_thumbnail_too_big(
     assert (fits["thumbnail_width"], fits["thumbnail_height"]) == (320, 180)
 
 
+def styles(frame: dict[str, str | None]) -> dict[str, str]:
+    """The iframe's style attribute as property: value pairs."""
+    pairs = (part.split(":", 1) for part in str(frame["style"]).split(";") if part)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "cap", "shape"),
+    [
+        ("video", {}, "640px", {"aspect-ratio": "16/9", "height": "auto"}),
+        ("video", {"maxwidth": "300"}, "300px", {"aspect-ratio": "16/9", "height": "auto"}),
+        ("audio", {}, "640px", {"height": "166px"}),
+        ("audio", {"maxwidth": "300", "maxheight": "120"}, "300px", {"height": "120px"}),
+    ],
+)
+def test_the_iframe_fits_any_width_within_maxwidth(
+    client: TestClient,
+    services: Services,
+    kind: str,
+    params: dict[str, str],
+    cap: str,
+    shape: dict[str, str],
+) -> None:
+    """A fixed width="640" overflowed a 320 px page: the style stretches the frame across the
+    partner's column, no wider than oEmbed's width, in its shape; the attributes stay."""
+    publish_fake(services, "Clip", kind=kind)
+    body = oembed(client, f"{SITE}/productions/clip", **params).json()
+    assert isinstance(body["width"], int) and isinstance(body["height"], int)
+    frame = only_iframe(body["html"])
+    assert (frame["width"], frame["height"]) == (str(body["width"]), str(body["height"]))
+    style = styles(frame)
+    assert style["width"] == "100%" and style["max-width"] == cap
+    assert {name: style.get(name) for name in shape} == shape
+    assert frame["referrerpolicy"] == "strict-origin-when-cross-origin"
+
+
 def test_page_address_with_query_or_trailing_slash_is_ours(
     client: TestClient, services: Services
 ) -> None:

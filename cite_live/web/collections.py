@@ -32,7 +32,7 @@ from cite_live.i18n import N_
 from cite_live.models import Collection, Production
 from cite_live.presenter import cards, media_url, paragraphs
 from cite_live.vocabulary import COLLECTION_KIND_LABELS, label
-from cite_live.web.context import ACCOUNT_CACHE, Context, api, page
+from cite_live.web.context import ACCOUNT_CACHE, Context, api, page, unavailable_card
 
 PER_PAGE = 24
 NOT_FOUND = N_("There is no collection at this address.")
@@ -47,10 +47,16 @@ EMBED_HEADERS = {
 }
 
 
-def _playing(ctx: Context, session: Session, collection: Collection) -> dict[str, Any]:
+def _playing(
+    ctx: Context, session: Session, collection: Collection, *, framed: bool = False
+) -> dict[str, Any]:
     """What the page and the player show of ``collection``: its productions as cards and as
-    the playlist plays them, and its picture."""
+    the playlist plays them, and its picture. ``framed``: for the playlist player other sites
+    frame, which leaves out the productions kept for partner sites or for this site (their
+    own players say where they may play: cite_live.partners)."""
     items = collections.shown_items(session, collection.id)
+    if framed:
+        items = [item for item in items if item.embed_policy == "anywhere"]
     return {
         "items": items,
         "cards": cards(items, ctx.store, ctx.urls, ctx.lang),
@@ -121,8 +127,8 @@ def collection_embed(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
         found = collections.public_by_id(session, collection_id) if collection_id else None
         if found is None:
-            raise HTTPException(404, NO_SUCH_COLLECTION)
-        shown = _playing(ctx, session, found)
+            return unavailable_card(ctx, 404, ctx.urls.absolute(ctx.urls.home()))
+        shown = _playing(ctx, session, found, framed=True)
         context = {
             "lang": lang,
             "title": title_of(found, lang),

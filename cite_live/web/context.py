@@ -58,6 +58,14 @@ ACCOUNT_CACHE = "private, no-store"
 #: Partner pages may read what the API answers.
 CORS: Mapping[str, str] = {"Access-Control-Allow-Origin": "*"}
 NO_SUCH_PAGE = N_("There is no such page.")
+#: The "not available here" card that takes a player's place in a partner's frame: framed by any
+#: site, so that the partner's page never shows the browser's broken-frame icon, and never kept
+#: (what it stands for may come back).
+CARD_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": "frame-ancestors *",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
 
 #: What ``?done=`` says after a form was handled (a redirect to a page of the studio or the
 #: admin page, see :meth:`Context.see_other`), by code.
@@ -298,3 +306,11 @@ def api(handler: Callable[[Context], JSONResponse]) -> Endpoint:
         return response
 
     return endpoint
+
+
+def unavailable_card(ctx: Context, status: int, link: str, kind: str | None = None) -> Response:
+    """The card an embed answers in its frame when it has nothing to play there, with ``link``
+    to the site. ``kind`` (audio, video) sizes it, only for what anyone may know of: a hidden
+    production's card is the card of one that does not exist, to the byte."""
+    context = {"kind": kind, "link": link, "lang": ctx.lang}
+    return ctx.render("embed_unavailable.html", context, status=status, headers=CARD_HEADERS)

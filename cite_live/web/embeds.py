@@ -1,18 +1,26 @@
-"""The embeddable player: ``/embed/{id}``, a page holding only the player, for partner sites."""
+"""The embeddable player: ``/embed/{id}``, a page holding only the player, for partner sites.
+
+Where it may be framed is the production's ``embed_policy`` (cite_live.partners). Whatever
+cannot be played in the partner's frame (an unknown id, a private, draft, processing or failed
+production, or a frame of a site the policy leaves out) answers a small card in that frame:
+"This recording is no longer available here" and a link to the site, framed by any site, so
+that the partner's page never shows the browser's broken-frame icon.
+"""
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
+from urllib.parse import urlsplit
+
 from starlette.responses import Response
 
+from cite_live import partners
 from cite_live.access import media_link
 from cite_live.auth import can_view
 from cite_live.catalogue import production_by_address
 from cite_live.player import PlayerOptions, player_data
-from cite_live.web.context import Context, page
+from cite_live.presenter import page_url
+from cite_live.web.context import Context, page, unavailable_card
 
-# Said in English, as the API says it.
-NO_SUCH_PRODUCTION = "There is no production with this identifier."
 # Any site may frame the player: that is what it is for. The page runs no inline script, so
 # the policy can otherwise stay strict about what it loads.
 EMBED_HEADERS = {
@@ -29,11 +37,25 @@ PRIVATE_EMBED_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "private, no-store",
 }
+# A production kept for some sites answers each framer its own way (the player, or the card):
+# no cache may hand one framer's answer to another (the page cache keeps no private answer).
+RESTRICTED_CACHE = {
+    "Cache-Control": "private, no-store",
+    "Vary": "Referer, Sec-Fetch-Dest",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+
+
+def _here(ctx: Context) -> str:
+    """The origin this request was made to (it passed cite_live.site.HostMiddleware)."""
+    parts = urlsplit(str(ctx.request.base_url))
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 @page
 def embed_page(ctx: Context) -> Response:
     services, lang, site = ctx.services, ctx.lang, ctx.site
+    home = ctx.urls.absolute(ctx.urls.home())
     with services.sessions() as session:
         found = production_by_address(session, ctx.path_param("production_id"))
         production, by_address = found if found is not None else (None, False)
@@ -41,13 +63,29 @@ def embed_page(ctx: Context) -> Response:
         # it. Private ones do not exist for the outside: only their owner and the admins see
         # them, on this site.
         if production is None or not can_view(ctx.user, production, by_address=by_address):
-            raise HTTPException(404, NO_SUCH_PRODUCTION)
+            return unavailable_card(ctx, 404, home)
+        allowed = partners.allowed_origins(production, site)
+        headers = ctx.request.headers
+        if partners.framer_refused(
+            allowed, headers.get("sec-fetch-dest"), headers.get("referer"), _here(ctx)
+        ):
+            return unavailable_card(ctx, 403, page_url(production, ctx.urls), production.kind)
         link = media_link(services, production, site)
         data = player_data(production, services.store, site, lang=lang, link=link)
         private = production.visibility == "private"
     options = PlayerOptions.from_query(ctx.query)
+    if private:
+        response_headers = PRIVATE_EMBED_HEADERS
+    elif allowed is None:
+        response_headers = EMBED_HEADERS
+    else:
+        ancestors = partners.frame_ancestors(allowed)
+        response_headers = {
+            **RESTRICTED_CACHE,
+            "Content-Security-Policy": f"frame-ancestors {ancestors}",
+        }
     return ctx.render(
         "embed.html",
         {"data": data, "options": options.as_dict(), "lang": lang},
-        headers=PRIVATE_EMBED_HEADERS if private else EMBED_HEADERS,
+        headers=response_headers,
     )

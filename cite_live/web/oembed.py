@@ -4,6 +4,9 @@ the iframe of our player, sized to fit, with its title, credits and thumbnail.
 Only the addresses of our own production pages are answered (the host the request was made
 to, or the host of ``site.url``); anything else is a 404, as the specification asks. Responses
 are JSON only; ``format=xml`` gets the 501 the specification names for an unsupported format.
+A production whose player only some sites may frame (``embed_policy``, cite_live.partners) is
+not for everyone who asks: 401, the specification's answer for a resource that is not public.
+The iframe fits any width (cite_live.player.embed_iframe), within maxwidth and maxheight.
 """
 
 from __future__ import annotations
@@ -12,17 +15,17 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from markupsafe import escape
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from cite_live import collection_view, collections, params
-from cite_live.auth import can_view
+from cite_live.auth import CHALLENGE, can_view
 from cite_live.catalogue import picture_key, production_at
 from cite_live.metadata import PROVIDER_NAME, image_size
-from cite_live.player import EMBED_SIZES, parse_time
+from cite_live.player import EMBED_SIZES, embed_iframe, parse_time
 from cite_live.presenter import artist_url, embed_url, picture_url, title_of
 from cite_live.web.context import CORS, Context, api
+from cite_live.web.errors import json_error
 from cite_live.web.limits import OEMBED_MAX_URL_LENGTH
 from cite_live.web.urls import PATHS, with_query
 
@@ -38,6 +41,7 @@ _PAGE_PATH = _page_path()
 _COLLECTION_PATH = _page_path("collection_page")
 CACHE_AGE = 3600
 NOT_OURS = "This address is not a production page of this site."
+RESTRICTED = "This production may only be embedded on the sites it is kept for."
 
 
 def _size_param(ctx: Context, name: str) -> int | None:
@@ -75,15 +79,6 @@ def _slug_of(url: str, hosts: set[str], pattern: re.Pattern[str] = _PAGE_PATH) -
     return params.path_name(unquote(match.group(1))) if match else None
 
 
-def iframe(src: str, width: int, height: int, title: str) -> str:
-    """The embed snippet; attribute values are escaped, so a title cannot add markup."""
-    return (
-        f'<iframe src="{escape(src)}" width="{width}" height="{height}" title="{escape(title)}" '
-        'style="border:0" allow="autoplay; fullscreen; picture-in-picture" '
-        'allowfullscreen loading="lazy"></iframe>'
-    )
-
-
 def _start_time(url: str) -> float | None:
     """``t`` of the page address, so a link shared at a moment embeds at that moment."""
     values = parse_qs(urlsplit(url.strip()).query).get("t")
@@ -116,6 +111,9 @@ def oembed(ctx: Context) -> JSONResponse:
         # exist for the outside (nor for oEmbed, which answers servers, never a viewer).
         if production is None or not can_view(None, production, by_address=True):
             raise HTTPException(404, NOT_OURS)
+        if production.embed_policy != "anywhere":
+            # A 401 names a scheme (RFC 9110): the API's, though no token opens it either.
+            return json_error(401, RESTRICTED, {**CORS, **CHALLENGE})
         width, height = player_size(production.kind, maxwidth, maxheight)
         title = title_of(production, ctx.lang)
         start = _start_time(url)
@@ -126,7 +124,7 @@ def oembed(ctx: Context) -> JSONResponse:
             "title": title,
             "provider_name": PROVIDER_NAME,
             "provider_url": urls.absolute(urls.home()),
-            "html": iframe(src, width, height, title),
+            "html": embed_iframe(src, production.kind, title, (width, height), capped=True),
             "width": width,
             "height": height,
             "cache_age": CACHE_AGE,

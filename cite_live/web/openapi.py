@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from cite_live.auth import COOKIE
 from cite_live.vocabulary import (
     COLLECTION_KINDS,
+    EMBED_POLICIES,
     JOB_STATES,
     KINDS,
     LICENCES,
@@ -153,6 +154,14 @@ SCHEMAS: dict[str, Any] = {
             },
             "page_url": URL,
             "embed_url": {**URL, "description": "Address of the iframe player."},
+            "embed_policy": {
+                "type": "string",
+                "enum": list(EMBED_POLICIES),
+                "description": "Where the iframe player may be framed: any site (anywhere), "
+                "this site and its partner sites (partners), or this site only (site). "
+                "Elsewhere the frame shows a card saying the recording is not available there, "
+                "and oEmbed answers 401 for any policy but anywhere.",
+            },
             "created_at": DATE_TIME,
             "published_at": _nullable(DATE_TIME),
             "error": {
@@ -542,6 +551,8 @@ def document(server_url: str) -> dict[str, Any]:
                 "OEmbed",
                 {
                     "400": BAD_PARAMETER,
+                    "401": "The production's player may only be framed by the sites it is kept "
+                    "for (embed_policy): it is not offered to everyone.",
                     "404": "Not the address of one of our production or collection pages.",
                     "501": "A format other than json was asked for.",
                 },

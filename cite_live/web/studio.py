@@ -39,12 +39,15 @@ from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     DRAFT_HINT,
     DRAFT_VISIBILITY_LEGEND,
+    EMBED_POLICY_HINTS,
+    EMBED_POLICY_LABELS,
     LICENCE_NAMES,
     SESSION_TYPE_LABELS,
     UPLOAD_DRAFT_HINT,
     VISIBILITY_HINTS,
     VISIBILITY_LABELS,
     choices,
+    hinted_choices,
 )
 from cite_live.web.context import ACCOUNT_CACHE, Context, Pager, form_page, notices, page
 from cite_live.web.urls import PATHS
@@ -237,6 +240,7 @@ def _edit_context(
             }
             for code, text in VISIBILITY_LABELS.items()
         ],
+        "embed_policies": hinted_choices(EMBED_POLICY_LABELS, EMBED_POLICY_HINTS, lang),
         "max_cover_mb": covers.MAX_BYTES // (1024 * 1024),
         "draft_hint": i18n.gettext(DRAFT_HINT, lang),
         "visibility_legend": i18n.gettext(DRAFT_VISIBILITY_LEGEND, lang),

@@ -55,6 +55,9 @@ PATHS: Mapping[str, str] = {
     "admin_invitations": "/admin/invitations",
     "admin_artist_link": "/admin/artists/{artist_id}/accounts",
     "admin_artist_unlink": "/admin/artists/{artist_id}/accounts/{user_id}/unlink",
+    "admin_partners": "/admin/partners",
+    "admin_partner": "/admin/partners/{partner_id}",
+    "admin_partner_delete": "/admin/partners/{partner_id}/delete",
     # Partners: feeds, embeds, oEmbed.
     "site_feed": "/feed.atom",
     "podcast_feed": "/podcast.rss",
@@ -248,6 +251,15 @@ class Urls:
 
     def admin_artist_unlink(self, artist_id: int, user_id: int) -> str:
         return path("admin_artist_unlink", artist_id=artist_id, user_id=user_id)
+
+    def admin_partners(self, fragment: str | None = None, **query: Any) -> str:
+        return with_query(path("admin_partners"), query, fragment)
+
+    def admin_partner(self, partner_id: int, **query: Any) -> str:
+        return with_query(path("admin_partner", partner_id=partner_id), query)
+
+    def admin_partner_delete(self, partner_id: int) -> str:
+        return path("admin_partner_delete", partner_id=partner_id)
 
     # --- partners --------------------------------------------------------------------------------
 

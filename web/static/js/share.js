@@ -11,14 +11,19 @@ function escapeAttribute(text) {
     .replace(/'/g, "&#x27;");
 }
 
-/** The iframe HTML, written as cite_live.player.embed_snippet writes it. */
+/**
+ * The iframe HTML, written as cite_live.player.embed_snippet writes it: it fits any column
+ * from 280 px up (video keeps 16:9, audio its height), the width and height attributes kept.
+ */
 export function embedSnippet(embedUrl, kind, title) {
-  const width = kind === "audio" ? "100%" : "640";
-  const height = kind === "audio" ? "166" : "360";
+  const height = kind === "audio" ? 166 : 360;
+  const shape = kind === "audio" ? `height:${height}px` : "height:auto;aspect-ratio:16/9";
   return (
-    `<iframe src="${escapeAttribute(embedUrl)}" width="${width}" height="${height}" ` +
-    'style="border:0;max-width:100%" allow="autoplay; fullscreen; picture-in-picture" ' +
-    `allowfullscreen loading="lazy" title="${escapeAttribute(Array.from(title).slice(0, 200).join(""))}"></iframe>`
+    `<iframe src="${escapeAttribute(embedUrl)}" width="640" height="${height}" ` +
+    `style="border:0;width:100%;max-width:100%;${shape}" ` +
+    'allow="autoplay; fullscreen; picture-in-picture" allowfullscreen loading="lazy" ' +
+    'referrerpolicy="strict-origin-when-cross-origin" ' +
+    `title="${escapeAttribute(Array.from(title).slice(0, 200).join(""))}"></iframe>`
   );
 }
 
