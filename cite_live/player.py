@@ -12,6 +12,7 @@ from typing import Any
 from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
 from cite_live.presenter import (
+    artists_of,
     chapters_of,
     duration_of,
     embed_url,
@@ -152,6 +153,8 @@ def player_data(
         "id": address(production),
         "slug": production.slug,
         "title": title,
+        # Who made it, in credit order, each once: the audio embed names them.
+        "artists": [artist["name"] for artist in artists_of(production)],
         "kind": production.kind,
         "status": production.status,
         "ready": version is not None and version.master_key is not None,
@@ -169,4 +172,6 @@ def player_data(
         "embed_height": height,
         "embed_snippet": embed_snippet(embed, production.kind, title),
         "lang": lang,
+        # The sites allowed to embed and drive the player (player.js), None for any.
+        "embed_origins": None,
     }

@@ -1,5 +1,19 @@
 // The catalogue's player: hls.js feeding a <video> or <audio> dressed by media-chrome, the
-// waveform of audio productions, deep links (?t= and [data-seek]) and the share panel.
+// waveform of audio productions, deep links (?t= and [data-seek]), the share panel, and in an
+// embed the player.js protocol its partner page drives it with (playerjs.js).
+//
+// No media byte before play: the picture, the duration, the waveform's peaks and the
+// storyboard come with the page, but the playlist is only asked for when someone wants to hear
+// it — the play button, a key, autoplay, a setlist link, or the partner page's play or seek.
+// A listener scrolling past ten embeds costs them ten pictures, not ten videos' first segments.
+//
+// One at a time: a player that starts pauses the others of the page, and those of the other
+// embeds of this site framed by the same page (the frames of one origin can reach each other).
+//
+// Other scripts (a playlist embed) mount players themselves: `mount(root)` returns a Player,
+// `destroy()` stops it; a [data-player] inside a <template> is left alone until mounted. A
+// Player announces itself on its root with bubbling events: cl-player:play, cl-player:pause,
+// cl-player:ended and cl-player:error.
 //
 // The video's list of qualities first: media-chrome reads it as it starts (renditions.js).
 import "./renditions.js";
@@ -10,6 +24,7 @@ import Hls from "../vendor/hls.js/hls.min.mjs";
 import { parseTime, formatTime } from "./timecode.js";
 import { createWaveform } from "./waveform.js";
 import { initSharePanels } from "./share.js";
+import { connect, NOT_PLAYABLE, UNDEFINED_ERROR } from "./playerjs.js";
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 // A network hiccup is retried a few times before the listener is told.
@@ -22,42 +37,128 @@ const MAX_RECOVERIES = 3;
 const EXPIRED_LINK = new Set([403, 404, 410]);
 const MAX_REFRESHES = 2;
 
-class Player {
+// How long the notice that a start time was past the end stays once playback has begun.
+const NOTICE_MS = 6000;
+
+/** The engine this browser will play HLS with: hls.js whenever Media Source Extensions exist
+ * (Chromium now answers "maybe" for HLS in canPlayType, but its native support lacks the ABR
+ * and error recovery we rely on), else the browser's own (Safari on older iPhones). */
+function engineFor(media) {
+  if (Hls.isSupported()) return "hls.js";
+  if (media.canPlayType(HLS_TYPE)) return "native";
+  return "none";
+}
+
+export class Player {
   constructor(root) {
     this.root = root;
     this.config = JSON.parse(root.querySelector("script[data-player-config]").textContent);
     this.media = root.querySelector("video, audio");
     this.wave = root.querySelector(".cl-player__wave");
-    this.engine = null;
+    this.engine = engineFor(this.media);
     this.hls = null;
     this.wavesurfer = null;
+    this.receiver = null;
     this.recoveries = 0;
     this.refreshes = 0;
     this.refreshing = null;
+    // Set once the media has its source: the first play, or a seek that needs it.
+    this.loading = null;
+    this.attached = false;
+    // A position asked for before the media had a source (a seek, a setlist link).
+    this.requested = null;
+    this.destroyed = false;
+    this.abort = new AbortController();
+    // The waveform is drawn before the media gets its source (waveform.js says why).
+    this.drawn = Promise.resolve();
     // The embed's ?color=, validated by the server (#rrggbb). Set here rather than in a style
     // attribute, which the Content-Security-Policy refuses (style-src-attr); the time range and
     // the waveform it colours are drawn after this line.
     if (this.config.color) this.root.style.setProperty("--cl-accent", this.config.color);
+    this.root.dataset.engine = this.engine;
   }
 
   get id() {
     return this.config.id;
   }
 
-  /** Where to start: the embed's validated `t`, else the page's own `?t=`. */
+  /** Where to start: the embed's validated `t`, else the page's own `?t=`; null (the start)
+   * when that is past the end of the recording, which the player then says. */
   startPosition() {
-    if (this.config.start !== null && this.config.start !== undefined) return this.config.start;
-    return parseTime(new URLSearchParams(window.location.search).get("t"));
+    const given = this.config.start ?? parseTime(new URLSearchParams(window.location.search).get("t"));
+    const duration = this.config.duration;
+    if (given !== null && duration && given >= duration) {
+      this.tellStartIgnored();
+      return null;
+    }
+    return given;
+  }
+
+  tellStartIgnored() {
+    const notice = this.root.querySelector("[data-start-notice]");
+    if (!notice || !notice.hidden) return;
+    notice.hidden = false;
+    const hide = () => setTimeout(() => (notice.hidden = true), NOTICE_MS);
+    this.media.addEventListener("playing", hide, { once: true, signal: this.abort.signal });
   }
 
   async start() {
-    if (this.wave) await this.startWaveform();
-    this.attach();
+    const { signal } = this.abort;
+    // Listened to at once: a listener may press play while the waveform is being drawn.
+    this.media.addEventListener("play", () => this.onPlay(), { signal });
+    this.media.addEventListener("pause", () => this.announce("pause"), { signal });
+    this.media.addEventListener("ended", () => this.announce("ended"), { signal });
+    this.startPosition();
+    if (this.wave) {
+      this.drawn = this.startWaveform();
+      await this.drawn;
+    }
+    if (this.destroyed) return;
+    this.root.dataset.mounted = "";
     if (this.config.autoplay) this.autoplay();
+  }
+
+  onPlay() {
+    pauseOthers(this);
+    this.load();
+    this.announce("play");
+  }
+
+  /** Tell the page: `cl-player:NAME`, bubbling, with this player in its detail. */
+  announce(name, detail = {}) {
+    const event = new CustomEvent(`cl-player:${name}`, {
+      bubbles: true,
+      detail: { id: this.id, player: this, ...detail },
+    });
+    this.root.dispatchEvent(event);
+  }
+
+  play() {
+    this.media.play().catch((error) => {
+      // Refused by the browser (no interaction with the page yet): the play button is there.
+      if (error.name === "NotAllowedError") {
+        this.announce("error", { error: { code: UNDEFINED_ERROR, msg: "Playback refused by the browser" } });
+      }
+    });
+  }
+
+  pause() {
+    this.media.pause();
+  }
+
+  /** Give the media its source, once, after the waveform is drawn. */
+  load() {
+    if (!this.loading) {
+      this.loading = this.drawn.then(() => {
+        if (!this.destroyed) this.attach();
+      });
+    }
+    return this.loading;
   }
 
   async startWaveform() {
     const style = getComputedStyle(this.root);
+    const { signal } = this.abort;
     try {
       this.wavesurfer = await createWaveform(this.wave, this.media, {
         url: this.wave.dataset.waveformUrl,
@@ -67,6 +168,10 @@ class Player {
           progress: style.getPropertyValue("--cl-accent").trim() || "#d6452f",
         },
       });
+      if (this.destroyed) {
+        this.wavesurfer.destroy();
+        return;
+      }
       this.root.dataset.waveform = "ready";
     } catch (error) {
       // No peaks (an old version, a failed fetch): the plain time range takes over.
@@ -77,16 +182,20 @@ class Player {
       return;
     }
     const update = () => this.describePosition();
-    this.media.addEventListener("timeupdate", update);
-    this.media.addEventListener("durationchange", update);
-    this.wave.addEventListener("keydown", (event) => {
-      // Arrows, space and k are media-chrome's hotkeys (the waveform sits inside its
-      // controller); Home and End complete the slider.
-      if (event.key === "Home") this.seek(0);
-      else if (event.key === "End") this.seek(this.duration() - 1);
-      else return;
-      event.preventDefault();
-    });
+    this.media.addEventListener("timeupdate", update, { signal });
+    this.media.addEventListener("durationchange", update, { signal });
+    this.wave.addEventListener(
+      "keydown",
+      (event) => {
+        // Arrows, space and k are media-chrome's hotkeys (the waveform sits inside its
+        // controller); Home and End complete the slider.
+        if (event.key === "Home") this.seek(0);
+        else if (event.key === "End") this.seek(this.duration() - 1);
+        else return;
+        event.preventDefault();
+      },
+      { signal },
+    );
   }
 
   duration() {
@@ -103,26 +212,37 @@ class Player {
   }
 
   attach() {
+    if (this.attached) return;
+    this.attached = true;
     const url = this.config.hls_url;
-    const start = this.startPosition();
-    // hls.js whenever Media Source Extensions exist: Chromium now answers "maybe" for HLS in
-    // canPlayType, but its native support lacks the ABR and error recovery we rely on.
-    if (Hls.isSupported()) {
+    const start = this.firstPosition();
+    if (this.engine === "hls.js") {
       this.createHls(url, start);
-      this.engine = "hls.js";
-    } else if (this.media.canPlayType(HLS_TYPE)) {
+    } else if (this.engine === "native") {
+      this.media.preload = "auto";
       this.media.src = url;
-      this.engine = "native";
       if (start) this.whenLoaded(() => (this.media.currentTime = start));
       // Safari's own player says nothing of HTTP statuses: any error may be an expired link.
-      this.media.addEventListener("error", () => {
-        this.refreshLinks().then((renewed) => renewed || this.fail());
-      });
+      this.media.addEventListener(
+        "error",
+        () => this.refreshLinks().then((renewed) => renewed || this.fail()),
+        { signal: this.abort.signal },
+      );
     } else {
-      this.engine = "none";
-      this.fail();
+      this.fail(NOT_PLAYABLE);
     }
-    this.root.dataset.engine = this.engine;
+    this.root.dataset.attached = "";
+    // Pressed before there was anything to play: the element waits for its source, and is
+    // asked again now that it has one.
+    if (!this.media.paused) this.media.play().catch(() => {});
+  }
+
+  /** A position chosen before the media had a source — a seek, or a click on the waveform,
+   * which sets the element's default start position — else the link's. */
+  firstPosition() {
+    if (this.requested !== null) return this.requested;
+    const chosen = this.media.currentTime;
+    return chosen > 0 ? chosen : this.startPosition();
   }
 
   createHls(url, start) {
@@ -231,18 +351,19 @@ class Player {
     this.fail();
   }
 
-  fail() {
+  fail(code = UNDEFINED_ERROR) {
     if (this.root.querySelector(".cl-player__error")) return;
     const message = document.createElement("p");
     message.className = "cl-player__error";
     message.setAttribute("role", "alert");
     message.textContent = this.root.dataset.errorText || "This recording cannot be played.";
     this.root.append(message);
+    this.announce("error", { error: { code, msg: message.textContent } });
   }
 
   whenLoaded(callback) {
     if (this.media.readyState >= HTMLMediaElement.HAVE_METADATA) callback();
-    else this.media.addEventListener("loadedmetadata", callback, { once: true });
+    else this.media.addEventListener("loadedmetadata", callback, { once: true, signal: this.abort.signal });
   }
 
   autoplay() {
@@ -254,12 +375,21 @@ class Player {
     });
   }
 
-  seek(seconds, { play = false } = {}) {
-    const target = Math.max(0, seconds);
-    this.whenLoaded(() => {
-      this.media.currentTime = Math.min(target, Math.max(0, this.duration() - 0.1) || target);
-    });
-    if (play) this.media.play().catch(() => {});
+  /** Go to `seconds` (kept within the recording). Before the media has a source, the
+   * position is kept for when it gets one; `load` gives it one at once (the partner page's
+   * seek, which expects the position to be reached), `play` plays from there. */
+  seek(seconds, { play = false, load = false } = {}) {
+    const end = Math.max(0, this.duration() - 0.1);
+    const target = Math.min(Math.max(0, seconds), end || Math.max(0, seconds));
+    if (!this.attached) {
+      this.requested = target;
+      // The element's default start position: what its currentTime says until it plays.
+      this.media.currentTime = target;
+      if (load) this.load();
+    } else {
+      this.whenLoaded(() => (this.media.currentTime = target));
+    }
+    if (play) this.play();
   }
 
   setAccent(color) {
@@ -270,9 +400,68 @@ class Player {
       this.wavesurfer.setOptions({ progressColor: accent, cursorColor: accent });
     }
   }
+
+  /** Stop for good: hls.js and its downloads, the waveform, the partner page's link, every
+   * listener; the element is left without a source. */
+  destroy() {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.abort.abort();
+    this.receiver?.stop();
+    this.media.pause();
+    this.hls?.destroy();
+    this.hls = null;
+    this.wavesurfer?.destroy();
+    this.wavesurfer = null;
+    if (this.media.hasAttribute("src")) {
+      this.media.removeAttribute("src");
+      this.media.load();
+    }
+    mounted.delete(this.root);
+    players.splice(players.indexOf(this), 1);
+    delete this.root.dataset.mounted;
+  }
 }
 
-const players = Array.from(document.querySelectorAll("[data-player]"), (root) => new Player(root));
+const players = [];
+const mounted = new WeakMap();
+
+/** The Player of `root` (a [data-player] element), started; the same one when mounted already. */
+export function mount(root) {
+  const known = mounted.get(root);
+  if (known) return known;
+  const player = new Player(root);
+  mounted.set(root, player);
+  players.push(player);
+  player.start().catch((error) => {
+    console.error(error);
+    player.fail();
+  });
+  return player;
+}
+
+/** The windows of the same page where other players of this site may be: the framing page,
+ * and every frame it holds. Another site's windows cannot be read and are skipped. */
+function neighbours() {
+  const page = window.parent;
+  const found = [];
+  const candidates = [page];
+  for (let index = 0; index < page.length; index += 1) candidates.push(page[index]);
+  for (const candidate of candidates) {
+    if (candidate === window) continue;
+    try {
+      if (Array.isArray(candidate.CiteLivePlayer?.players)) found.push(candidate.CiteLivePlayer);
+    } catch {
+      // Another origin's window.
+    }
+  }
+  return found;
+}
+
+function pauseOthers(playing) {
+  for (const player of players) if (player !== playing) player.pause();
+  for (const other of neighbours()) for (const player of other.players) player.pause();
+}
 
 // Links and buttons carrying data-seek (a setlist entry, a time code in a description) seek the
 // page's player instead of reloading the page; their href (?t=) still works without script.
@@ -289,14 +478,15 @@ document.addEventListener("click", (event) => {
   player.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
 });
 
+// The page's players; those inside a <template> are not in the document, and wait for mount().
+for (const root of document.querySelectorAll("[data-player]")) mount(root);
+
+// An embed on its own answers the page framing it (player.js).
+if (window.parent !== window && players.length === 1 && players[0].config.embed) {
+  players[0].receiver = connect(players[0], { allowed: players[0].config.embed_origins ?? null });
+}
+
 initSharePanels((id) => players.find((player) => player.id === id));
 
-window.CiteLivePlayer = { players, Hls };
+window.CiteLivePlayer = { players, mount, Hls };
 window.Hls = Hls;
-
-for (const player of players) {
-  player.start().catch((error) => {
-    console.error(error);
-    player.fail();
-  });
-}
