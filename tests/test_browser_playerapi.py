@@ -1,0 +1,760 @@
+"""The embed as partner sites drive it with player.js: headless Debian Chromium, real HLS.
+
+A partner page on another origin (another port) loads the npm client `player.js` and drives
+the embed with it, as a festival's page would: ready, the methods, the events. The embed talks
+to that page only, plays one at a time with the other embeds of the page, and asks for no
+media before someone plays it. The audio embed names its artists and where it comes from.
+Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cite_live.jobs.ingest import run_transcode, submit_file
+from cite_live.models import Production
+
+# tests.test_browser skips this module (or fails, in CI) when Chromium, Playwright or the npm
+# files are missing: its checks run as it is imported, before Playwright is.
+from tests import test_browser
+from tests.test_browser import ROOT, Catalogue, screenshot
+from tests.test_browser_header import LOW_CONTRAST
+
+# Its fixtures, shared: the browser, the pages watched for the policy, the catalogue's server.
+browser = test_browser.browser
+shared_context = test_browser.shared_context
+new_page = test_browser.new_page
+catalogue = test_browser.catalogue
+artifacts = test_browser.artifacts
+
+CLIENT = ROOT / "web/static/vendor/player.js/player-0.1.0.js"
+LAPTOP = {"width": 1366, "height": 768}
+PHONE = {"width": 375, "height": 667}
+# What a request for media looks like: playlists, init segments, fragments.
+MEDIA_REQUEST = re.compile(r"\.(m3u8|m4s|mp4|m4a|aac|ts)(\?|$)")
+DUO = ("Chœur Diois", "Élodie Fauré", "Les Percussions de la Cartoucherie")
+WAIT_MS = 30_000
+
+
+# --- the partner site ----------------------------------------------------------------------------
+
+
+class Partner:
+    """A site on another origin: pages published by the test, and the player.js client."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, bytes] = {"/player.js": CLIENT.read_bytes()}
+        pages = self.pages
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the name http.server calls
+                body = pages.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                kind = "text/javascript" if self.path.endswith(".js") else "text/html"
+                self.send_header("Content-Type", f"{kind}; charset=utf-8")
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def publish(self, html: str) -> str:
+        path = f"/page-{len(self.pages)}.html"
+        self.pages[path] = html.encode()
+        return self.origin + path
+
+    def festival(self, *frames: tuple[str, int, int | str]) -> str:
+        """A page framing each (src, height, width) and driving them with player.js: the page's
+        `players`, the events its callbacks got in `heard`, every player.js message it received
+        in `raw`, and `ask(index, getter)`."""
+        iframes = "".join(
+            f"<iframe src='{src}' width='{width}' height='{height}' "
+            "style='border:0;max-width:100%;display:block;margin-bottom:12px' "
+            "allow='autoplay; fullscreen'></iframe>"
+            for src, height, width in frames
+        )
+        return self.publish(
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<title>Festival</title><script src='/player.js'></script></head>"
+            "<body style='margin:20px;font-family:sans-serif'><h1>Festival partenaire</h1>"
+            f"{iframes}<script>{DRIVER}</script></body></html>"
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+DRIVER = """
+window.heard = [];
+window.raw = [];
+window.callbacks = {};
+const frames = Array.from(document.querySelectorAll("iframe"));
+window.addEventListener("message", (event) => {
+  let data;
+  try { data = JSON.parse(event.data); } catch (error) { return; }
+  if (!data || data.context !== "player.js") return;
+  raw.push({ frame: frames.findIndex((f) => f.contentWindow === event.source),
+             origin: event.origin, event: data.event, listener: data.listener ?? null,
+             value: data.value ?? null });
+});
+window.players = frames.map((iframe, index) => {
+  const player = new playerjs.Player(iframe);
+  player.on("ready", () => heard.push({ index, event: "ready" }));
+  return player;
+});
+window.listen = (index, event) => {
+  const callback = (value) => heard.push({ index, event, value: value ?? null });
+  callbacks[`${index}:${event}`] = callback;
+  players[index].on(event, callback);
+};
+window.ask = (index, getter) => new Promise((resolve) => players[index][getter](resolve));
+window.post = (index, message) => frames[index].contentWindow.postMessage(
+  typeof message === "string" ? message : JSON.stringify(message), "*");
+"""
+
+
+@pytest.fixture
+def partner() -> Iterator[Partner]:
+    site = Partner()
+    yield site
+    site.close()
+
+
+@dataclass
+class Duo:
+    audio_id: str
+    page_url: str
+
+
+@pytest.fixture(scope="module")
+def duo(catalogue: Catalogue, media: Callable[[str], Path]) -> Duo:
+    """A 6 s audio production credited to three artists."""
+    services = catalogue.services
+    production_id, job_id = submit_file(
+        services, media("mp3_id3v24_apic"), title="Nuit des chœurs", artists=list(DUO)
+    )
+    run_transcode(services, job_id)
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.status == "ready"
+        slug = production.slug
+    return Duo(production_id, f"{catalogue.url}/productions/{slug}")
+
+
+def heard(page: Any, event: str, index: int = 0) -> list[Any]:
+    """The values the page's callbacks got for `event` from the player at `index`."""
+    values: list[Any] = page.evaluate(
+        "([index, event]) => heard.filter((h) => h.index === index && h.event === event)"
+        ".map((h) => h.value)",
+        [index, event],
+    )
+    return values
+
+
+def wait_heard(page: Any, event: str, index: int = 0, count: int = 1) -> None:
+    page.wait_for_function(
+        "([index, event, count]) => heard.filter((h) => h.index === index"
+        " && h.event === event).length >= count",
+        arg=[index, event, count],
+        timeout=WAIT_MS,
+    )
+
+
+def ask(page: Any, index: int, getter: str) -> Any:
+    return page.evaluate("([index, getter]) => ask(index, getter)", [index, getter])
+
+
+def call(page: Any, index: int, method: str, *args: Any) -> None:
+    page.evaluate(
+        "([index, method, args]) => players[index][method](...args)", [index, method, list(args)]
+    )
+
+
+def embed_frame(page: Any, index: int = 0) -> Any:
+    frames = [frame for frame in page.frames if "/embed/" in frame.url]
+    return frames[index]
+
+
+def media_requests(page: Any) -> list[str]:
+    """Every request for media the page and its frames make from now on."""
+    seen: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            seen.append(request.url) if MEDIA_REQUEST.search(request.url.split("#")[0]) else None
+        ),
+    )
+    return seen
+
+
+# --- the protocol, driven by the npm client ------------------------------------------------------
+
+
+def test_a_partner_page_drives_the_embed_with_the_player_js_client(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    loaded = media_requests(page)
+    page.goto(partner.festival((f"{catalogue.url}/embed/{catalogue.video_id}", 360, 640)))
+    wait_heard(page, "ready")
+    # ready came to the partner's origin from ours, unasked, with what the embed supports.
+    ready = page.evaluate("() => raw.find((m) => m.event === 'ready')")
+    assert ready["origin"] == catalogue.url
+    assert ready["value"]["src"] == f"{catalogue.url}/embed/{catalogue.video_id}"
+    assert set(ready["value"]["events"]) >= {
+        "ready",
+        "play",
+        "pause",
+        "ended",
+        "timeupdate",
+        "progress",
+        "seeked",
+        "error",
+    }
+    assert "setCurrentTime" in ready["value"]["methods"]
+    assert page.evaluate("() => players[0].supports('method', ['getLoop', 'setVolume'])")
+    for event in ("play", "pause", "timeupdate", "seeked", "progress"):
+        page.evaluate("(event) => listen(0, event)", event)
+
+    assert ask(page, 0, "getPaused") is True
+    assert ask(page, 0, "getDuration") == pytest.approx(12, abs=0.1), "known before play"
+    assert loaded == [], "nothing of the media before play"
+
+    call(page, 0, "mute")
+    assert ask(page, 0, "getMuted") is True
+    call(page, 0, "play")
+    wait_heard(page, "play")
+    wait_heard(page, "timeupdate", count=3)
+    assert ask(page, 0, "getPaused") is False
+    assert any(url.endswith("/master.m3u8") for url in loaded)
+    moments = heard(page, "timeupdate")
+    assert all(m["duration"] == pytest.approx(12, abs=0.2) for m in moments)
+    wait_heard(page, "progress")
+    assert 0 < heard(page, "progress")[-1]["percent"] <= 1
+
+    call(page, 0, "setCurrentTime", 8)
+    wait_heard(page, "seeked")
+    assert 8 <= ask(page, 0, "getCurrentTime") < 10
+    assert heard(page, "seeked")[-1]["seconds"] == pytest.approx(8, abs=0.5)
+
+    call(page, 0, "pause")
+    wait_heard(page, "pause")
+    assert ask(page, 0, "getPaused") is True
+    frame = embed_frame(page)
+    assert frame.evaluate("() => document.querySelector('video').paused")
+
+    call(page, 0, "unmute")
+    assert ask(page, 0, "getMuted") is False
+    call(page, 0, "setVolume", 30)
+    assert ask(page, 0, "getVolume") == pytest.approx(30)
+    assert frame.evaluate("() => document.querySelector('video').volume") == pytest.approx(0.3)
+    assert ask(page, 0, "getLoop") is False
+    call(page, 0, "setLoop", True)
+    assert ask(page, 0, "getLoop") is True
+    assert frame.evaluate("() => document.querySelector('video').loop")
+    assert page.js_errors == []
+
+
+def test_removing_a_listener_stops_its_messages(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    page.goto(partner.festival((f"{catalogue.url}/embed/{catalogue.video_id}", 360, 640)))
+    wait_heard(page, "ready")
+    page.evaluate("() => listen(0, 'timeupdate')")
+    call(page, 0, "mute")
+    call(page, 0, "play")
+    wait_heard(page, "timeupdate", count=2)
+    page.evaluate("() => players[0].off('timeupdate', callbacks['0:timeupdate'])")
+    # The client forgets the callback at once; the embed must stop sending too.
+    page.wait_for_timeout(500)
+    sent = page.evaluate("() => raw.filter((m) => m.event === 'timeupdate').length")
+    page.wait_for_timeout(1500)
+    assert ask(page, 0, "getPaused") is False, "still playing"
+    assert page.evaluate("() => raw.filter((m) => m.event === 'timeupdate').length") == sent
+
+
+def test_ended_fires_at_the_end_of_a_short_clip(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    page.goto(partner.festival((f"{catalogue.url}/embed/{catalogue.audio_id}", 166, 640)))
+    wait_heard(page, "ready")
+    page.evaluate("() => { listen(0, 'ended'); listen(0, 'seeked'); }")
+    call(page, 0, "mute")
+    # A seek gives the media its source: the position is reached before anything plays.
+    call(page, 0, "setCurrentTime", 4.5)
+    wait_heard(page, "seeked")
+    assert ask(page, 0, "getPaused") is True
+    call(page, 0, "play")
+    wait_heard(page, "ended")
+    assert ask(page, 0, "getCurrentTime") == pytest.approx(ask(page, 0, "getDuration"), abs=0.3)
+
+
+def test_starting_one_embed_pauses_the_others_of_the_page(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    page.goto(
+        partner.festival(
+            (f"{catalogue.url}/embed/{catalogue.video_id}", 360, 640),
+            (f"{catalogue.url}/embed/{catalogue.audio_id}", 166, 640),
+        )
+    )
+    wait_heard(page, "ready", 0)
+    wait_heard(page, "ready", 1)
+    page.evaluate("() => { listen(0, 'pause'); listen(0, 'play'); listen(1, 'play'); }")
+    call(page, 0, "mute")
+    call(page, 1, "mute")
+    call(page, 0, "play")
+    wait_heard(page, "play", 0)
+    assert ask(page, 0, "getPaused") is False
+    # The listener presses play in the second frame.
+    page.frame_locator("iframe").nth(1).locator("media-play-button").click()
+    wait_heard(page, "play", 1)
+    wait_heard(page, "pause", 0)
+    assert ask(page, 0, "getPaused") is True
+    assert ask(page, 1, "getPaused") is False
+    screenshot(page, "playerapi-two-embeds-desktop")
+
+
+def test_the_embed_obeys_only_the_page_framing_it(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    """Another site framed by the same page can neither drive the embed nor hear it."""
+    other = Partner()
+    try:
+        intruder = other.publish(
+            "<!doctype html><meta charset='utf-8'><title>x</title><script>"
+            "window.got = [];"
+            "addEventListener('message', (e) => got.push(String(e.data)));"
+            "setInterval(() => { const embed = parent.frames[0];"
+            " for (const m of [{context: 'player.js', version: '0.0.11', method: 'play'},"
+            "  {context: 'player.js', version: '0.0.11', method: 'addEventListener',"
+            "   value: 'timeupdate', listener: 'spy'}])"
+            " { embed.postMessage(JSON.stringify(m), '*'); } }, 100);"
+            "</script>"
+        )
+        page = new_page(LAPTOP)
+        loaded = media_requests(page)
+        page.goto(
+            partner.festival(
+                (f"{catalogue.url}/embed/{catalogue.video_id}", 360, 640), (intruder, 50, 300)
+            )
+        )
+        wait_heard(page, "ready")
+        page.wait_for_timeout(1500)
+        assert ask(page, 0, "getPaused") is True
+        assert loaded == []
+        spy = next(frame for frame in page.frames if frame.url == intruder)
+        assert spy.evaluate("() => got") == []
+        # The framing page itself, writing the protocol by hand rather than with the client.
+        page.evaluate("() => post(0, {context: 'player.js', version: '0.0.11', method: 'mute'})")
+        page.wait_for_function("() => ask(0, 'getMuted')")
+        assert spy.evaluate("() => got") == []
+    finally:
+        other.close()
+
+
+def test_embed_origins_limits_who_may_drive_the_player(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    """With `embed_origins` in its configuration, the player answers those sites only."""
+
+    def serve_with(origins: list[str]) -> Callable[[Any], None]:
+        def handle(route: Any) -> None:
+            response = route.fetch()
+            body = response.text().replace(
+                '"embed_origins": null', f'"embed_origins": {json.dumps(origins)}'
+            )
+            assert json.dumps(origins) in body
+            route.fulfill(response=response, body=body)
+
+        return handle
+
+    embed = f"{catalogue.url}/embed/{catalogue.video_id}"
+    for origins, answered in (([partner.origin], True), (["https://elsewhere.example"], False)):
+        page = new_page(LAPTOP, fresh=True)
+        page.route(f"{embed}*", serve_with(origins))
+        page.goto(partner.festival((embed, 360, 640)))
+        frame = page.frame_locator("iframe")
+        frame.locator("[data-player][data-mounted]").wait_for(state="attached")
+        page.evaluate("() => post(0, {context: 'player.js', version: '0.0.11', method: 'mute'})")
+        page.wait_for_timeout(800)
+        assert bool(page.evaluate("() => raw.length")) is answered
+        assert embed_frame(page).evaluate("() => document.querySelector('video').muted") is answered
+
+
+RECEIVER_CHECK = """async () => {
+  const { Receiver, connect } = await import("/static/js/playerjs.js");
+  const sent = [];
+  const parent = { postMessage: (message, target) => sent.push({ message, target }) };
+  const fakeWindow = (ancestors, referrer) => {
+    const listeners = [];
+    return {
+      parent, listeners,
+      location: { href: "https://live.example/embed/abc", ancestorOrigins: ancestors },
+      document: { referrer },
+      addEventListener: (type, listener) => listeners.push(listener),
+    };
+  };
+  const calls = [];
+  const methods = new Proxy({}, {
+    get: (_, name) => (value) => {
+      calls.push([name, value]);
+      return name === "getVolume" ? 30 : undefined;
+    },
+  });
+  const results = {};
+  const message = (method, value, listener) =>
+    JSON.stringify({ context: "player.js", version: "0.0.11", method, value, listener });
+  const run = (name, ancestors, referrer, allowed, events) => {
+    sent.length = 0; calls.length = 0;
+    const win = fakeWindow(ancestors, referrer);
+    const receiver = new Receiver(methods, { win, allowed }).start();
+    for (const [source, origin, data] of events) {
+      win.listeners[0]({ source: source === "parent" ? parent : {}, origin, data });
+    }
+    results[name] = { sent: sent.map((s) => ({ target: s.target, ...JSON.parse(s.message) })),
+                      calls: calls.map((c) => c[0]), origin: receiver.origin };
+  };
+  const partner = "https://festival.example";
+  run("ancestor", [partner], "", null, [
+    ["parent", partner, message("getVolume", null, "l1")],
+    ["other", partner, message("play")],
+    ["parent", "https://evil.example", message("play")],
+    ["parent", partner, message("__proto__")],
+    ["parent", partner, message("addEventListener", "error", "e1")],
+    ["parent", partner, message("constructor")],
+    ["parent", partner, "x".repeat(20000)],
+    ["parent", partner, JSON.stringify({ context: "other", method: "play" })],
+  ]);
+  const referrer = partner + "/programme?day=1";
+  run("referrer", undefined, referrer, null, [["parent", partner, message("pause")]]);
+  run("unknown", undefined, "", null, [["parent", partner, message("getVolume", null, "l2")]]);
+  run("refused", [partner], "", ["https://town.example"], [["parent", partner, message("play")]]);
+  const both = ["https://town.example", partner];
+  run("listed", [partner], "", both, [["parent", partner, message("play")]]);
+  run("sandboxed", ["null"], "", null, [["parent", "null", message("play")]]);
+  return results;
+}"""
+
+
+def test_messages_go_to_the_framing_page_only_never_to_anyone(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    """The receiver, with a stand-in window: what it posts, to whom, and what it obeys."""
+    page = new_page()
+    page.goto(f"{catalogue.url}/static/js/playerjs.js")
+    results = page.evaluate(RECEIVER_CHECK)
+    partner_origin = "https://festival.example"
+    targets = {s["target"] for r in results.values() for s in r["sent"]}
+    assert "*" not in targets
+    assert targets == {partner_origin}
+
+    ancestor = results["ancestor"]
+    assert ancestor["origin"] == partner_origin
+    assert [s["event"] for s in ancestor["sent"]] == ["ready", "getVolume", "error"]
+    assert ancestor["sent"][1] == {
+        "target": partner_origin,
+        "context": "player.js",
+        "version": "0.0.11",
+        "event": "getVolume",
+        "value": 30,
+        "listener": "l1",
+    }
+    # Another window's play, another origin's play, a name off the list: not obeyed.
+    assert ancestor["calls"] == ["getVolume"]
+    assert ancestor["sent"][2]["value"]["code"] == 2
+    assert ancestor["sent"][2]["listener"] == "e1"
+
+    assert results["referrer"]["origin"] == partner_origin
+    assert results["referrer"]["calls"] == ["pause"]
+    # Not known from the frame: learnt from the framing page's first message, vouched for by
+    # the browser; ready follows, then the answer.
+    unknown = results["unknown"]
+    assert [s["event"] for s in unknown["sent"]] == ["ready", "getVolume"]
+    assert results["refused"] == {"sent": [], "calls": [], "origin": None}
+    assert results["listed"]["calls"] == ["play"]
+    assert results["sandboxed"] == {"sent": [], "calls": [], "origin": None}
+
+
+HOSTILE_VALUES = """async () => {
+  const send = (method, value) =>
+    post(0, { context: "player.js", version: "0.0.11", method, value });
+  const results = [];
+  for (const [method, value] of [
+    ["setVolume", "loud"], ["setVolume", 1e308], ["setVolume", -40], ["setVolume", "25"],
+    ["setVolume", { valueOf: 1 }], ["setCurrentTime", -50], ["setCurrentTime", "soon"],
+    ["setCurrentTime", 1e308], ["setLoop", "yes"], ["setLoop", "true"], ["setLoop", 1],
+  ]) {
+    send(method, value);
+    // A seek waits for the media's metadata (the first one gives the media its source).
+    await new Promise((resolve) => setTimeout(resolve, method === "setCurrentTime" ? 1000 : 150));
+    results.push([method, await ask(0, "getVolume"), await ask(0, "getCurrentTime"),
+                  await ask(0, "getLoop")]);
+  }
+  return results;
+}"""
+
+
+def test_hostile_values_change_nothing_or_stay_in_range(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    page.goto(partner.festival((f"{catalogue.url}/embed/{catalogue.audio_id}", 166, 640)))
+    wait_heard(page, "ready")
+    results = page.evaluate(HOSTILE_VALUES)
+    volumes = [round(volume) for _, volume, _, _ in results]
+    assert volumes[:5] == [100, 100, 0, 25, 25]
+    times = [seconds for method, _, seconds, _ in results if method == "setCurrentTime"]
+    assert times[0] == 0 and times[1] == 0
+    assert 5 < times[2] < 6.05, "the end, not past it"
+    assert [loop for method, _, _, loop in results if method == "setLoop"] == [False, True, False]
+    assert page.js_errors == []
+
+
+# --- no media before play ------------------------------------------------------------------------
+
+
+def test_no_media_leaves_the_embeds_before_play(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    loaded = media_requests(page)
+    others: list[str] = []
+    page.on("request", lambda request: others.append(request.url))
+    page.goto(
+        partner.festival(
+            (f"{catalogue.url}/embed/{catalogue.video_id}", 360, 640),
+            (f"{catalogue.url}/embed/{catalogue.audio_id}", 166, 640),
+        )
+    )
+    wait_heard(page, "ready", 0)
+    wait_heard(page, "ready", 1)
+    for index in (0, 1):
+        page.frame_locator("iframe").nth(index).locator("[data-player][data-mounted]").wait_for(
+            state="attached"
+        )
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1000)
+    assert loaded == []
+    # What does load: the pictures, the peaks and the storyboard, none of them media.
+    fetched = {url.rsplit("/", 1)[1] for url in others}
+    assert {"poster.jpg", "cover.jpg", "waveform.json"} <= fetched, fetched
+    # The video shows its duration before play.
+    shown = embed_frame(page).evaluate(
+        "() => document.querySelector('media-time-display').shadowRoot"
+        ".querySelector('slot').textContent"
+    )
+    assert shown.split() == ["0:00", "/", "0:12"], shown
+    screenshot(page, "playerapi-before-play-desktop")
+    page.frame_locator("iframe").nth(1).locator("media-play-button").click()
+    embed_frame(page, 1).wait_for_function("() => !document.querySelector('audio').paused")
+    assert any(f"/{catalogue.audio_id}/" in url for url in loaded)
+    assert not any(f"/{catalogue.video_id}/" in url for url in loaded)
+
+
+@pytest.mark.parametrize("kind", ["video", "audio"])
+def test_no_media_leaves_the_production_page_before_play(
+    catalogue: Catalogue, new_page: Callable[..., Any], kind: str
+) -> None:
+    page = new_page()
+    loaded = media_requests(page)
+    slug = catalogue.video_slug if kind == "video" else catalogue.audio_slug
+    page.goto(f"{catalogue.url}/productions/{slug}")
+    page.wait_for_selector("[data-player][data-mounted]", state="attached")
+    page.wait_for_load_state("networkidle")
+    assert loaded == []
+    assert (
+        page.evaluate(
+            "() => document.querySelector('[data-player] video, [data-player] audio').preload"
+        )
+        == "none"
+    )
+    page.locator("media-play-button").first.click()
+    page.wait_for_function("() => CiteLivePlayer.players[0].media.currentTime > 0.5")
+    assert any(url.endswith("/master.m3u8") for url in loaded)
+
+
+# --- the players of one page, for the playlist embed ---------------------------------------------
+
+
+TEMPLATE_CHECK = """async () => {
+  const { players, mount } = window.CiteLivePlayer;
+  const template = document.querySelector("template[data-spare]");
+  const before = players.length;
+  const root = template.content.firstElementChild.cloneNode(true);
+  document.querySelector("main").append(root);
+  const second = mount(root);
+  return { before, after: players.length, same: mount(root) === second,
+           templated: template.content.querySelector("[data-mounted]") !== null };
+}"""
+
+
+def test_players_mount_from_templates_play_one_at_a_time_and_are_destroyed(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    url = f"{catalogue.url}/productions/{catalogue.audio_slug}"
+
+    def with_a_spare_player(route: Any) -> None:
+        response = route.fetch()
+        html = response.text()
+        start = html.index('<div class="cl-player')
+        end = html.index("</script>", html.index("data-player-config", start)) + len("</script>")
+        spare = f"<template data-spare>{html[start:end]}</div></template>"
+        route.fulfill(response=response, body=html.replace("</main>", spare + "</main>", 1))
+
+    page.route(url, with_a_spare_player)
+    page.goto(url)
+    page.wait_for_selector("main [data-player][data-mounted]", state="attached")
+    page.evaluate(
+        "() => { window.events = []; for (const n of ['play', 'pause', 'ended'])"
+        " document.addEventListener(`cl-player:${n}`, (e) => events.push([n,"
+        " CiteLivePlayer.players.indexOf(e.detail.player), e.target.matches('[data-player]')])); }"
+    )
+    state = page.evaluate(TEMPLATE_CHECK)
+    assert state == {"before": 1, "after": 2, "same": True, "templated": False}
+    page.wait_for_function("() => CiteLivePlayer.players.every((p) => 'mounted' in p.root.dataset)")
+    first = "CiteLivePlayer.players[0]"
+    second = "CiteLivePlayer.players[1]"
+    page.evaluate(f"() => {{ {first}.media.muted = true; {second}.media.muted = true; }}")
+    page.evaluate(f"() => {first}.play()")
+    page.wait_for_function(f"() => {first}.media.currentTime > 0.3")
+    page.evaluate(f"() => {second}.play()")
+    page.wait_for_function(f"() => {second}.media.currentTime > 0.3")
+    assert page.evaluate(f"() => {first}.media.paused")
+    events = page.evaluate("() => events")
+    assert ["play", 0, True] in events and ["play", 1, True] in events
+    assert events.index(["pause", 0, True]) > events.index(["play", 0, True])
+    page.evaluate(f"() => {second}.seek(5.5)")
+    page.wait_for_function("() => events.some((e) => e[0] === 'ended' && e[1] === 1)")
+
+    # Destroyed: out of the list, its hls.js stopped, its media without a source, deaf.
+    destroyed = page.evaluate(
+        f"""() => {{
+            const player = {second};
+            player.destroy();
+            const count = events.length;
+            player.media.play().catch(() => {{}});
+            return {{ listed: CiteLivePlayer.players.includes(player), hls: player.hls,
+                      src: player.media.getAttribute("src"), count }};
+        }}"""
+    )
+    page.wait_for_timeout(300)
+    assert destroyed["listed"] is False and destroyed["hls"] is None
+    assert destroyed["src"] is None
+    assert page.evaluate("() => events.length") == destroyed["count"], "no event after destroy"
+    assert page.js_errors == []
+
+
+# --- the audio embed: artists, the mark, a start past the end ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("viewport", "width", "name"),
+    [(LAPTOP, 640, "desktop"), (LAPTOP, 280, "narrow"), (PHONE, "100%", "phone")],
+)
+def test_the_audio_embed_names_its_artists_and_where_it_comes_from(
+    catalogue: Catalogue,
+    duo: Duo,
+    new_page: Callable[..., Any],
+    partner: Partner,
+    viewport: dict[str, int],
+    width: int | str,
+    name: str,
+) -> None:
+    page = new_page(viewport, is_mobile=name == "phone", has_touch=name == "phone")
+    page.goto(partner.festival((f"{catalogue.url}/embed/{duo.audio_id}", 166, width)))
+    frame = page.frame_locator("iframe")
+    frame.locator("[data-player][data-waveform='ready']").wait_for(state="attached")
+    artists = frame.locator(".cl-player__artists")
+    assert artists.inner_text() == ", ".join(DUO)
+    mark = frame.locator(".cl-player__mark")
+    assert mark.inner_text() == "Cité Live"
+    assert mark.get_attribute("href") == duo.page_url
+    assert mark.get_attribute("target") == "_blank" and mark.get_attribute("rel") == "noopener"
+    assert mark.get_attribute("aria-label") == "Ouvrir sur Cité Live"
+    inside = embed_frame(page)
+    boxes = inside.evaluate(
+        """() => {
+            const box = (s) => { const r = document.querySelector(s).getBoundingClientRect();
+                return { top: r.top, bottom: r.bottom, left: r.left, right: r.right }; };
+            return { player: box("[data-player]"), head: box(".cl-player__head"),
+                     mark: box(".cl-player__mark"), artists: box(".cl-player__artists"),
+                     title: box(".cl-player__title"), wave: box(".cl-player__wave"),
+                     bar: box(".cl-player__bar"), cover: box(".cl-player__cover"),
+                     scroll: document.documentElement.scrollWidth,
+                     width: document.documentElement.clientWidth };
+        }"""
+    )
+    player = boxes["player"]
+    assert player["bottom"] - player["top"] == 166
+    assert boxes["scroll"] <= boxes["width"], "nothing sticks out sideways"
+    for part in ("head", "mark", "artists", "title", "wave", "bar", "cover"):
+        box = boxes[part]
+        assert player["left"] <= box["left"] and box["right"] <= player["right"] + 0.5, part
+        assert player["top"] <= box["top"] and box["bottom"] <= player["bottom"], part
+    # One under the other, none over another: the heading, the waveform, the bar.
+    assert boxes["head"]["bottom"] <= boxes["wave"]["top"] + 0.5
+    assert boxes["wave"]["bottom"] <= boxes["bar"]["top"] + 0.5
+    assert boxes["artists"]["right"] <= boxes["mark"]["left"]
+    assert boxes["mark"]["right"] - boxes["mark"]["left"] >= 40, "the mark is never squeezed"
+    assert inside.evaluate(LOW_CONTRAST, ".cl-player__head") == []
+    screenshot(page, f"playerapi-audio-embed-{name}")
+
+
+def test_a_start_past_the_end_plays_from_the_beginning_and_says_so(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP)
+    page.goto(
+        partner.festival(
+            (f"{catalogue.url}/embed/{catalogue.audio_id}?t=99", 166, 640),
+            (f"{catalogue.url}/embed/{catalogue.audio_id}?t=2&lang=en", 166, 640),
+        )
+    )
+    wait_heard(page, "ready", 0)
+    notice = page.frame_locator("iframe").nth(0).locator("[data-start-notice]")
+    notice.wait_for(state="visible")
+    assert notice.inner_text() == "Début demandé après la fin : lecture depuis le début."
+    assert page.frame_locator("iframe").nth(1).locator("[data-start-notice]").is_hidden()
+    screenshot(page, "playerapi-start-past-the-end-desktop")
+    page.evaluate("() => { listen(0, 'timeupdate'); listen(1, 'timeupdate'); }")
+    call(page, 0, "mute")
+    call(page, 0, "play")
+    wait_heard(page, "timeupdate", 0, count=2)
+    assert heard(page, "timeupdate", 0)[0]["seconds"] < 1.5
+    call(page, 1, "mute")
+    call(page, 1, "play")
+    wait_heard(page, "timeupdate", 1, count=2)
+    assert 2 <= heard(page, "timeupdate", 1)[-1]["seconds"] < 4
+    # The notice goes a few seconds into playback.
+    notice.wait_for(state="hidden", timeout=WAIT_MS)
+
+
+def test_a_page_address_past_the_end_says_so_too(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}?t=10m&lang=en")
+    notice = page.locator("[data-start-notice]")
+    notice.wait_for(state="visible")
+    assert notice.inner_text() == "Start time past the end: playing from the beginning."
+    screenshot(page, "playerapi-page-start-past-the-end")
