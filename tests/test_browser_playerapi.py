@@ -423,13 +423,14 @@ RECEIVER_CHECK = """async () => {
   const results = {};
   const message = (method, value, listener) =>
     JSON.stringify({ context: "player.js", version: "0.0.11", method, value, listener });
-  const run = (name, ancestors, referrer, allowed, events) => {
+  const run = (name, ancestors, referrer, allowed, events, after = () => {}) => {
     sent.length = 0; calls.length = 0;
     const win = fakeWindow(ancestors, referrer);
     const receiver = new Receiver(methods, { win, allowed }).start();
     for (const [source, origin, data] of events) {
       win.listeners[0]({ source: source === "parent" ? parent : {}, origin, data });
     }
+    after(receiver);
     results[name] = { sent: sent.map((s) => ({ target: s.target, ...JSON.parse(s.message) })),
                       calls: calls.map((c) => c[0]), origin: receiver.origin };
   };
@@ -451,6 +452,21 @@ RECEIVER_CHECK = """async () => {
   const both = ["https://town.example", partner];
   run("listed", [partner], "", both, [["parent", partner, message("play")]]);
   run("sandboxed", ["null"], "", null, [["parent", "null", message("play")]]);
+  // The same listener twice (a double click on "subscribe"), then more listeners than kept.
+  const many = Array.from({ length: 40 }, (_, i) => message("addEventListener", "pause", `m${i}`));
+  run("listeners", [partner], "", null, [
+    ["parent", partner, message("addEventListener", "play", "p1")],
+    ["parent", partner, message("addEventListener", "play", "p1")],
+    ["parent", partner, message("addEventListener", "nonsense", "n1")],
+    ...many.map((data) => ["parent", partner, data]),
+    ["parent", partner, message("removeEventListener", "pause", "m0")],
+  ], (receiver) => {
+    receiver.emit("play");
+    receiver.emit("pause");
+    receiver.emit("nonsense");
+  });
+  run("stopped", [partner], "", null, [["parent", partner, message("addEventListener", "play")]],
+    (receiver) => { receiver.stop(); receiver.emit("play"); });
   return results;
 }"""
 
@@ -492,6 +508,11 @@ def test_messages_go_to_the_framing_page_only_never_to_anyone(
     assert results["refused"] == {"sent": [], "calls": [], "origin": None}
     assert results["listed"]["calls"] == ["play"]
     assert results["sandboxed"] == {"sent": [], "calls": [], "origin": None}
+    events = [s["event"] for s in results["listeners"]["sent"]]
+    assert events.count("play") == 1
+    assert events.count("pause") == 31, "32 kept, then one removed"
+    assert "nonsense" not in events
+    assert [s["event"] for s in results["stopped"]["sent"]] == ["ready"]
 
 
 HOSTILE_VALUES = """async () => {
