@@ -306,6 +306,23 @@ def test_ended_fires_at_the_end_of_a_short_clip(
     assert ask(page, 0, "getCurrentTime") == pytest.approx(ask(page, 0, "getDuration"), abs=0.3)
 
 
+def test_a_recording_that_cannot_be_played_sends_error(
+    catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
+) -> None:
+    page = new_page(LAPTOP, fresh=True)
+    page.route("**/master.m3u8", lambda route: route.fulfill(status=404, body=""))
+    page.goto(partner.festival((f"{catalogue.url}/embed/{catalogue.audio_id}", 166, 640)))
+    wait_heard(page, "ready")
+    page.evaluate("() => listen(0, 'error')")
+    call(page, 0, "mute")
+    call(page, 0, "play")
+    wait_heard(page, "error")
+    error = heard(page, "error")[0]
+    assert error["code"] == -1
+    assert error["msg"] == "Cet enregistrement ne peut pas être lu pour le moment."
+    assert page.frame_locator("iframe").locator(".cl-player__error").is_visible()
+
+
 def test_starting_one_embed_pauses_the_others_of_the_page(
     catalogue: Catalogue, new_page: Callable[..., Any], partner: Partner
 ) -> None:
