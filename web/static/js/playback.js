@@ -98,6 +98,7 @@ export class Player {
     this.media.addEventListener("play", () => this.onPlay(), { signal });
     this.media.addEventListener("pause", () => this.announce("pause"), { signal });
     this.media.addEventListener("ended", () => this.announce("ended"), { signal });
+    // A link's start past the end is said at once, not at the first play.
     this.startPosition();
     if (this.wave) {
       this.drawn = this.startWaveform();
