@@ -13,6 +13,7 @@ from cite_live import partners
 from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
 from cite_live.presenter import (
+    artists_of,
     chapters_of,
     duration_of,
     embed_url,
@@ -169,6 +170,8 @@ def player_data(
         "id": address(production),
         "slug": production.slug,
         "title": title,
+        # Who made it, in credit order, each once: the audio embed names them.
+        "artists": [artist["name"] for artist in artists_of(production)],
         "kind": production.kind,
         "status": production.status,
         "ready": version is not None and version.master_key is not None,
@@ -187,4 +190,6 @@ def player_data(
         "embed_snippet": embed_snippet(embed, production.kind, title),
         "embed_origins": partners.allowed_origins(production, urls.site),
         "lang": lang,
+        # The sites allowed to embed and drive the player (player.js), None for any.
+        "embed_origins": None,
     }

@@ -217,7 +217,9 @@ def screenshot(page: Any, name: str) -> None:
 
 
 def wait_for_engine(page: Any, selector: str = "[data-player]") -> None:
-    page.wait_for_selector(f"{selector}[data-engine]", state="attached")
+    """The player is mounted, its engine chosen and its waveform drawn: ready to be played.
+    Its media has no source yet: it gets one at the first play."""
+    page.wait_for_selector(f"{selector}[data-engine][data-mounted]", state="attached")
 
 
 def media_state(page_or_frame: Any) -> dict[str, Any]:
@@ -238,6 +240,8 @@ def media_state(page_or_frame: Any) -> dict[str, Any]:
 
 
 def play_muted(page: Any) -> None:
+    """Play as the play button does (media-chrome calls play()): the player gives the media
+    its source then, and the promise resolves once playback has begun."""
     page.evaluate(
         """() => {
             const media = document.querySelector("[data-player] video, [data-player] audio");
@@ -267,6 +271,8 @@ def assert_plays_two_seconds(page_or_frame: Any) -> None:
 
 
 def assert_hlsjs_engine(page_or_frame: Any) -> None:
+    """The media was given its source (at the first play), through hls.js."""
+    page_or_frame.wait_for_selector("[data-player][data-attached]", state="attached")
     state = media_state(page_or_frame)
     assert state["hls"], "hls.js is loaded and supported"
     assert state["engine"] == "hls.js"
@@ -282,8 +288,8 @@ def test_video_page_plays_through_hlsjs(catalogue: Catalogue, new_page: Callable
     page = new_page()
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
     wait_for_engine(page)
-    assert_hlsjs_engine(page)
     play_muted(page)
+    assert_hlsjs_engine(page)
     assert_plays_two_seconds(page)
     # Hovering the scrub bar previews the storyboard tile of that moment.
     scrub = page.locator("media-time-range")
@@ -357,11 +363,12 @@ def test_without_media_source_extensions_the_native_player_takes_over(
     )
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
     wait_for_engine(page)
+    assert media_state(page)["src"] == "", "no source before play"
+    play_muted(page)
     state = media_state(page)
     assert not state["hls"]
     assert state["engine"] == "native"
     assert state["src"].endswith("/master.m3u8")
-    play_muted(page)
     assert_plays_two_seconds(page)
     assert page.js_errors == []
 
@@ -373,7 +380,6 @@ def test_audio_page_plays_and_draws_the_waveform(
     page.goto(f"{catalogue.url}/productions/{catalogue.audio_slug}")
     page.wait_for_selector("[data-player][data-waveform='ready']", state="attached")
     wait_for_engine(page)
-    assert_hlsjs_engine(page)
     painted = page.evaluate(
         """() => {
             const host = document.querySelector(".cl-player__wave").firstElementChild;
@@ -388,17 +394,23 @@ def test_audio_page_plays_and_draws_the_waveform(
         }"""
     )
     assert painted > 500, "the waveform canvas holds drawn bars"
-    # Clicking the waveform three quarters along seeks there.
+    # Clicking the waveform halfway, before anything plays, chooses where playback starts.
     wave = page.locator(".cl-player__wave")
     box = wave.bounding_box()
-    wave.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
-    duration = page.evaluate("() => document.querySelector('audio').duration")
+    wave.click(position={"x": box["width"] * 0.5, "y": box["height"] / 2})
+    duration = page.evaluate("() => CiteLivePlayer.players[0].duration()")
+    assert duration > 5
     page.wait_for_function(
         "(target) => Math.abs(document.querySelector('audio').currentTime - target) < 0.6",
-        arg=duration * 0.75,
+        arg=duration * 0.5,
     )
-    page.evaluate("() => { const a = document.querySelector('audio'); a.currentTime = 0; }")
     play_muted(page)
+    assert_hlsjs_engine(page)
+    start = media_state(page)["currentTime"]
+    assert abs(start - duration * 0.5) < 0.6, start
+    wait_until_time(page, start + 0.5)
+    page.evaluate("() => { const a = document.querySelector('audio'); a.currentTime = 0; }")
+    page.wait_for_function("() => document.querySelector('audio').currentTime < 1")
     assert_plays_two_seconds(page)
     screenshot(page, "audio-page-desktop")
     assert page.js_errors == []
@@ -412,6 +424,7 @@ def test_audio_without_peaks_falls_back_to_a_time_range(
     page.goto(f"{catalogue.url}/productions/{catalogue.audio_slug}")
     page.wait_for_selector("[data-player][data-waveform='failed']", state="attached")
     wait_for_engine(page)
+    play_muted(page)
     assert_hlsjs_engine(page)
     assert page.locator(".cl-player__wave").is_hidden()
     assert page.locator("media-time-range").is_visible()
@@ -424,13 +437,20 @@ def test_setlist_link_seeks_without_leaving_the_page(
     url = f"{catalogue.url}/productions/{catalogue.video_slug}"
     page.goto(url)
     wait_for_engine(page)
-    play_muted(page)
+    page.evaluate("() => { document.querySelector('video').muted = true; }")
+    # Before anything plays: the link plays from its moment.
     link = page.locator("[data-seek]").nth(1)
     assert float(link.get_attribute("data-seek")) == SETLIST[1][1]
     link.click()
-    wait_until_time(page, SETLIST[1][1])
+    wait_until_time(page, SETLIST[1][1] + 0.5)
     assert page.url == url, "the click seeked instead of loading ?t="
+    assert_hlsjs_engine(page)
     assert not media_state(page)["paused"]
+    # While playing: the link seeks.
+    page.locator("[data-seek]").nth(0).click()
+    page.wait_for_function("() => document.querySelector('video').currentTime < 3")
+    assert_plays_two_seconds(page)
+    assert page.url == url
 
 
 def test_time_in_the_address_starts_playback_there(
@@ -439,9 +459,9 @@ def test_time_in_the_address_starts_playback_there(
     page = new_page()
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}?t=0m7s")
     wait_for_engine(page)
-    page.wait_for_function("() => document.querySelector('video').readyState >= 1")
-    wait_until_time(page, 7.0)
-    assert media_state(page)["currentTime"] < 8.0
+    play_muted(page)
+    position = media_state(page)["currentTime"]
+    assert 7.0 <= position < 8.0, position
 
 
 def test_keyboard_plays_and_seeks(catalogue: Catalogue, new_page: Callable[..., Any]) -> None:
@@ -488,12 +508,11 @@ def test_pages_fit_a_phone_without_moving(
         page = new_page(PHONE, is_mobile=True, has_touch=True)
         page.goto(f"{catalogue.url}/productions/{slug}")
         wait_for_engine(page)
-        page.wait_for_function(
-            "() => document.querySelector('[data-player] video, [data-player] audio')"
-            ".readyState >= 1 && customElements.get('media-time-range') !== undefined"
-        )
+        page.wait_for_function("() => customElements.get('media-time-range') !== undefined")
         if name == "audio":
             page.wait_for_selector("[data-waveform='ready']", state="attached")
+        play_muted(page)
+        page.evaluate("() => CiteLivePlayer.players[0].pause()")
         # The player's box is there before its scripts and media arrive: nothing moved.
         assert layout_shift(page) < 0.001
         overflow = page.evaluate("() => document.documentElement.scrollWidth")
@@ -609,7 +628,7 @@ def partner_site() -> Iterator[Callable[[str, int], str]]:
 def _frame(page: Any) -> Any:
     page.wait_for_selector("iframe")
     frame = page.frame_locator("iframe")
-    frame.locator("[data-player][data-engine]").wait_for(state="attached")
+    frame.locator("[data-player][data-mounted]").wait_for(state="attached")
     return next(f for f in page.frames if "/embed/" in f.url)
 
 
@@ -639,10 +658,10 @@ def test_audio_embed_plays_in_a_frame_on_another_origin(
     page.frame_locator("iframe").locator("[data-player][data-waveform='ready']").wait_for(
         state="attached"
     )
-    assert_hlsjs_engine(frame)
     height = frame.evaluate("() => document.querySelector('[data-player]').offsetHeight")
     assert height == 166, "the compact player fills the 166 px frame"
     page.frame_locator("iframe").locator("media-play-button").click()
+    assert_hlsjs_engine(frame)
     assert_plays_two_seconds(frame)
     accent = frame.evaluate(
         "() => getComputedStyle(document.querySelector('[data-player]'))"
@@ -658,7 +677,7 @@ def test_embed_page_alone_at_desktop_size(
     page = new_page({"width": 640, "height": 360})
     page.goto(f"{catalogue.url}/embed/{catalogue.video_id}")
     wait_for_engine(page)
-    page.wait_for_function("() => document.querySelector('video').readyState >= 2")
+    page.wait_for_load_state("networkidle")
     box = page.locator("[data-player]").bounding_box()
     assert (box["width"], box["height"]) == (640, 360)
     screenshot(page, "embed-video")
@@ -752,8 +771,8 @@ def invitation(catalogue: Catalogue) -> str:
 def plays_a_little(page_or_frame: Any) -> None:
     """The player starts (hls.js), and the media plays half a second."""
     wait_for_engine(page_or_frame)
-    assert_hlsjs_engine(page_or_frame)
     play_muted(page_or_frame)
+    assert_hlsjs_engine(page_or_frame)
     wait_until_time(page_or_frame, media_state(page_or_frame)["currentTime"] + 0.5)
 
 

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from cite_live.catalogue import create_production
-from cite_live.models import Chapter, MediaVersion, Production, utcnow
+from cite_live.models import Chapter, Credit, MediaVersion, Production, utcnow
 from cite_live.player import (
     PlayerOptions,
     embed_snippet,
@@ -454,3 +454,96 @@ def test_share_panel_shows_a_hostile_title_as_text(services: Services) -> None:
     shown = html_module.unescape(textarea.group(1))
     assert shown == data["embed_snippet"]
     assert tags_named(shown, "iframe")[0]["title"] == HOSTILE
+
+
+# --- what the player is told for partner sites (player.js) and the audio embed's credits ---------
+
+
+def test_player_data_names_the_artists_once_in_credit_order(services: Services) -> None:
+    production_id = fake_production(services, kind="audio")
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        nora = create_production(session, title="x", filename="x.mp3", artists=["Nora Ilić"])
+        elodie = production.credits[0].artist
+        # The same artist credited twice (performer and composer) is named once.
+        production.credits.append(Credit(artist=elodie, role="composer", position=1))
+        production.credits.append(Credit(artist=nora.credits[0].artist, role="mixing", position=2))
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        data = player_data(production, services.store, "http://x")
+    assert data["artists"] == ["Élodie Fauré", "Nora Ilić"]
+    # Any site may embed the player and drive it until embed_origins says otherwise.
+    assert data["embed_origins"] is None
+
+
+def test_the_player_configuration_carries_the_allowed_origins(
+    client: TestClient, services: Services
+) -> None:
+    production_id = fake_production(services)
+    config = player_config(client.get(f"/embed/{production_id}").text)
+    assert "embed_origins" in config and config["embed_origins"] is None
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+def test_no_media_is_loaded_before_play(client: TestClient, services: Services, kind: str) -> None:
+    production_id = fake_production(services, kind=kind)
+    html = client.get(f"/embed/{production_id}").text
+    media = tags_named(html, kind)
+    assert len(media) == 1
+    assert media[0]["preload"] == "none"
+    assert "src" not in media[0], "the player gives the source at the first play"
+
+
+def test_the_audio_embed_names_the_artists_and_links_to_the_site(
+    client: TestClient, services: Services
+) -> None:
+    production_id = fake_production(services, kind="audio")
+    html = client.get(f"/embed/{production_id}").text
+    artists = re.search(r'<p class="cl-player__artists">(.*?)</p>', html)
+    assert artists is not None and artists.group(1) == "Élodie Fauré"
+    marks = [a for a in tags_named(html, "a") if a.get("class") == "cl-player__mark"]
+    assert len(marks) == 1
+    page = player_config(html)["page_url"]
+    assert marks[0]["href"] == page
+    assert (marks[0]["target"], marks[0]["rel"]) == ("_blank", "noopener")
+    assert marks[0]["aria-label"] == "Ouvrir sur Cité Live"
+    assert re.search(r'class="cl-player__mark"[^>]*>Cité Live</a>', html)
+    english = client.get(f"/embed/{production_id}?lang=en").text
+    assert 'aria-label="Open on Cité Live"' in english
+    # The catalogue's page shows its credits its own way: no mark there.
+    slug = client.get(f"/api/v1/productions/{production_id}").json()["slug"]
+    assert "cl-player__mark" not in client.get(f"/productions/{slug}").text
+
+
+def test_an_artist_name_stays_text_in_the_audio_embed(
+    client: TestClient, services: Services
+) -> None:
+    production_id = fake_production(services, kind="audio")
+    with services.sessions.begin() as session:
+        production = session.get(Production, production_id)
+        assert production is not None
+        production.credits[0].artist.name = HOSTILE
+    html = client.get(f"/embed/{production_id}").text
+    assert "<script>alert" not in html
+    artists = re.search(r'<p class="cl-player__artists">(.*?)</p>', html, re.S)
+    assert artists is not None
+    assert html_module.unescape(artists.group(1)) == HOSTILE
+    assert len(parse(html).scripts) == 2
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"), [("fr", "lecture depuis le début"), ("en", "from the beginning")]
+)
+def test_the_player_can_say_that_a_start_time_is_past_the_end(
+    client: TestClient, services: Services, lang: str, words: str
+) -> None:
+    """Said by the script when `t` is past the end (tests/test_browser_playerapi.py)."""
+    production_id = fake_production(services, kind="audio")
+    html = client.get(f"/embed/{production_id}?t=9999&lang={lang}").text
+    notices = re.findall(r"<p [^>]*data-start-notice[^>]*>(.*?)</p>", html)
+    assert len(notices) == 1 and words in notices[0]
+    assert "hidden" in next(a for a in tags_named(html, "p") if "data-start-notice" in a)
+    # The server keeps the start it was given; the player knows the duration and decides.
+    assert player_config(html)["start"] == 9999.0

@@ -1,9 +1,9 @@
 // The quality menu's list: media-chrome's <media-rendition-menu> reads a video's
 // `videoRenditions`, the list of qualities the Media Tracks proposal gives media elements, which
-// no browser ships yet. Here it is, filled and obeyed by hls.js (player.js).
+// no browser ships yet. Here it is, filled and obeyed by hls.js (listQualities, below).
 //
 // media-chrome reads the property when a controller adopts its video, before the player has
-// run: this module installs it on HTMLVideoElement first (player.js imports it before
+// run: this module installs it on HTMLVideoElement first (playback.js imports it before
 // media-chrome), as the media-tracks polyfill does. Without hls.js (Safari's own HLS) the list
 // stays empty and media-chrome hides the menu.
 
@@ -48,6 +48,27 @@ export class RenditionList extends EventTarget {
     if (removed) this.dispatchEvent(new Event("removerendition"));
     if (this.#items.length) this.dispatchEvent(new Event("addrendition"));
   }
+}
+
+/** The quality menu's choices for `media`: each video level of `hls`'s stream, and automatic
+ * (hls.js's own choice by bandwidth and player size). A choice applies at once, as listeners
+ * expect of such a menu; automatic takes over from the next segment loaded, dropping nothing. */
+export function listQualities(media, hls, levels) {
+  const renditions = media.videoRenditions;
+  if (!renditions) return;
+  const videos = levels.filter((level) => level.height > 0);
+  renditions.reset(
+    videos.map((level) => ({
+      width: level.width,
+      height: level.height,
+      bitrate: level.bitrate,
+      codec: level.videoCodec,
+    })),
+    (index) => {
+      if (index < 0) hls.loadLevel = -1;
+      else hls.currentLevel = levels.indexOf(videos[index]);
+    },
+  );
 }
 
 const lists = new WeakMap();

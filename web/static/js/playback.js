@@ -1,0 +1,395 @@
+// One player: its media, fed by hls.js (or the browser's own HLS) from the first play on, the
+// media-chrome controls, the waveform of audio, seeks and deep links, the renewal of private
+// links, and the events it announces on its root. player.js mounts the page's players.
+//
+// The video's list of qualities first: media-chrome reads it as it starts (renditions.js).
+import { listQualities } from "./renditions.js";
+// media-chrome's elements, French labels included: scripts/vendor generates this module, which
+// imports every module they need at once (the list of elements is there).
+import "../vendor/media-chrome.js";
+import Hls from "../vendor/hls.js/hls.min.mjs";
+import { parseTime, formatTime } from "./timecode.js";
+import { createWaveform } from "./waveform.js";
+import { NOT_PLAYABLE, UNDEFINED_ERROR } from "./playerjs.js";
+
+export { Hls };
+
+const HLS_TYPE = "application/vnd.apple.mpegurl";
+// A network hiccup is retried a few times before the listener is told.
+const MAX_RECOVERIES = 3;
+// A private production plays from signed links that expire (media.signed_url_seconds), and a
+// long concert outlives them. The server answers an expired link as it answers a missing file;
+// the player then asks the API for fresh links (same origin, with the session cookie) and goes
+// on from where it was. At most this many times in a row without a segment playing in between,
+// so that a file that is really gone ends in the error message rather than a loop.
+const EXPIRED_LINK = new Set([403, 404, 410]);
+const MAX_REFRESHES = 2;
+
+// How long the notice that a start time was past the end stays once playback has begun.
+const NOTICE_MS = 6000;
+
+/** The engine this browser will play HLS with: hls.js whenever Media Source Extensions exist
+ * (Chromium now answers "maybe" for HLS in canPlayType, but its native support lacks the ABR
+ * and error recovery we rely on), else the browser's own (Safari on older iPhones). */
+function engineFor(media) {
+  if (Hls.isSupported()) return "hls.js";
+  if (media.canPlayType(HLS_TYPE)) return "native";
+  return "none";
+}
+
+export class Player {
+  /** `onPlay(player)` runs as it starts playing, `onDestroy(player)` once destroyed. */
+  constructor(root, { onPlay = () => {}, onDestroy = () => {} } = {}) {
+    this.root = root;
+    this.hooks = { onPlay, onDestroy };
+    this.config = JSON.parse(root.querySelector("script[data-player-config]").textContent);
+    this.media = root.querySelector("video, audio");
+    this.wave = root.querySelector(".cl-player__wave");
+    this.engine = engineFor(this.media);
+    this.hls = null;
+    this.wavesurfer = null;
+    this.receiver = null;
+    this.recoveries = 0;
+    this.refreshes = 0;
+    this.refreshing = null;
+    // Set once the media has its source: the first play, or a seek that needs it.
+    this.loading = null;
+    this.attached = false;
+    // A position asked for before the media had a source (a seek, a setlist link).
+    this.requested = null;
+    this.destroyed = false;
+    this.abort = new AbortController();
+    // The waveform is drawn before the media gets its source (waveform.js says why).
+    this.drawn = Promise.resolve();
+    // The embed's ?color=, validated by the server (#rrggbb). Set here rather than in a style
+    // attribute, which the Content-Security-Policy refuses (style-src-attr); the time range and
+    // the waveform it colours are drawn after this line.
+    if (this.config.color) this.root.style.setProperty("--cl-accent", this.config.color);
+    this.root.dataset.engine = this.engine;
+  }
+
+  get id() {
+    return this.config.id;
+  }
+
+  /** Where to start: the embed's validated `t`, else the page's own `?t=`; null (the start)
+   * when that is past the end of the recording, which the player then says. */
+  startPosition() {
+    const given = this.config.start ?? parseTime(new URLSearchParams(window.location.search).get("t"));
+    const duration = this.config.duration;
+    if (given !== null && duration && given >= duration) {
+      this.tellStartIgnored();
+      return null;
+    }
+    return given;
+  }
+
+  tellStartIgnored() {
+    const notice = this.root.querySelector("[data-start-notice]");
+    if (!notice || !notice.hidden) return;
+    notice.hidden = false;
+    const hide = () => setTimeout(() => (notice.hidden = true), NOTICE_MS);
+    this.media.addEventListener("playing", hide, { once: true, signal: this.abort.signal });
+  }
+
+  async start() {
+    const { signal } = this.abort;
+    // Listened to at once: a listener may press play while the waveform is being drawn.
+    this.media.addEventListener("play", () => this.onPlay(), { signal });
+    this.media.addEventListener("pause", () => this.announce("pause"), { signal });
+    this.media.addEventListener("ended", () => this.announce("ended"), { signal });
+    // A link's start past the end is said at once, not at the first play.
+    this.startPosition();
+    if (this.wave) {
+      this.drawn = this.startWaveform();
+      await this.drawn;
+    }
+    if (this.destroyed) return;
+    this.root.dataset.mounted = "";
+    if (this.config.autoplay) this.autoplay();
+  }
+
+  onPlay() {
+    this.hooks.onPlay(this);
+    this.load();
+    this.announce("play");
+  }
+
+  /** Tell the page: `cl-player:NAME`, bubbling, with this player in its detail. */
+  announce(name, detail = {}) {
+    const event = new CustomEvent(`cl-player:${name}`, {
+      bubbles: true,
+      detail: { id: this.id, player: this, ...detail },
+    });
+    this.root.dispatchEvent(event);
+  }
+
+  play() {
+    this.media.play().catch((error) => {
+      // Refused by the browser (no interaction with the page yet): the play button is there.
+      if (error.name === "NotAllowedError") {
+        this.announce("error", { error: { code: UNDEFINED_ERROR, msg: "Playback refused by the browser" } });
+      }
+    });
+  }
+
+  pause() {
+    this.media.pause();
+  }
+
+  /** Give the media its source, once, after the waveform is drawn. */
+  load() {
+    if (!this.loading) {
+      this.loading = this.drawn.then(() => {
+        if (!this.destroyed) this.attach();
+      });
+    }
+    return this.loading;
+  }
+
+  async startWaveform() {
+    const style = getComputedStyle(this.root);
+    const { signal } = this.abort;
+    try {
+      this.wavesurfer = await createWaveform(this.wave, this.media, {
+        url: this.wave.dataset.waveformUrl,
+        duration: this.config.duration,
+        colors: {
+          wave: style.getPropertyValue("--cl-player-muted").trim() || "#8d8b94",
+          progress: style.getPropertyValue("--cl-accent").trim() || "#d6452f",
+        },
+      });
+      if (this.destroyed) {
+        this.wavesurfer.destroy();
+        return;
+      }
+      this.root.dataset.waveform = "ready";
+    } catch (error) {
+      // No peaks (an old version, a failed fetch): the plain time range takes over.
+      console.warn(error);
+      this.root.dataset.waveform = "failed";
+      this.wave.hidden = true;
+      this.root.querySelector(".cl-player__range")?.removeAttribute("hidden");
+      return;
+    }
+    const update = () => this.describePosition();
+    this.media.addEventListener("timeupdate", update, { signal });
+    this.media.addEventListener("durationchange", update, { signal });
+    this.wave.addEventListener(
+      "keydown",
+      (event) => {
+        // Arrows, space and k are media-chrome's hotkeys (the waveform sits inside its
+        // controller); Home and End complete the slider.
+        if (event.key === "Home") this.seek(0);
+        else if (event.key === "End") this.seek(this.duration() - 1);
+        else return;
+        event.preventDefault();
+      },
+      { signal },
+    );
+  }
+
+  duration() {
+    const known = this.media.duration;
+    return Number.isFinite(known) && known > 0 ? known : this.config.duration || 0;
+  }
+
+  describePosition() {
+    const now = this.media.currentTime || 0;
+    const total = this.duration();
+    this.wave.setAttribute("aria-valuenow", String(Math.round(now)));
+    this.wave.setAttribute("aria-valuemax", String(Math.round(total)));
+    this.wave.setAttribute("aria-valuetext", `${formatTime(now)} / ${formatTime(total)}`);
+  }
+
+  attach() {
+    if (this.attached) return;
+    this.attached = true;
+    const url = this.config.hls_url;
+    const start = this.firstPosition();
+    if (this.engine === "hls.js") {
+      this.createHls(url, start);
+    } else if (this.engine === "native") {
+      this.media.preload = "auto";
+      this.media.src = url;
+      if (start) this.whenLoaded(() => (this.media.currentTime = start));
+      // Safari's own player says nothing of HTTP statuses: any error may be an expired link.
+      this.media.addEventListener(
+        "error",
+        () => this.refreshLinks().then((renewed) => renewed || this.fail()),
+        { signal: this.abort.signal },
+      );
+    } else {
+      this.fail(NOT_PLAYABLE);
+    }
+    this.root.dataset.attached = "";
+    // Pressed before there was anything to play: the element waits for its source, and is
+    // asked again now that it has one.
+    if (!this.media.paused) this.media.play().catch(() => {});
+  }
+
+  /** A position chosen before the media had a source — a seek, or a click on the waveform,
+   * which sets the element's default start position — else the link's. */
+  firstPosition() {
+    if (this.requested !== null) return this.requested;
+    const chosen = this.media.currentTime;
+    return chosen > 0 ? chosen : this.startPosition();
+  }
+
+  createHls(url, start) {
+    const hls = new Hls({
+      startPosition: start ?? -1,
+      capLevelToPlayerSize: this.config.kind === "video",
+      maxBufferLength: 30,
+    });
+    hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(data));
+    hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
+      if (this.config.kind === "video") listQualities(this.media, hls, data.levels);
+    });
+    hls.on(Hls.Events.FRAG_BUFFERED, () => {
+      this.recoveries = 0;
+      this.refreshes = 0;
+    });
+    hls.loadSource(url);
+    hls.attachMedia(this.media);
+    this.hls = hls;
+  }
+
+  /** Fresh media links from the API, and the source reloaded where playback was; false when
+   * there are none (signed out meanwhile, production gone) or too many attempts in a row. */
+  refreshLinks() {
+    if (this.refreshing) return this.refreshing;
+    if (this.refreshes >= MAX_REFRESHES) return Promise.resolve(false);
+    this.refreshes += 1;
+    this.refreshing = this.fetchLinks()
+      .then((url) => {
+        if (!url) return false;
+        this.reload(url);
+        return true;
+      })
+      .catch(() => false)
+      .finally(() => {
+        this.refreshing = null;
+      });
+    return this.refreshing;
+  }
+
+  async fetchLinks() {
+    const response = await fetch(this.config.api_url, {
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) return null;
+    const data = await response.json();
+    return typeof data.hls_url === "string" ? data.hls_url : null;
+  }
+
+  reload(url) {
+    const position = this.media.currentTime || 0;
+    const playing = !this.media.paused;
+    this.config.hls_url = url;
+    this.root.dataset.linksRenewed = String(Number(this.root.dataset.linksRenewed || 0) + 1);
+    if (this.engine === "hls.js") {
+      this.hls?.destroy();
+      this.createHls(url, position);
+    } else {
+      this.media.src = url;
+      this.whenLoaded(() => (this.media.currentTime = position));
+    }
+    if (playing) this.media.play().catch(() => {});
+  }
+
+  onHlsError(data) {
+    const status = data.response?.code;
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR && EXPIRED_LINK.has(status)) {
+      // Refused rather than lost: retrying the same link cannot help, fresh links may.
+      this.refreshLinks().then((renewed) => {
+        if (!renewed && data.fatal) this.giveUp();
+      });
+      return;
+    }
+    if (!data.fatal) return;
+    if (this.recoveries++ < MAX_RECOVERIES) {
+      if (data.type === Hls.ErrorTypes.NETWORK_ERROR) return this.hls.startLoad();
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) return this.hls.recoverMediaError();
+    }
+    this.giveUp();
+  }
+
+  giveUp() {
+    this.hls?.destroy();
+    this.hls = null;
+    this.fail();
+  }
+
+  fail(code = UNDEFINED_ERROR) {
+    if (this.root.querySelector(".cl-player__error")) return;
+    const message = document.createElement("p");
+    message.className = "cl-player__error";
+    message.setAttribute("role", "alert");
+    message.textContent = this.root.dataset.errorText || "This recording cannot be played.";
+    this.root.append(message);
+    this.announce("error", { error: { code, msg: message.textContent } });
+  }
+
+  whenLoaded(callback) {
+    if (this.media.readyState >= HTMLMediaElement.HAVE_METADATA) callback();
+    else this.media.addEventListener("loadedmetadata", callback, { once: true, signal: this.abort.signal });
+  }
+
+  autoplay() {
+    // Browsers let a page start sound only after the listener has interacted with it; muted
+    // video may always start, so video starts muted and the listener unmutes.
+    if (this.config.kind === "video") this.media.muted = true;
+    this.media.play().catch(() => {
+      // Refused: the play button is there.
+    });
+  }
+
+  /** Go to `seconds` (kept within the recording). Before the media has a source, the
+   * position is kept for when it gets one; `load` gives it one at once (the partner page's
+   * seek, which expects the position to be reached), `play` plays from there. */
+  seek(seconds, { play = false, load = false } = {}) {
+    const end = Math.max(0, this.duration() - 0.1);
+    const target = Math.min(Math.max(0, seconds), end || Math.max(0, seconds));
+    if (!this.attached) {
+      this.requested = target;
+      // The element's default start position: what its currentTime says until it plays.
+      this.media.currentTime = target;
+      if (load) this.load();
+    } else {
+      this.whenLoaded(() => (this.media.currentTime = target));
+    }
+    if (play) this.play();
+  }
+
+  setAccent(color) {
+    if (color) this.root.style.setProperty("--cl-accent", color);
+    else this.root.style.removeProperty("--cl-accent");
+    if (this.wavesurfer) {
+      const accent = getComputedStyle(this.root).getPropertyValue("--cl-accent").trim();
+      this.wavesurfer.setOptions({ progressColor: accent, cursorColor: accent });
+    }
+  }
+
+  /** Stop for good: hls.js and its downloads, the waveform, the partner page's link, every
+   * listener; the element is left without a source. */
+  destroy() {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.abort.abort();
+    this.receiver?.stop();
+    this.media.pause();
+    this.hls?.destroy();
+    this.hls = null;
+    this.wavesurfer?.destroy();
+    this.wavesurfer = null;
+    if (this.media.hasAttribute("src")) {
+      this.media.removeAttribute("src");
+      this.media.load();
+    }
+    delete this.root.dataset.mounted;
+    this.hooks.onDestroy(this);
+  }
+}
