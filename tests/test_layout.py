@@ -37,6 +37,7 @@ SITE_PATH_STARTS = (
     "/podcast.rss",
     "/embed",
     "/oembed",
+    "/partners",
     "/api/",
     "/media/",
     "/static",

@@ -55,6 +55,7 @@ PATHS: Mapping[str, str] = {
     "podcast_feed": "/podcast.rss",
     "embed": "/embed/{production_id}",
     "oembed": "/oembed",
+    "partners_guide": "/partners",
     # The JSON API and tus uploads.
     "api_openapi": "/api/v1/openapi.json",
     "api_productions": "/api/v1/productions",
@@ -237,6 +238,9 @@ class Urls:
     def embed(self, address: str, **query: Any) -> str:
         """The iframe player of the production at ``address`` (its id, or its secret name)."""
         return with_query(path("embed", production_id=address), query)
+
+    def partners_guide(self, fragment: str | None = None) -> str:
+        return with_query(path("partners_guide"), {}, fragment)
 
     def oembed(self, **query: Any) -> str:
         return with_query(path("oembed"), query)
