@@ -11,8 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from cite_live.services import Services, open_services
-from cite_live.web.app import create_app
-from tests.app_fixtures import make_settings
+from tests.app_fixtures import make_settings, new_client
 from tests.dbs import sqlite_url
 from tests.test_pages import publish
 
@@ -61,17 +60,13 @@ def test_without_a_production_the_guide_shows_the_code_alone(client: TestClient)
 
 @pytest.fixture
 def contact_client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = make_settings(
-        tmp_path / "data",
-        sqlite_url(tmp_path),
-        CITE_LIVE_SITE_CONTACT="Cité de la Musique <partenaires@citedelamusique.example>",
+    contact = "Cité de la Musique <partenaires@citedelamusique.example>"
+    services = open_services(
+        make_settings(tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_SITE_CONTACT=contact)
     )
-    services = open_services(settings)
-    try:
-        with TestClient(create_app(settings, services), base_url="http://testserver") as c:
-            yield c
-    finally:
-        services.close()
+    with new_client(services) as client:
+        yield client
+    services.close()
 
 
 def test_the_contact_address_is_a_mail_link_when_it_is_set(
