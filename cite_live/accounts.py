@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
 from cite_live import devices, i18n
-from cite_live.db import changed
+from cite_live.db import changed, rowcount
 from cite_live.i18n import N_
 from cite_live.mail import Letter
 from cite_live.models import ApiToken, Artist, Invitation, PasswordReset, User, aware, user_artists
@@ -403,6 +403,13 @@ INVITATION_GONE = N_("This invitation link has expired or has already been used.
 RESET_GONE = N_(
     "This link to choose a new password has expired or has already been used; ask for another."
 )
+
+
+def sweep_resets(session: Session) -> int:
+    """Forget the new-password links that are spent or expired: they open nothing any more, and
+    the page a forgotten one leads to says so as for one made up. How many."""
+    spent = PasswordReset.used_at.is_not(None) | (PasswordReset.expires_at <= datetime.now(UTC))
+    return rowcount(session.execute(delete(PasswordReset).where(spent)))
 
 
 def _new_link(session: Session, kind: type[OneTimeLink], user: User, lifetime: timedelta) -> str:

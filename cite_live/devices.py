@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from cite_live.db import changed
+from cite_live.db import changed, rowcount
 from cite_live.models import User, UserSession, aware
 
 # A device seen again within this time is not written back.
@@ -138,3 +138,10 @@ def end_all(session: Session, user_id: int, keep: int | None = None) -> None:
     if keep is not None:
         statement = statement.where(UserSession.id != keep)
     session.execute(statement)
+
+
+def sweep(session: Session, lifetime: timedelta) -> int:
+    """Forget the sessions of every account older than ``lifetime``, which no cookie opens any
+    more: how many."""
+    oldest = datetime.now(UTC) - lifetime
+    return rowcount(session.execute(delete(UserSession).where(UserSession.created_at <= oldest)))

@@ -26,6 +26,7 @@ from cite_live.accounts import AccountError
 from cite_live.catalogue import artist_by_name
 from cite_live.cli import main
 from cite_live.db import alembic_config, make_engine, migrate
+from cite_live.jobs.maintenance import TASKS, forget_expired
 from cite_live.mail import SmtpMailer, SmtpServer
 from cite_live.models import ApiToken, Artist, Invitation, PasswordReset, User, UserSession
 from cite_live.services import Services, open_services
@@ -979,3 +980,31 @@ def test_an_invitation_accepted_twice_at_once_is_spent_by_one(
             assert user is not None and user.password_hash == first_hash
     finally:
         services.close()
+
+
+def test_maintenance_forgets_expired_sessions_and_spent_links(services: Services) -> None:
+    """What opens nothing any more is deleted, by the periodic task, for every account at once;
+    live sessions and a pending link stay and still work."""
+    assert any(task.run is forget_expired for task in TASKS)
+    nora = make_user(services, "nora@example.org")
+    ines = make_user(services, "ines@example.org")
+    lifetime = timedelta(days=services.settings.auth.session_days)
+    with services.sessions.begin() as session:
+        _, live = devices.start(session, nora, "Firefox", lifetime)
+        old_id, _ = devices.start(session, ines, "Chrome", lifetime)
+        session.get_one(UserSession, old_id).created_at = datetime.now(UTC) - lifetime
+        _, spent = accounts.request_reset(session, "nora@example.org") or (None, "")
+        _, pending = accounts.request_reset(session, "nora@example.org") or (None, "")
+        _, late = accounts.request_reset(session, "ines@example.org") or (None, "")
+        expired = session.scalars(select(PasswordReset).where(PasswordReset.user_id == ines)).one()
+        expired.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    assert spent and pending and late
+
+    forget_expired(services)
+
+    with services.sessions() as session:
+        assert session.scalars(select(UserSession.user_id)).all() == [nora]
+        assert devices.find(session, live, lifetime) is not None
+        # The first link was spent by the second; the late one expired.
+        assert len(session.scalars(select(PasswordReset)).all()) == 1
+        assert accounts.pending_reset(session, pending) is not None

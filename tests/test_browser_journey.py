@@ -42,7 +42,7 @@ from tests.test_browser import (
     watch_csp,
 )
 from tests.test_browser_studio import image_file, image_loaded
-from tests.test_browser_upload import start_workers
+from tests.test_browser_upload import send_chosen_files, start_workers, uploader_ready
 
 ADMIN = "admin@example.org"
 ADMIN_PASSWORD = "tuba crêpe nocturne"
@@ -242,21 +242,12 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     artist.wait_for_url(f"{url}/studio")
     assert artist.inner_text("h1") == "Mes productions"
     assert artist.inner_text("#list-title") == "0 production"
-    artist.wait_for_selector(".uppy-Dashboard", state="visible")
-    artist.wait_for_function("() => document.querySelector('[data-uploader]').uppy !== undefined")
+    uploader_ready(artist)
     assert (
         artist.evaluate("() => document.documentElement.scrollWidth")
         <= (artist.viewport_size["width"])
     ), "the studio fits without sideways scrolling"
     shot(artist, "04-studio")
-    artist.evaluate(
-        """() => {
-            window.progressSeen = [];
-            document.querySelector("[data-uploader]").uppy.on("upload-progress", (file, p) => {
-                window.progressSeen.push([p.bytesUploaded, p.bytesTotal]);
-            });
-        }"""
-    )
     artist.set_input_files(".uppy-Dashboard-input >> nth=0", str(media("mp3_id3v24_apic")))
     title = artist.locator("#uppy-Dashboard-FileCard-input-title")
     choice = artist.locator("#uppy-Dashboard-FileCard-input-visibility")
@@ -270,19 +261,9 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
             box
         )
     artist.click(".uppy-Dashboard-FileCard-actionsBtn:has-text('Sauvegarder les modifications')")
-    artist.click(".uppy-StatusBar-actionBtn--upload")
-    artist.wait_for_selector("[data-uploader-done]:not([hidden])")
-    progress = artist.evaluate("() => window.progressSeen")
-    assert progress and progress[-1][0] == progress[-1][1] > 0, progress
-    assert artist.get_attribute(".uppy-StatusBar-progress", "aria-valuenow") == "100"
-
-    # The production is in the list, a draft waiting for a worker; then ready, by itself.
-    row = artist.locator(".studio-item").first
-    row.locator("progress.state__bar").wait_for()
-    assert "En attente de traitement" in row.inner_text()
-    assert UPLOADED in row.inner_text() and "Brouillon" in row.inner_text()
-    assert "Une fois publiée : Publique" in row.inner_text()
-    assert artist.inner_text("#list-title") == "1 production"
+    # Sent at 100 %; the production is in the list, a draft waiting for a worker.
+    row = send_chosen_files(artist)
+    assert UPLOADED in row.inner_text()
     row.scroll_into_view_if_needed()
     shot(artist, "06-uploaded-waiting")
     start_workers(site.services)

@@ -92,6 +92,37 @@ def start_workers(services: Services) -> None:
     doorbell.open_queue(services, workers=True)
 
 
+def uploader_ready(page: Any) -> None:
+    """Wait for the studio's Uppy to be drawn and started, then record each progress report it
+    makes, as (sent, total), in ``window.progressSeen``."""
+    page.wait_for_selector(".uppy-Dashboard", state="visible")
+    page.wait_for_function("() => document.querySelector('[data-uploader]').uppy !== undefined")
+    page.evaluate(
+        """() => {
+            window.progressSeen = [];
+            document.querySelector("[data-uploader]").uppy.on("upload-progress", (file, p) => {
+                window.progressSeen.push([p.bytesUploaded, p.bytesTotal]);
+            });
+        }"""
+    )
+
+
+def send_chosen_files(page: Any) -> Any:
+    """Press Upload, wait for Uppy to say everything is sent at 100 %, and return the first row
+    of the list: the new production, a draft waiting for a worker, with its bar."""
+    page.click(".uppy-StatusBar-actionBtn--upload")
+    page.wait_for_selector("[data-uploader-done]:not([hidden])")
+    seen = page.evaluate("() => window.progressSeen")
+    assert seen and seen[-1][0] == seen[-1][1] > 0, seen
+    assert page.get_attribute(".uppy-StatusBar-progress", "aria-valuenow") == "100"
+    row = page.locator(".studio-item").first
+    row.locator("progress.state__bar").wait_for()
+    assert "En attente de traitement" in row.inner_text()
+    assert "Brouillon" in row.inner_text() and "Une fois publiée : Publique" in row.inner_text()
+    assert page.inner_text("#list-title") == "1 production"
+    return row
+
+
 def test_an_upload_from_the_studio_is_a_draft_its_artist_publishes_then_renames(
     site: Site, browser: Any, media: Callable[[str], Path]
 ) -> None:
@@ -113,20 +144,10 @@ def test_an_upload_from_the_studio_is_a_draft_its_artist_publishes_then_renames(
     sign_in(page, site)
 
     # The Dashboard is drawn, in French, under the sentence that says uploads are drafts.
-    page.wait_for_selector(".uppy-Dashboard", state="visible")
-    page.wait_for_function("() => document.querySelector('[data-uploader]').uppy !== undefined")
+    uploader_ready(page)
     assert page.evaluate("() => document.querySelector('[data-uploader]').uppy.opts.id") == "studio"
     assert "Déposer les fichiers ici" in page.inner_text(".uppy-Dashboard")
     assert "brouillon" in page.inner_text(".uploader__draft")
-    # Every progress report Uppy makes, as (sent, total).
-    page.evaluate(
-        """() => {
-            window.progressSeen = [];
-            document.querySelector("[data-uploader]").uppy.on("upload-progress", (file, p) => {
-                window.progressSeen.push([p.bytesUploaded, p.bytesTotal]);
-            });
-        }"""
-    )
     page.set_input_files(".uppy-Dashboard-input >> nth=0", str(media("mp3_id3v24_apic")))
     # The file's card opens at once: its title (its name until changed) and whom it will be for.
     title = page.locator("#uppy-Dashboard-FileCard-input-title")
@@ -143,20 +164,10 @@ def test_an_upload_from_the_studio_is_a_draft_its_artist_publishes_then_renames(
     page.click(".uppy-Dashboard-FileCard-actionsBtn:has-text('Sauvegarder les modifications')")
     page.wait_for_selector(".uppy-StatusBar-actionBtn--upload")
     screenshot(page, "studio-upload-chosen-desktop")
-    page.click(".uppy-StatusBar-actionBtn--upload")
-
-    # The upload reaches 100 % (tus PATCH with the session's CSRF header), Uppy says so...
-    page.wait_for_selector("[data-uploader-done]:not([hidden])")
-    seen = page.evaluate("() => window.progressSeen")
-    assert seen and seen[-1][0] == seen[-1][1] > 0
-    assert page.get_attribute(".uppy-StatusBar-progress", "aria-valuenow") == "100"
-    # ...and the production appears in the list, a draft waiting for a worker, with its bar.
-    row = page.locator(".studio-item").first
-    row.locator("progress.state__bar").wait_for()
+    # The upload reaches 100 % (tus PATCH with the session's CSRF header), Uppy says so, and
+    # the production appears in the list, a draft waiting for a worker.
+    row = send_chosen_files(page)
     assert row.get_attribute("data-state") == "queued"
-    assert "En attente de traitement" in row.inner_text()
-    assert "Brouillon" in row.inner_text() and "Une fois publiée : Publique" in row.inner_text()
-    assert page.inner_text("#list-title") == "1 production"
     row.scroll_into_view_if_needed()
     screenshot(page, "studio-uploaded-desktop")
     with site.services.sessions() as session:

@@ -12,7 +12,10 @@ scheduler knows nothing of what they do. It runs in `cite-live serve` and in eve
   visibility in this process marks it out of date (``access.MediaAccess``): the request that
   made the change never waits on the store;
 - ``statistics``: SQLite's query planner statistics (``db.refresh_statistics``), every
-  ``STATISTICS_SECONDS``, so that the plans keep up with a growing catalogue.
+  ``STATISTICS_SECONDS``, so that the plans keep up with a growing catalogue;
+- ``expired sign-ins``: sessions past ``auth.session_days`` and spent or expired new-password
+  links are forgotten, every ``EXPIRED_SECONDS`` (a session is otherwise cleared away only when
+  its account signs in again).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from cite_live import uploads
+from cite_live import accounts, devices, uploads
 from cite_live.db import refresh_statistics
 from cite_live.jobs import sweeper
 from cite_live.services import Services
@@ -32,6 +36,8 @@ log = logging.getLogger("cite_live.maintenance")
 
 # How often the query planner's statistics are brought up to date as the catalogue grows.
 STATISTICS_SECONDS = 3600.0
+# How often sessions and new-password links that open nothing any more are forgotten.
+EXPIRED_SECONDS = 3600.0
 # The shortest wait between two passes, should a task ask to run all the time.
 MIN_PAUSE = 0.01
 
@@ -60,6 +66,19 @@ def _statistics_seconds(services: Services) -> float:
     return STATISTICS_SECONDS
 
 
+def _expired_seconds(services: Services) -> float:
+    return EXPIRED_SECONDS
+
+
+def forget_expired(services: Services) -> None:
+    """Delete the sessions and new-password links that open nothing any more."""
+    with services.sessions.begin() as session:
+        ended = devices.sweep(session, timedelta(days=services.settings.auth.session_days))
+        spent = accounts.sweep_resets(session)
+    if ended or spent:
+        log.info("forgot %d expired sessions and %d spent new-password links", ended, spent)
+
+
 def _tidy_uploads(services: Services) -> None:
     uploads.finish_pending(services)
     uploads.sweep_expired(services)
@@ -77,6 +96,7 @@ TASKS: tuple[Task, ...] = (
         _sweep_seconds,
         wakes=lambda s, wake: s.access.when_dirty(wake),
     ),
+    Task("expired sign-ins", forget_expired, _expired_seconds, web_only=True),
 )
 
 

@@ -41,7 +41,7 @@ from cite_live.auth import (
     user_agent,
 )
 from cite_live.i18n import N_
-from cite_live.models import User
+from cite_live.models import Invitation, PasswordReset, User
 from cite_live.services import Services
 from cite_live.throttle import (
     RESETS_PER_EMAIL,
@@ -434,32 +434,58 @@ def account(ctx: Context, sent: FormData) -> Response:
 # --- invitations ---------------------------------------------------------------------------------
 
 
-def _invited(services: Services, secret: str) -> tuple[str, list[str]] | None:
-    """The email and artist names of the account a pending invitation is for."""
+@dataclass(frozen=True)
+class PasswordLink:
+    """A secret link that lets whoever holds it choose the password of one account: an
+    invitation, or a reset asked for from the sign-in page."""
+
+    pending: Callable[[Session, str], Invitation | PasswordReset | None]
+    accept: Callable[[Session, str, str], User]
+    gone: str
+
+
+INVITATION_LINK = PasswordLink(
+    accounts.pending_invitation, accounts.accept_invitation, INVITATION_GONE
+)
+RESET_LINK = PasswordLink(accounts.pending_reset, accounts.accept_reset, accounts.RESET_GONE)
+
+
+def _holder(services: Services, link: PasswordLink, secret: str) -> tuple[str, list[str]] | None:
+    """The email and artist names of the account a pending link is for."""
     with services.sessions() as session:
-        invitation = accounts.pending_invitation(session, secret)
-        if invitation is None:
+        found = link.pending(session, secret)
+        if found is None:
             return None
-        return invitation.user.email, accounts.artist_names(invitation.user)
+        return found.user.email, accounts.artist_names(found.user)
 
 
-def _accept(ctx: Context, secret: str, form: dict[str, str]) -> tuple[CurrentUser, str]:
-    """The new session's user and secret; AccountError saying why not."""
+def _choose_password(
+    ctx: Context, link: PasswordLink, secret: str, form: dict[str, str]
+) -> tuple[CurrentUser, str]:
+    """Keep the password chosen through ``link``: the new session's user and secret, or
+    AccountError saying why not (``link.gone`` when it was spent meanwhile)."""
     services = ctx.services
     password = form.get("password", "")
     if password != form.get("confirm_password", ""):
         raise AccountError(PASSWORDS_DIFFER)
-    invited = _invited(services, secret)
-    if invited is None:
-        raise AccountError(INVITATION_GONE)
-    problem = accounts.password_problem(password, *invited)
+    holder = _holder(services, link, secret)
+    if holder is None:
+        raise AccountError(link.gone)
+    problem = accounts.password_problem(password, *holder)
     if problem is not None:
         raise problem
-    settings = services.settings
-    new_hash = _in_slot(_guard(ctx), (), accounts.hash_password, settings, password)
+    new_hash = _in_slot(_guard(ctx), (), accounts.hash_password, services.settings, password)
     with services.sessions.begin() as session:
-        user = accounts.accept_invitation(session, secret, new_hash)
+        user = link.accept(session, secret, new_hash)
         return _start_here(ctx, session, user)
+
+
+def _keep_secret(response: Response) -> Response:
+    """A page whose address is a secret link never sends it to another site as a Referer. Not
+    "no-referrer": under it, browsers send the form's own POST with "Origin: null", refused as
+    forged."""
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
 
 
 @form_page(max_fields=MAX_FIELDS)
@@ -468,7 +494,7 @@ def invitation(ctx: Context, sent: FormData) -> Response:
     form = _typed(ctx, sent)
     services = ctx.services
     secret = ctx.path_param("token")
-    invited = _invited(services, secret)
+    invited = _holder(services, INVITATION_LINK, secret)
     if invited is None:
         raise ctx.not_found(INVITATION_GONE)
     context: dict[str, Any] = {"nav": "login", "email": invited[0], "secret": secret, "error": None}
@@ -476,16 +502,13 @@ def invitation(ctx: Context, sent: FormData) -> Response:
         response = ctx.render("invite.html", context, cache=ACCOUNT_CACHE)
     else:
         try:
-            found = _accept(ctx, secret, form)
+            found = _choose_password(ctx, INVITATION_LINK, secret, form)
         except AccountError as problem:
             response = _refused(ctx, "invite.html", context, problem)
         else:
             sign_in(ctx.request, *found)
             return ctx.see_other(ctx.urls.studio())
-    # The link is a secret: never send it to another site as a Referer. Not "no-referrer":
-    # under it, browsers send the form's own POST with "Origin: null", refused as forged.
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
+    return _keep_secret(response)
 
 
 # --- a forgotten password ------------------------------------------------------------------------
@@ -543,40 +566,13 @@ def password_forgot(ctx: Context, sent: FormData) -> Response:
     return ctx.see_other(ctx.urls.password_forgot(), "reset_sent")
 
 
-def _resetting(services: Services, secret: str) -> tuple[str, list[str]] | None:
-    """The email and artist names of the account a pending reset link is for."""
-    with services.sessions() as session:
-        reset = accounts.pending_reset(session, secret)
-        if reset is None:
-            return None
-        return reset.user.email, accounts.artist_names(reset.user)
-
-
-def _reset(ctx: Context, secret: str, form: dict[str, str]) -> tuple[CurrentUser, str]:
-    """The new session's user and secret after the new password; AccountError saying why not."""
-    services = ctx.services
-    password = form.get("password", "")
-    if password != form.get("confirm_password", ""):
-        raise AccountError(PASSWORDS_DIFFER)
-    resetting = _resetting(services, secret)
-    if resetting is None:
-        raise AccountError(accounts.RESET_GONE)
-    problem = accounts.password_problem(password, *resetting)
-    if problem is not None:
-        raise problem
-    new_hash = _in_slot(_guard(ctx), (), accounts.hash_password, services.settings, password)
-    with services.sessions.begin() as session:
-        user = accounts.accept_reset(session, secret, new_hash)
-        return _start_here(ctx, session, user)
-
-
 @form_page(max_fields=MAX_FIELDS)
 def password_reset(ctx: Context, sent: FormData) -> Response:
     """Choose a new password from the link of a message: every other device is signed out,
     this one signed in. A link used, expired or made up says so, and how to ask again."""
     form = _typed(ctx, sent)
     secret = ctx.path_param("token")
-    resetting = _resetting(ctx.services, secret)
+    resetting = _holder(ctx.services, RESET_LINK, secret)
     gone = {"nav": "login", "gone": ctx.gettext(accounts.RESET_GONE)}
     if resetting is None:
         response = ctx.render("reset.html", gone, status=404, cache=ACCOUNT_CACHE)
@@ -592,7 +588,7 @@ def password_reset(ctx: Context, sent: FormData) -> Response:
             response = ctx.render("reset.html", context, cache=ACCOUNT_CACHE)
         else:
             try:
-                found = _reset(ctx, secret, form)
+                found = _choose_password(ctx, RESET_LINK, secret, form)
             except AccountError as problem:
                 if problem.message == accounts.RESET_GONE:
                     # Spent meanwhile, by this very form sent twice or from another tab.
@@ -602,7 +598,4 @@ def password_reset(ctx: Context, sent: FormData) -> Response:
             else:
                 sign_in(ctx.request, *found)
                 return ctx.see_other(ctx.urls.studio(), "password_chosen")
-    # The link is a secret: never sent to another site as a Referer. Not "no-referrer", under
-    # which browsers send the form's own POST with "Origin: null", refused as forged.
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
+    return _keep_secret(response)
