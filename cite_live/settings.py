@@ -202,6 +202,8 @@ class SiteSection:
     """addresses or networks of the proxies whose `X-Forwarded-*` headers are believed, comma-separated (default: none)"""  # noqa: E501
     page_cache_seconds: float = 10.0
     """how long anonymous pages and API answers are reused (0: off)"""
+    contact: Annotated[str, PlainValidator(_sender)] = ""
+    """email address partner sites write to, to be listed or for help, shown on the partners' guide (empty: none shown)"""  # noqa: E501
 
 
 @section(frozen=True, config=_SECTION)
@@ -457,6 +459,8 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     trusted_proxies: tuple[Network, ...]
     page_cache_seconds: float
+    # The address partner sites write to (the partners' guide); "" when not set.
+    contact: str
     storage: StorageSettings
     limits: LimitSettings
     auth: AuthSettings
@@ -530,6 +534,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_hosts=declared.site.allowed_hosts,
         trusted_proxies=declared.site.trusted_proxies,
         page_cache_seconds=declared.site.page_cache_seconds,
+        contact=declared.site.contact,
         storage=storage,
         limits=declared.limits,
         auth=declared.auth,

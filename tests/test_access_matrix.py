@@ -311,6 +311,7 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/lang/{code}", "", "/lang/en",                                303, 303, 303, 303),
     row("GET", "/feed.atom", "", "/feed.atom",                                200, 200, 200, 200),
     row("GET", "/podcast.rss", "", "/podcast.rss",                            200, 200, 200, 200),
+    row("GET", "/partners", "", "/partners",                                  200, 200, 200, 200),
     row("GET", "/api/v1/openapi.json", "", "/api/v1/openapi.json",            200, 200, 200, 200),
     row("GET", "/api/v1/productions", "", "/api/v1/productions",              200, 200, 200, 200),
     row("GET", "/api/v1/artists", "", "/api/v1/artists",                      200, 200, 200, 200),

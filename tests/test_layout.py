@@ -38,6 +38,7 @@ SITE_PATH_STARTS = (
     "/podcast.rss",
     "/embed",
     "/oembed",
+    "/partners",
     "/api/",
     "/media/",
     "/static",

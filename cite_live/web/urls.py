@@ -64,6 +64,7 @@ PATHS: Mapping[str, str] = {
     "embed": "/embed/{production_id}",
     "embed_collection": "/embed/collections/{collection_id}",
     "oembed": "/oembed",
+    "partners_guide": "/partners",
     # The JSON API and tus uploads.
     "api_openapi": "/api/v1/openapi.json",
     "api_productions": "/api/v1/productions",
@@ -276,6 +277,9 @@ class Urls:
     def embed_collection(self, collection_id: str, **query: Any) -> str:
         """The playlist player of a collection (its public id)."""
         return with_query(path("embed_collection", collection_id=collection_id), query)
+
+    def partners_guide(self, fragment: str | None = None) -> str:
+        return with_query(path("partners_guide"), {}, fragment)
 
     def oembed(self, **query: Any) -> str:
         return with_query(path("oembed"), query)
