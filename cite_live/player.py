@@ -188,8 +188,7 @@ def player_data(
         "embed_width": width,
         "embed_height": height,
         "embed_snippet": embed_snippet(embed, production.kind, title),
+        # The sites allowed to embed and drive the player (player.js), None for any.
         "embed_origins": partners.allowed_origins(production, urls.site),
         "lang": lang,
-        # The sites allowed to embed and drive the player (player.js), None for any.
-        "embed_origins": None,
     }
