@@ -11,6 +11,7 @@ from typing import Any
 
 from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
+from cite_live.plays import countable
 from cite_live.presenter import (
     chapters_of,
     duration_of,
@@ -168,5 +169,8 @@ def player_data(
         "embed_width": width,
         "embed_height": height,
         "embed_snippet": embed_snippet(embed, production.kind, title),
+        # Where the player counts its plays; none for what plays never count for (a draft, a
+        # private production in its owner's preview).
+        "plays_url": urls.api_plays() if countable(production, by_address=True) else None,
         "lang": lang,
     }

@@ -34,6 +34,7 @@ from cite_live.web import (
     oembed,
     openapi,
     profiles,
+    stats,
     studio,
     tus,
 )
@@ -129,7 +130,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("studio_profiles", profiles.profiles_page),
         route("studio_profile", profiles.edit_page),
         route("studio_profile", profiles.edit_submit, POST, name="studio_profile_save"),
+        route("studio_stats", stats.studio_stats),
         route("admin", admin.admin_page),
+        route("admin_stats", stats.admin_stats),
         route("admin_unpublish", admin.unpublish, POST),
         route("admin_publish", admin.publish, POST),
         route("admin_user", admin.update_user, POST),
@@ -146,6 +149,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("api_artists", api.list_artists),
         route("api_artist", api.show_artist),
         route("api_my_productions", studio.my_productions),
+        route("api_my_stats", api.my_stats),
+        route("api_plays", api.record_play, POST),
         # tus 1.0 resumable uploads; the collection answers with and without its slash.
         route("api_uploads", tus.collection, TUS_COLLECTION),
         Route(PATHS["api_uploads"].rstrip("/"), tus.collection, methods=list(TUS_COLLECTION)),

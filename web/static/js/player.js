@@ -10,6 +10,7 @@ import Hls from "../vendor/hls.js/hls.min.mjs";
 import { parseTime, formatTime } from "./timecode.js";
 import { createWaveform } from "./waveform.js";
 import { initSharePanels } from "./share.js";
+import { watchPlays } from "./plays.js";
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 // A network hiccup is retried a few times before the listener is told.
@@ -51,6 +52,7 @@ class Player {
   }
 
   async start() {
+    watchPlays(this.media, this.config);
     if (this.wave) await this.startWaveform();
     this.attach();
     if (this.config.autoplay) this.autoplay();
