@@ -320,7 +320,7 @@ def test_the_same_beacon_at_once_counts_once(any_services: Services) -> None:
                 counted.append(
                     plays.record_play(session, pid, listen, address="192.0.2.1", user_agent=BROWSER)
                 )
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     workers = [threading.Thread(target=send) for _ in range(threads)]
