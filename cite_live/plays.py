@@ -21,7 +21,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cite_live.models import Play, PlaySalt, Production, utcnow
+from cite_live.services import Services
 
 SOURCES = ("site", "embed")
 FIELDS = frozenset({"production", "playback", "source", "origin"})
@@ -222,6 +223,7 @@ def forget_old_salts(session: Session, today: date) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def window(today: date, days: int) -> tuple[date, date]:
-    """The ``days`` days up to ``today`` included."""
-    return today - timedelta(days=days - 1), today
+def forget_earlier_salts(services: Services, now: datetime | None = None) -> int:
+    """The maintenance task: the salts of the days before today (UTC) deleted (how many)."""
+    with services.sessions.begin() as session:
+        return forget_old_salts(session, (now or utcnow()).date())

@@ -18,8 +18,10 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from cite_live.models import Play, Production
+from cite_live.play_stats import play_stats
 from tests.account_fixtures import PASSWORD, make_user
 from tests.test_browser import (
+    ARTIFACTS,
     DESKTOP,
     Catalogue,
     browser,
@@ -34,15 +36,24 @@ from tests.test_browser import (
 __all__ = ["browser", "catalogue", "new_page", "shared_context"]
 
 PHONE = {"width": 375, "height": 812}
+# Headless Chromium says "HeadlessChrome", which the crawler list names (rightly: a page driven
+# by a script): the listeners here say what a person's Chromium says.
+LISTENER = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 ARTIST = "chorale@example.org"
 # Waits for the player to count a play: half the 12 s video, played at real speed, and a margin.
 COUNTED_MS = 30_000
 
-WAIT_FOR_PLAY = """(media) => new Promise((resolve) => {
-    media.addEventListener("cl-play-counted", (event) => resolve(event.detail.playback),
-                           { once: true });
-})"""
+# Kept on the window: a promise returned to Playwright would be waited for there and then.
+WAIT_FOR_PLAY = """(media) => {
+    window.clPlayCounted = new Promise((resolve) => {
+        media.addEventListener("cl-play-counted", (event) => resolve(event.detail.playback),
+                               { once: true });
+    });
+}"""
 
 
 def plays_of(catalogue: Catalogue) -> list[tuple[str, str | None]]:
@@ -110,13 +121,17 @@ def embed_frame(page: Any) -> Any:
     return next(f for f in page.frames if "/embed/" in f.url)
 
 
-def start_counting(page_or_frame: Any) -> Any:
-    """The promise of the player's next counted play, and the media playing (muted)."""
-    media = page_or_frame.locator("[data-player] video, [data-player] audio")
-    handle = media.element_handle()
-    promise = page_or_frame.evaluate_handle(WAIT_FOR_PLAY, handle)
+def start_counting(page_or_frame: Any) -> None:
+    """Play the media (muted), watching for the player's next counted play."""
+    handle = page_or_frame.locator("[data-player] video, [data-player] audio").element_handle()
+    page_or_frame.evaluate(WAIT_FOR_PLAY, handle)
     page_or_frame.evaluate("(media) => { media.muted = true; return media.play(); }", handle)
-    return promise
+
+
+def counted(page_or_frame: Any) -> str:
+    """The playback id of the play the player counted (waiting for it)."""
+    playback: str = page_or_frame.evaluate("() => window.clPlayCounted")
+    return playback
 
 
 def test_listens_on_two_partner_sites_and_this_one_are_four_plays_with_their_sources(
@@ -131,21 +146,33 @@ def test_listens_on_two_partner_sites_and_this_one_are_four_plays_with_their_sou
     assert origins[0] == origins[1] != origins[2]
     listeners = []
     for url in partners:
-        page = new_page(fresh=True)
+        page = new_page(fresh=True, user_agent=LISTENER)
         page.goto(url)
         frame = embed_frame(page)
-        listeners.append((page, start_counting(frame)))
-    site = new_page(fresh=True)
+        start_counting(frame)
+        listeners.append((page, frame))
+    site = new_page(fresh=True, user_agent=LISTENER)
     site.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
     wait_for_engine(site)
-    listeners.append((site, start_counting(site)))
-    ids = {promise.json_value() for _, promise in listeners}
+    start_counting(site)
+    listeners.append((site, site))
+    ids = {counted(where) for _, where in listeners}
     assert len(ids) == 4, "each playback session draws its own id"
     wait_for_count(catalogue, 4)
     assert sorted(plays_of(catalogue), key=str) == sorted(
         [("embed", origins[0]), ("embed", origins[0]), ("embed", origins[2]), ("site", None)],
         key=str,
     )
+    # Classified when read: the first origin is a partner's, the other any other site.
+    with catalogue.services.sessions() as session:
+        stats = play_stats(
+            session, today=datetime.now(UTC).date(), days=7, partners={origins[0]: "Festival"}
+        )
+    assert [(s.kind, s.name, s.plays) for s in stats.sources] == [
+        ("site", None, 1),
+        ("partner", "Festival", 2),
+        ("other", None, 1),
+    ]
     # Playing on, or pausing and playing again, is the same playback session: still 4.
     site.evaluate("() => document.querySelector('[data-player] video').play()")
     time.sleep(1.0)
@@ -160,7 +187,8 @@ def test_a_crawler_playing_adds_no_play(
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
     wait_for_engine(page)
     with page.expect_request(lambda r: r.url.endswith("/api/v1/plays"), timeout=COUNTED_MS):
-        start_counting(page).json_value()
+        start_counting(page)
+        counted(page)
     time.sleep(1.0)
     assert count(catalogue) == 0
 
@@ -168,7 +196,7 @@ def test_a_crawler_playing_adds_no_play(
 def test_a_seek_does_not_count_as_heard(
     catalogue: Catalogue, new_page: Callable[..., Any], forget_plays: None
 ) -> None:
-    page = new_page(fresh=True)
+    page = new_page(fresh=True, user_agent=LISTENER)
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
     wait_for_engine(page)
     start_counting(page)
@@ -229,6 +257,7 @@ def test_the_artist_reads_the_plays_in_the_studio(
     chart = page.locator(".stats-chart__svg").bounding_box()
     assert chart is not None and chart["width"] <= viewport["width"]
     screenshot(page, f"studio-stats-{name}")
+    page.screenshot(path=str(ARTIFACTS / f"studio-stats-{name}-whole.png"), full_page=True)
     page.click("a[href='/studio/stats?days=7']")
     page.wait_for_url("**/studio/stats?days=7")
     assert page.locator(".stats-chart__bar").count() == 7
@@ -237,5 +266,5 @@ def test_the_artist_reads_the_plays_in_the_studio(
     page.wait_for_url(f"**production={catalogue.video_id}**")
     assert page.locator("[data-total]").get_attribute("data-total") == "4"
     page.locator(".stats-chart__table summary").click()
-    screenshot(page, f"studio-stats-{name}-one-production")
+    page.screenshot(path=str(ARTIFACTS / f"studio-stats-{name}-one-production.png"), full_page=True)
     assert page.js_errors == []
