@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from cite_live import play_stats as play_stats_module
 from cite_live.models import Play, Production
 from cite_live.play_stats import play_stats
 from tests.account_fixtures import PASSWORD, make_user
@@ -267,4 +268,44 @@ def test_the_artist_reads_the_plays_in_the_studio(
     assert page.locator("[data-total]").get_attribute("data-total") == "4"
     page.locator(".stats-chart__table summary").click()
     page.screenshot(path=str(ARTIFACTS / f"studio-stats-{name}-one-production.png"), full_page=True)
+    assert page.js_errors == []
+
+
+def test_the_admin_reads_the_plays_per_partner_site(
+    catalogue: Catalogue,
+    new_page: Callable[..., Any],
+    forget_plays: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = catalogue.services
+    monkeypatch.setattr(
+        play_stats_module, "partner_names", lambda session: {"https://festival.example": "Festival"}
+    )
+    make_user(services, "admin-plays@example.org", "admin")
+    today = datetime.now(UTC).date()
+    with services.sessions.begin() as session:
+        for i, origin in enumerate(["https://festival.example"] * 3 + ["https://blog.example"]):
+            session.add(
+                Play(
+                    production_id=catalogue.video_id,
+                    day=today - timedelta(days=i),
+                    visitor=f"admin-{i}".ljust(64, "0"),
+                    dedupe=f"admin-{i}".ljust(64, "0"),
+                    source="embed",
+                    origin=origin,
+                )
+            )
+    page = new_page(PHONE, fresh=True)
+    page.goto(f"{catalogue.url}/login?next=/admin")
+    page.fill("input[name=email]", "admin-plays@example.org")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.studio-form button[type=submit]")
+    page.wait_for_url(f"{catalogue.url}/admin")
+    page.click("a[href='/admin/stats']")
+    page.wait_for_url(f"{catalogue.url}/admin/stats")
+    assert page.locator("[data-partner='Festival'] td").first.inner_text() == "3"
+    assert page.locator("[data-source='other'] td").first.inner_text() == "1"
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    page.screenshot(path=str(ARTIFACTS / "admin-stats-phone.png"), full_page=True)
     assert page.js_errors == []
