@@ -22,6 +22,7 @@ from cite_live.services import Services, open_services
 from cite_live.web import api
 from tests.account_fixtures import login, make_user, token_for
 from tests.app_fixtures import make_settings, new_client
+from tests.dbs import sqlite_url
 from tests.test_api import publish_fake
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
@@ -473,3 +474,21 @@ def test_the_maintenance_task_forgets_earlier_salts_on_a_day_without_plays(
     with services.sessions() as session:
         assert session.scalars(select(PlaySalt.day)).all() == [date(2026, 12, 7)]
     assert "play salts" in {task.name for task in maintenance.tasks(web=False)}
+
+
+def test_with_a_site_address_a_beacon_from_another_allowed_host_counts(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_SITE_URL="https://live.example.org"
+    )
+    services = open_services(settings)
+    try:
+        pid = publish_fake(services, "Nuit")
+        with new_client(services) as client:
+            assert post(client, beacon(pid), Origin="https://live.example.org") == 204
+            assert post(client, beacon(pid, "b" * 32), Origin="http://testserver") == 204
+            assert post(client, beacon(pid, "c" * 32), Origin="https://evil.example") == 403
+            body = beacon(pid, "d" * 32, source="embed", origin="https://live.example.org")
+            assert post(client, body) == 204
+        assert [(r.source, r.origin) for r in rows(services)] == [("site", None)] * 3
+    finally:
+        services.close()

@@ -249,6 +249,9 @@ async def record_play(request: Request) -> Response:
 
 def _record(ctx: Context, body: bytes) -> Response:
     own = plays.normalize_origin(ctx.site)
+    # As the forms' check (cite_live.csrf): the site's address, or the one the request came to.
+    url = ctx.request.url
+    here = plays.normalize_origin(f"{url.scheme}://{url.netloc}")
     try:
         beacon = plays.parse_beacon(json.loads(body.decode("utf-8")), own)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -260,7 +263,7 @@ def _record(ctx: Context, body: bytes) -> Response:
     # hand can claim any Origin (and any origin in its body): that is why counts are limited per
     # address below, and why the embedding origin is what browsers reported, not a proof.
     claimed = ctx.request.headers.get("origin")
-    if claimed is not None and plays.normalize_origin(claimed) != own:
+    if claimed is not None and plays.normalize_origin(claimed) not in {own, here} - {None}:
         raise HTTPException(403, "Plays are counted from this site's own pages.")
     user_agent = ctx.request.headers.get("user-agent", "")
     if plays.is_crawler(user_agent):
