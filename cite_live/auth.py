@@ -40,7 +40,7 @@ from cite_live.csrf import check_forgery
 from cite_live.i18n import N_
 from cite_live.models import Production, User, user_artists
 from cite_live.web.errors import answers_in_json, error_page, json_error
-from cite_live.web.urls import API_PREFIX, UPLOADS_PREFIX, Urls
+from cite_live.web.urls import API_PREFIX, PATHS, UPLOADS_PREFIX, Urls
 
 if TYPE_CHECKING:
     from cite_live.services import Services
@@ -216,8 +216,12 @@ class AuthMiddleware:
         if session.secret and state["user"] is None:
             state[_STATE] = session = SessionState(clear=True)
         send = self._sending_cookie(scope, send, services)
-        if scope["method"] in UNSAFE_METHODS and (
-            state["user"] is not None or not scope["path"].startswith(API_PREFIX)
+        # A play's beacon (navigator.sendBeacon) carries the session cookie but cannot carry a
+        # CSRF token; it changes nothing of the account, and its handler checks its Origin.
+        if (
+            scope["method"] in UNSAFE_METHODS
+            and (state["user"] is not None or not scope["path"].startswith(API_PREFIX))
+            and scope["path"] != PATHS["api_plays"]
         ):
             refusal, receive = await check_forgery(
                 scope, receive, session.csrf, services.settings.site_url

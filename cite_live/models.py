@@ -535,3 +535,36 @@ class CollectionItem(Base):
 
     collection: Mapped[Collection] = relationship(back_populates="items")
     production: Mapped[Production] = relationship()
+
+
+class PlaySalt(Base):
+    """The day's secret mixed into visitor hashes (cite_live.plays); forgotten the next day, so
+    that yesterday's hashes can no longer be linked to anyone."""
+
+    __tablename__ = "play_salts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+
+
+class Play(Base):
+    """One listen of a production: no cookie, no address, only a hash that tells visitors apart
+    within one day (cite_live.plays)."""
+
+    __tablename__ = "plays"
+    __table_args__ = (
+        CheckConstraint("source IN ('site', 'embed')", name="source_allowed"),
+        Index("ix_plays_production_day", "production_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    production_id: Mapped[str] = mapped_column(ForeignKey("productions.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    visitor: Mapped[str] = mapped_column(String(64))
+    # The same beacon twice (a replay, a double send) is one play: the hash of the production
+    # and the playback id the page drew, unique.
+    dedupe: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(8))
+    # The embedding page's scheme://host[:port]; None for this site's own pages.
+    origin: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

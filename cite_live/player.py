@@ -12,6 +12,7 @@ from typing import Any
 from cite_live import partners
 from cite_live.catalogue import address, playing_version
 from cite_live.models import Production
+from cite_live.plays import countable
 from cite_live.presenter import (
     artists_of,
     chapters_of,
@@ -190,5 +191,8 @@ def player_data(
         "embed_snippet": embed_snippet(embed, production.kind, title),
         # The sites allowed to embed and drive the player (player.js), None for any.
         "embed_origins": partners.allowed_origins(production, urls.site),
+        # Where the player counts its plays; none for what plays never count for (a draft, a
+        # private production in its owner's preview).
+        "plays_url": urls.api_plays() if countable(production, by_address=True) else None,
         "lang": lang,
     }

@@ -33,6 +33,7 @@ import asyncio
 import base64
 import gc
 import io
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -290,6 +291,17 @@ def partner(name: str, suffix: str = "") -> Callable[[World, Services], str]:
     return lambda world, services: f"/admin/partners/{world.partners[name]}{suffix}"
 
 
+def play_of(name: str) -> Callable[[World, Services], Request]:
+    """The player's beacon for the production ``name`` (by the address its player names it by)."""
+
+    def build(world: World, services: Services) -> Request:
+        address = world.slugs[name] if name == "unlisted" else world.ids[name]
+        body = {"production": address, "playback": "p" * 32, "source": "site", "origin": None}
+        return {"content": json.dumps(body)}
+
+    return build
+
+
 def profile_form(world: World, services: Services) -> Request:
     return {"data": {"bio": "Chanteuse."}, "files": {"photo": ("p.jpg", jpeg(), "image/jpeg")}}
 
@@ -406,6 +418,16 @@ MATRIX: tuple[Row, ...] = (
     # The studio: the owner and the admins; another artist meets a 404.
     row("GET", "/studio", "", "/studio",                                      303, 200, 200, 200),
     row("GET", "/api/v1/me/productions", "", "/api/v1/me/productions",       401, 200, 200, 200),
+    row("GET", "/studio/stats", "", "/studio/stats",                          303, 200, 200, 200),
+    row("GET", "/api/v1/me/stats", "", "/api/v1/me/stats",                   401, 200, 200, 200),
+    # The player's beacon: no token, no CSRF (sendBeacon sends neither), the same for everyone;
+    # plays count for what anyone may hear, and nothing else, its owner's preview included.
+    row("POST", "/api/v1/plays", "public", "/api/v1/plays",                  204, 204, 204, 204,
+        play_of("public")),
+    row("POST", "/api/v1/plays", "unlisted", "/api/v1/plays",                204, 204, 204, 204,
+        play_of("unlisted")),
+    row("POST", "/api/v1/plays", "private", "/api/v1/plays",                 404, 404, 404, 404,
+        play_of("private")),
     row("GET", "/studio/productions/{production_id}", "private",
         by_id("/studio/productions/{id}", "private"),                        303, 404, 200, 200),
     row("GET", "/studio/productions/{production_id}", "public",
@@ -441,6 +463,7 @@ MATRIX: tuple[Row, ...] = (
         collection_form),
     # Administration.
     row("GET", "/admin", "", "/admin",                                        303, 403, 403, 200),
+    row("GET", "/admin/stats", "", "/admin/stats",                            303, 403, 403, 200),
     row("POST", "/admin/productions/{production_id}/unpublish", "",
         by_id("/admin/productions/{id}/unpublish", "hidden"),                403, 403, 403, 303),
     row("POST", "/admin/productions/{production_id}/publish", "",

@@ -11,6 +11,8 @@ scheduler knows nothing of what they do. It runs in `cite-live serve` and in eve
   at each pass (a change made by another process, or by hand) and as soon as a change of
   visibility in this process marks it out of date (``access.MediaAccess``): the request that
   made the change never waits on the store;
+- ``play salts``: the salts of the days before today are deleted (``plays``), even on a day
+  nobody plays anything, so that no visitor hash of an earlier day can be linked to anyone;
 - ``statistics``: SQLite's query planner statistics (``db.refresh_statistics``), every
   ``STATISTICS_SECONDS``, so that the plans keep up with a growing catalogue;
 - ``expired sign-ins``: sessions past ``auth.session_days`` and spent or expired new-password
@@ -27,13 +29,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from cite_live import accounts, devices, uploads
+from cite_live import accounts, devices, plays, uploads
 from cite_live.db import refresh_statistics
 from cite_live.jobs import sweeper
 from cite_live.services import Services
 
 log = logging.getLogger("cite_live.maintenance")
 
+# How often the salts of earlier days are looked for: a salt outlives its day by at most this.
+PLAY_SALT_SECONDS = 600.0
 # How often the query planner's statistics are brought up to date as the catalogue grows.
 STATISTICS_SECONDS = 3600.0
 # How often sessions and new-password links that open nothing any more are forgotten.
@@ -89,6 +93,7 @@ TASKS: tuple[Task, ...] = (
     Task("uploads", _tidy_uploads, _sweep_seconds, web_only=True),
     Task("private media list", lambda s: s.access.sync(), _sweep_seconds, web_only=True),
     # open_services has just done it.
+    Task("play salts", plays.forget_earlier_salts, lambda s: PLAY_SALT_SECONDS),
     Task("statistics", lambda s: refresh_statistics(s.engine), _statistics_seconds, at_start=False),
     Task(
         "private media",

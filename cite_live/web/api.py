@@ -8,14 +8,20 @@ description.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import threading
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from cite_live import params
+from cite_live import params, play_stats, plays
 from cite_live.access import media_link
 from cite_live.auth import can_view
 from cite_live.catalogue import production_by_address, production_query
@@ -25,10 +31,12 @@ from cite_live.listing import (
     page_of_productions,
     productions_where,
 )
-from cite_live.models import Artist, Production
+from cite_live.models import Artist, Production, utcnow
 from cite_live.presenter import artist_json, production_json
+from cite_live.throttle import AttemptLimiter, ThrottleError, storage_for
 from cite_live.vocabulary import KINDS, SESSION_TYPES
-from cite_live.web.context import PRIVATE_HEADERS, Context, api
+from cite_live.web.context import ACCOUNT_CACHE, PRIVATE_HEADERS, Context, api, page
+from cite_live.web.errors import json_error
 from cite_live.web.limits import (
     API_DEFAULT_PER_PAGE,
     API_MAX_PAGE,
@@ -40,6 +48,10 @@ from cite_live.web.limits import (
 ARTIST_PRODUCTIONS = 50
 NOT_FOUND_PRODUCTION = "There is no production with this identifier."
 NOT_FOUND_ARTIST = "There is no artist with this name."
+# Beacons one address may send per hour: a listener hearing 30 s of every recording in turn
+# sends 120; a script sending more is counted no further.
+PLAYS_PER_HOUR = 120
+log = logging.getLogger("cite_live.web.api")
 
 
 def _int_param(ctx: Context, name: str, default: int, low: int, high: int) -> int:
@@ -172,3 +184,110 @@ def show_artist(ctx: Context) -> JSONResponse:
     data["productions_total"] = total
     data["productions_url"] = urls.absolute(urls.api_productions(artist=artist.slug))
     return JSONResponse(data)
+
+
+@page
+def my_stats(ctx: Context) -> Response:
+    """The plays of the caller's productions, as the studio's statistics page shows them."""
+    user = ctx.require_user()
+    days = _int_param(ctx, "days", play_stats.DEFAULT_RANGE, 1, max(play_stats.RANGES))
+    if days not in play_stats.RANGES:
+        raise HTTPException(400, play_stats.BAD_RANGE)
+    with ctx.services.sessions() as session:
+        stats = play_stats.play_stats(
+            session,
+            today=utcnow().date(),
+            days=days,
+            partners=play_stats.partner_names(session),
+            owner_id=user.id,
+            lang=ctx.lang,
+        )
+    # No CORS (a plain page handler): a partner page has no business reading an artist's numbers.
+    return JSONResponse(play_stats.stats_json(stats), headers={"Cache-Control": ACCOUNT_CACHE})
+
+
+# --- the player's beacon -------------------------------------------------------------------------
+
+_making_limiter = threading.Lock()
+
+
+def _limiter(request: Request) -> AttemptLimiter:
+    state = request.app.state
+    with _making_limiter:
+        limiter = getattr(state, "play_limiter", None)
+        if not isinstance(limiter, AttemptLimiter):
+            storage = storage_for(request.app.state.services.settings)
+            limiter = AttemptLimiter(storage, PLAYS_PER_HOUR, window=3600, namespace="plays")
+            state.play_limiter = limiter
+        return limiter
+
+
+async def _beacon_body(request: Request) -> bytes | None:
+    """The body, or None past plays.MAX_BEACON_BYTES (read no further)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > plays.MAX_BEACON_BYTES:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > plays.MAX_BEACON_BYTES:
+            return None
+    return body
+
+
+async def record_play(request: Request) -> Response:
+    """``POST /api/v1/plays``: one play of a production, sent once by the player (plays.js).
+    204 whether it was counted or not (a replay, a crawler): the page never reads the answer."""
+    body = await _beacon_body(request)
+    if body is None:
+        return json_error(413, "A play is described in less than 1 KB.")
+    try:
+        return await run_in_threadpool(_record, Context.of(request), body)
+    except HTTPException as exc:
+        return json_error(exc.status_code, str(exc.detail), exc.headers)
+
+
+def _record(ctx: Context, body: bytes) -> Response:
+    own = plays.normalize_origin(ctx.site)
+    # As the forms' check (cite_live.csrf): the site's address, or the one the request came to.
+    url = ctx.request.url
+    here = plays.normalize_origin(f"{url.scheme}://{url.netloc}")
+    try:
+        beacon = plays.parse_beacon(json.loads(body.decode("utf-8")), own)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # json's errors are ValueErrors too: their message names a position, not the field.
+        message = str(exc) if isinstance(exc, plays.BadBeacon) else "The body must be JSON."
+        raise HTTPException(400, message) from exc
+    # A browser writes the Origin of the page that sends a beacon, and no script may change it:
+    # another site's page cannot make its visitors' browsers count plays here. A request made by
+    # hand can claim any Origin (and any origin in its body): that is why counts are limited per
+    # address below, and why the embedding origin is what browsers reported, not a proof.
+    claimed = ctx.request.headers.get("origin")
+    if claimed is not None and plays.normalize_origin(claimed) not in {own, here} - {None}:
+        raise HTTPException(403, "Plays are counted from this site's own pages.")
+    user_agent = ctx.request.headers.get("user-agent", "")
+    if plays.is_crawler(user_agent):
+        return Response(status_code=204)
+    client = ctx.request.client
+    address = client.host if client else "unknown"
+    # Counted per address (hashed: a shared Redis never holds one in clear), before the
+    # database is asked anything, so that guessing addresses is limited too.
+    key = "address:" + hashlib.sha256(address.encode("utf-8")).hexdigest()
+    try:
+        wait = _limiter(ctx.request).attempt([key])
+    except ThrottleError as exc:
+        log.warning("plays not counted: the rate limit's storage cannot be reached")
+        raise HTTPException(
+            503, "Plays cannot be counted right now.", {"Retry-After": "60"}
+        ) from exc
+    if wait is not None:
+        raise HTTPException(429, "Too many plays from this address.", {"Retry-After": str(wait)})
+    with ctx.services.sessions() as session:
+        found = production_by_address(session, beacon.production)
+        # Unknown, private, a draft, another's, processing, an unlisted one named by its id:
+        # the same answer for all, which tells nothing of which it is.
+        if found is None or not plays.countable(found[0], by_address=found[1]):
+            raise HTTPException(404, NOT_FOUND_PRODUCTION)
+        production_id = found[0].id
+        plays.record_play(session, production_id, beacon, address=address, user_agent=user_agent)
+    return Response(status_code=204)

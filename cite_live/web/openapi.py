@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from cite_live.auth import COOKIE
+from cite_live.play_stats import DEFAULT_RANGE, RANGES, SOURCE_KINDS
 from cite_live.vocabulary import (
     COLLECTION_KINDS,
     EMBED_POLICIES,
@@ -318,6 +319,57 @@ SCHEMAS["MyProductionList"] = _object(
 )
 
 
+# The plays of the signed-in account's productions (cite_live.play_stats): what /studio/stats
+# shows.
+DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+PLAYS = {"type": "integer", "minimum": 0}
+SCHEMAS["DayPlays"] = _object({"day": DAY, "plays": PLAYS}, description="The plays of one day.")
+SCHEMAS["ProductionPlays"] = _object(
+    {
+        "id": STRING,
+        "title": STRING,
+        "plays": PLAYS,
+        "by_day": {
+            "type": "array",
+            "items": _ref("DayPlays"),
+            "description": "The days it was played, oldest first (days without plays left out).",
+        },
+    },
+)
+SCHEMAS["SourcePlays"] = _object(
+    {
+        "kind": {
+            "type": "string",
+            "enum": list(SOURCE_KINDS),
+            "description": "site: this site's pages; partner: a partner site's pages, by name; "
+            "other: an embed on any other site (or one that did not say where).",
+        },
+        "name": {**_nullable(STRING), "description": "The partner's name; null otherwise."},
+        "plays": PLAYS,
+    },
+)
+SCHEMAS["MyStats"] = _object(
+    {
+        "from": DAY,
+        "to": DAY,
+        "total": PLAYS,
+        "by_day": {
+            "type": "array",
+            "items": _ref("DayPlays"),
+            "description": "Every day of the period, oldest first, days without plays included.",
+        },
+        "productions": {
+            "type": "array",
+            "items": _ref("ProductionPlays"),
+            "description": "The account's productions played in the period, most played first.",
+        },
+        "sources": {"type": "array", "items": _ref("SourcePlays")},
+    },
+    description="Plays of the account's productions: one per playback session of 30 s (or half "
+    "of a shorter recording) heard, known robots left out, days in UTC.",
+)
+
+
 # A filter is text of MAX_FILTER_LENGTH characters at most, without NUL (nothing holds one).
 TEXT = {"type": "string", "maxLength": MAX_FILTER_LENGTH, "pattern": "^[^\\u0000]*$"}
 
@@ -442,7 +494,8 @@ def document(server_url: str) -> dict[str, Any]:
                 "private one by its owner and the admins only. The catalogue's answers allow "
                 "any origin (CORS); the signed-in account's own list does not. Sign in with a "
                 "session or an Authorization: Bearer token (cite-live token create EMAIL). Uploads "
-                f"use the tus 1.0 protocol at {PATHS['api_uploads']}, outside this document."
+                f"use the tus 1.0 protocol at {PATHS['api_uploads']}, and the player reports "
+                f"plays to {PATHS['api_plays']}, both outside this document."
             ),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
@@ -531,6 +584,21 @@ def document(server_url: str) -> dict[str, Any]:
                     "401": "Neither a session nor a valid API token.",
                     "404": "A page past the last one.",
                 },
+                security=SIGNED_IN,
+            ),
+            PATHS["api_my_stats"]: _operation(
+                "getMyStats",
+                "How often the signed-in account's productions were played (session or Bearer "
+                "token), per day, production and source. Not open to other origins.",
+                [
+                    _query(
+                        "days",
+                        "The period: the last 7, 30 or 90 days, today (UTC) included.",
+                        {"type": "integer", "enum": list(RANGES), "default": DEFAULT_RANGE},
+                    )
+                ],
+                "MyStats",
+                {"400": BAD_PARAMETER, "401": "Neither a session nor a valid API token."},
                 security=SIGNED_IN,
             ),
             PATHS["oembed"]: _operation(

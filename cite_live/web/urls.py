@@ -48,7 +48,9 @@ PATHS: Mapping[str, str] = {
     "studio_collections": "/studio/collections",
     "studio_collection": "/studio/collections/{collection_id}",
     "studio_profile": "/studio/profiles/{artist_id}",
+    "studio_stats": "/studio/stats",
     "admin": "/admin",
+    "admin_stats": "/admin/stats",
     "admin_publish": "/admin/productions/{production_id}/publish",
     "admin_unpublish": "/admin/productions/{production_id}/unpublish",
     "admin_user": "/admin/users/{user_id}",
@@ -73,6 +75,8 @@ PATHS: Mapping[str, str] = {
     "api_artist": "/api/v1/artists/{slug}",
     "api_collection": "/api/v1/collections/{collection_id}",
     "api_my_productions": "/api/v1/me/productions",
+    "api_my_stats": "/api/v1/me/stats",
+    "api_plays": "/api/v1/plays",
     "api_uploads": "/api/v1/uploads/",
     "api_upload": "/api/v1/uploads/{upload_id}",
     # Media from the local store (cite_live.web.media), and the site's own files.
@@ -232,8 +236,15 @@ class Urls:
     def studio_collection(self, collection_id: str, **query: Any) -> str:
         return with_query(path("studio_collection", collection_id=collection_id), query)
 
+    def studio_stats(self, **query: Any) -> str:
+        """The plays of the signed-in account's productions (``days=``, ``production=``)."""
+        return with_query(path("studio_stats"), query)
+
     def admin(self, fragment: str | None = None, **query: Any) -> str:
         return with_query(path("admin"), query, fragment)
+
+    def admin_stats(self, **query: Any) -> str:
+        return with_query(path("admin_stats"), query)
 
     def admin_publish(self, production_id: str) -> str:
         return path("admin_publish", production_id=production_id)
@@ -306,6 +317,13 @@ class Urls:
 
     def api_my_productions(self, **query: Any) -> str:
         return with_query(path("api_my_productions"), query)
+
+    def api_my_stats(self, **query: Any) -> str:
+        return with_query(path("api_my_stats"), query)
+
+    def api_plays(self) -> str:
+        """Where the player's beacon goes (web/static/js/plays.js)."""
+        return path("api_plays")
 
     def api_uploads(self) -> str:
         return path("api_uploads")

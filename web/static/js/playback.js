@@ -11,6 +11,7 @@ import Hls from "../vendor/hls.js/hls.min.mjs";
 import { parseTime, formatTime } from "./timecode.js";
 import { createWaveform } from "./waveform.js";
 import { NOT_PLAYABLE, UNDEFINED_ERROR } from "./playerjs.js";
+import { watchPlays } from "./plays.js";
 
 export { Hls };
 
@@ -94,6 +95,7 @@ export class Player {
 
   async start() {
     const { signal } = this.abort;
+    watchPlays(this.media, this.config);
     // Listened to at once: a listener may press play while the waveform is being drawn.
     this.media.addEventListener("play", () => this.onPlay(), { signal });
     this.media.addEventListener("pause", () => this.announce("pause"), { signal });
