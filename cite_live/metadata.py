@@ -17,6 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from markupsafe import Markup
@@ -164,13 +165,67 @@ def _artist_node(name: str, slug: str, urls: Urls) -> dict[str, Any]:
     return {"@type": "MusicGroup", "name": name, "url": artist_url(slug, urls)}
 
 
+def _video_fields(
+    production: Production,
+    store: ObjectStore,
+    urls: Urls,
+    artists: list[dict[str, Any]],
+    uploaded: datetime,
+    duration: str | None,
+) -> dict[str, Any]:
+    """What a VideoObject says besides what every production says."""
+    version = playing_version(production)
+    picture = picture_url(production, store, urls.site)
+    data: dict[str, Any] = {"uploadDate": uploaded.isoformat()}
+    if artists:
+        data["creator"] = artists
+    if embed := _offered_embed(production, urls):
+        data["embedUrl"] = embed
+    if picture:
+        data["thumbnailUrl"] = picture
+    if version is not None and version.master_key:
+        data["contentUrl"] = store.public_url(version.master_key, urls.site)
+        data["encodingFormat"] = "application/vnd.apple.mpegurl"
+    return data
+
+
+def _audio_fields(
+    production: Production,
+    store: ObjectStore,
+    urls: Urls,
+    artists: list[dict[str, Any]],
+    uploaded: datetime,
+    duration: str | None,
+) -> dict[str, Any]:
+    """What a MusicRecording says besides what every production says."""
+    version = playing_version(production)
+    picture = picture_url(production, store, urls.site)
+    data: dict[str, Any] = {"datePublished": uploaded.date().isoformat()}
+    if artists:
+        data["byArtist"] = artists if len(artists) > 1 else artists[0]
+    if picture:
+        data["image"] = picture
+    audio: dict[str, Any] = {"@type": "AudioObject"}
+    if embed := _offered_embed(production, urls):
+        audio["embedUrl"] = embed
+    if version is not None and version.download_key:
+        audio["contentUrl"] = store.public_url(version.download_key, urls.site)
+        audio["encodingFormat"] = "audio/mp4"
+    if duration:
+        audio["duration"] = duration
+    data["audio"] = audio
+    return data
+
+
+def _offered_embed(production: Production, urls: Urls) -> str | None:
+    """The player search engines are offered to embed: only one any site may frame."""
+    return embed_url(production, urls) if production.embed_policy == "anywhere" else None
+
+
 def _json_ld(
     production: Production, store: ObjectStore, urls: Urls, title: str, description: str
 ) -> dict[str, Any]:
-    version = playing_version(production)
-    picture = picture_url(production, store, urls.site)
     artists = [_artist_node(c.artist.name, c.artist.slug, urls) for c in production.credits]
-    embed = embed_url(production, urls)
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "VideoObject" if production.kind == "video" else "MusicRecording",
@@ -199,29 +254,8 @@ def _json_ld(
     if production.tags:
         data["keywords"] = ", ".join(tag.name for tag in production.tags)
     uploaded = aware(production.published_at or production.created_at)
-    if production.kind == "video":
-        if artists:
-            data["creator"] = artists
-        data["uploadDate"] = uploaded.isoformat()
-        data["embedUrl"] = embed
-        if picture:
-            data["thumbnailUrl"] = picture
-        if version is not None and version.master_key:
-            data["contentUrl"] = store.public_url(version.master_key, urls.site)
-            data["encodingFormat"] = "application/vnd.apple.mpegurl"
-    else:
-        if artists:
-            data["byArtist"] = artists if len(artists) > 1 else artists[0]
-        data["datePublished"] = uploaded.date().isoformat()
-        if picture:
-            data["image"] = picture
-        audio: dict[str, Any] = {"@type": "AudioObject", "embedUrl": embed}
-        if version is not None and version.download_key:
-            audio["contentUrl"] = store.public_url(version.download_key, urls.site)
-            audio["encodingFormat"] = "audio/mp4"
-        if duration:
-            audio["duration"] = duration
-        data["audio"] = audio
+    media = _video_fields if production.kind == "video" else _audio_fields
+    data.update(media(production, store, urls, artists, uploaded, duration))
     return data
 
 

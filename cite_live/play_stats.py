@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cite_live.i18n import N_
-from cite_live.models import Play, Production
+from cite_live.models import Play, Production, utcnow
 from cite_live.partners import list_partners
 from cite_live.presenter import title_of
 
@@ -79,16 +79,19 @@ def classify(
 def play_stats(
     session: Session,
     *,
-    today: date,
     days: int,
-    partners: Mapping[str, str],
+    today: date | None = None,
+    partners: Mapping[str, str] | None = None,
     owner_id: int | None = None,
     production_id: str | None = None,
     lang: str = "fr",
 ) -> PlayStats:
-    """The plays of the ``days`` days up to ``today``: of the productions ``owner_id`` uploaded
-    (every production when None), or of ``production_id`` alone among them. ``partners`` maps a
-    normalized origin (``scheme://host[:port]``) to its partner's name."""
+    """The plays of the ``days`` days up to ``today`` (by default, today in UTC): of the
+    productions ``owner_id`` uploaded (every production when None), or of ``production_id``
+    alone among them. ``partners`` maps a normalized origin (``scheme://host[:port]``) to its
+    partner's name; by default, the partner sites the admins list."""
+    today = today or utcnow().date()
+    partners = partner_names(session) if partners is None else partners
     start = today - timedelta(days=days - 1)
     query = (
         select(Play.production_id, Play.day, Play.source, Play.origin, func.count())

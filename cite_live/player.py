@@ -191,6 +191,8 @@ def player_data(
         "embed_snippet": embed_snippet(embed, production.kind, title),
         # The sites allowed to embed and drive the player (player.js), None for any.
         "embed_origins": partners.allowed_origins(production, urls.site),
+        # anywhere, partners or site: what the share panel offers (cite_live.partners).
+        "embed_policy": production.embed_policy,
         # Where the player counts its plays; none for what plays never count for (a draft, a
         # private production in its owner's preview).
         "plays_url": urls.api_plays() if countable(production, by_address=True) else None,

@@ -9,10 +9,8 @@ the test. Screenshots land in test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import http.server
 import importlib.util
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ from tests.account_fixtures import PASSWORD, make_user
 from tests.app_fixtures import make_settings, serving
 from tests.dbs import sqlite_url
 from tests.media import ffmpeg, split
+from tests.partner_site import partner_sites
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -593,36 +592,8 @@ def test_share_panel_builds_the_snippet_and_copies_it(
 @pytest.fixture
 def partner_site() -> Iterator[Callable[[str, int], str]]:
     """A second server on another port (another origin) serving a page that frames a URL."""
-    pages: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # the name http.server calls
-            body = pages.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def framing(src: str, height: int) -> str:
-        path = f"/page-{len(pages)}.html"
-        pages[path] = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Festival</title></head>"
-            "<body style='margin:20px;font-family:sans-serif'><h1>Festival partenaire</h1>"
-            f"<iframe src='{src}' width='640' height='{height}' style='border:0;max-width:100%' "
-            "allow='autoplay; fullscreen'></iframe></body></html>"
-        ).encode()
-        return f"http://127.0.0.1:{server.server_address[1]}{path}"
-
-    yield framing
-    server.shutdown()
-    server.server_close()
+    with partner_sites(1) as (site,):
+        yield site.framing
 
 
 def _frame(page: Any) -> Any:

@@ -9,8 +9,6 @@ than the site's, as a festival's page is.
 from __future__ import annotations
 
 import html
-import http.server
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy import select, update
 from cite_live import partners
 from cite_live.models import Partner, Production
 from tests.account_fixtures import PASSWORD, make_user
+from tests.partner_site import PartnerSite, partner_sites
 
 # tests.test_browser skips this module (or fails, in CI) when Chromium, Playwright or the npm
 # files are missing: its checks run as it is imported, before Playwright is.
@@ -70,51 +69,11 @@ def page_opener(request: pytest.FixtureRequest) -> Callable[..., Any]:
     return opener
 
 
-class PartnerSite:
-    """A site of its own (another port: another origin) serving the pages a test gives it."""
-
-    def __init__(self) -> None:
-        pages: dict[str, bytes] = {}
-        self.pages = pages
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # the name http.server calls
-                body = pages.get(self.path)
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def page(self, content: str) -> str:
-        """The address of a new page holding ``content`` (HTML) in a plain column."""
-        path = f"/page-{len(self.pages)}.html"
-        self.pages[path] = (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<title>Festival</title></head><body><h1>Festival partenaire</h1>"
-            f"{content}</body></html>"
-        ).encode()
-        return self.origin + path
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def sites() -> Iterator[tuple[PartnerSite, PartnerSite]]:
     """Two sites: the first is made a partner by the tests that need one, the second never."""
-    listed, stranger = PartnerSite(), PartnerSite()
-    yield listed, stranger
-    listed.close()
-    stranger.close()
+    with partner_sites(2) as (listed, stranger):
+        yield listed, stranger
 
 
 @pytest.fixture(scope="module")
@@ -403,3 +362,23 @@ def test_the_artist_chooses_where_the_player_plays(
         assert page.locator("link[type='application/json+oembed']").count() == 0
     finally:
         set_policy(catalogue, catalogue.audio_id, "anywhere")
+
+
+def test_the_share_panel_of_a_production_kept_here_offers_the_link_only(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    set_policy(catalogue, catalogue.video_id, "site")
+    try:
+        page = new_page(viewport={"width": 375, "height": 812})
+        page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+        panel = page.locator("[data-share-panel]")
+        panel.scroll_into_view_if_needed()
+        assert panel.locator("[data-share-code]").count() == 0
+        assert "pas de code d’intégration" in panel.inner_text()
+        # The link's start time still works without the embed's options.
+        panel.locator("input[name=start]").check()
+        assert panel.locator("[data-share-link]").input_value().endswith(catalogue.video_slug)
+        screenshot(page, "share-panel-site-only-phone")
+        assert page.js_errors == []
+    finally:
+        set_policy(catalogue, catalogue.video_id, "anywhere")

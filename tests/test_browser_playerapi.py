@@ -9,10 +9,8 @@ test-artifacts/.
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 # tests.test_browser skips this module (or fails, in CI) when Chromium, Playwright or the npm
 # files are missing: its checks run as it is imported, before Playwright is.
 from tests import test_browser
+from tests.partner_site import PartnerSite
 from tests.test_browser import ROOT, Catalogue, screenshot
 
 # Its fixtures, shared: the browser, the pages watched for the policy, the catalogue's server.
@@ -40,33 +39,11 @@ WAIT_MS = 30_000
 # --- the partner site ----------------------------------------------------------------------------
 
 
-class Partner:
+class Partner(PartnerSite):
     """A site on another origin: pages published by the test, and the player.js client."""
 
     def __init__(self) -> None:
-        self.pages: dict[str, bytes] = {"/player.js": CLIENT.read_bytes()}
-        pages = self.pages
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # the name http.server calls
-                body = pages.get(self.path.split("?")[0])
-                self.send_response(200 if body is not None else 404)
-                kind = "text/javascript" if self.path.endswith(".js") else "text/html"
-                self.send_header("Content-Type", f"{kind}; charset=utf-8")
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def publish(self, html: str) -> str:
-        path = f"/page-{len(self.pages)}.html"
-        self.pages[path] = html.encode()
-        return self.origin + path
+        super().__init__({"/player.js": CLIENT.read_bytes()})
 
     def festival(self, *frames: tuple[str, int, int | str]) -> str:
         """A page framing each (src, height, width) and driving them with player.js: the page's
@@ -85,10 +62,6 @@ class Partner:
             "<body style='margin:20px;font-family:sans-serif'><h1>Festival partenaire</h1>"
             f"{iframes}<script>{DRIVER}</script></body></html>"
         )
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 DRIVER = """

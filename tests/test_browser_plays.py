@@ -7,8 +7,6 @@ The module's catalogue is tests/test_browser.py's (a 12 s video: half of it, 6 s
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,7 @@ from cite_live import play_stats as play_stats_module
 from cite_live.models import Play, Production
 from cite_live.play_stats import play_stats
 from tests.account_fixtures import PASSWORD, make_user
+from tests.partner_site import partner_sites
 from tests.test_browser import (
     ARTIFACTS,
     DESKTOP,
@@ -83,38 +82,11 @@ def forget_plays(catalogue: Catalogue) -> Iterator[None]:
 
 
 @pytest.fixture
-def partner_sites() -> Iterator[Callable[[int, str], str]]:
-    """Servers on ports of their own (one origin each), each serving a page framing a URL."""
-    pages: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # the name http.server calls
-            body = pages.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(2)]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-
-    def framing(which: int, src: str) -> str:
-        path = f"/page-{len(pages)}.html"
-        pages[path] = (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Partenaire</title></head>"
-            f"<body><h1>Partenaire {which}</h1><iframe src='{src}' width='640' height='360' "
-            "allow='autoplay; fullscreen'></iframe></body></html>"
-        ).encode()
-        return f"http://127.0.0.1:{servers[which].server_address[1]}{path}"
-
-    yield framing
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def partners() -> Iterator[Callable[[int, str], str]]:
+    """Two partner sites, each on an origin of its own: ``partners(which, src)`` is the address
+    of a new page of site ``which`` framing ``src``."""
+    with partner_sites(2) as sites:
+        yield lambda which, src: sites[which].framing(src)
 
 
 def embed_frame(page: Any) -> Any:
@@ -138,15 +110,15 @@ def counted(page_or_frame: Any) -> str:
 def test_listens_on_two_partner_sites_and_this_one_are_four_plays_with_their_sources(
     catalogue: Catalogue,
     new_page: Callable[..., Any],
-    partner_sites: Callable[[int, str], str],
+    partners: Callable[[int, str], str],
     forget_plays: None,
 ) -> None:
     embed = f"{catalogue.url}/embed/{catalogue.video_id}"
-    partners = [partner_sites(0, embed), partner_sites(0, embed), partner_sites(1, embed)]
-    origins = ["/".join(url.split("/")[:3]) for url in partners]
+    framing = [partners(0, embed), partners(0, embed), partners(1, embed)]
+    origins = ["/".join(url.split("/")[:3]) for url in framing]
     assert origins[0] == origins[1] != origins[2]
     listeners = []
-    for url in partners:
+    for url in framing:
         page = new_page(fresh=True, user_agent=LISTENER)
         page.goto(url)
         frame = embed_frame(page)

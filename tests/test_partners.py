@@ -380,6 +380,41 @@ def test_a_restricted_page_offers_no_oembed_nor_player_card(
     assert player_config(page)["embed_origins"] is not None
 
 
+@pytest.mark.parametrize("kind", ["video", "audio"])
+def test_structured_data_offers_no_player_to_embed_when_it_is_kept(
+    client: TestClient, services: Services, kind: str
+) -> None:
+    """Search engines read embedUrl as "embed this player anywhere": only for "anywhere"."""
+    production_id = fake_production(services, "Concert", kind=kind)
+    assert f"/embed/{production_id}" in _json_ld(client.get("/productions/concert").text)
+    set_policy(services, production_id, "partners")
+    assert "embedUrl" not in _json_ld(client.get("/productions/concert").text)
+
+
+def _json_ld(page: str) -> str:
+    start = page.index('<script type="application/ld+json">')
+    return page[start : page.index("</script>", start)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "code", "note"),
+    [("anywhere", True, None), ("partners", True, "partners"), ("site", False, "site")],
+)
+def test_the_share_panel_offers_what_the_policy_allows(
+    client: TestClient, services: Services, policy: str, code: bool, note: str | None
+) -> None:
+    production_id = fake_production(services, "Concert")
+    set_policy(services, production_id, policy)
+    page = client.get("/productions/concert").text
+    assert ("data-share-code" in page) is code
+    assert ('name="autoplay"' in page) is code
+    assert "data-share-link" in page
+    notes = [
+        tag["data-share-policy"] for tag in tags_named(page, "p") if "data-share-policy" in tag
+    ]
+    assert notes == ([note] if note else [])
+
+
 def test_the_api_says_the_policy(client: TestClient, services: Services) -> None:
     production_id = fake_production(services, "Concert")
     assert client.get(f"/api/v1/productions/{production_id}").json()["embed_policy"] == "anywhere"

@@ -31,7 +31,7 @@ from cite_live.listing import (
     page_of_productions,
     productions_where,
 )
-from cite_live.models import Artist, Production, utcnow
+from cite_live.models import Artist, Production
 from cite_live.presenter import artist_json, production_json
 from cite_live.throttle import AttemptLimiter, ThrottleError, storage_for
 from cite_live.vocabulary import KINDS, SESSION_TYPES
@@ -196,9 +196,7 @@ def my_stats(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
         stats = play_stats.play_stats(
             session,
-            today=utcnow().date(),
             days=days,
-            partners=play_stats.partner_names(session),
             owner_id=user.id,
             lang=ctx.lang,
         )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from cite_live import params, play_stats
-from cite_live.models import Production, utcnow
+from cite_live.models import Production
 from cite_live.play_stats import PlayStats
 from cite_live.presenter import title_of
 from cite_live.web.context import ACCOUNT_CACHE, Context, page
@@ -95,9 +95,7 @@ def studio_stats(ctx: Context) -> Response:
             chosen = None
         stats = play_stats.play_stats(
             session,
-            today=utcnow().date(),
             days=days,
-            partners=play_stats.partner_names(session),
             owner_id=user.id,
             production_id=chosen,
             lang=ctx.lang,
@@ -114,9 +112,7 @@ def admin_stats(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
         stats = play_stats.play_stats(
             session,
-            today=utcnow().date(),
             days=days,
-            partners=play_stats.partner_names(session),
             lang=ctx.lang,
         )
     return ctx.render("admin_stats.html", _context(ctx, stats, days), cache=ACCOUNT_CACHE)

@@ -69,9 +69,10 @@ class SharePanel {
     const start = this.field("start").checked ? this.startAt : 0;
     this.startOutput.textContent = formatTime(start || this.now());
     if (start > 0) params.set("t", String(start));
-    if (this.field("autoplay").checked) params.set("autoplay", "1");
-    if (this.field("loop").checked) params.set("loop", "1");
-    const color = this.field("use_color").checked ? this.field("color").value : null;
+    // A production that plays on this site only has neither embed code nor its options.
+    if (this.field("autoplay")?.checked) params.set("autoplay", "1");
+    if (this.field("loop")?.checked) params.set("loop", "1");
+    const color = this.field("use_color")?.checked ? this.field("color").value : null;
     if (color) params.set("color", color.replace("#", ""));
     if (color !== this.color) {
       // The page's player previews the colour the partner will get.
@@ -81,7 +82,9 @@ class SharePanel {
 
     const query = params.toString();
     const embedUrl = this.panel.dataset.embedUrl + (query ? `?${query}` : "");
-    this.code.value = embedSnippet(embedUrl, this.panel.dataset.kind, this.panel.dataset.title);
+    if (this.code) {
+      this.code.value = embedSnippet(embedUrl, this.panel.dataset.kind, this.panel.dataset.title);
+    }
     this.link.value = this.panel.dataset.pageUrl + (start > 0 ? `?t=${start}` : "");
   }
 
