@@ -150,7 +150,7 @@ def check_phone(page: Any, name: str, links: list[str]) -> None:
         assert menu.is_hidden() and not menu_expanded(page)
 
 
-NAV = ["Accueil", "Artistes", "Lieux", "Mots-clés"]
+NAV = ["Accueil", "Artistes", "Lieux", "Mots-clés", "Collections"]
 
 
 def test_the_header_holds_on_one_line_at_1366_px_and_stays_compact_on_a_phone(
