@@ -3,6 +3,7 @@ productions left out; an artist's statistics, and the admins' per partner site."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -267,6 +268,13 @@ def test_plays_are_limited_per_address(
     # Guessing addresses is limited too: the limit comes before any lookup.
     assert post(client, beacon("abcdefghijk", "y" * 32)) == 429
     assert count(services) == 3
+    # What the limit keeps names no address, nor a plain hash of one (reversed by hashing every
+    # IPv4 address): a hash keyed with the site's secret.
+    storage = client.app.state.play_limiter.storage  # type: ignore[attr-defined]
+    kept = " ".join(map(str, getattr(storage, "storage", {}).keys()))
+    address = "testclient"
+    assert kept and address not in kept
+    assert hashlib.sha256(address.encode()).hexdigest() not in kept
 
 
 # --- the day's salt and the database -------------------------------------------------------------
