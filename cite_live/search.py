@@ -90,7 +90,7 @@ def _join(parts: Iterable[str | None]) -> str:
 
 def artist_text(artist: Artist) -> str:
     disciplines = [d for d in (artist.disciplines or []) if isinstance(d, str)]
-    return _join([artist.name, artist.commune, *disciplines, artist.bio])
+    return _join([artist.name, artist.commune, *disciplines, artist.bio, artist.bio_en])
 
 
 def production_text(
@@ -137,7 +137,7 @@ _PRODUCTION_FIELDS = (
     "tags",
     "chapters",
 )
-_ARTIST_FIELDS = ("name", "commune", "disciplines", "bio")
+_ARTIST_FIELDS = ("name", "commune", "disciplines", "bio", "bio_en")
 
 
 def _changed(obj: Any, fields: Iterable[str]) -> bool:

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql
 from starlette.testclient import TestClient
 
 from cite_live.catalogue import create_production, set_credits, set_tags
+from cite_live.db import alembic_config
 from cite_live.listing import search_productions
 from cite_live.models import Artist, Chapter, Production, Tag, Venue
 from cite_live.search import (
@@ -215,5 +217,37 @@ def test_rows_never_indexed_are_indexed_when_services_open(settings: Settings) -
         with reopened.sessions() as session:
             row = session.get(Production, production_id)
             assert row is not None and "electro du jeudi" in row.search_text
+    finally:
+        reopened.close()
+
+
+def test_an_artist_is_found_by_the_english_biography_and_so_after_the_upgrade(
+    settings: Settings,
+) -> None:
+    """Searching in English finds an artist by the English biography; artists indexed before
+    it counted are indexed again once, at the first start after the migration."""
+    opened = open_services(settings)
+    try:
+        with opened.sessions.begin() as session:
+            artist = Artist(name="Les Ondes", slug="les-ondes", bio="Musique électronique.")
+            session.add(artist)
+        assert artist_names(opened, "riverbank") == []
+        with opened.sessions.begin() as session:
+            found = session.scalars(select(Artist).where(Artist.slug == "les-ondes")).one()
+            found.bio_en = "Electronic music on the riverbank."
+        assert artist_names(opened, "riverbank") == ["Les Ondes"]
+        # As the database was before: the English biography written, but not in the text.
+        with opened.engine.begin() as connection:
+            connection.execute(
+                update(Artist).values(search_text=normalize("Les Ondes Musique électronique."))
+            )
+        command.downgrade(alembic_config(opened.engine), "0011_collections")
+        assert artist_names(opened, "riverbank") == []
+    finally:
+        opened.close()
+    reopened = open_services(settings)  # migrates, then indexes what the migration emptied
+    try:
+        assert artist_names(reopened, "riverbank") == ["Les Ondes"]
+        assert artist_names(reopened, "electronique") == ["Les Ondes"]
     finally:
         reopened.close()
