@@ -89,12 +89,7 @@ def studio_row(production: Production, job: Job | None, lang: str, urls: Urls) -
         "title": pick(production.title, production.title_en, lang),
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "status": production.status,
-        "visibility": production.visibility,
-        "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
-        # A draft shows as one, with the visibility it will have once published.
-        "draft": production.publish_as is not None,
-        "draft_label": i18n.gettext(DRAFT_LABEL, lang),
-        "publish_as_label": label(VISIBILITY_LABELS, production.publish_as, lang),
+        **visibility_of(production, lang),
         "state": state,
         "state_label": state_label,
         "progress": progress,
@@ -111,6 +106,18 @@ def studio_row(production: Production, job: Job | None, lang: str, urls: Urls) -
         "delete_url": urls.studio_delete(production.id),
         "retry_url": urls.studio_retry(production.id),
         "ready": production.status == "ready",
+    }
+
+
+def visibility_of(production: Production, lang: str) -> dict[str, Any]:
+    """Who sees ``production``, as the studio's and the admin's lists show it: a draft as one,
+    with the visibility it will have once published (studio_macros.visibility_badge)."""
+    return {
+        "visibility": production.visibility,
+        "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
+        "draft": production.publish_as is not None,
+        "draft_label": i18n.gettext(DRAFT_LABEL, lang),
+        "publish_as_label": label(VISIBILITY_LABELS, production.publish_as, lang),
     }
 
 

@@ -265,3 +265,18 @@ def test_an_invitation_creates_the_account_and_shows_its_link_once(
         "/admin/invitations", data={"csrf_token": admin_csrf, "email": "pas une adresse"}
     )
     assert bad.status_code == 400
+
+
+def test_a_draft_is_shown_as_a_draft_with_what_its_artist_chose(
+    services: Services, client: TestClient, admin_csrf: str
+) -> None:
+    """Not as "Privée", which it is only until its artist publishes it."""
+    nora = make_user(services, "nora@example.org")
+    production_id = add_production(services, nora, "Maquette", visibility="private")
+    with services.sessions.begin() as session:
+        session.get_one(Production, production_id).publish_as = "unlisted"
+    page = client.get("/admin").text
+    row = page[page.index(f'data-id="{production_id}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Brouillon" in row and "Une fois publiée : Non répertoriée" in row
+    assert "visibility--private" not in row

@@ -29,6 +29,7 @@ from cite_live.production_status import (
     latest_jobs,
     managed_picture,
     state_of,
+    visibility_of,
 )
 from cite_live.search import artist_match, production_match
 from cite_live.vocabulary import (
@@ -111,8 +112,7 @@ def _productions(ctx: Context, session: Session) -> dict[str, Any]:
                 "owner": owner,
                 "state_label": label(STATE_LABELS, state, lang),
                 "state": state,
-                "visibility": production.visibility,
-                "visibility_label": label(VISIBILITY_LABELS, production.visibility, lang),
+                **visibility_of(production, lang),
                 "created_at": production.created_at,
                 # Admins may see every production: private ones' pictures come signed.
                 "picture": managed_picture(services, production, site),
