@@ -30,8 +30,9 @@ BENCHMARKS.md.
    per address) is met by sending each batch of 100 from another loopback address
    (127.0.0.N), as many listeners would; the plays table is counted afterwards.
 
-``--quick`` (one run, 3 s windows, 100 beacons) is a smoke test; its figures mean nothing.
-Everything lives in a temp dir removed at the end (``--keep`` keeps it).
+``--quick`` (a 10 s video, a 30 s audio, one run, 3 s windows, 100 beacons) is a smoke test;
+its figures mean nothing. Everything lives in a temp dir removed at the end (``--keep`` keeps
+it), the old code's worktree included.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def visit(
     url: str,
     server: str,
     plan: Plan,
-    play: Callable[[Page], tuple[float, Any]] | None,
+    play: Callable[[Page], float] | None,
 ) -> Visit:
     """Open ``url`` in a fresh context, wait ``idle_seconds`` after its load event; then, with
     ``play``, press play and wait for ``played_seconds`` of playback. Only requests to
@@ -208,7 +209,7 @@ def visit(
         page.wait_for_timeout(plan.idle_seconds * 1000)
         before = list(phases["before"])
         current[0] = "after"
-        start_ms, _ = play(page) if play else (None, None)
+        start_ms = play(page) if play else None
         after = list(phases["after"])
         tallies = []
         for requests in (before, after):
@@ -221,10 +222,10 @@ def visit(
         context.close()
 
 
-def embed_player(server: str, plan: Plan) -> Callable[[Page], tuple[float, Any]]:
+def embed_player(server: str, plan: Plan) -> Callable[[Page], float]:
     """Press the embed's play button; the milliseconds until its clock moves."""
 
-    def play(page: Page) -> tuple[float, Any]:
+    def play(page: Page) -> float:
         frame = next(frame for frame in page.frames if frame.url.startswith(server))
         clock = time.perf_counter()
         frame.locator("media-play-button").first.click()
@@ -234,7 +235,7 @@ def embed_player(server: str, plan: Plan) -> Callable[[Page], tuple[float, Any]]
         frame.wait_for_function(
             f"() => {media}.currentTime >= {plan.played_seconds}", timeout=PLAY_TIMEOUT_MS
         )
-        return started, None
+        return started
 
     return play
 
