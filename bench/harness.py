@@ -87,21 +87,27 @@ class AppServer:
 
 @contextmanager
 def app_server(
-    data_dir: Path, database_url: str, log: Path, extra_env: dict[str, str] | None = None
+    data_dir: Path,
+    database_url: str,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> Iterator[AppServer]:
-    """`cite-live serve` exactly as deployed (no demo), on 127.0.0.1 on a free port."""
+    """`cite-live serve` exactly as deployed (no demo), on 127.0.0.1 on a free port; the code
+    of ``root``, a checkout of this repository (another commit's, to compare with it)."""
     port = free_port()
     env = {
         **os.environ,
         "CITE_LIVE_DATA_DIR": str(data_dir),
         "CITE_LIVE_DATABASE_URL": database_url,
+        "PYTHONPATH": str(root),
         **(extra_env or {}),
     }
     env.pop("CITE_LIVE_CONFIG", None)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "cite_live", "serve", "--port", str(port)],
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
