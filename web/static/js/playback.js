@@ -242,7 +242,13 @@ export class Player {
     const hls = new Hls({
       startPosition: start ?? -1,
       capLevelToPlayerSize: this.config.kind === "video",
+      // A minute ahead at most: hls.js otherwise fills 60 MB, which is a whole 5-minute
+      // session or concert rung, fetched within seconds for a listener who may stop after ten
+      // (bench/embeds.py). Behind, 90 s are kept for seeking back; older media is let go, so
+      // that a two-hour concert does not fill a phone's memory.
       maxBufferLength: 30,
+      maxMaxBufferLength: 60,
+      backBufferLength: 90,
     });
     hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(data));
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
