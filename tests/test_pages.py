@@ -177,6 +177,23 @@ def test_every_page_renders_in_french_with_the_site_frame(
     assert 'action="/search"' in body
     assert 'href="/lang/en?next=' in body
     assert "Artistes" in text_of(body)
+    # One description of the page for search engines and link previews, and the site's icon.
+    descriptions = re.findall(r'<meta name="description" content="([^"]*)">', body)
+    assert len(descriptions) == 1 and len(descriptions[0]) > 10, descriptions
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in body
+
+
+def test_pages_describe_themselves(client: TestClient, catalogue: dict[str, str]) -> None:
+    def description(path: str) -> str:
+        found = re.findall(r'<meta name="description" content="([^"]*)">', client.get(path).text)
+        assert len(found) == 1, (path, found)
+        return html.unescape(found[0])
+
+    assert "La Cité de la Musique" in description("/venues/la-cite")
+    assert "Électro" in description("/tags/electro")
+    assert description("/productions/nuit-electro").startswith("Une nuit entière.")
+    assert len({description(path) for path in ("/", "/artists", "/venues", "/partners")}) == 4
+    assert client.get("/static/favicon.svg").headers["content-type"].startswith("image/svg+xml")
 
 
 def test_home_shows_latest_featured_and_sessions_by_venue_and_type(
