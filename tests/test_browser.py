@@ -486,6 +486,27 @@ def test_keyboard_plays_and_seeks(catalogue: Catalogue, new_page: Callable[..., 
     assert outline != "none", "keyboard focus is visible"
 
 
+def test_arrow_keys_on_the_video_timeline_move_five_seconds(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    """As on the audio waveform: the video's time range moves 5 s a key, not a second."""
+    page = new_page()
+    page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
+    wait_for_engine(page)
+    play_muted(page)
+    page.evaluate("() => document.querySelector('video').pause()")
+    page.evaluate("() => { document.querySelector('video').currentTime = 2; }")
+    page.wait_for_function("() => Math.abs(document.querySelector('video').currentTime - 2) < 0.1")
+    # Where Tab brings the keyboard: the range input inside the element's shadow root.
+    page.locator("media-time-range input[type=range]").focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('video').currentTime >= 6.5")
+    assert page.evaluate("() => document.querySelector('video').currentTime") < 7.5
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("() => document.querySelector('video').currentTime < 2.5")
+    assert page.js_errors == []
+
+
 def layout_shift(page: Any) -> float:
     """The page's cumulative layout shift so far (0 when nothing ever moved)."""
     shift: float = page.evaluate(

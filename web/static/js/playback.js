@@ -28,6 +28,8 @@ const MAX_REFRESHES = 2;
 
 // How long the notice that a start time was past the end stays once playback has begun.
 const NOTICE_MS = 6000;
+// What an arrow key moves the time range by, as media-controller's keyboard offsets say.
+const KEY_SEEK_SECONDS = 5;
 
 /** The engine this browser will play HLS with: hls.js whenever Media Source Extensions exist
  * (Chromium now answers "maybe" for HLS in canPlayType, but its native support lacks the ABR
@@ -102,6 +104,10 @@ export class Player {
     this.media.addEventListener("ended", () => this.announce("ended"), { signal });
     // A link's start past the end is said at once, not at the first play.
     this.startPosition();
+    // The time range moves 5 s an arrow key, as the waveform does (its own step is 1 s).
+    this.root
+      .querySelector("media-time-range")
+      ?.addEventListener("keydown", (event) => this.onRangeKey(event), { signal });
     if (this.wave) {
       this.drawn = this.startWaveform();
       await this.drawn;
@@ -358,6 +364,15 @@ export class Player {
   /** Go to `seconds` (kept within the recording). Before the media has a source, the
    * position is kept for when it gets one; `load` gives it one at once (the partner page's
    * seek, which expects the position to be reached), `play` plays from there. */
+  onRangeKey(event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const step = { ArrowRight: KEY_SEEK_SECONDS, ArrowLeft: -KEY_SEEK_SECONDS }[event.key];
+    if (step === undefined) return;
+    event.preventDefault();
+    event.stopPropagation();
+    this.seek((this.media.currentTime || 0) + step);
+  }
+
   seek(seconds, { play = false, load = false } = {}) {
     const end = Math.max(0, this.duration() - 0.1);
     const target = Math.min(Math.max(0, seconds), end || Math.max(0, seconds));
