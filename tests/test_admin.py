@@ -62,7 +62,7 @@ def test_every_production_is_listed_with_filters_and_pages(
     page = client.get("/admin")
     assert page.status_code == 200
     assert "53 productions" in page.text
-    assert page.text.index("Cassée") < page.text.index("Secret") < page.text.index("Concert")
+    assert page.text.index("Cassée") < page.text.index("Secret") < page.text.index("Concert de")
     assert "nora@example.org" in page.text and "Démo 49" in page.text
     assert "Démo 02" not in page.text, "50 a page"
     assert "Démo 02" in client.get("/admin?page=2").text
