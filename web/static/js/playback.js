@@ -2,6 +2,7 @@
 // media-chrome controls, the waveform of audio, seeks and deep links, the renewal of private
 // links, and the events it announces on its root. player.js mounts the page's players.
 //
+import "./player_labels.js";
 // The video's list of qualities first: media-chrome reads it as it starts (renditions.js).
 import { listQualities } from "./renditions.js";
 // media-chrome's elements, French labels included: scripts/vendor generates this module, which
