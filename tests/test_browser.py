@@ -542,6 +542,7 @@ def test_pages_fit_a_phone_without_moving(
         if name == "video":
             assert abs(box["width"] / box["height"] - 16 / 9) < 0.02
         screenshot(page, f"{name}-page-phone")
+        page.locator("[data-share-toggle]").click()
         page.locator("[data-share-panel]").scroll_into_view_if_needed()
         screenshot(page, f"{name}-share-phone")
 
@@ -591,6 +592,8 @@ def test_share_panel_builds_the_snippet_and_copies_it(
     page.evaluate("() => { document.querySelector('video').currentTime = 5; }")
     page.wait_for_function("() => document.querySelector('video').currentTime >= 5")
     panel = page.locator("[data-share-panel]")
+    # The tools open from their button.
+    panel.locator("[data-share-toggle]").click()
     panel.locator("input[name=start]").check()
     panel.locator("input[name=autoplay]").check()
     panel.locator("input[name=loop]").check()

@@ -372,7 +372,7 @@ def test_the_share_panel_of_a_production_kept_here_offers_the_link_only(
         page = new_page(viewport={"width": 375, "height": 812})
         page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
         panel = page.locator("[data-share-panel]")
-        panel.scroll_into_view_if_needed()
+        panel.locator("[data-share-toggle]").click()
         assert panel.locator("[data-share-code]").count() == 0
         assert "pas de code d’intégration" in panel.inner_text()
         # The link's start time still works without the embed's options.

@@ -1,4 +1,7 @@
 // The "Share / Embed" panel: the page link and the iframe snippet, rebuilt as options change.
+// The panel is a <details> that opens without script; this module only keeps its link and
+// snippet up to date. Pages may be swapped in without a reload: init(root) wires the panels of
+// what was swapped in and skips those it already knows, however often it is called.
 import { formatTime } from "./timecode.js";
 
 /** The same attribute escaping as Python's html.escape, so both write the same snippet. */
@@ -27,10 +30,19 @@ export function embedSnippet(embedUrl, kind, title) {
   );
 }
 
+const panels = new WeakMap();
+
+/** The page's player of a production, when player.js has mounted one. */
+function playerOnPage(id) {
+  return window.CiteLivePlayer?.players?.find((player) => player.id === id) ?? null;
+}
+
 class SharePanel {
-  constructor(panel, player) {
+  constructor(panel, findPlayer) {
     this.panel = panel;
-    this.player = player;
+    // Looked up when needed rather than kept: the player may be mounted after the panel, or
+    // be replaced by a page swap while the panel stays.
+    this.findPlayer = () => findPlayer(panel.dataset.productionId) ?? null;
     this.link = panel.querySelector("[data-share-link]");
     this.code = panel.querySelector("[data-share-code]");
     this.startOutput = panel.querySelector("[data-share-start]");
@@ -38,6 +50,10 @@ class SharePanel {
     this.field = (name) => panel.querySelector(`[name="${name}"]`);
     this.startAt = 0;
     this.color = null;
+    this.watched = null;
+    this.onTime = () => {
+      if (!this.field("start").checked) this.startOutput.textContent = formatTime(this.now());
+    };
 
     panel.addEventListener("change", (event) => {
       if (event.target === this.field("start") && event.target.checked) this.startAt = this.now();
@@ -52,16 +68,28 @@ class SharePanel {
     });
     panel.addEventListener("click", (event) => {
       const button = event.target.closest("[data-copy]");
-      if (button) this.copy(document.getElementById(button.dataset.copy));
+      if (button) this.copy(panel.querySelector(`#${CSS.escape(button.dataset.copy)}`));
     });
-    player?.media.addEventListener("timeupdate", () => {
-      if (!this.field("start").checked) this.startOutput.textContent = formatTime(this.now());
+    // Opened, it shows where the player is now.
+    panel.addEventListener("toggle", () => {
+      if (panel.open) this.update();
     });
     this.update();
   }
 
+  /** The player to follow, listened to once however often it is looked up. */
+  player() {
+    const player = this.findPlayer();
+    if (player !== this.watched) {
+      this.watched?.media.removeEventListener("timeupdate", this.onTime);
+      player?.media.addEventListener("timeupdate", this.onTime);
+      this.watched = player;
+    }
+    return player;
+  }
+
   now() {
-    return Math.floor(this.player?.media.currentTime || 0);
+    return Math.floor(this.player()?.media.currentTime || 0);
   }
 
   update() {
@@ -77,7 +105,7 @@ class SharePanel {
     if (color !== this.color) {
       // The page's player previews the colour the partner will get.
       this.color = color;
-      this.player?.setAccent(color);
+      this.player()?.setAccent(color);
     }
 
     const query = params.toString();
@@ -89,6 +117,7 @@ class SharePanel {
   }
 
   async copy(field) {
+    if (!field) return;
     let copied = false;
     try {
       await navigator.clipboard.writeText(field.value);
@@ -108,9 +137,27 @@ class SharePanel {
   }
 }
 
+/**
+ * Wire the share panels inside `root` (the document, or what a page swap brought in) to the
+ * player of the same production; `findPlayer(id)` finds it, the page's players by default.
+ * A panel already wired is left as it is, so calling this again is harmless. Returns the
+ * panels' controllers, new and old.
+ */
+export function init(root = document, findPlayer = playerOnPage) {
+  const found = [];
+  if (root.matches?.("[data-share-panel]")) found.push(root);
+  found.push(...root.querySelectorAll("[data-share-panel]"));
+  return found.map((panel) => {
+    let known = panels.get(panel);
+    if (!known) {
+      known = new SharePanel(panel, findPlayer);
+      panels.set(panel, known);
+    }
+    return known;
+  });
+}
+
 /** Wire every share panel of the page to the player of the same production. */
 export function initSharePanels(findPlayer) {
-  return Array.from(document.querySelectorAll("[data-share-panel]"), (panel) => {
-    return new SharePanel(panel, findPlayer(panel.dataset.productionId));
-  });
+  return init(document, findPlayer);
 }
