@@ -391,8 +391,8 @@ def test_the_share_tools_open_from_a_button_with_the_keyboard_and_copy(
     assert expanded(page, "Partager / Intégrer") is False
     # A button to the keyboard: reached with Tab from the element before it, opened with Enter,
     # closed with Space; screen readers hear whether it is open.
-    page.locator("[data-player] media-control-bar").last.focus()
-    toggle.focus()
+    page.locator(".setlist a").last.focus()
+    page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.matches('[data-share-toggle]')")
     page.keyboard.press("Enter")
     code.wait_for(state="visible")
