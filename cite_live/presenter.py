@@ -160,9 +160,11 @@ def discipline_names(values: Any) -> list[str]:
 
 
 def card(production: Production, store: ObjectStore, urls: Urls, lang: str) -> dict[str, Any]:
-    """What a list shows of a production."""
+    """What a list shows of a production; ``playable`` when a version plays (its card offers
+    to play it and to add it to the queue)."""
     return {
         "url": urls.production(production.slug),
+        "playable": playing_version(production) is not None,
         "title": title_of(production, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
@@ -181,12 +183,39 @@ def cards(
     return [card(production, store, urls, lang) for production in productions]
 
 
+def initials_of(name: str) -> str:
+    """The initials a card shows for an artist without a photo: "Élodie Fauré" → "ÉF",
+    "Yann" → "Y"; letters and digits only ("L'Écho du Jeudi" → "LJ")."""
+    words = [w for w in (_letters(part) for part in name.split()) if w]
+    if not words:
+        return "?"
+    chosen = words if len(words) < 3 else [words[0], words[-1]]
+    return "".join(word[0] for word in chosen[:2]).upper()
+
+
+def _letters(word: str) -> str:
+    # "L'Écho" → "Écho": an elided article is not the word's initial.
+    return "".join(ch for ch in word.rsplit("'", 1)[-1].rsplit("’", 1)[-1] if ch.isalnum())
+
+
+# Placeholders of artists without a photo come in a few tones, the same for the same artist.
+PLACEHOLDER_TONES = 6
+
+
+def placeholder_tone(slug: str) -> int:
+    """The tone (0 to PLACEHOLDER_TONES - 1) of an artist's placeholder, from their slug."""
+    return sum(slug.encode()) % PLACEHOLDER_TONES
+
+
 def artist_card(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any]:
-    """What a list shows of an artist: their name, disciplines, town and square photo."""
+    """What a list shows of an artist: their name, disciplines, town and square photo (the
+    400×400 crop of their profile), or their initials on a tone of their own without one."""
     return {
         "url": urls.artist(artist.slug),
         "name": artist.name,
         "initial": artist.name[:1].upper(),
+        "initials": initials_of(artist.name),
+        "tone": placeholder_tone(artist.slug),
         "commune": artist.commune,
         "disciplines": discipline_names(artist.disciplines),
         "photo": media_url(store, urls.site)(artist.photo_square_key),
