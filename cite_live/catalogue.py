@@ -113,6 +113,12 @@ def listed() -> ColumnElement[bool]:
     return and_(Production.status == "ready", Production.visibility == "public")
 
 
+def has_listed_production() -> ColumnElement[bool]:
+    """Artists credited on at least one listed production: the only ones lists, the A–Z index,
+    search and counts show (an artist with nothing to play would be a dead end)."""
+    return Artist.credits.any(Credit.production.has(listed()))
+
+
 def playing_version(production: Production) -> MediaVersion | None:
     """The version that plays: the current one of a ready production; None otherwise."""
     return production.current_version if production.status == "ready" else None

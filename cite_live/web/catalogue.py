@@ -13,7 +13,7 @@ import string
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -22,15 +22,22 @@ from cite_live import i18n, params
 from cite_live.access import media_link
 from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
-from cite_live.catalogue import is_listed, production_at, production_query
+from cite_live.catalogue import (
+    has_listed_production,
+    is_listed,
+    production_at,
+    production_query,
+)
 from cite_live.collection_view import title_of as collection_title
 from cite_live.collections import holding as in_collections
 from cite_live.i18n import N_
 from cite_live.listing import (
+    artist_initials,
     artists_where,
     by_slug,
     newest_first,
     page_of_productions,
+    recent_artists,
     search_productions,
     visible,
 )
@@ -64,6 +71,9 @@ HOME_LATEST = 12
 HOME_FEATURED = 8
 RELATED = 6
 SEARCH_ARTISTS = 12
+# What an empty search proposes.
+SUGGESTED = 8
+SUGGESTED_ARTISTS = 8
 MAX_QUERY = 200
 LETTERS = tuple(string.ascii_lowercase)
 OTHER_LETTER = "#"
@@ -96,7 +106,7 @@ def home(ctx: Context) -> Response:
         latest, total = page_of_productions(session, [visible()], offset=0, limit=HOME_LATEST)
         featured = session.scalars(
             select(Artist)
-            .where(Artist.featured.is_(True))
+            .where(Artist.featured.is_(True), has_listed_production())
             .order_by(Artist.search_text, Artist.id)
             .limit(HOME_FEATURED)
         ).all()
@@ -172,11 +182,15 @@ def artists_index(ctx: Context) -> Response:
             .offset(pager.offset)
             .limit(ARTISTS_PER_PAGE)
         ).all()
+        # Only what leads somewhere: the letters, disciplines and towns of listed artists.
+        initials = artist_initials(session)
         disciplines: set[str] = set()
-        for values in session.scalars(select(Artist.disciplines)):
+        for values in session.scalars(select(Artist.disciplines).where(has_listed_production())):
             disciplines.update(discipline_names(values))
         communes = session.scalars(
-            select(Artist.commune).where(Artist.commune.is_not(None)).distinct()
+            select(Artist.commune)
+            .where(Artist.commune.is_not(None), has_listed_production())
+            .distinct()
         ).all()
         groups: list[dict[str, Any]] = []
         for artist in rows:
@@ -189,7 +203,20 @@ def artists_index(ctx: Context) -> Response:
         "groups": groups,
         "total": total,
         "pager": pager,
-        "letters": [c.upper() for c in LETTERS] + [OTHER_LETTER],
+        "letters": [
+            {"letter": c.upper(), "url": ctx.urls.artists(letter=c) if c in initials else None}
+            for c in LETTERS
+        ]
+        + [
+            {
+                "letter": OTHER_LETTER,
+                "url": (
+                    ctx.urls.artists(letter=OTHER_LETTER)
+                    if any(i not in LETTERS for i in initials)
+                    else None
+                ),
+            }
+        ],
         "letter": letter.upper(),
         "disciplines": sorted(disciplines, key=str.casefold),
         "discipline": discipline,
@@ -216,20 +243,24 @@ def artist_page(ctx: Context) -> Response:
     page = ctx.page_number()
     with ctx.services.sessions() as session:
         artist = _by_slug(ctx, session, Artist, N_("There is no artist at this address."))
-        where = (Credit.artist_id == artist.id, visible())
-        credited = select(Credit.role, Production).join(
-            Production, Credit.production_id == Production.id
+        # Each production once, under the artist's first role on it (performer first, then the
+        # others alphabetically): "0" for performer, "1" and the role's code for another.
+        role_key = case(
+            (Credit.role == "performer", literal("0")), else_=literal("1") + Credit.role
         )
-        # A prolific artist has hundreds of sessions: a page of them at a time, performer
-        # credits first, then each other role, newest first within a role.
-        credits = session.execute(
-            credited.where(*where)
-            .order_by(
-                case((Credit.role == "performer", 0), else_=1),
-                Credit.role,
-                Production.published_at.desc(),
-                Production.id,
-            )
+        primary = (
+            select(Credit.production_id, func.min(role_key).label("role_key"))
+            .where(Credit.artist_id == artist.id)
+            .group_by(Credit.production_id)
+            .subquery()
+        )
+        # A prolific artist has hundreds of productions: a page of them at a time, by role,
+        # newest first within a role.
+        rows = session.execute(
+            select(primary.c.role_key, Production)
+            .join(Production, Production.id == primary.c.production_id)
+            .where(visible())
+            .order_by(primary.c.role_key, Production.published_at.desc(), Production.id)
             .offset((page - 1) * PER_PAGE)
             .limit(PER_PAGE)
             .options(
@@ -238,17 +269,18 @@ def artist_page(ctx: Context) -> Response:
                 selectinload(Production.venue),
             )
         ).all()
-        listed = session.scalar(
-            select(func.count()).select_from(Credit).join(Production).where(*where)
-        )
-        sessions_count = session.scalar(
-            select(func.count(func.distinct(Credit.production_id)))
-            .select_from(Credit)
-            .join(Production)
-            .where(*where)
+        productions_count = (
+            session.scalar(
+                select(func.count())
+                .select_from(primary)
+                .join(Production, Production.id == primary.c.production_id)
+                .where(visible())
+            )
+            or 0
         )
         roles: dict[str, list[dict[str, Any]]] = {}
-        for role, production in credits:
+        for key, production in rows:
+            role = "performer" if key == "0" else key[1:]
             roles.setdefault(role, []).append(card(production, ctx.store, ctx.urls, lang))
         # Its own accounts and the admins get a link to its form; such a page is kept by no cache.
         editable = may_edit(ctx.user, artist.id)
@@ -261,8 +293,8 @@ def artist_page(ctx: Context) -> Response:
                 {"role": role, "label": label(CREDIT_ROLE_LABELS, role, lang), "productions": shown}
                 for role, shown in roles.items()
             ],
-            "count": sessions_count or 0,
-            "pager": ctx.pager(page, PER_PAGE, listed or 0),
+            "count": productions_count,
+            "pager": ctx.pager(page, PER_PAGE, productions_count),
         }
     return ctx.render("artist.html", page_context, cache=ACCOUNT_CACHE if editable else None)
 
@@ -389,17 +421,18 @@ def chapters_vtt(ctx: Context) -> Response:
 def venues_index(ctx: Context) -> Response:
     page = ctx.page_number()
     with ctx.services.sessions() as session:
-        total = session.scalar(select(func.count()).select_from(Venue)) or 0
-        pager = ctx.pager(page, INDEX_PER_PAGE, total)
+        # Only venues with something to play: a venue page without one would be a dead end.
         counts = (
             select(Production.venue_id, func.count(Production.id).label("n"))
-            .where(visible())
+            .where(visible(), Production.venue_id.is_not(None))
             .group_by(Production.venue_id)
             .subquery()
         )
+        total = session.scalar(select(func.count()).select_from(counts)) or 0
+        pager = ctx.pager(page, INDEX_PER_PAGE, total)
         rows = session.execute(
-            select(Venue, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.venue_id == Venue.id)
+            select(Venue, counts.c.n)
+            .join(counts, counts.c.venue_id == Venue.id)
             .order_by(Venue.name, Venue.id)
             .offset(pager.offset)
             .limit(INDEX_PER_PAGE)
@@ -499,7 +532,20 @@ def search_page(ctx: Context) -> Response:
             )
             pager = ctx.pager(page, PER_PAGE, total)
             productions = _cards(ctx, rows)
+    # Nothing asked, or nothing found: the newest productions and their artists, not a blank.
+    suggested: list[dict[str, Any]] = []
+    suggested_artists: list[dict[str, Any]] = []
+    if not productions and not artists:
+        with ctx.services.sessions() as session:
+            recent, _ = page_of_productions(session, [visible()], offset=0, limit=SUGGESTED)
+            suggested = _cards(ctx, recent)
+            suggested_artists = [
+                artist_card(a, ctx.store, ctx.urls)
+                for a in recent_artists(session, limit=SUGGESTED_ARTISTS)
+            ]
     page_context = {
+        "suggested": suggested,
+        "suggested_artists": suggested_artists,
         "nav": "search",
         "q": q,
         "searched": searched,
