@@ -10,11 +10,12 @@ at hand): paths for the site's own pages, absolute addresses for what leaves it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from cite_live.catalogue import address, picture_key, playing_version
+from cite_live.catalogue import address, download_key, picture_key, playing_version
 from cite_live.i18n import pick
 from cite_live.models import Artist, Production, aware
 from cite_live.storage import ObjectStore
@@ -96,6 +97,21 @@ def artists_of(production: Production) -> list[dict[str, str]]:
         if entry not in artists:
             artists.append(entry)
     return artists
+
+
+# Characters no file name may hold on some system, and how long a name may get.
+_NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+MAX_FILE_NAME = 150
+
+
+def download_filename(production: Production, lang: str) -> str:
+    """The name a downloaded file gets: "<artists> - <title>.m4a" (the title in ``lang``),
+    without the characters file systems refuse, never starting with a dot."""
+    names = ", ".join(a["name"] for a in artists_of(production))
+    title = title_of(production, lang)
+    stem = f"{names} - {title}" if names else title
+    stem = " ".join(_NOT_IN_FILE_NAMES.sub(" ", stem).split()).strip(" .")
+    return f"{stem[:MAX_FILE_NAME].rstrip(' .') or 'production'}.m4a"
 
 
 # --- addresses -----------------------------------------------------------------------------------
@@ -283,6 +299,10 @@ def production_details(
             else None
         ),
         "licence": licence_of(production.licence, lang),
+        # Its file, when its artist allows downloads and its licence permits them.
+        "download_url": (
+            urls.production_download(production.slug) if download_key(production) else None
+        ),
         "tags": [{"name": t.name, "url": urls.tag(t.slug)} for t in production.tags],
         "credits": [
             {
@@ -349,6 +369,12 @@ def production_json(
         "waveform_url": media["waveform"],
         "storyboard_url": media["storyboard"],
         "download_url": media["download"],
+        "allow_download": production.allow_download,
+        "attachment_url": (
+            urls.absolute(urls.production_download(production.slug))
+            if download_key(production)
+            else None
+        ),
         "loudness_lufs": version.loudness_lufs if version else None,
         "page_url": page_url(production, urls),
         "embed_url": embed_url(production, urls),

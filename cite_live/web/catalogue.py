@@ -9,20 +9,25 @@ owner and the admins.
 
 from __future__ import annotations
 
+import os
 import string
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from cite_live import i18n, params
+from cite_live import filesend, i18n, params
 from cite_live.access import media_link
 from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
 from cite_live.catalogue import (
+    download_key,
     has_listed_production,
     is_listed,
     production_at,
@@ -51,10 +56,12 @@ from cite_live.presenter import (
     card,
     cards,
     discipline_names,
+    download_filename,
     paragraphs,
     production_details,
 )
 from cite_live.search import search_artists
+from cite_live.storage import StorageError
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     KIND_LABELS,
@@ -63,6 +70,7 @@ from cite_live.vocabulary import (
     label,
 )
 from cite_live.web.context import ACCOUNT_CACHE, CORS, PRIVATE_HEADERS, Context, Pager, page
+from cite_live.web.urls import Urls
 
 PER_PAGE = 24
 ARTISTS_PER_PAGE = 48
@@ -299,11 +307,13 @@ def artist_page(ctx: Context) -> Response:
     return ctx.render("artist.html", page_context, cache=ACCOUNT_CACHE if editable else None)
 
 
-def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) -> Production:
-    """The production whose page (or its chapters, when ``chapters``) the path names; the 404
-    of a missing one for whoever may not see it, so that nobody learns it is there. Asked for at
-    an address it held before (see cite_live.catalogue), a redirect to the same page at its
-    present address."""
+def _production_by_slug(
+    ctx: Context, session: Session, at: Callable[[Urls, str], str] = Urls.production
+) -> Production:
+    """The production whose page (or its chapters, or its file: ``at`` names the address) the
+    path names; the 404 of a missing one for whoever may not see it, so that nobody learns it is
+    there. Asked for at an address it held before (see cite_live.catalogue), a redirect to the
+    same address made of its present slug."""
     slug = ctx.path_param("slug")
     production = production_at(
         session, slug, production_query().options(selectinload(Production.chapters))
@@ -314,8 +324,7 @@ def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) 
         # For good: renamed or made public, its address is the new one. Should the old one
         # stop leading here (made unlisted anew), a browser that kept this answer lands on the
         # new address, which then leads nowhere either.
-        urls = ctx.urls
-        location = urls.chapters(production.slug) if chapters else urls.production(production.slug)
+        location = at(ctx.urls, production.slug)
         query = ctx.request.url.query
         raise HTTPException(301, headers={"Location": f"{location}?{query}" if query else location})
     return production
@@ -405,7 +414,7 @@ def chapters_webvtt(chapters: Sequence[tuple[str, float]], duration: float | Non
 @page
 def chapters_vtt(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
-        production = _production_by_slug(ctx, session, chapters=True)
+        production = _production_by_slug(ctx, session, Urls.chapters)
         chapters = [(chapter.title, chapter.start) for chapter in production.chapters]
         body = chapters_webvtt(chapters, production.duration)
         private = for_managers_only(production)
@@ -415,6 +424,75 @@ def chapters_vtt(ctx: Context) -> Response:
         else {**CORS, "Cache-Control": "public, max-age=60"}
     )
     return PlainTextResponse(body, media_type="text/vtt", headers=headers)
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that saves the file as ``filename`` (RFC 6266): an ASCII name for
+    every client, and the exact one in ``filename*`` when it is not ASCII."""
+    folded = unicodedata.normalize("NFKD", filename)
+    ascii_name = "".join(ch for ch in folded if ch.isascii() and not unicodedata.combining(ch))
+    ascii_name = " ".join(ascii_name.replace('"', "").replace("\\", "").split()) or "production"
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += "; filename*=UTF-8''" + quote(filename, safe="")
+    return value
+
+
+class StoredFile(Response):
+    """The local store's file open at ``fd``, sent as the media route sends its files (Range,
+    validators, HEAD; :mod:`cite_live.filesend`) with ``headers``; closed once sent."""
+
+    def __init__(
+        self, fd: int, info: filesend.FileInfo, content_type: str, headers: dict[str, str]
+    ):
+        super().__init__(status_code=200, headers=headers)
+        self.fd, self.info, self.content_type = fd, info, content_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extra = [(name, value) for name, value in self.raw_headers if name != b"content-length"]
+        try:
+            await filesend.send_file(
+                scope, receive, send, self.fd, self.info, self.content_type, extra
+            )
+        finally:
+            os.close(self.fd)
+
+
+@page
+def production_download(ctx: Context) -> Response:
+    """The production's ``.m4a`` under the name "<artists> - <title>.m4a", when its artist
+    allows downloads and its licence permits them (cite_live.catalogue.download_key): sent by
+    the site from the local store, or a redirect to a signed address of the bucket that names
+    it so. Otherwise the 404 of a missing file, whoever asks."""
+    store = ctx.services.store
+    with ctx.services.sessions() as session:
+        production = _production_by_slug(ctx, session, Urls.production_download)
+        key = download_key(production)
+        filename = download_filename(production, ctx.lang)
+    if key is None:
+        raise ctx.not_found(N_("There is no file to save at this address."))
+    disposition = attachment(filename)
+    # Never kept by the site's page cache (a file is no page), nor by a shared cache: the
+    # artist may stop allowing downloads.
+    headers = {"Content-Disposition": disposition, "Cache-Control": "private, max-age=300"}
+    if not store.serves_own_bytes:
+        seconds = ctx.services.settings.signed_url_seconds
+        try:
+            url = store.presigned_url(key, seconds, content_disposition=disposition)
+        except StorageError as exc:
+            raise ctx.not_found(N_("There is no file to save at this address.")) from exc
+        return RedirectResponse(
+            url, status_code=302, headers={"Cache-Control": "private, no-store"}
+        )
+    try:
+        fd = store.open_file(key)
+    except StorageError as exc:
+        raise ctx.not_found(N_("There is no file to save at this address.")) from exc
+    info = filesend.regular_file(fd)
+    if info is None:
+        os.close(fd)
+        raise ctx.not_found(N_("There is no file to save at this address."))
+    return StoredFile(fd, info, "audio/mp4", headers)
 
 
 @page
