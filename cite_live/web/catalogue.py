@@ -431,7 +431,11 @@ def attachment(filename: str) -> str:
     every client, and the exact one in ``filename*`` when it is not ASCII."""
     folded = unicodedata.normalize("NFKD", filename)
     ascii_name = "".join(ch for ch in folded if ch.isascii() and not unicodedata.combining(ch))
-    ascii_name = " ".join(ascii_name.replace('"', "").replace("\\", "").split()) or "production"
+    ascii_name = " ".join(ascii_name.replace('"', "").replace("\\", "").split())
+    stem, dot, extension = ascii_name.rpartition(".")
+    if not any(ch.isalnum() for ch in (stem if dot else ascii_name)):
+        # Nothing of the name is ASCII ("東京.m4a"): a plain name all the same, never ".m4a".
+        ascii_name = f"production{dot}{extension}"
     value = f'attachment; filename="{ascii_name}"'
     if ascii_name != filename:
         value += "; filename*=UTF-8''" + quote(filename, safe="")
