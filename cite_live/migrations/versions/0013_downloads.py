@@ -20,12 +20,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("productions", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("allow_download", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # ALTER TABLE ... ADD COLUMN, on SQLite too: a batch would copy the table and drop it, and
+    # the credits, chapters and tags that refer to it would go with it.
+    op.add_column(
+        "productions",
+        sa.Column("allow_download", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("productions", schema=None) as batch_op:
-        batch_op.drop_column("allow_download")
+    op.drop_column("productions", "allow_download")
