@@ -411,3 +411,46 @@ def test_an_empty_search_proposes_productions_and_artists(
     assert page.get_by_role("heading", name="Artistes à découvrir").is_visible()
     assert page.locator(".artist-card").count() == 4
     screenshot(page, f"cards-search-empty-{width}")
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules/axe-core/axe.min.js"
+RUN_AXE = """async () => {
+    const scope = {include: [["main"]], exclude: [["[data-player]"]]};
+    const result = await axe.run(scope, {resultTypes: ["violations"]});
+    return result.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}"""
+
+
+@pytest.mark.skipif(not AXE.is_file(), reason="axe-core is not installed (npm)")
+def test_browse_pages_have_no_serious_axe_violation(site: Site, browser: Any) -> None:
+    """axe-core, as installed from npm, on what these pages' main content shows (the header and
+    the player are other tests' business), at both widths, with the Play buttons shown as the
+    player bar shows them. (Its script is added by the test, which the site's policy would
+    refuse: this context bypasses it, and only it.)"""
+    pages = [
+        "/",
+        "/artists",
+        "/artists/elodie-faure",
+        "/search",
+        "/search?q=introuvable",
+        "/tags/jazz",
+        "/venues",
+        f"/productions/{site.slugs['square']}",
+    ]
+    source = AXE.read_text()
+    problems: list[str] = []
+    for name, viewport in WIDTHS:
+        context = browser.new_context(viewport=viewport, locale="fr-FR", bypass_csp=True)
+        page = context.new_page()
+        for path in pages:
+            page.goto(f"{site.url}{path}")
+            page.evaluate(
+                "document.querySelectorAll('[data-play][hidden], [data-queue-add][hidden]')"
+                ".forEach(b => b.hidden = false)"
+            )
+            page.evaluate(source)
+            problems += [f"{name} {path}: {v}" for v in page.evaluate(RUN_AXE)]
+        context.close()
+    assert problems == [], "\n".join(problems)
