@@ -210,7 +210,7 @@ SCHEMAS: dict[str, Any] = {
             "api_url": URL,
         }
     ),
-    "ArtistList": _page_of("Artist", "Artists, by name."),
+    "ArtistList": _page_of("Artist", "Artists with at least one public production, by name."),
 }
 SCHEMAS["ArtistDetail"] = {
     **SCHEMAS["Artist"],
