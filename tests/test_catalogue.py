@@ -14,6 +14,12 @@ from cite_live.catalogue import (
     slugify,
 )
 from cite_live.models import Artist, Production, Venue
+from cite_live.presenter import (
+    PLACEHOLDER_TONES,
+    download_filename,
+    initials_of,
+    placeholder_tone,
+)
 from cite_live.services import Services, open_services
 from tests.app_fixtures import make_settings, new_client
 from tests.test_pages import publish, text_of
@@ -195,3 +201,39 @@ def test_production_cards_offer_play_and_queue_in_a_queue(browse: TestClient) ->
     assert page.count('href="/productions/aube"') == 1
     # Artists' names on cards are text: the card leads to the production.
     assert '<a href="/artists/alice-martin"' not in page.split("data-queue>")[1].split("</ul>")[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "initials"),
+    [
+        ("Élodie Fauré", "ÉF"),
+        ("Yann", "Y"),
+        ("L'Écho du Jeudi", "ÉJ"),
+        ("Trio Sable et Vent", "TV"),
+        ("<b>", "B"),
+        ("!!!", "?"),
+    ],
+)
+def test_a_placeholder_shows_initials(name: str, initials: str) -> None:
+    assert initials_of(name) == initials
+
+
+def test_placeholder_tones_are_few_and_stable() -> None:
+    tones = {placeholder_tone(f"artist-{n}") for n in range(100)}
+    assert tones == set(range(PLACEHOLDER_TONES))
+    assert placeholder_tone("elodie-faure") == placeholder_tone("elodie-faure")
+
+
+def test_download_file_names_hold_no_path_or_control_character(services: Services) -> None:
+    with services.sessions.begin() as session:
+        production = publish(
+            session, 'a/b\\c:d*e?f"g<h>i|j\x00k\nl', artists=[("AC/DC", "performer")]
+        )
+        assert download_filename(production, "fr") == "AC DC - a b c d e f g h i j k l.m4a"
+        production.title = "." * 10
+        assert download_filename(production, "fr") == "AC DC -.m4a"
+        production.credits.clear()
+        session.flush()
+        assert download_filename(production, "fr") == "production.m4a"
+        production.title = "x" * 300
+        assert download_filename(production, "fr") == "x" * 150 + ".m4a"
