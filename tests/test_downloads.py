@@ -211,6 +211,25 @@ def test_the_page_and_the_api_offer_the_file(client: TestClient, allowed: str) -
     assert api["attachment_url"] == f"http://testserver/productions/{allowed}/download"
 
 
+def test_the_page_cache_leaves_downloads_alone(tmp_path: Path) -> None:
+    """With the page cache on, a page goes through it; the file never does (a second listener
+    would wait for the first one's download of it to end)."""
+    services = open_services(
+        make_settings(
+            tmp_path / "data", sqlite_url(tmp_path), CITE_LIVE_SITE_PAGE_CACHE_SECONDS="30"
+        )
+    )
+    try:
+        slug = allow(services, publish_fake(services, "Aube", download=True))
+        with new_client(services) as client:
+            assert client.get(f"/productions/{slug}").headers["x-cache"] == "miss"
+            for _ in range(2):
+                response = client.get(f"/productions/{slug}/download")
+                assert response.status_code == 200 and "x-cache" not in response.headers
+    finally:
+        services.close()
+
+
 # --- the studio's checkbox ---------------------------------------------------------------------
 
 

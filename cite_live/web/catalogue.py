@@ -163,6 +163,16 @@ def _letter_of(artist: Artist) -> str:
     return first.upper() if first in LETTERS else OTHER_LETTER
 
 
+def _letter_links(ctx: Context, initials: set[str]) -> list[dict[str, str | None]]:
+    """The A–Z index: each letter, and "#" for the other initials, with the address of its
+    artists when a listed artist's name starts with it, None when none does (no link)."""
+    others = any(initial not in LETTERS for initial in initials)
+    return [
+        {"letter": c.upper(), "url": ctx.urls.artists(letter=c) if c in initials else None}
+        for c in LETTERS
+    ] + [{"letter": OTHER_LETTER, "url": ctx.urls.artists(letter=OTHER_LETTER) if others else None}]
+
+
 @page
 def artists_index(ctx: Context) -> Response:
     query = ctx.query
@@ -211,20 +221,7 @@ def artists_index(ctx: Context) -> Response:
         "groups": groups,
         "total": total,
         "pager": pager,
-        "letters": [
-            {"letter": c.upper(), "url": ctx.urls.artists(letter=c) if c in initials else None}
-            for c in LETTERS
-        ]
-        + [
-            {
-                "letter": OTHER_LETTER,
-                "url": (
-                    ctx.urls.artists(letter=OTHER_LETTER)
-                    if any(i not in LETTERS for i in initials)
-                    else None
-                ),
-            }
-        ],
+        "letters": _letter_links(ctx, initials),
         "letter": letter.upper(),
         "disciplines": sorted(disciplines, key=str.casefold),
         "discipline": discipline,
