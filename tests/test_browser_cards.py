@@ -324,10 +324,16 @@ def test_artist_cards_show_their_photo_and_the_a_to_z_no_dead_letter(
     assert page.locator(".letters a").filter(has_text=re.compile("^B$")).count() == 0
     # Every letter that is a link lists someone.
     for letter in linked[1:]:
+        page.goto(f"{site.url}/artists")
         page.locator(".letters").get_by_role("link", name=letter, exact=True).click()
         page.wait_for_url(f"**/artists?letter={letter.lower()}")
+        page.wait_for_load_state()
         assert page.locator(".artist-card").count() >= 1, letter
-        page.go_back()
+    # An artist's page: their productions in one queue, each card once.
+    page.goto(f"{site.url}/artists/marc-lenoir")
+    assert page.locator("main [data-queue]").count() == 1
+    assert page.locator("main [data-queue] .card").count() == 2
+    screenshot(page, f"cards-artist-page-{width}")
     assert guest.errors == [], guest.errors
 
 
