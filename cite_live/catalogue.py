@@ -62,6 +62,7 @@ from cite_live.models import (
     Venue,
     utcnow,
 )
+from cite_live.vocabulary import DOWNLOADABLE_LICENCES
 
 MAX_SLUG = 80
 DEFAULT_ROLE = "performer"
@@ -113,9 +114,35 @@ def listed() -> ColumnElement[bool]:
     return and_(Production.status == "ready", Production.visibility == "public")
 
 
+def has_listed_production() -> ColumnElement[bool]:
+    """Artists credited on at least one listed production: the only ones lists, the A–Z index,
+    search and counts show (an artist with nothing to play would be a dead end)."""
+    return Artist.credits.any(Credit.production.has(listed()))
+
+
 def playing_version(production: Production) -> MediaVersion | None:
     """The version that plays: the current one of a ready production; None otherwise."""
     return production.current_version if production.status == "ready" else None
+
+
+def may_allow_download(licence: str | None) -> bool:
+    """Whether a production under ``licence`` may be handed to listeners as a file."""
+    return licence in DOWNLOADABLE_LICENCES
+
+
+def download_key(production: Production) -> str | None:
+    """The key of the file a listener may save from the production's page: its version's
+    ``.m4a`` (audio only), when its artist allows it, its licence permits it, and it is not
+    private (nor a draft); None otherwise."""
+    version = playing_version(production)
+    if (
+        version is None
+        or not production.allow_download
+        or not may_allow_download(production.licence)
+        or production.visibility == "private"
+    ):
+        return None
+    return version.download_key
 
 
 def picture_key(production: Production) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from cite_live.catalogue import card_query, listed
+from cite_live.catalogue import card_query, has_listed_production, listed
 from cite_live.models import Artist, Credit, Production, Tag, Venue
 from cite_live.search import artist_match, normalize, production_match
 
@@ -99,21 +99,22 @@ def artists_where(
     discipline: str | None = None,
     commune: str | None = None,
 ) -> list[Any]:
-    """WHERE clauses for a list of artists; a discipline or a commune matches whatever its case
-    and accents, as search does ("jazz" finds the artists of "Jazz", "electro" those of
-    "Électro").
+    """WHERE clauses for a list of artists: those with a listed production (see
+    :func:`cite_live.catalogue.has_listed_production`); a discipline or a commune matches
+    whatever its case and accents, as search does ("jazz" finds the artists of "Jazz",
+    "electro" those of "Électro").
 
     Disciplines live in a JSON list, which SQLite and PostgreSQL query differently; so the
     database narrows by search text (which holds both fields, normalized) and the exact
     comparison is made here on that short list.
     """
-    where: list[Any] = [artist_match(q)]
+    where: list[Any] = [artist_match(q), has_listed_production()]
     if not (discipline or commune):
         return where
     wanted_discipline, wanted_commune = normalize(discipline), normalize(commune)
     narrowed = session.execute(
         select(Artist.id, Artist.disciplines, Artist.commune).where(
-            artist_match(q), artist_match(discipline), artist_match(commune)
+            artist_match(q), artist_match(discipline), artist_match(commune), *where[1:]
         )
     ).all()
     ids = [
@@ -152,3 +153,28 @@ def artist_productions(
     where = productions_where(artist=artist.slug)
     rows, total = page_of_productions(session, where, offset=0, limit=limit, query=query)
     return artist, rows, total
+
+
+def recent_artists(session: Session, *, limit: int) -> list[Artist]:
+    """The artists of the newest listed productions, each once, the most recently published
+    first: what an empty search proposes."""
+    latest = (
+        select(Credit.artist_id, func.max(Production.published_at).label("latest"))
+        .join(Production, Production.id == Credit.production_id)
+        .where(visible())
+        .group_by(Credit.artist_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(Artist)
+        .join(latest, latest.c.artist_id == Artist.id)
+        .order_by(latest.c.latest.desc(), Artist.id)
+        .limit(limit)
+    ).all()
+    return list(rows)
+
+
+def artist_initials(session: Session) -> set[str]:
+    """The first characters of the names of the artists lists show (normalized: "é" is "e")."""
+    initial = func.substr(Artist.search_text, 1, 1)
+    return set(session.scalars(select(initial).where(has_listed_production()).distinct()))

@@ -275,6 +275,9 @@ class Production(Base):
     # Size of the original in the store, counted against its owner's quota; None while it is
     # not there (not stored yet, or removed).
     original_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The artist lets listeners save its .m4a from its page (cite_live.catalogue.download_key:
+    # only under a licence that permits it).
+    allow_download: Mapped[bool] = mapped_column(default=False, server_default=false())
     # An image the artist chose (re-encoded), shown instead of the version's cover or poster.
     cover_key: Mapped[str | None] = mapped_column(String(400))
     # The account that uploaded it; None for the demo catalogue and `cite-live ingest`.

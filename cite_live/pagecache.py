@@ -35,13 +35,16 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cite_live.i18n import COOKIE, negotiate
-from cite_live.web.urls import LANGUAGE_PREFIX, MEDIA_PREFIX, STATIC_PREFIX
+from cite_live.web.urls import LANGUAGE_PREFIX, MEDIA_PREFIX, PATHS, STATIC_PREFIX
 
 log = logging.getLogger("cite_live.pagecache")
 
 # Media and static files have their own caching headers and are cheap to serve; the language
 # switch sets a cookie.
 UNCACHED_PREFIXES = (MEDIA_PREFIX, STATIC_PREFIX, LANGUAGE_PREFIX)
+# A production's file is sent as it is read and never kept: a listener saving it must not wait
+# for another one's download of it to end, as visitors asking for the same page at once do.
+UNCACHED_SUFFIXES = ("/" + PATHS["production_download"].rsplit("/", 1)[1],)
 MAX_BODY = 2 * 1024 * 1024
 # Tables whose rows pages show; job progress and accounts do not make pages obsolete.
 CATALOGUE_TABLES = frozenset(
@@ -144,7 +147,7 @@ class PageCacheMiddleware:
         if self.seconds <= 0 or scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
         path: str = scope["path"]
-        if path.startswith(UNCACHED_PREFIXES):
+        if path.startswith(UNCACHED_PREFIXES) or path.endswith(UNCACHED_SUFFIXES):
             return None
         headers = Headers(scope=scope)
         if "authorization" in headers:

@@ -10,11 +10,12 @@ at hand): paths for the site's own pages, absolute addresses for what leaves it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from cite_live.catalogue import address, picture_key, playing_version
+from cite_live.catalogue import address, download_key, picture_key, playing_version
 from cite_live.i18n import pick
 from cite_live.models import Artist, Production, aware
 from cite_live.storage import ObjectStore
@@ -98,6 +99,21 @@ def artists_of(production: Production) -> list[dict[str, str]]:
     return artists
 
 
+# Characters no file name may hold on some system, and how long a name may get.
+_NOT_IN_FILE_NAMES = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+MAX_FILE_NAME = 150
+
+
+def download_filename(production: Production, lang: str) -> str:
+    """The name a downloaded file gets: "<artists> - <title>.m4a" (the title in ``lang``),
+    without the characters file systems refuse, never starting with a dot."""
+    names = ", ".join(a["name"] for a in artists_of(production))
+    title = title_of(production, lang)
+    stem = f"{names} - {title}" if names else title
+    stem = " ".join(_NOT_IN_FILE_NAMES.sub(" ", stem).split()).strip(" .")
+    return f"{stem[:MAX_FILE_NAME].rstrip(' .') or 'production'}.m4a"
+
+
 # --- addresses -----------------------------------------------------------------------------------
 
 
@@ -160,9 +176,11 @@ def discipline_names(values: Any) -> list[str]:
 
 
 def card(production: Production, store: ObjectStore, urls: Urls, lang: str) -> dict[str, Any]:
-    """What a list shows of a production."""
+    """What a list shows of a production; ``playable`` when a version plays (its card offers
+    to play it and to add it to the queue)."""
     return {
         "url": urls.production(production.slug),
+        "playable": playing_version(production) is not None,
         "title": title_of(production, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
@@ -181,12 +199,39 @@ def cards(
     return [card(production, store, urls, lang) for production in productions]
 
 
+def initials_of(name: str) -> str:
+    """The initials a card shows for an artist without a photo: "Élodie Fauré" → "ÉF",
+    "Yann" → "Y"; letters and digits only ("L'Écho du Jeudi" → "LJ")."""
+    words = [w for w in (_letters(part) for part in name.split()) if w]
+    if not words:
+        return "?"
+    chosen = words if len(words) < 3 else [words[0], words[-1]]
+    return "".join(word[0] for word in chosen[:2]).upper()
+
+
+def _letters(word: str) -> str:
+    # "L'Écho" → "Écho": an elided article is not the word's initial.
+    return "".join(ch for ch in word.rsplit("'", 1)[-1].rsplit("’", 1)[-1] if ch.isalnum())
+
+
+# Placeholders of artists without a photo come in a few tones, the same for the same artist.
+PLACEHOLDER_TONES = 6
+
+
+def placeholder_tone(slug: str) -> int:
+    """The tone (0 to PLACEHOLDER_TONES - 1) of an artist's placeholder, from their slug."""
+    return sum(slug.encode()) % PLACEHOLDER_TONES
+
+
 def artist_card(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any]:
-    """What a list shows of an artist: their name, disciplines, town and square photo."""
+    """What a list shows of an artist: their name, disciplines, town and square photo (the
+    400×400 crop of their profile), or their initials on a tone of their own without one."""
     return {
         "url": urls.artist(artist.slug),
         "name": artist.name,
         "initial": artist.name[:1].upper(),
+        "initials": initials_of(artist.name),
+        "tone": placeholder_tone(artist.slug),
         "commune": artist.commune,
         "disciplines": discipline_names(artist.disciplines),
         "photo": media_url(store, urls.site)(artist.photo_square_key),
@@ -254,6 +299,10 @@ def production_details(
             else None
         ),
         "licence": licence_of(production.licence, lang),
+        # Its file, when its artist allows downloads and its licence permits them.
+        "download_url": (
+            urls.production_download(production.slug) if download_key(production) else None
+        ),
         "tags": [{"name": t.name, "url": urls.tag(t.slug)} for t in production.tags],
         "credits": [
             {
@@ -320,6 +369,12 @@ def production_json(
         "waveform_url": media["waveform"],
         "storyboard_url": media["storyboard"],
         "download_url": media["download"],
+        "allow_download": production.allow_download,
+        "attachment_url": (
+            urls.absolute(urls.production_download(production.slug))
+            if download_key(production)
+            else None
+        ),
         "loudness_lufs": version.loudness_lufs if version else None,
         "page_url": page_url(production, urls),
         "embed_url": embed_url(production, urls),

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from cite_live import i18n, params
-from cite_live.catalogue import retitle, set_credits, set_tags, slugify, unique_slug
+from cite_live.catalogue import (
+    may_allow_download,
+    retitle,
+    set_credits,
+    set_tags,
+    slugify,
+    unique_slug,
+)
 from cite_live.i18n import N_
 from cite_live.models import Chapter, Production, Venue
 from cite_live.vocabulary import (
@@ -59,6 +66,10 @@ BAD_LICENCE = N_("Choose a licence from the list.")
 TOO_MANY_TAGS = N_("Give at most 30 tags.")
 BAD_VISIBILITY = N_("Choose who may see this production.")
 BAD_EMBED_POLICY = N_("Choose where its player may be embedded.")
+DOWNLOAD_NEEDS_LICENCE = N_(
+    "Listeners may save the file only under a licence that lets them share it: choose a "
+    "Creative Commons licence or CC0, or untick this box."
+)
 SETLIST_TOO_LONG = N_("The setlist is too long: 300 lines at most.")
 SETLIST_BAD_LINE = N_(
     "Line %(number)s of the setlist (“%(line)s”) does not start with a time such as 1:23 "
@@ -115,6 +126,7 @@ class Changes:
     visibility: str
     # None: left as it is (a form that does not hold the field).
     embed_policy: str | None = None
+    allow_download: bool = False
 
 
 def clock(seconds: float) -> str:
@@ -199,6 +211,8 @@ class ProductionForm:
     visibility: str = "public"
     # Empty when the form did not send it: the production keeps its own.
     embed_policy: str = ""
+    # Ticked: listeners may save its file from its page (under a licence that permits it).
+    allow_download: bool = False
     # The cover's file is not text: it is read beside the form (cite_live.covers.read), and a
     # refused form cannot give it back. Only the choice to drop the chosen cover is kept.
     remove_cover: bool = False
@@ -220,6 +234,7 @@ class ProductionForm:
             # A draft's field is the visibility it will have once published.
             visibility=production.publish_as or production.visibility,
             embed_policy=production.embed_policy,
+            allow_download=production.allow_download,
         )
 
     @classmethod
@@ -250,6 +265,7 @@ class ProductionForm:
             visibility=text("visibility"),
             embed_policy=text("embed_policy"),
             remove_cover=bool(text("remove_cover")),
+            allow_download=bool(text("allow_download")),
         )
 
     def rows(self) -> list[tuple[str, str]]:
@@ -310,6 +326,9 @@ class ProductionForm:
             errors["visibility"] = FieldError(BAD_VISIBILITY)
         if self.embed_policy and self.embed_policy not in EMBED_POLICIES:
             errors["embed_policy"] = FieldError(BAD_EMBED_POLICY)
+        if self.allow_download and not may_allow_download(self.licence):
+            # "All rights reserved", or no licence said: nobody was given the right to a copy.
+            errors["allow_download"] = FieldError(DOWNLOAD_NEEDS_LICENCE)
         if errors:
             return None, errors
         return (
@@ -328,6 +347,7 @@ class ProductionForm:
                 chapters=chapters,
                 visibility=self.visibility,
                 embed_policy=self.embed_policy or None,
+                allow_download=self.allow_download,
             ),
             {},
         )
@@ -371,6 +391,7 @@ def apply(session: Session, production: Production, changes: Changes) -> None:
     _set_chapters(session, production, changes.chapters)
     if changes.embed_policy is not None:
         production.embed_policy = changes.embed_policy
+    production.allow_download = changes.allow_download
     if production.publish_as is not None:
         # A draft stays private until it is published; then it takes this one.
         production.publish_as = changes.visibility

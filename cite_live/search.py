@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, event, func, inspect, select, true
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from cite_live.catalogue import has_listed_production
 from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
 
 # Letters that NFKD does not split into a base letter and a combining accent.
@@ -68,8 +69,9 @@ def artist_match(q: str | None) -> ColumnElement[bool]:
 def search_artists(
     session: Session, q: str | None, *, offset: int, limit: int
 ) -> tuple[list[Artist], int]:
-    """Artists matching ``q`` (all of them for an empty query), by name, and how many in all."""
-    where = artist_match(q)
+    """Artists matching ``q`` (all of them for an empty query) who have a listed production, by
+    name, and how many in all."""
+    where = and_(artist_match(q), has_listed_production())
     total = session.scalar(select(func.count()).select_from(Artist).where(where)) or 0
     rows = session.scalars(
         select(Artist)

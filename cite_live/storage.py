@@ -201,7 +201,14 @@ class ObjectStore(abc.ABC):
         bytes; the caller closes it. StorageError when it is missing."""
         raise StorageError(f"this store's media is not sent by the site: {key!r}")
 
-    def presigned_url(self, key: str, seconds: float, *, cache_control: str | None = None) -> str:
+    def presigned_url(
+        self,
+        key: str,
+        seconds: float,
+        *,
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """A GET URL of `key` that works for `seconds` without the site, for a store that hands
         out its own addresses (a store that serves its own bytes signs its links in the site's
         private route instead, see cite_live.access)."""
@@ -672,13 +679,23 @@ class S3Store(ObjectStore):
             head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return int(head["ContentLength"])
 
-    def presigned_url(self, key: str, seconds: float, *, cache_control: str | None = None) -> str:
+    def presigned_url(
+        self,
+        key: str,
+        seconds: float,
+        *,
+        cache_control: str | None = None,
+        content_disposition: str | None = None,
+    ) -> str:
         """A GET URL of `key` that works for `seconds` (at least 1), from the S3 endpoint
         itself: a CDN in front (public_base_url) would not pass the signature on.
-        `cache_control` replaces the object's own Cache-Control in the response."""
+        `cache_control` and `content_disposition` replace the object's own headers in the
+        response."""
         params: dict[str, str] = {"Bucket": self.bucket, "Key": self._key(key)}
         if cache_control:
             params["ResponseCacheControl"] = cache_control
+        if content_disposition:
+            params["ResponseContentDisposition"] = content_disposition
         with self._boundary("sign a link to", key):
             url: str = self.client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=max(1, int(seconds))

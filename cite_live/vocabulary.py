@@ -114,6 +114,10 @@ LICENCE_URLS = {
     "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
 }
 LICENCES = tuple(LICENCE_NAMES)
+# The licences under which listeners may be handed the file: every Creative Commons licence lets
+# anyone share copies (NC: not for money; ND: unchanged) and CC0 waives every right. "All rights
+# reserved", or no licence said, does not.
+DOWNLOADABLE_LICENCES = frozenset(code for code in LICENCE_URLS)
 
 
 def label(labels: dict[str, str], code: str | None, lang: str) -> str:

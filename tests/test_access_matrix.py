@@ -148,6 +148,14 @@ def build_world(services: Services, app: Any) -> World:
             world.collections[state] = collection.id
     for name in ("private", "public"):
         world.keys[name] = f"productions/{world.ids[name]}/j1/a128/seg_00001.m4s"
+    # Their artist lets listeners save these three (CC BY 4.0): only a private one stays closed.
+    with services.sessions.begin() as session:
+        for name in ("private", "unlisted", "public"):
+            production = session.get(Production, world.ids[name])
+            assert production is not None and production.current_version is not None
+            production.allow_download = True
+            production.current_version.download_key = f"productions/{world.ids[name]}/j1/d.m4a"
+            services.store.put_bytes(production.current_version.download_key, b"\0" * 64)
     # The owner's uploads, made with a token so that no role's session is involved.
     bearer = {"Authorization": f"Bearer {token_for(services, EMAILS['owner'])}", **TUS}
     with TestClient(app, base_url="http://testserver") as client:
@@ -339,6 +347,15 @@ MATRIX: tuple[Row, ...] = (
         lambda w, s: f"/productions/{w.slugs['unlisted']}/chapters.vtt",     200, 200, 200, 200),
     row("GET", "/productions/{slug}/chapters.vtt", "public",
         lambda w, s: f"/productions/{w.slugs['public']}/chapters.vtt",       200, 200, 200, 200),
+    # Its file, where its artist allows it: never a private production's, not even to its owner.
+    row("GET", "/productions/{slug}/download", "private",
+        lambda w, s: f"/productions/{w.slugs['private']}/download",          404, 404, 404, 404),
+    row("GET", "/productions/{slug}/download", "unlisted",
+        lambda w, s: f"/productions/{w.slugs['unlisted']}/download",         200, 200, 200, 200),
+    row("GET", "/productions/{slug}/download", "public",
+        lambda w, s: f"/productions/{w.slugs['public']}/download",           200, 200, 200, 200),
+    row("GET", "/productions/{slug}/download", "failed",
+        lambda w, s: f"/productions/{w.slugs['failed']}/download",           404, 404, 404, 404),
     row("GET", "/api/v1/productions/{production_id}", "private",
         by_id("/api/v1/productions/{id}", "private"),                        404, 404, 200, 200),
     # An unlisted production opens by its secret address; its id is no secret.

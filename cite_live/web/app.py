@@ -112,6 +112,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("artist_feed", feeds.artist_feed),
         route("production", catalogue.production_page),
         route("chapters", catalogue.chapters_vtt),
+        route("production_download", catalogue.production_download),
         route("venues", catalogue.venues_index),
         route("venue", catalogue.venue_page),
         route("tags", catalogue.tags_index),

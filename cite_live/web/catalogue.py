@@ -9,28 +9,40 @@ owner and the admins.
 
 from __future__ import annotations
 
+import os
 import string
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from cite_live import i18n, params
+from cite_live import filesend, i18n, params
 from cite_live.access import media_link
 from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
-from cite_live.catalogue import is_listed, production_at, production_query
+from cite_live.catalogue import (
+    download_key,
+    has_listed_production,
+    is_listed,
+    production_at,
+    production_query,
+)
 from cite_live.collection_view import title_of as collection_title
 from cite_live.collections import holding as in_collections
 from cite_live.i18n import N_
 from cite_live.listing import (
+    artist_initials,
     artists_where,
     by_slug,
     newest_first,
     page_of_productions,
+    recent_artists,
     search_productions,
     visible,
 )
@@ -44,10 +56,12 @@ from cite_live.presenter import (
     card,
     cards,
     discipline_names,
+    download_filename,
     paragraphs,
     production_details,
 )
 from cite_live.search import search_artists
+from cite_live.storage import StorageError
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     KIND_LABELS,
@@ -56,6 +70,7 @@ from cite_live.vocabulary import (
     label,
 )
 from cite_live.web.context import ACCOUNT_CACHE, CORS, PRIVATE_HEADERS, Context, Pager, page
+from cite_live.web.urls import Urls
 
 PER_PAGE = 24
 ARTISTS_PER_PAGE = 48
@@ -64,6 +79,9 @@ HOME_LATEST = 12
 HOME_FEATURED = 8
 RELATED = 6
 SEARCH_ARTISTS = 12
+# What an empty search proposes.
+SUGGESTED = 8
+SUGGESTED_ARTISTS = 8
 MAX_QUERY = 200
 LETTERS = tuple(string.ascii_lowercase)
 OTHER_LETTER = "#"
@@ -96,7 +114,7 @@ def home(ctx: Context) -> Response:
         latest, total = page_of_productions(session, [visible()], offset=0, limit=HOME_LATEST)
         featured = session.scalars(
             select(Artist)
-            .where(Artist.featured.is_(True))
+            .where(Artist.featured.is_(True), has_listed_production())
             .order_by(Artist.search_text, Artist.id)
             .limit(HOME_FEATURED)
         ).all()
@@ -145,6 +163,16 @@ def _letter_of(artist: Artist) -> str:
     return first.upper() if first in LETTERS else OTHER_LETTER
 
 
+def _letter_links(ctx: Context, initials: set[str]) -> list[dict[str, str | None]]:
+    """The A–Z index: each letter, and "#" for the other initials, with the address of its
+    artists when a listed artist's name starts with it, None when none does (no link)."""
+    others = any(initial not in LETTERS for initial in initials)
+    return [
+        {"letter": c.upper(), "url": ctx.urls.artists(letter=c) if c in initials else None}
+        for c in LETTERS
+    ] + [{"letter": OTHER_LETTER, "url": ctx.urls.artists(letter=OTHER_LETTER) if others else None}]
+
+
 @page
 def artists_index(ctx: Context) -> Response:
     query = ctx.query
@@ -172,11 +200,15 @@ def artists_index(ctx: Context) -> Response:
             .offset(pager.offset)
             .limit(ARTISTS_PER_PAGE)
         ).all()
+        # Only what leads somewhere: the letters, disciplines and towns of listed artists.
+        initials = artist_initials(session)
         disciplines: set[str] = set()
-        for values in session.scalars(select(Artist.disciplines)):
+        for values in session.scalars(select(Artist.disciplines).where(has_listed_production())):
             disciplines.update(discipline_names(values))
         communes = session.scalars(
-            select(Artist.commune).where(Artist.commune.is_not(None)).distinct()
+            select(Artist.commune)
+            .where(Artist.commune.is_not(None), has_listed_production())
+            .distinct()
         ).all()
         groups: list[dict[str, Any]] = []
         for artist in rows:
@@ -189,7 +221,7 @@ def artists_index(ctx: Context) -> Response:
         "groups": groups,
         "total": total,
         "pager": pager,
-        "letters": [c.upper() for c in LETTERS] + [OTHER_LETTER],
+        "letters": _letter_links(ctx, initials),
         "letter": letter.upper(),
         "disciplines": sorted(disciplines, key=str.casefold),
         "discipline": discipline,
@@ -216,20 +248,24 @@ def artist_page(ctx: Context) -> Response:
     page = ctx.page_number()
     with ctx.services.sessions() as session:
         artist = _by_slug(ctx, session, Artist, N_("There is no artist at this address."))
-        where = (Credit.artist_id == artist.id, visible())
-        credited = select(Credit.role, Production).join(
-            Production, Credit.production_id == Production.id
+        # Each production once, under the artist's first role on it (performer first, then the
+        # others alphabetically): "0" for performer, "1" and the role's code for another.
+        role_key = case(
+            (Credit.role == "performer", literal("0")), else_=literal("1") + Credit.role
         )
-        # A prolific artist has hundreds of sessions: a page of them at a time, performer
-        # credits first, then each other role, newest first within a role.
-        credits = session.execute(
-            credited.where(*where)
-            .order_by(
-                case((Credit.role == "performer", 0), else_=1),
-                Credit.role,
-                Production.published_at.desc(),
-                Production.id,
-            )
+        primary = (
+            select(Credit.production_id, func.min(role_key).label("role_key"))
+            .where(Credit.artist_id == artist.id)
+            .group_by(Credit.production_id)
+            .subquery()
+        )
+        # A prolific artist has hundreds of productions: a page of them at a time, by role,
+        # newest first within a role.
+        rows = session.execute(
+            select(primary.c.role_key, Production)
+            .join(Production, Production.id == primary.c.production_id)
+            .where(visible())
+            .order_by(primary.c.role_key, Production.published_at.desc(), Production.id)
             .offset((page - 1) * PER_PAGE)
             .limit(PER_PAGE)
             .options(
@@ -238,17 +274,18 @@ def artist_page(ctx: Context) -> Response:
                 selectinload(Production.venue),
             )
         ).all()
-        listed = session.scalar(
-            select(func.count()).select_from(Credit).join(Production).where(*where)
-        )
-        sessions_count = session.scalar(
-            select(func.count(func.distinct(Credit.production_id)))
-            .select_from(Credit)
-            .join(Production)
-            .where(*where)
+        productions_count = (
+            session.scalar(
+                select(func.count())
+                .select_from(primary)
+                .join(Production, Production.id == primary.c.production_id)
+                .where(visible())
+            )
+            or 0
         )
         roles: dict[str, list[dict[str, Any]]] = {}
-        for role, production in credits:
+        for key, production in rows:
+            role = "performer" if key == "0" else key[1:]
             roles.setdefault(role, []).append(card(production, ctx.store, ctx.urls, lang))
         # Its own accounts and the admins get a link to its form; such a page is kept by no cache.
         editable = may_edit(ctx.user, artist.id)
@@ -261,17 +298,19 @@ def artist_page(ctx: Context) -> Response:
                 {"role": role, "label": label(CREDIT_ROLE_LABELS, role, lang), "productions": shown}
                 for role, shown in roles.items()
             ],
-            "count": sessions_count or 0,
-            "pager": ctx.pager(page, PER_PAGE, listed or 0),
+            "count": productions_count,
+            "pager": ctx.pager(page, PER_PAGE, productions_count),
         }
     return ctx.render("artist.html", page_context, cache=ACCOUNT_CACHE if editable else None)
 
 
-def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) -> Production:
-    """The production whose page (or its chapters, when ``chapters``) the path names; the 404
-    of a missing one for whoever may not see it, so that nobody learns it is there. Asked for at
-    an address it held before (see cite_live.catalogue), a redirect to the same page at its
-    present address."""
+def _production_by_slug(
+    ctx: Context, session: Session, at: Callable[[Urls, str], str] = Urls.production
+) -> Production:
+    """The production whose page (or its chapters, or its file: ``at`` names the address) the
+    path names; the 404 of a missing one for whoever may not see it, so that nobody learns it is
+    there. Asked for at an address it held before (see cite_live.catalogue), a redirect to the
+    same address made of its present slug."""
     slug = ctx.path_param("slug")
     production = production_at(
         session, slug, production_query().options(selectinload(Production.chapters))
@@ -282,8 +321,7 @@ def _production_by_slug(ctx: Context, session: Session, chapters: bool = False) 
         # For good: renamed or made public, its address is the new one. Should the old one
         # stop leading here (made unlisted anew), a browser that kept this answer lands on the
         # new address, which then leads nowhere either.
-        urls = ctx.urls
-        location = urls.chapters(production.slug) if chapters else urls.production(production.slug)
+        location = at(ctx.urls, production.slug)
         query = ctx.request.url.query
         raise HTTPException(301, headers={"Location": f"{location}?{query}" if query else location})
     return production
@@ -373,7 +411,7 @@ def chapters_webvtt(chapters: Sequence[tuple[str, float]], duration: float | Non
 @page
 def chapters_vtt(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
-        production = _production_by_slug(ctx, session, chapters=True)
+        production = _production_by_slug(ctx, session, Urls.chapters)
         chapters = [(chapter.title, chapter.start) for chapter in production.chapters]
         body = chapters_webvtt(chapters, production.duration)
         private = for_managers_only(production)
@@ -385,21 +423,95 @@ def chapters_vtt(ctx: Context) -> Response:
     return PlainTextResponse(body, media_type="text/vtt", headers=headers)
 
 
+def attachment(filename: str) -> str:
+    """A Content-Disposition that saves the file as ``filename`` (RFC 6266): an ASCII name for
+    every client, and the exact one in ``filename*`` when it is not ASCII."""
+    folded = unicodedata.normalize("NFKD", filename)
+    ascii_name = "".join(ch for ch in folded if ch.isascii() and not unicodedata.combining(ch))
+    ascii_name = " ".join(ascii_name.replace('"', "").replace("\\", "").split())
+    stem, dot, extension = ascii_name.rpartition(".")
+    if not any(ch.isalnum() for ch in (stem if dot else ascii_name)):
+        # Nothing of the name is ASCII ("東京.m4a"): a plain name all the same, never ".m4a".
+        ascii_name = f"production{dot}{extension}"
+    value = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        value += "; filename*=UTF-8''" + quote(filename, safe="")
+    return value
+
+
+class StoredFile(Response):
+    """The local store's file open at ``fd``, sent as the media route sends its files (Range,
+    validators, HEAD; :mod:`cite_live.filesend`) with ``headers``; closed once sent."""
+
+    def __init__(
+        self, fd: int, info: filesend.FileInfo, content_type: str, headers: dict[str, str]
+    ):
+        super().__init__(status_code=200, headers=headers)
+        self.fd, self.info, self.content_type = fd, info, content_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        extra = [(name, value) for name, value in self.raw_headers if name != b"content-length"]
+        try:
+            await filesend.send_file(
+                scope, receive, send, self.fd, self.info, self.content_type, extra
+            )
+        finally:
+            os.close(self.fd)
+
+
+@page
+def production_download(ctx: Context) -> Response:
+    """The production's ``.m4a`` under the name "<artists> - <title>.m4a", when its artist
+    allows downloads and its licence permits them (cite_live.catalogue.download_key): sent by
+    the site from the local store, or a redirect to a signed address of the bucket that names
+    it so. Otherwise the 404 of a missing file, whoever asks."""
+    store = ctx.services.store
+    with ctx.services.sessions() as session:
+        production = _production_by_slug(ctx, session, Urls.production_download)
+        key = download_key(production)
+        filename = download_filename(production, ctx.lang)
+    if key is None:
+        raise ctx.not_found(N_("There is no file to save at this address."))
+    disposition = attachment(filename)
+    # Never kept by the site's page cache (a file is no page), nor by a shared cache: the
+    # artist may stop allowing downloads.
+    headers = {"Content-Disposition": disposition, "Cache-Control": "private, max-age=300"}
+    if not store.serves_own_bytes:
+        seconds = ctx.services.settings.signed_url_seconds
+        try:
+            url = store.presigned_url(key, seconds, content_disposition=disposition)
+        except StorageError as exc:
+            raise ctx.not_found(N_("There is no file to save at this address.")) from exc
+        return RedirectResponse(
+            url, status_code=302, headers={"Cache-Control": "private, no-store"}
+        )
+    try:
+        fd = store.open_file(key)
+    except StorageError as exc:
+        raise ctx.not_found(N_("There is no file to save at this address.")) from exc
+    info = filesend.regular_file(fd)
+    if info is None:
+        os.close(fd)
+        raise ctx.not_found(N_("There is no file to save at this address."))
+    return StoredFile(fd, info, "audio/mp4", headers)
+
+
 @page
 def venues_index(ctx: Context) -> Response:
     page = ctx.page_number()
     with ctx.services.sessions() as session:
-        total = session.scalar(select(func.count()).select_from(Venue)) or 0
-        pager = ctx.pager(page, INDEX_PER_PAGE, total)
+        # Only venues with something to play: a venue page without one would be a dead end.
         counts = (
             select(Production.venue_id, func.count(Production.id).label("n"))
-            .where(visible())
+            .where(visible(), Production.venue_id.is_not(None))
             .group_by(Production.venue_id)
             .subquery()
         )
+        total = session.scalar(select(func.count()).select_from(counts)) or 0
+        pager = ctx.pager(page, INDEX_PER_PAGE, total)
         rows = session.execute(
-            select(Venue, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.venue_id == Venue.id)
+            select(Venue, counts.c.n)
+            .join(counts, counts.c.venue_id == Venue.id)
             .order_by(Venue.name, Venue.id)
             .offset(pager.offset)
             .limit(INDEX_PER_PAGE)
@@ -499,7 +611,20 @@ def search_page(ctx: Context) -> Response:
             )
             pager = ctx.pager(page, PER_PAGE, total)
             productions = _cards(ctx, rows)
+    # Nothing asked, or nothing found: the newest productions and their artists, not a blank.
+    suggested: list[dict[str, Any]] = []
+    suggested_artists: list[dict[str, Any]] = []
+    if not productions and not artists:
+        with ctx.services.sessions() as session:
+            recent, _ = page_of_productions(session, [visible()], offset=0, limit=SUGGESTED)
+            suggested = _cards(ctx, recent)
+            suggested_artists = [
+                artist_card(a, ctx.store, ctx.urls)
+                for a in recent_artists(session, limit=SUGGESTED_ARTISTS)
+            ]
     page_context = {
+        "suggested": suggested,
+        "suggested_artists": suggested_artists,
         "nav": "search",
         "q": q,
         "searched": searched,

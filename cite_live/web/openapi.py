@@ -149,6 +149,16 @@ SCHEMAS: dict[str, Any] = {
                 **_nullable(URL),
                 "description": "AAC .m4a file to download, audio only.",
             },
+            "allow_download": {
+                "type": "boolean",
+                "description": "Its artist lets listeners save its file from its page.",
+            },
+            "attachment_url": {
+                **_nullable(URL),
+                "description": "The .m4a saved as “<artists> - <title>.m4a” (Content-Disposition: "
+                "attachment), when its artist allows it and its licence (Creative Commons or CC0) "
+                "permits it; audio only.",
+            },
             "loudness_lufs": {
                 **_nullable({"type": "number"}),
                 "description": "Integrated loudness (EBU R128).",
@@ -200,7 +210,7 @@ SCHEMAS: dict[str, Any] = {
             "api_url": URL,
         }
     ),
-    "ArtistList": _page_of("Artist", "Artists, by name."),
+    "ArtistList": _page_of("Artist", "Artists with at least one public production, by name."),
 }
 SCHEMAS["ArtistDetail"] = {
     **SCHEMAS["Artist"],

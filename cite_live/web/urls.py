@@ -22,6 +22,7 @@ PATHS: Mapping[str, str] = {
     "artist_feed": "/artists/{slug}/feed.atom",
     "production": "/productions/{slug}",
     "chapters": "/productions/{slug}/chapters.vtt",
+    "production_download": "/productions/{slug}/download",
     "venues": "/venues",
     "venue": "/venues/{slug}",
     "tags": "/tags",
@@ -156,6 +157,10 @@ class Urls:
 
     def chapters(self, slug: str) -> str:
         return path("chapters", slug=slug)
+
+    def production_download(self, slug: str) -> str:
+        """The production's file, as an attachment (when its artist allows downloads)."""
+        return path("production_download", slug=slug)
 
     def venues(self, **query: Any) -> str:
         return with_query(path("venues"), query)
