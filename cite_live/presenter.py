@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cite_live.catalogue import address, picture_key, playing_version
-from cite_live.i18n import pick
+from cite_live.i18n import fallback_lang, pick
 from cite_live.models import Artist, Production, aware
 from cite_live.storage import ObjectStore
 from cite_live.vocabulary import (
@@ -39,8 +39,17 @@ def title_of(production: Production, lang: str) -> str:
     return pick(production.title, production.title_en, lang)
 
 
+def title_lang_of(production: Production, lang: str) -> str | None:
+    """The language of :func:`title_of` when it fell back to the other one, else None."""
+    return fallback_lang(production.title, production.title_en, lang)
+
+
 def description_of(production: Production, lang: str) -> str:
     return pick(production.description, production.description_en, lang)
+
+
+def description_lang_of(production: Production, lang: str) -> str | None:
+    return fallback_lang(production.description, production.description_en, lang)
 
 
 def media_url(
@@ -164,6 +173,7 @@ def card(production: Production, store: ObjectStore, urls: Urls, lang: str) -> d
     return {
         "url": urls.production(production.slug),
         "title": title_of(production, lang),
+        "title_lang": title_lang_of(production, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "duration": production.duration,
@@ -234,6 +244,7 @@ def production_details(
         "id": production.id,
         "slug": production.slug,
         "title": title_of(production, lang),
+        "title_lang": title_lang_of(production, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "status": production.status,
@@ -242,6 +253,7 @@ def production_details(
         # Only listed productions belong in search engines.
         "noindex": not listed,
         "paragraphs": paragraphs(description_of(production, lang)),
+        "description_lang": description_lang_of(production, lang),
         "duration": production.duration,
         "recorded_on": production.recorded_on,
         "session_type": label(SESSION_TYPE_LABELS, production.session_type, lang),

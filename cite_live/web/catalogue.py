@@ -23,6 +23,7 @@ from cite_live.access import media_link
 from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
 from cite_live.catalogue import is_listed, production_at, production_query
+from cite_live.collection_view import title_lang_of as collection_title_lang
 from cite_live.collection_view import title_of as collection_title
 from cite_live.collections import holding as in_collections
 from cite_live.i18n import N_
@@ -330,7 +331,11 @@ def production_page(ctx: Context) -> Response:
             "edit_url": ctx.urls.studio_edit(production.id) if editable else None,
             # "In: Festival X": the public collections holding it.
             "collections": [
-                {"url": ctx.urls.collection(c.slug), "title": collection_title(c, lang)}
+                {
+                    "url": ctx.urls.collection(c.slug),
+                    "title": collection_title(c, lang),
+                    "title_lang": collection_title_lang(c, lang),
+                }
                 for c in in_collections(session, production.id)
             ],
         }

@@ -40,9 +40,11 @@ from cite_live.models import MediaVersion, Production, aware
 from cite_live.presenter import (
     artist_url,
     artists_of,
+    description_lang_of,
     description_of,
     page_url,
     picture_url,
+    title_lang_of,
     title_of,
 )
 from cite_live.storage import ObjectStore
@@ -187,7 +189,10 @@ def _atom_entry(
     entry = _sub(feed, "entry")
     # The id must never change: the slug follows the title, the public identifier does not.
     _sub(entry, "id", ids.absolute(ids.api_production(production.id)))
-    _sub(entry, "title", title_of(production, lang), type="text")
+    title = _sub(entry, "title", title_of(production, lang), type="text")
+    # A title or summary that fell back to the other language says so, as the pages do.
+    if title_lang := title_lang_of(production, lang):
+        title.set(XML_LANG, title_lang)
     _sub(entry, "link", rel="alternate", type="text/html", href=page_url(production, urls))
     published = production.published_at or production.created_at
     _sub(entry, "published", _rfc3339(published))
@@ -202,7 +207,9 @@ def _atom_entry(
         _sub(entry, "category", term=tag.slug, label=tag.name, scheme=scheme)
     summary = _summary(production, lang)
     if summary:
-        _sub(entry, "summary", summary, type="text")
+        element = _sub(entry, "summary", summary, type="text")
+        if summary_lang := description_lang_of(production, lang):
+            element.set(XML_LANG, summary_lang)
     download = _download(production, store)
     if download:
         key, size = download
