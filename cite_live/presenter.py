@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from cite_live.catalogue import address, picture_key, playing_version
 from cite_live.i18n import fallback_lang, pick
-from cite_live.models import Artist, Production, aware
+from cite_live.models import Artist, Production, Tag, aware
 from cite_live.storage import ObjectStore
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
@@ -163,6 +163,22 @@ def paragraphs(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
 
 
+def tag_name(tag: Tag, lang: str) -> tuple[str, str | None]:
+    """A tag's name on a page in ``lang``: its English name on English pages when it has one,
+    else its name; and "fr" when that name stands in on an English page (else None)."""
+    if lang == "en":
+        if tag.name_en and tag.name_en.strip():
+            return tag.name_en, None
+        return tag.name, "fr"
+    return tag.name, None
+
+
+def tag_view(tag: Tag, urls: Urls, lang: str) -> dict[str, Any]:
+    """A tag as a page links to it: its name in ``lang`` (``name_lang`` when it fell back)."""
+    name, name_lang = tag_name(tag, lang)
+    return {"name": name, "name_lang": name_lang, "url": urls.tag(tag.slug)}
+
+
 def discipline_names(values: Any) -> list[str]:
     """An artist's disciplines (a JSON list in the database), leaving out what is not text."""
     return [d for d in values or [] if isinstance(d, str)]
@@ -266,7 +282,7 @@ def production_details(
             else None
         ),
         "licence": licence_of(production.licence, lang),
-        "tags": [{"name": t.name, "url": urls.tag(t.slug)} for t in production.tags],
+        "tags": [tag_view(t, urls, lang) for t in production.tags],
         "credits": [
             {
                 "name": c.artist.name,

@@ -47,6 +47,7 @@ from cite_live.presenter import (
     discipline_names,
     paragraphs,
     production_details,
+    tag_view,
 )
 from cite_live.search import search_artists
 from cite_live.vocabulary import (
@@ -456,7 +457,7 @@ def tags_index(ctx: Context) -> Response:
             .offset(pager.offset)
             .limit(INDEX_PER_PAGE)
         ).all()
-        tags = [{"url": ctx.urls.tag(t.slug), "name": t.name, "count": n} for t, n in rows]
+        tags = [{**tag_view(t, ctx.urls, ctx.lang), "count": n} for t, n in rows]
     return ctx.render("tags.html", {"nav": "tags", "tags": tags, "pager": pager})
 
 
@@ -470,7 +471,11 @@ def tag_page(ctx: Context) -> Response:
         productions, pager = _page_of_productions(ctx, session, Production.id.in_(tagged))
         if tag is None or pager.total == 0:
             raise ctx.not_found(N_("There is no tag at this address."))
-        page_context = {"nav": "tags", "tag": {"name": tag.name}, "productions": productions}
+        page_context = {
+            "nav": "tags",
+            "tag": tag_view(tag, ctx.urls, ctx.lang),
+            "productions": productions,
+        }
     return ctx.render("tag.html", {**page_context, "pager": pager})
 
 

@@ -1,0 +1,116 @@
+"""Tags' English names: given by admins on /admin/tags, shown on English pages; without one,
+the name stands in, marked as French."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from cite_live.models import Tag
+from cite_live.services import Services
+from tests.account_fixtures import login, make_user
+from tests.test_pages import catalogue  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.usefixtures("catalogue")
+
+
+def tag_id(services: Services, slug: str) -> int:
+    with services.sessions() as session:
+        return session.scalars(select(Tag.id).where(Tag.slug == slug)).one()
+
+
+def name_en(services: Services, slug: str) -> str | None:
+    with services.sessions() as session:
+        return session.scalars(select(Tag.name_en).where(Tag.slug == slug)).one()
+
+
+@pytest.fixture
+def admin_csrf(services: Services, client: TestClient) -> str:
+    make_user(services, "admin@example.org", "admin")
+    return login(client, "admin@example.org")
+
+
+def test_english_pages_mark_a_tag_without_english_name_as_french(client: TestClient) -> None:
+    production = client.get("/productions/nuit-electro?lang=en").text
+    assert '<a href="/tags/electro" lang="fr">Électro</a>' in production
+    assert '<h1 lang="fr">Électro</h1>' in client.get("/tags/electro?lang=en").text
+    index = client.get("/tags?lang=en").text
+    assert re.search(
+        r'<a href="/tags/electro" lang="fr">Électro <span class="count" lang="en">', index
+    )
+    # In French the name is the page's own language: no attribute.
+    assert '<a href="/tags/electro">Électro</a>' in client.get("/productions/nuit-electro").text
+    assert "<h1>Électro</h1>" in client.get("/tags/electro").text
+
+
+def test_an_admin_gives_a_tag_its_english_name(
+    services: Services, client: TestClient, admin_csrf: str
+) -> None:
+    listing = client.get("/admin/tags?lang=en")
+    assert listing.status_code == 200
+    assert 'id="tag-' in listing.text and "Électro" in listing.text and "Folk" in listing.text
+    electro = tag_id(services, "electro")
+    saved = client.post(
+        f"/admin/tags/{electro}",
+        data={"csrf_token": admin_csrf, "name_en": "  Electronic   music "},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"/admin/tags?done=tag_saved#tag-{electro}"
+    assert name_en(services, "electro") == "Electronic music"
+    notice = html.unescape(client.get("/admin/tags?done=tag_saved&lang=en").text)
+    assert "The tag's English name is saved." in notice
+    english = client.get("/productions/nuit-electro?lang=en").text
+    assert '<a href="/tags/electro">Electronic music</a>' in english
+    assert "<h1>Electronic music</h1>" in client.get("/tags/electro?lang=en").text
+    # French pages keep the French name.
+    assert "<h1>Électro</h1>" in client.get("/tags/electro?lang=fr").text
+    assert "Electronic music" not in client.get("/productions/nuit-electro?lang=fr").text
+    # Emptied, it is gone again.
+    client.post(f"/admin/tags/{electro}", data={"csrf_token": admin_csrf, "name_en": "   "})
+    assert name_en(services, "electro") is None
+
+
+def test_a_refused_name_comes_back_with_a_sentence_and_markup_stays_text(
+    services: Services, client: TestClient, admin_csrf: str
+) -> None:
+    folk = tag_id(services, "folk")
+    too_long = client.post(
+        f"/admin/tags/{folk}", data={"csrf_token": admin_csrf, "name_en": "x" * 101}
+    )
+    assert too_long.status_code == 400
+    assert "Le nom en anglais est trop long" in too_long.text
+    assert 'aria-invalid="true"' in too_long.text and "x" * 101 in too_long.text
+    assert name_en(services, "folk") is None
+    markup = "<script>alert(1)</script>"
+    client.post(f"/admin/tags/{folk}", data={"csrf_token": admin_csrf, "name_en": markup})
+    assert name_en(services, "folk") == markup
+    page = client.get("/admin/tags").text + client.get("/tags?lang=en").text
+    assert markup not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.parametrize("bad", ["999999", "99999999999999999999", "-1", "0", "abc"])
+def test_a_tag_that_does_not_exist_is_a_404(client: TestClient, admin_csrf: str, bad: str) -> None:
+    response = client.post(f"/admin/tags/{bad}", data={"csrf_token": admin_csrf, "name_en": "X"})
+    assert response.status_code == 404
+
+
+def test_only_admins_with_the_form_token_change_a_name(
+    services: Services, client: TestClient
+) -> None:
+    folk = tag_id(services, "folk")
+    assert client.get("/admin/tags", follow_redirects=False).status_code == 303
+    make_user(services, "nora@example.org")
+    csrf = login(client, "nora@example.org")
+    assert client.get("/admin/tags").status_code == 403
+    refused = client.post(f"/admin/tags/{folk}", data={"csrf_token": csrf, "name_en": "Folk"})
+    assert refused.status_code == 403
+    make_user(services, "admin@example.org", "admin")
+    login(client, "admin@example.org")
+    forged = client.post(f"/admin/tags/{folk}", data={"csrf_token": "forged", "name_en": "Folk"})
+    assert forged.status_code == 403
+    assert name_en(services, "folk") is None
