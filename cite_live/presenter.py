@@ -22,6 +22,7 @@ from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     KIND_LABELS,
     SESSION_TYPE_LABELS,
+    discipline_name,
     label,
     licence_of,
 )
@@ -207,14 +208,42 @@ def cards(
     return [card(production, store, urls, lang) for production in productions]
 
 
-def artist_card(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any]:
-    """What a list shows of an artist: their name, disciplines, town and square photo."""
+def profile_lang(artist: Artist) -> str:
+    """The language an artist writes their profile in: English when their biography is in
+    English only, else French (the site's own)."""
+    if artist.bio_en and artist.bio_en.strip() and not (artist.bio and artist.bio.strip()):
+        return "en"
+    return "fr"
+
+
+def disciplines_in(artist: Artist, lang: str) -> tuple[list[str], str | None]:
+    """An artist's disciplines on a page in ``lang``: a known one in ``lang``
+    (vocabulary.DISCIPLINES), another as typed; and the profile's language when every one is
+    shown as typed in a language other than ``lang`` (the ``lang`` of the element showing them),
+    else None."""
+    names = discipline_names(artist.disciplines)
+    known = [discipline_name(name, lang) for name in names]
+    shown = [translated or name for translated, name in zip(known, names, strict=True)]
+    written = profile_lang(artist)
+    typed_only = bool(names) and all(translated is None for translated in known)
+    return shown, written if typed_only and written != lang else None
+
+
+def artist_card(
+    artist: Artist, store: ObjectStore, urls: Urls, lang: str | None = None
+) -> dict[str, Any]:
+    """What a list shows of an artist: their name, disciplines (in ``lang`` where they are known
+    ones; as typed without ``lang``), town and square photo."""
+    disciplines, disciplines_lang = (
+        disciplines_in(artist, lang) if lang else (discipline_names(artist.disciplines), None)
+    )
     return {
         "url": urls.artist(artist.slug),
         "name": artist.name,
         "initial": artist.name[:1].upper(),
         "commune": artist.commune,
-        "disciplines": discipline_names(artist.disciplines),
+        "disciplines": disciplines,
+        "disciplines_lang": disciplines_lang,
         "photo": media_url(store, urls.site)(artist.photo_square_key),
     }
 
@@ -241,7 +270,7 @@ def artist_details(artist: Artist, store: ObjectStore, urls: Urls, lang: str) ->
     reader's language (``bio_lang`` says which, when it is the other one) and their links."""
     bio, bio_lang = bio_of(artist, lang)
     return {
-        **artist_card(artist, store, urls),
+        **artist_card(artist, store, urls, lang),
         "slug": artist.slug,
         "photo": artist_photo(artist, store, urls),
         "paragraphs": paragraphs(bio),

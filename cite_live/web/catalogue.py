@@ -121,7 +121,7 @@ def home(ctx: Context) -> Response:
         page_context = {
             "latest": _cards(ctx, latest),
             "total": total,
-            "featured": [artist_card(a, ctx.store, urls) for a in featured],
+            "featured": [artist_card(a, ctx.store, urls, ctx.lang) for a in featured],
             "venues": [
                 {"url": urls.venue(v.slug), "name": v.name, "count": n} for v, n in venue_rows
             ],
@@ -185,7 +185,7 @@ def artists_index(ctx: Context) -> Response:
             initial_letter = _letter_of(artist)
             if not groups or groups[-1]["letter"] != initial_letter:
                 groups.append({"letter": initial_letter, "artists": []})
-            groups[-1]["artists"].append(artist_card(artist, ctx.store, ctx.urls))
+            groups[-1]["artists"].append(artist_card(artist, ctx.store, ctx.urls, ctx.lang))
     page_context = {
         "nav": "artists",
         "groups": groups,
@@ -498,7 +498,7 @@ def search_page(ctx: Context) -> Response:
         with ctx.services.sessions() as session:
             if q and page == 1 and not (session_type or kind):
                 found, artist_total = search_artists(session, q, offset=0, limit=SEARCH_ARTISTS)
-                artists = [artist_card(a, ctx.store, ctx.urls) for a in found]
+                artists = [artist_card(a, ctx.store, ctx.urls, ctx.lang) for a in found]
             rows, total = search_productions(
                 session,
                 q,

@@ -1,5 +1,6 @@
-"""Tags' English names: given by admins on /admin/tags, shown on English pages; without one,
-the name stands in, marked as French."""
+"""User content in the other language than the page's carries its own ``lang``: titles and
+descriptions that fall back, tags (whose English names admins give on /admin/tags) and
+artists' disciplines (a known one is shown in the page's language, another as typed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cite_live.models import Tag
+from cite_live.models import Artist, Tag
 from cite_live.services import Services
 from tests.account_fixtures import login, make_user
 from tests.test_pages import catalogue  # noqa: F401 - the fixture
@@ -114,3 +115,51 @@ def test_only_admins_with_the_form_token_change_a_name(
     forged = client.post(f"/admin/tags/{folk}", data={"csrf_token": "forged", "name_en": "Folk"})
     assert forged.status_code == 403
     assert name_en(services, "folk") is None
+
+
+def test_a_title_and_description_that_fall_back_are_marked_with_their_language(
+    client: TestClient,
+) -> None:
+    home = client.get("/?lang=en").text
+    assert '<span class="card__title" lang="fr">Session acoustique</span>' in home
+    assert '<span class="card__title">Electro Night</span>' in home
+    french = client.get("/").text
+    assert '<span class="card__title">Session acoustique</span>' in french
+    assert '<span class="card__title">Nuit Électro</span>' in french
+    page = client.get("/productions/nuit-electro?lang=en").text
+    assert '<section class="prose description" aria-label="Description">' in page
+    feed = client.get("/feed.atom?lang=en").text
+    assert '<title type="text" xml:lang="fr">Session acoustique</title>' in feed
+    assert '<title type="text">Electro Night</title>' in feed
+
+
+def set_profile(services: Services, slug: str, **values: object) -> None:
+    with services.sessions.begin() as session:
+        artist = session.scalars(select(Artist).where(Artist.slug == slug)).one()
+        for name, value in values.items():
+            setattr(artist, name, value)
+
+
+def test_known_disciplines_are_shown_in_the_page_language(client: TestClient) -> None:
+    english = client.get("/artists/elodie-faure?lang=en").text
+    assert "<span>Classical music, Electro</span>" in english
+    assert "<span>Musique classique, Électro</span>" in client.get("/artists/elodie-faure").text
+    artists = client.get("/artists?lang=en").text
+    assert "Classical music, Electro · Romans-sur-Isère" in artists
+
+
+def test_other_disciplines_are_shown_as_typed_in_the_profile_language(
+    services: Services, client: TestClient
+) -> None:
+    set_profile(services, "elodie-faure", disciplines=["Vielle à roue", "Bourrée"])
+    english = client.get("/artists/elodie-faure?lang=en").text
+    assert '<span lang="fr">Vielle à roue, Bourrée</span>' in english
+    assert "<span>Vielle à roue, Bourrée</span>" in client.get("/artists/elodie-faure").text
+    # A profile written in English only: its typed disciplines are English.
+    set_profile(services, "elodie-faure", bio="", bio_en="Cellist.", disciplines=["Hurdy-gurdy"])
+    assert '<span lang="en">Hurdy-gurdy</span>' in client.get("/artists/elodie-faure").text
+    assert "<span>Hurdy-gurdy</span>" in client.get("/artists/elodie-faure?lang=en").text
+    # Case and accents do not hide a known one; markup stays text.
+    set_profile(services, "elodie-faure", disciplines=["VIOLONCELLE", "<b>x</b>"])
+    page = client.get("/artists/elodie-faure?lang=en").text
+    assert "<span>Cello, &lt;b&gt;x&lt;/b&gt;</span>" in page
