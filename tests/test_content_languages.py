@@ -163,3 +163,10 @@ def test_other_disciplines_are_shown_as_typed_in_the_profile_language(
     set_profile(services, "elodie-faure", disciplines=["VIOLONCELLE", "<b>x</b>"])
     page = client.get("/artists/elodie-faure?lang=en").text
     assert "<span>Cello, &lt;b&gt;x&lt;/b&gt;</span>" in page
+
+
+def test_the_admin_list_marks_titles_that_fall_back(client: TestClient, admin_csrf: str) -> None:
+    english = client.get("/admin?lang=en").text
+    assert re.search(r'<a href="[^"]+" lang="fr">Session acoustique</a>', english)
+    assert re.search(r'<a href="[^"]+">Electro Night</a>', english)
+    assert re.search(r'<a href="[^"]+">Session acoustique</a>', client.get("/admin").text)

@@ -22,7 +22,7 @@ from cite_live import accounts, devices, i18n, mail, params, uploads
 from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser
 from cite_live.catalogue import artist_by_name
-from cite_live.i18n import N_, pick
+from cite_live.i18n import N_, fallback_lang, pick
 from cite_live.models import Artist, Production, Tag, User, user_artists
 from cite_live.production_status import (
     STATE_LABELS,
@@ -115,6 +115,7 @@ def _productions(ctx: Context, session: Session) -> dict[str, Any]:
             {
                 "id": production.id,
                 "title": pick(production.title, production.title_en, lang),
+                "title_lang": fallback_lang(production.title, production.title_en, lang),
                 "owner": owner,
                 "state_label": label(STATE_LABELS, state, lang),
                 "state": state,
