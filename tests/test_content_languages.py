@@ -68,6 +68,8 @@ def test_an_admin_gives_a_tag_its_english_name(
     english = client.get("/productions/nuit-electro?lang=en").text
     assert '<a href="/tags/electro">Electronic music</a>' in english
     assert "<h1>Electronic music</h1>" in client.get("/tags/electro?lang=en").text
+    assert 'term="electro" label="Electronic music"' in client.get("/feed.atom?lang=en").text
+    assert 'term="electro" label="Électro"' in client.get("/feed.atom?lang=fr").text
     # French pages keep the French name.
     assert "<h1>Électro</h1>" in client.get("/tags/electro?lang=fr").text
     assert "Electronic music" not in client.get("/productions/nuit-electro?lang=fr").text

@@ -44,6 +44,7 @@ from cite_live.presenter import (
     description_of,
     page_url,
     picture_url,
+    tag_name,
     title_lang_of,
     title_of,
 )
@@ -204,7 +205,7 @@ def _atom_entry(
     # A tag's scheme is the folder of the tags' pages.
     scheme = urls.absolute(urls.tags()) + "/"
     for tag in production.tags:
-        _sub(entry, "category", term=tag.slug, label=tag.name, scheme=scheme)
+        _sub(entry, "category", term=tag.slug, label=tag_name(tag, lang)[0], scheme=scheme)
     summary = _summary(production, lang)
     if summary:
         element = _sub(entry, "summary", summary, type="text")
