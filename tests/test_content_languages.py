@@ -172,3 +172,11 @@ def test_the_admin_list_marks_titles_that_fall_back(client: TestClient, admin_cs
     assert re.search(r'<a href="[^"]+" lang="fr">Session acoustique</a>', english)
     assert re.search(r'<a href="[^"]+">Electro Night</a>', english)
     assert re.search(r'<a href="[^"]+">Session acoustique</a>', client.get("/admin").text)
+
+
+def test_a_venue_description_written_in_french_is_marked_on_english_pages(
+    client: TestClient,
+) -> None:
+    english = client.get("/venues/la-cite?lang=en").text
+    assert '<div class="prose" lang="fr"><p>Studios et scène.</p></div>' in english
+    assert '<div class="prose"><p>Studios et scène.</p></div>' in client.get("/venues/la-cite").text

@@ -69,6 +69,7 @@ class World:
 
 # What users typed: French where the page has no English version, both where it does.
 VENUE = ("Temple de Die", "temple-de-die", "Die")
+VENUE_TEXT = "Un temple protestant à l’acoustique généreuse."
 TAG = "Polyphonies"
 AUDIO = {
     "title": "Chanson du Vercors",
@@ -91,7 +92,7 @@ def furnish(services: Services, audio_id: str, video_id: str) -> World:
     make_user(services, ADMIN, "admin")
     artist_user = make_user(services, ARTIST, artists=[ARTIST_NAME])
     with services.sessions.begin() as session:
-        venue = Venue(name=VENUE[0], slug=VENUE[1], commune=VENUE[2])
+        venue = Venue(name=VENUE[0], slug=VENUE[1], commune=VENUE[2], description=VENUE_TEXT)
         session.add(venue)
         audio = session.get(Production, audio_id)
         video = session.get(Production, video_id)
@@ -150,6 +151,7 @@ def furnish(services: Services, audio_id: str, video_id: str) -> World:
         *DISCIPLINES,
         *COLLECTION.values(),
         *VENUE,
+        VENUE_TEXT,
         TAG,
         ARTIST_NAME,
         "Site du chœur",

@@ -26,7 +26,7 @@ from cite_live.catalogue import is_listed, production_at, production_query
 from cite_live.collection_view import title_lang_of as collection_title_lang
 from cite_live.collection_view import title_of as collection_title
 from cite_live.collections import holding as in_collections
-from cite_live.i18n import N_
+from cite_live.i18n import DEFAULT_LANGUAGE, N_
 from cite_live.listing import (
     artists_where,
     by_slug,
@@ -428,6 +428,8 @@ def venue_page(ctx: Context) -> Response:
                 "name": venue.name,
                 "commune": venue.commune,
                 "paragraphs": paragraphs(venue.description or ""),
+                # Written in French only, the site's language: marked so on English pages.
+                "description_lang": None if ctx.lang == DEFAULT_LANGUAGE else DEFAULT_LANGUAGE,
             },
             "productions": productions,
             "pager": pager,
