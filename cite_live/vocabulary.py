@@ -193,6 +193,15 @@ def _folded(name: str) -> str:
 _DISCIPLINES_BY_NAME = {_folded(name): pair for pair in DISCIPLINES for name in pair}
 
 
+def discipline_language(name: str) -> str | None:
+    """The language ``name`` is written in when it is one of :data:`DISCIPLINES` whose names
+    differ ("Violoncelle": "fr", "Cello": "en"; "Jazz": None); None for any other."""
+    pair = _DISCIPLINES_BY_NAME.get(_folded(name))
+    if pair is None or _folded(pair[0]) == _folded(pair[1]):
+        return None
+    return "fr" if _folded(name) == _folded(pair[0]) else "en"
+
+
 def discipline_name(name: str, lang: str) -> str | None:
     """A known discipline's name in ``lang``; None when ``name`` is none of :data:`DISCIPLINES`."""
     pair = _DISCIPLINES_BY_NAME.get(_folded(name))

@@ -180,3 +180,14 @@ def test_a_venue_description_written_in_french_is_marked_on_english_pages(
     english = client.get("/venues/la-cite?lang=en").text
     assert '<div class="prose" lang="fr"><p>Studios et scène.</p></div>' in english
     assert '<div class="prose"><p>Studios et scène.</p></div>' in client.get("/venues/la-cite").text
+
+
+def test_the_discipline_filter_marks_a_known_one_typed_in_the_other_language(
+    client: TestClient,
+) -> None:
+    english = client.get("/artists?lang=en").text
+    assert '<option value="Musique classique" lang="fr">Musique classique</option>' in english
+    # "Jazz" and "Électro" are both languages' words, but for an accent.
+    assert '<option value="Jazz">Jazz</option>' in english
+    assert '<option value="Électro">Électro</option>' in english
+    assert '<option value="Musique classique">' in client.get("/artists").text

@@ -55,6 +55,7 @@ from cite_live.vocabulary import (
     KIND_LABELS,
     SESSION_TYPE_LABELS,
     SESSION_TYPES,
+    discipline_language,
     label,
 )
 from cite_live.web.context import ACCOUNT_CACHE, CORS, PRIVATE_HEADERS, Context, Pager, page
@@ -194,6 +195,12 @@ def artists_index(ctx: Context) -> Response:
         "letters": [c.upper() for c in LETTERS] + [OTHER_LETTER],
         "letter": letter.upper(),
         "disciplines": sorted(disciplines, key=str.casefold),
+        # The filter lists them as typed: a known one typed in the other language says so.
+        "discipline_langs": {
+            d: written
+            for d in disciplines
+            if (written := discipline_language(d)) and written != ctx.lang
+        },
         "discipline": discipline,
         "communes": sorted((c for c in communes if c), key=str.casefold),
         "commune": commune,
