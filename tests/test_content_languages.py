@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from cite_live.models import Artist, Tag
+from cite_live.models import Artist, Production, Tag
 from cite_live.services import Services
 from tests.account_fixtures import login, make_user
 from tests.test_pages import catalogue  # noqa: F401 - the fixture
@@ -191,3 +191,23 @@ def test_the_discipline_filter_marks_a_known_one_typed_in_the_other_language(
     assert '<option value="Jazz">Jazz</option>' in english
     assert '<option value="Électro">Électro</option>' in english
     assert '<option value="Musique classique">' in client.get("/artists").text
+
+
+def test_the_embedded_player_marks_a_title_that_falls_back(
+    services: Services, client: TestClient
+) -> None:
+    with services.sessions.begin() as session:
+        audio = session.scalars(
+            select(Production).where(Production.title == "Session acoustique")
+        ).one()
+        video = session.scalars(select(Production).where(Production.title == "Nuit Électro")).one()
+        audio_id, video_id = audio.id, video.id
+        video.title_en = None
+    english = client.get(f"/embed/{audio_id}?lang=en").text
+    assert re.search(r'class="cl-player__title"[^>]* lang="fr">Session acoustique</a>', english)
+    assert re.search(
+        r'class="cl-player__title"[^>]*">Session acoustique</a>',
+        client.get(f"/embed/{audio_id}").text,
+    )
+    video_page = client.get(f"/embed/{video_id}?lang=en").text
+    assert re.search(r'<video [^>]*aria-label="Nuit Électro" lang="fr">', video_page)
