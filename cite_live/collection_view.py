@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cite_live.catalogue import picture_key
-from cite_live.i18n import pick
+from cite_live.i18n import fallback_lang, pick
 from cite_live.metadata import PROVIDER_NAME, image_size
 from cite_live.models import Collection, Production, aware
 from cite_live.player import player_data
@@ -31,8 +31,17 @@ def title_of(collection: Collection, lang: str) -> str:
     return pick(collection.title, collection.title_en, lang)
 
 
+def title_lang_of(collection: Collection, lang: str) -> str | None:
+    """The language of :func:`title_of` when it fell back to the other one, else None."""
+    return fallback_lang(collection.title, collection.title_en, lang)
+
+
 def description_of(collection: Collection, lang: str) -> str:
     return pick(collection.description, collection.description_en, lang)
+
+
+def description_lang_of(collection: Collection, lang: str) -> str | None:
+    return fallback_lang(collection.description, collection.description_en, lang)
 
 
 def picture(collection: Collection, items: Sequence[Production]) -> str | None:
@@ -73,6 +82,7 @@ def card(
         "id": collection.id,
         "url": urls.collection(collection.slug),
         "title": title_of(collection, lang),
+        "title_lang": title_lang_of(collection, lang),
         "kind": collection.kind,
         "kind_label": label(COLLECTION_KIND_LABELS, collection.kind, lang),
         "image": media_url(store, urls.site)(image_key),

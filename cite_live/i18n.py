@@ -78,6 +78,17 @@ def pick(fr: str | None, en: str | None, lang: str) -> str:
     return second or ""
 
 
+def fallback_lang(fr: str | None, en: str | None, lang: str) -> str | None:
+    """The language of what :func:`pick` gives when it fell back to the other one; None when
+    it is in ``lang`` (or there is nothing). A page sets it as the ``lang`` attribute of the
+    element holding the text, so that a screen reader pronounces a French title on an English
+    page as French."""
+    first, second = (en, fr) if lang == "en" else (fr, en)
+    if (first and first.strip()) or not (second and second.strip()):
+        return None
+    return "fr" if lang == "en" else "en"
+
+
 def parse_accept_language(header: str) -> str | None:
     """The language we have that the header prefers most, honouring q-values; None if none."""
     choices: list[tuple[float, int, str]] = []

@@ -222,6 +222,8 @@ class Tag(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     slug: Mapped[str] = mapped_column(String(100), unique=True)
+    # Shown on English pages when an admin gave one; else the name, marked as French.
+    name_en: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 production_tags = _link_table(

@@ -21,6 +21,7 @@ from cite_live.presenter import (
     media_of,
     media_url,
     page_url,
+    title_lang_of,
     title_of,
 )
 from cite_live.storage import ObjectStore
@@ -171,6 +172,7 @@ def player_data(
         "id": address(production),
         "slug": production.slug,
         "title": title,
+        "title_lang": title_lang_of(production, lang),
         # Who made it, in credit order, each once: the audio embed names them.
         "artists": [artist["name"] for artist in artists_of(production)],
         "kind": production.kind,

@@ -16,13 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cite_live.catalogue import address, download_key, picture_key, playing_version
-from cite_live.i18n import pick
-from cite_live.models import Artist, Production, aware
+from cite_live.i18n import fallback_lang, pick
+from cite_live.models import Artist, Production, Tag, aware
 from cite_live.storage import ObjectStore
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
     KIND_LABELS,
     SESSION_TYPE_LABELS,
+    discipline_name,
     label,
     licence_of,
 )
@@ -40,8 +41,17 @@ def title_of(production: Production, lang: str) -> str:
     return pick(production.title, production.title_en, lang)
 
 
+def title_lang_of(production: Production, lang: str) -> str | None:
+    """The language of :func:`title_of` when it fell back to the other one, else None."""
+    return fallback_lang(production.title, production.title_en, lang)
+
+
 def description_of(production: Production, lang: str) -> str:
     return pick(production.description, production.description_en, lang)
+
+
+def description_lang_of(production: Production, lang: str) -> str | None:
+    return fallback_lang(production.description, production.description_en, lang)
 
 
 def media_url(
@@ -170,6 +180,22 @@ def paragraphs(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
 
 
+def tag_name(tag: Tag, lang: str) -> tuple[str, str | None]:
+    """A tag's name on a page in ``lang``: its English name on English pages when it has one,
+    else its name; and "fr" when that name stands in on an English page (else None)."""
+    if lang == "en":
+        if tag.name_en and tag.name_en.strip():
+            return tag.name_en, None
+        return tag.name, "fr"
+    return tag.name, None
+
+
+def tag_view(tag: Tag, urls: Urls, lang: str) -> dict[str, Any]:
+    """A tag as a page links to it: its name in ``lang`` (``name_lang`` when it fell back)."""
+    name, name_lang = tag_name(tag, lang)
+    return {"name": name, "name_lang": name_lang, "url": urls.tag(tag.slug)}
+
+
 def discipline_names(values: Any) -> list[str]:
     """An artist's disciplines (a JSON list in the database), leaving out what is not text."""
     return [d for d in values or [] if isinstance(d, str)]
@@ -182,6 +208,7 @@ def card(production: Production, store: ObjectStore, urls: Urls, lang: str) -> d
         "url": urls.production(production.slug),
         "playable": playing_version(production) is not None,
         "title": title_of(production, lang),
+        "title_lang": title_lang_of(production, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "duration": production.duration,
@@ -223,9 +250,36 @@ def placeholder_tone(slug: str) -> int:
     return sum(slug.encode()) % PLACEHOLDER_TONES
 
 
-def artist_card(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any]:
-    """What a list shows of an artist: their name, disciplines, town and square photo (the
-    400×400 crop of their profile), or their initials on a tone of their own without one."""
+def profile_lang(artist: Artist) -> str:
+    """The language an artist writes their profile in: English when their biography is in
+    English only, else French (the site's own)."""
+    if artist.bio_en and artist.bio_en.strip() and not (artist.bio and artist.bio.strip()):
+        return "en"
+    return "fr"
+
+
+def disciplines_in(artist: Artist, lang: str) -> tuple[list[str], str | None]:
+    """An artist's disciplines on a page in ``lang``: a known one in ``lang``
+    (vocabulary.DISCIPLINES), another as typed; and the profile's language when every one is
+    shown as typed in a language other than ``lang`` (the ``lang`` of the element showing them),
+    else None."""
+    names = discipline_names(artist.disciplines)
+    known = [discipline_name(name, lang) for name in names]
+    shown = [translated or name for translated, name in zip(known, names, strict=True)]
+    written = profile_lang(artist)
+    typed_only = bool(names) and all(translated is None for translated in known)
+    return shown, written if typed_only and written != lang else None
+
+
+def artist_card(
+    artist: Artist, store: ObjectStore, urls: Urls, lang: str | None = None
+) -> dict[str, Any]:
+    """What a list shows of an artist: their name, disciplines (in ``lang`` where they are known
+    ones; as typed without ``lang``), town and square photo (the 400×400 crop of their
+    profile), or their initials on a tone of their own without one."""
+    disciplines, disciplines_lang = (
+        disciplines_in(artist, lang) if lang else (discipline_names(artist.disciplines), None)
+    )
     return {
         "url": urls.artist(artist.slug),
         "name": artist.name,
@@ -233,7 +287,8 @@ def artist_card(artist: Artist, store: ObjectStore, urls: Urls) -> dict[str, Any
         "initials": initials_of(artist.name),
         "tone": placeholder_tone(artist.slug),
         "commune": artist.commune,
-        "disciplines": discipline_names(artist.disciplines),
+        "disciplines": disciplines,
+        "disciplines_lang": disciplines_lang,
         "photo": media_url(store, urls.site)(artist.photo_square_key),
     }
 
@@ -260,7 +315,7 @@ def artist_details(artist: Artist, store: ObjectStore, urls: Urls, lang: str) ->
     reader's language (``bio_lang`` says which, when it is the other one) and their links."""
     bio, bio_lang = bio_of(artist, lang)
     return {
-        **artist_card(artist, store, urls),
+        **artist_card(artist, store, urls, lang),
         "slug": artist.slug,
         "photo": artist_photo(artist, store, urls),
         "paragraphs": paragraphs(bio),
@@ -279,6 +334,7 @@ def production_details(
         "id": production.id,
         "slug": production.slug,
         "title": title_of(production, lang),
+        "title_lang": title_lang_of(production, lang),
         "kind": production.kind,
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "status": production.status,
@@ -287,6 +343,7 @@ def production_details(
         # Only listed productions belong in search engines.
         "noindex": not listed,
         "paragraphs": paragraphs(description_of(production, lang)),
+        "description_lang": description_lang_of(production, lang),
         "duration": production.duration,
         "recorded_on": production.recorded_on,
         "session_type": label(SESSION_TYPE_LABELS, production.session_type, lang),
@@ -303,7 +360,7 @@ def production_details(
         "download_url": (
             urls.production_download(production.slug) if download_key(production) else None
         ),
-        "tags": [{"name": t.name, "url": urls.tag(t.slug)} for t in production.tags],
+        "tags": [tag_view(t, urls, lang) for t in production.tags],
         "credits": [
             {
                 "name": c.artist.name,

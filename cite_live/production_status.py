@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cite_live import access, i18n
 from cite_live.catalogue import picture_key
-from cite_live.i18n import N_, pick
+from cite_live.i18n import N_, fallback_lang, pick
 from cite_live.models import Job, Production
 from cite_live.presenter import page_url
 from cite_live.vocabulary import DRAFT_LABEL, KIND_LABELS, VISIBILITY_LABELS, label
@@ -87,6 +87,7 @@ def studio_row(production: Production, job: Job | None, lang: str, urls: Urls) -
     return {
         "id": production.id,
         "title": pick(production.title, production.title_en, lang),
+        "title_lang": fallback_lang(production.title, production.title_en, lang),
         "kind_label": label(KIND_LABELS, production.kind, lang),
         "status": production.status,
         **visibility_of(production, lang),

@@ -7,6 +7,8 @@ the admin page, the forms, the page metadata and the OpenAPI document read both 
 
 from __future__ import annotations
 
+import unicodedata
+
 from cite_live import i18n
 from cite_live.i18n import N_
 
@@ -118,6 +120,98 @@ LICENCES = tuple(LICENCE_NAMES)
 # anyone share copies (NC: not for money; ND: unchanged) and CC0 waives every right. "All rights
 # reserved", or no licence said, does not.
 DOWNLOADABLE_LICENCES = frozenset(code for code in LICENCE_URLS)
+
+# Common disciplines, each with its French and English name. An artist types their disciplines
+# freely (cite_live.artist_profile); one of these, in either language, whatever its case or
+# accents, is shown in the page's language, anything else as it was typed.
+DISCIPLINES = (
+    ("Musique classique", "Classical music"),
+    ("Musique contemporaine", "Contemporary music"),
+    ("Musique baroque", "Baroque music"),
+    ("Musiques actuelles", "Contemporary popular music"),
+    ("Musique électronique", "Electronic music"),
+    ("Électro", "Electro"),
+    ("Musiques du monde", "World music"),
+    ("Musique traditionnelle", "Traditional music"),
+    ("Musique de film", "Film music"),
+    ("Chanson", "Chanson"),
+    ("Chanson française", "French chanson"),
+    ("Jazz", "Jazz"),
+    ("Rock", "Rock"),
+    ("Pop", "Pop"),
+    ("Rap", "Rap"),
+    ("Hip-hop", "Hip-hop"),
+    ("Reggae", "Reggae"),
+    ("Folk", "Folk"),
+    ("Blues", "Blues"),
+    ("Soul", "Soul"),
+    ("Funk", "Funk"),
+    ("Métal", "Metal"),
+    ("Opéra", "Opera"),
+    ("Chant", "Singing"),
+    ("Chant lyrique", "Classical singing"),
+    ("Chœur", "Choir"),
+    ("Piano", "Piano"),
+    ("Violon", "Violin"),
+    ("Alto", "Viola"),
+    ("Violoncelle", "Cello"),
+    ("Contrebasse", "Double bass"),
+    ("Guitare", "Guitar"),
+    ("Basse", "Bass"),
+    ("Batterie", "Drums"),
+    ("Percussions", "Percussion"),
+    ("Saxophone", "Saxophone"),
+    ("Trompette", "Trumpet"),
+    ("Flûte", "Flute"),
+    ("Clarinette", "Clarinet"),
+    ("Accordéon", "Accordion"),
+    ("Harpe", "Harp"),
+    ("Composition", "Composition"),
+    ("Arrangement", "Arrangement"),
+    ("Direction d’orchestre", "Conducting"),
+    ("DJ", "DJ"),
+    ("Beatmaking", "Beatmaking"),
+    ("Ingénierie du son", "Sound engineering"),
+    ("Danse", "Dance"),
+    ("Théâtre", "Theatre"),
+    ("Cirque", "Circus"),
+    ("Conte", "Storytelling"),
+    ("Poésie", "Poetry"),
+    ("Slam", "Slam"),
+    ("Cinéma", "Film"),
+    ("Vidéo", "Video"),
+    ("Photographie", "Photography"),
+    ("Arts visuels", "Visual arts"),
+    ("Illustration", "Illustration"),
+    ("Animation", "Animation"),
+    ("Podcast", "Podcast"),
+)
+
+
+def _folded(name: str) -> str:
+    """A name as it is matched: no case, no accents, one kind of apostrophe, single spaces."""
+    decomposed = unicodedata.normalize("NFKD", name.replace("’", "'").casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+_DISCIPLINES_BY_NAME = {_folded(name): pair for pair in DISCIPLINES for name in pair}
+
+
+def discipline_language(name: str) -> str | None:
+    """The language ``name`` is written in when it is one of :data:`DISCIPLINES` whose names
+    differ ("Violoncelle": "fr", "Cello": "en"; "Jazz": None); None for any other."""
+    pair = _DISCIPLINES_BY_NAME.get(_folded(name))
+    if pair is None or _folded(pair[0]) == _folded(pair[1]):
+        return None
+    return "fr" if _folded(name) == _folded(pair[0]) else "en"
+
+
+def discipline_name(name: str, lang: str) -> str | None:
+    """A known discipline's name in ``lang``; None when ``name`` is none of :data:`DISCIPLINES`."""
+    pair = _DISCIPLINES_BY_NAME.get(_folded(name))
+    if pair is None:
+        return None
+    return pair[1] if lang == "en" else pair[0]
 
 
 def label(labels: dict[str, str], code: str | None, lang: str) -> str:

@@ -45,12 +45,12 @@ from urllib.parse import quote
 
 import pytest
 from PIL import Image
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Engine, event, select, update
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from cite_live import access, partners
-from cite_live.models import Collection, CollectionItem, Production
+from cite_live.models import Collection, CollectionItem, Production, Tag
 from cite_live.services import Services, open_services
 from cite_live.web.app import create_app
 from tests.account_fixtures import artist_id, login, make_user, token_for
@@ -299,6 +299,14 @@ def partner(name: str, suffix: str = "") -> Callable[[World, Services], str]:
     return lambda world, services: f"/admin/partners/{world.partners[name]}{suffix}"
 
 
+def admin_tag(slug: str) -> Callable[[World, Services], str]:
+    def build(world: World, services: Services) -> str:
+        with services.sessions() as session:
+            return f"/admin/tags/{session.scalars(select(Tag.id).where(Tag.slug == slug)).one()}"
+
+    return build
+
+
 def play_of(name: str) -> Callable[[World, Services], Request]:
     """The player's beacon for the production ``name`` (by the address its player names it by)."""
 
@@ -502,6 +510,9 @@ MATRIX: tuple[Row, ...] = (
         form(name="Kept", origins="https://kept.example")),
     row("POST", "/admin/partners/{partner_id}/delete", "", partner("doomed", "/delete"),
                                                                               403, 403, 403, 303),
+    row("GET", "/admin/tags", "", "/admin/tags",                              303, 403, 403, 200),
+    row("POST", "/admin/tags/{tag_id}", "", admin_tag("jazz"),                403, 403, 403, 303,
+        form(name_en="Jazz")),
     # tus uploads: an upload is its creator's alone, admins included.
     row("OPTIONS", "/api/v1/uploads/", "", "/api/v1/uploads/",                401, 204, 204, 204),
     row("OPTIONS", "/api/v1/uploads", "", "/api/v1/uploads",                  401, 204, 204, 204),

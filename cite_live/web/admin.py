@@ -9,6 +9,7 @@ it comes back here, to the list the admin was looking at, saying so.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,8 +22,8 @@ from cite_live import accounts, devices, i18n, mail, params, uploads
 from cite_live.accounts import AccountError
 from cite_live.auth import CurrentUser
 from cite_live.catalogue import artist_by_name
-from cite_live.i18n import N_, pick
-from cite_live.models import Artist, Production, User, user_artists
+from cite_live.i18n import N_, fallback_lang, pick
+from cite_live.models import Artist, Production, Tag, User, user_artists
 from cite_live.production_status import (
     STATE_LABELS,
     human_size,
@@ -64,12 +65,17 @@ LANGUAGE_NAMES = (("fr", "Français"), ("en", "English"))
 NOT_YOURSELF = N_("You cannot take away your own administrator role nor disable your own account.")
 NO_PROFILE = N_("There is no such artist profile.")
 NO_SUCH_EMAIL = N_("No account has this email address.")
+NO_TAG = N_("There is no such tag.")
+TAG_NAME_TOO_LONG = N_("The English name is too long: 100 characters at most.")
+MAX_TAG_NAME = 100
+TAGS_PER_PAGE = 100
 
 # After a deletion, the studio's delete page comes back here with its own code ("deleted").
 notices(
     saved=N_("Saved."),
     linked=N_("The profile is linked to the account."),
     unlinked=N_("The profile is no longer linked to the account."),
+    tag_saved=N_("The tag's English name is saved."),
 )
 
 
@@ -109,6 +115,7 @@ def _productions(ctx: Context, session: Session) -> dict[str, Any]:
             {
                 "id": production.id,
                 "title": pick(production.title, production.title_en, lang),
+                "title_lang": fallback_lang(production.title, production.title_en, lang),
                 "owner": owner,
                 "state_label": label(STATE_LABELS, state, lang),
                 "state": state,
@@ -427,3 +434,76 @@ def unlink_artist(ctx: Context, form: FormData) -> Response:
         accounts.unlink_artist(session, user.id, artist.id)
         name = artist.name
     return ctx.see_other(ctx.urls.admin(fragment="profiles", profile_q=name, done="unlinked"))
+
+
+# --- tags ----------------------------------------------------------------------------------------
+
+
+def _tags_context(ctx: Context, session: Session, page: int, **extra: Any) -> dict[str, Any]:
+    total = session.scalar(select(func.count()).select_from(Tag)) or 0
+    # Links to this list's pages, from its own address or from a refused form's.
+    pager = replace(
+        ctx.pager(page, TAGS_PER_PAGE, total),
+        prev_url=ctx.urls.admin_tags(page=page - 1 if page > 2 else None) if page > 1 else None,
+        next_url=(ctx.urls.admin_tags(page=page + 1) if page * TAGS_PER_PAGE < total else None),
+    )
+    rows = session.scalars(
+        select(Tag).order_by(Tag.name, Tag.id).offset(pager.offset).limit(TAGS_PER_PAGE)
+    )
+    return {
+        "nav": "admin",
+        "tags": [
+            {
+                "id": tag.id,
+                "name": tag.name,
+                "name_en": tag.name_en or "",
+                "url": ctx.urls.tag(tag.slug),
+                "action": ctx.urls.admin_tag(tag.id),
+            }
+            for tag in rows
+        ],
+        "pager": pager,
+        "page": page,
+        "done": ctx.notice(),
+        "error": None,
+        "error_tag": None,
+        **extra,
+    }
+
+
+@page
+def tags_page(ctx: Context) -> Response:
+    """Every tag with its English name, which English pages show instead of the name."""
+    ctx.require_admin()
+    with ctx.services.sessions() as session:
+        context = _tags_context(ctx, session, ctx.page_number())
+    return ctx.render("admin_tags.html", context, cache=ACCOUNT_CACHE)
+
+
+@form_page()
+def save_tag(ctx: Context, form: FormData) -> Response:
+    """One tag's English name: spaces folded, empty for none; too long, the list again."""
+    ctx.require_admin()
+    tag_id = params.row_id(ctx.path_param("tag_id"))
+    page = params.row_id(params.text(form.get("page"))) or 1
+    typed = " ".join(params.text(form.get("name_en")).split())
+    with ctx.services.sessions.begin() as session:
+        tag = session.get(Tag, tag_id) if tag_id is not None else None
+        if tag is None:
+            raise ctx.not_found(NO_TAG)
+        if len(typed) > MAX_TAG_NAME:
+            context = _tags_context(
+                ctx, session, page, error=ctx.gettext(TAG_NAME_TOO_LONG), error_tag=tag.id
+            )
+            context["tags"] = [
+                {**t, "name_en": typed[: MAX_TAG_NAME * 2]} if t["id"] == tag.id else t
+                for t in context["tags"]
+            ]
+            return ctx.render("admin_tags.html", context, status=400, cache=ACCOUNT_CACHE)
+        tag.name_en = typed or None
+        tag_id = tag.id
+    return ctx.see_other(
+        ctx.urls.admin_tags(
+            page=page if page > 1 else None, done="tag_saved", fragment=f"tag-{tag_id}"
+        )
+    )

@@ -166,6 +166,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("admin_partner", partner_sites.edit_page),
         route("admin_partner", partner_sites.save_partner, POST, name="admin_partner_save"),
         route("admin_partner_delete", partner_sites.delete_partner, POST),
+        route("admin_tags", admin.tags_page),
+        route("admin_tag", admin.save_tag, POST),
         route("site_feed", feeds.site_feed),
         route("podcast_feed", feeds.podcast_feed),
         route("embed", embeds.embed_page),

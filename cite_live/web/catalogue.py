@@ -33,9 +33,10 @@ from cite_live.catalogue import (
     production_at,
     production_query,
 )
+from cite_live.collection_view import title_lang_of as collection_title_lang
 from cite_live.collection_view import title_of as collection_title
 from cite_live.collections import holding as in_collections
-from cite_live.i18n import N_
+from cite_live.i18n import DEFAULT_LANGUAGE, N_
 from cite_live.listing import (
     artist_initials,
     artists_where,
@@ -59,6 +60,7 @@ from cite_live.presenter import (
     download_filename,
     paragraphs,
     production_details,
+    tag_view,
 )
 from cite_live.search import search_artists
 from cite_live.storage import StorageError
@@ -67,6 +69,7 @@ from cite_live.vocabulary import (
     KIND_LABELS,
     SESSION_TYPE_LABELS,
     SESSION_TYPES,
+    discipline_language,
     label,
 )
 from cite_live.web.context import ACCOUNT_CACHE, CORS, PRIVATE_HEADERS, Context, Pager, page
@@ -137,7 +140,7 @@ def home(ctx: Context) -> Response:
         page_context = {
             "latest": _cards(ctx, latest),
             "total": total,
-            "featured": [artist_card(a, ctx.store, urls) for a in featured],
+            "featured": [artist_card(a, ctx.store, urls, ctx.lang) for a in featured],
             "venues": [
                 {"url": urls.venue(v.slug), "name": v.name, "count": n} for v, n in venue_rows
             ],
@@ -215,7 +218,7 @@ def artists_index(ctx: Context) -> Response:
             initial_letter = _letter_of(artist)
             if not groups or groups[-1]["letter"] != initial_letter:
                 groups.append({"letter": initial_letter, "artists": []})
-            groups[-1]["artists"].append(artist_card(artist, ctx.store, ctx.urls))
+            groups[-1]["artists"].append(artist_card(artist, ctx.store, ctx.urls, ctx.lang))
     page_context = {
         "nav": "artists",
         "groups": groups,
@@ -224,6 +227,12 @@ def artists_index(ctx: Context) -> Response:
         "letters": _letter_links(ctx, initials),
         "letter": letter.upper(),
         "disciplines": sorted(disciplines, key=str.casefold),
+        # The filter lists them as typed: a known one typed in the other language says so.
+        "discipline_langs": {
+            d: written
+            for d in disciplines
+            if (written := discipline_language(d)) and written != ctx.lang
+        },
         "discipline": discipline,
         "communes": sorted((c for c in communes if c), key=str.casefold),
         "commune": commune,
@@ -368,7 +377,11 @@ def production_page(ctx: Context) -> Response:
             "edit_url": ctx.urls.studio_edit(production.id) if editable else None,
             # "In: Festival X": the public collections holding it.
             "collections": [
-                {"url": ctx.urls.collection(c.slug), "title": collection_title(c, lang)}
+                {
+                    "url": ctx.urls.collection(c.slug),
+                    "title": collection_title(c, lang),
+                    "title_lang": collection_title_lang(c, lang),
+                }
                 for c in in_collections(session, production.id)
             ],
         }
@@ -534,6 +547,8 @@ def venue_page(ctx: Context) -> Response:
                 "name": venue.name,
                 "commune": venue.commune,
                 "paragraphs": paragraphs(venue.description or ""),
+                # Written in French only, the site's language: marked so on English pages.
+                "description_lang": None if ctx.lang == DEFAULT_LANGUAGE else DEFAULT_LANGUAGE,
             },
             "productions": productions,
             "pager": pager,
@@ -563,7 +578,7 @@ def tags_index(ctx: Context) -> Response:
             .offset(pager.offset)
             .limit(INDEX_PER_PAGE)
         ).all()
-        tags = [{"url": ctx.urls.tag(t.slug), "name": t.name, "count": n} for t, n in rows]
+        tags = [{**tag_view(t, ctx.urls, ctx.lang), "count": n} for t, n in rows]
     return ctx.render("tags.html", {"nav": "tags", "tags": tags, "pager": pager})
 
 
@@ -577,7 +592,11 @@ def tag_page(ctx: Context) -> Response:
         productions, pager = _page_of_productions(ctx, session, Production.id.in_(tagged))
         if tag is None or pager.total == 0:
             raise ctx.not_found(N_("There is no tag at this address."))
-        page_context = {"nav": "tags", "tag": {"name": tag.name}, "productions": productions}
+        page_context = {
+            "nav": "tags",
+            "tag": tag_view(tag, ctx.urls, ctx.lang),
+            "productions": productions,
+        }
     return ctx.render("tag.html", {**page_context, "pager": pager})
 
 
@@ -600,7 +619,7 @@ def search_page(ctx: Context) -> Response:
         with ctx.services.sessions() as session:
             if q and page == 1 and not (session_type or kind):
                 found, artist_total = search_artists(session, q, offset=0, limit=SEARCH_ARTISTS)
-                artists = [artist_card(a, ctx.store, ctx.urls) for a in found]
+                artists = [artist_card(a, ctx.store, ctx.urls, ctx.lang) for a in found]
             rows, total = search_productions(
                 session,
                 q,

@@ -20,12 +20,14 @@ from cite_live.collection_view import (
     EMBED_HEIGHT,
     card,
     collection_json,
+    description_lang_of,
     description_of,
     embed_snippet,
     embed_url,
     page_url,
     picture,
     playlist,
+    title_lang_of,
     title_of,
 )
 from cite_live.i18n import N_
@@ -101,8 +103,10 @@ def collection_page(ctx: Context) -> Response:
             "collection": {
                 "id": collection.id,
                 "title": title,
+                "title_lang": title_lang_of(collection, lang),
                 "kind_label": label(COLLECTION_KIND_LABELS, collection.kind, lang),
                 "paragraphs": paragraphs(description_of(collection, lang)),
+                "description_lang": description_lang_of(collection, lang),
                 "image": shown["image"],
                 "page_url": page_url(collection, urls),
                 "feed_url": urls.collection_feed(collection.slug),
@@ -132,6 +136,7 @@ def collection_embed(ctx: Context) -> Response:
         context = {
             "lang": lang,
             "title": title_of(found, lang),
+            "title_lang": title_lang_of(found, lang),
             "page_url": page_url(found, ctx.urls),
             "image": shown["image"],
             "entries": shown["playlist"],

@@ -40,9 +40,12 @@ from cite_live.models import MediaVersion, Production, aware
 from cite_live.presenter import (
     artist_url,
     artists_of,
+    description_lang_of,
     description_of,
     page_url,
     picture_url,
+    tag_name,
+    title_lang_of,
     title_of,
 )
 from cite_live.storage import ObjectStore
@@ -187,7 +190,10 @@ def _atom_entry(
     entry = _sub(feed, "entry")
     # The id must never change: the slug follows the title, the public identifier does not.
     _sub(entry, "id", ids.absolute(ids.api_production(production.id)))
-    _sub(entry, "title", title_of(production, lang), type="text")
+    title = _sub(entry, "title", title_of(production, lang), type="text")
+    # A title or summary that fell back to the other language says so, as the pages do.
+    if title_lang := title_lang_of(production, lang):
+        title.set(XML_LANG, title_lang)
     _sub(entry, "link", rel="alternate", type="text/html", href=page_url(production, urls))
     published = production.published_at or production.created_at
     _sub(entry, "published", _rfc3339(published))
@@ -199,10 +205,12 @@ def _atom_entry(
     # A tag's scheme is the folder of the tags' pages.
     scheme = urls.absolute(urls.tags()) + "/"
     for tag in production.tags:
-        _sub(entry, "category", term=tag.slug, label=tag.name, scheme=scheme)
+        _sub(entry, "category", term=tag.slug, label=tag_name(tag, lang)[0], scheme=scheme)
     summary = _summary(production, lang)
     if summary:
-        _sub(entry, "summary", summary, type="text")
+        element = _sub(entry, "summary", summary, type="text")
+        if summary_lang := description_lang_of(production, lang):
+            element.set(XML_LANG, summary_lang)
     download = _download(production, store)
     if download:
         key, size = download

@@ -61,6 +61,8 @@ PATHS: Mapping[str, str] = {
     "admin_partners": "/admin/partners",
     "admin_partner": "/admin/partners/{partner_id}",
     "admin_partner_delete": "/admin/partners/{partner_id}/delete",
+    "admin_tags": "/admin/tags",
+    "admin_tag": "/admin/tags/{tag_id}",
     # Partners: feeds, embeds, oEmbed.
     "site_feed": "/feed.atom",
     "podcast_feed": "/podcast.rss",
@@ -277,6 +279,12 @@ class Urls:
 
     def admin_partner_delete(self, partner_id: int) -> str:
         return path("admin_partner_delete", partner_id=partner_id)
+
+    def admin_tags(self, fragment: str | None = None, **query: Any) -> str:
+        return with_query(path("admin_tags"), query, fragment)
+
+    def admin_tag(self, tag_id: int) -> str:
+        return path("admin_tag", tag_id=tag_id)
 
     # --- partners --------------------------------------------------------------------------------
 
