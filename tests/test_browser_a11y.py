@@ -37,21 +37,6 @@ GRAVE = ("serious", "critical")
 
 # Violations that another change is fixing, by page kind: each is expected, strictly (a page
 # that stops having it fails here until its line is taken out), never silently skipped.
-PLAYER_LABELS = (
-    "label-content-name-mismatch on the player's media-time-display and "
-    "media-playback-rate-button (media-chrome): their visible text is not in their accessible "
-    "name; being fixed with the player"
-)
-PLAYERS = (
-    "audio production",
-    "video production",
-    "collection",
-    "audio embed",
-    "video embed",
-    "collection embed",
-    "studio edit",
-)
-EXPECTED: dict[str, str] = dict.fromkeys(PLAYERS, PLAYER_LABELS)
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +119,7 @@ def _page_params() -> list[Any]:
     params = []
     for page in pages(fake):
         for lang in ("fr", "en"):
-            marks = []
-            if page.name in EXPECTED:
-                # Only that violation is expected: any other fails the test.
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True, raises=PlayerViolation, reason=EXPECTED[page.name]
-                    )
-                )
-            params.append(pytest.param(page.name, lang, id=f"{page.name}-{lang}", marks=marks))
+            params.append(pytest.param(page.name, lang, id=f"{page.name}-{lang}"))
     return params
 
 
@@ -154,38 +131,21 @@ def settled(page: Any, catalogue: Catalogue, target: Page) -> None:
         page.wait_for_selector("[data-player][data-mounted]", state="attached")
 
 
-class PlayerViolation(AssertionError):
-    """axe's label-content-name-mismatch on the player's own controls, and nothing else."""
-
-
-def is_player_mismatch(violation: dict[str, Any]) -> bool:
-    targets = [str(node["target"][-1]) for node in violation["nodes"]]
-    return violation["id"] == "label-content-name-mismatch" and all(
-        target.startswith("media-") for target in targets
-    )
-
-
 @pytest.mark.parametrize(("name", "lang"), _page_params())
 def test_axe_finds_nothing_serious_on_every_page(
     catalogue: Catalogue, world: World, visit: Callable[..., Any], name: str, lang: str
 ) -> None:
     target = next(p for p in pages(world) if p.name == name)
-    found, player = [], []
+    found = []
     for width, viewport in WIDTHS.items():
         page = visit(lang, target.who, viewport)
         settled(page, catalogue, target)
         assert page.evaluate("document.documentElement.lang") == lang
         violations = axe_violations(page)
         where = f"{name} ({target.path}), {lang}, {width}"
-        others = [v for v in violations if not is_player_mismatch(v)]
-        if others:
-            found.append(f"{where}:\n{readable(others)}")
-        if len(others) < len(violations):
-            player.append(f"{where}:\n{readable([v for v in violations if v not in others])}")
-    # Anything but the player's known mismatch fails, expected or not.
+        if violations:
+            found.append(f"{where}:\n{readable(violations)}")
     assert not found, "\n".join(found)
-    if player:
-        raise PlayerViolation("\n".join(player))
 
 
 # --- the player's labels ----------------------------------------------------------------------
@@ -274,11 +234,6 @@ def test_the_french_quality_menu_is_french(
     assert french[0] and french[0] != english[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media-chrome's French says “Taux de lecture”; the player is being given “Vitesse "
-    "de lecture” in another change: this fails (and says so) once it is there",
-)
 @pytest.mark.parametrize("kind", ["audio", "video"])
 def test_the_french_player_says_vitesse_de_lecture(
     labels: dict[tuple[str, str], dict[str, tuple[str, str]]], kind: str
