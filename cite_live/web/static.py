@@ -68,10 +68,14 @@ def accepted_codings(header: str | None) -> dict[str, float]:
     return codings
 
 
+def quality(codings: dict[str, float], coding: str) -> float:
+    """The q-value of ``coding``: its own, or the ``*`` one's, or 0 when neither is named."""
+    return codings.get(coding, codings.get("*", 0.0))
+
+
 def accepts(codings: dict[str, float], coding: str) -> bool:
-    """Whether ``coding`` may be sent: named with q > 0, or left to a ``*`` with q > 0."""
-    quality = codings.get(coding, codings.get("*", 0.0))
-    return quality > 0.0
+    """Whether ``coding`` may be sent: q > 0."""
+    return quality(codings, coding) > 0.0
 
 
 def content_type(name: str) -> str:
@@ -119,14 +123,17 @@ class StaticFiles:
         original = (self.directory / name).resolve()
         if not original.is_relative_to(self.directory) or not original.is_file():
             return None
-        candidates: list[tuple[str | None, Path]] = []
+        offered: list[tuple[float, str | None, Path]] = []
         varies = False
         for encoding, suffix in VARIANTS:
             variant = original.with_name(original.name + suffix)
             if variant.is_file():
                 varies = True
                 if codings is not None and accepts(codings, encoding):
-                    candidates.append((encoding, variant))
+                    offered.append((quality(codings, encoding), encoding, variant))
+        # The client's preferred coding first; at equal q-values, VARIANTS' order (brotli).
+        offered.sort(key=lambda item: -item[0])
+        candidates = [(encoding, file) for _, encoding, file in offered]
         candidates.append((None, original))
         for coding, file in candidates:
             try:
