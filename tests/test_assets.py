@@ -168,7 +168,12 @@ def test_the_build_finds_new_scripts_makes_lazy_chunks_and_is_quick_when_unchang
     assert second["js/zz_new.js"]["file"] != entry["file"]
     assert (dist / str(entry["file"])).is_file()
     assert not list((tree / "web/static").glob(".dist-*"))
-    assert second["css/a.css"]["file"] == first["css/a.css"]["file"]
+    # One generation only: a third build lets the first one's files go.
+    (js / "zz_eager.js").write_text('export const eager = "EAGER-MARK-3";\n')
+    third = build()
+    assert (dist / str(second["js/zz_new.js"]["file"])).is_file()
+    assert not (dist / str(entry["file"])).exists()
+    assert third["css/a.css"]["file"] == first["css/a.css"]["file"]
     assert (dist / str(second["css/a.css"]["file"])).read_text().strip() == "body{color:#000}"
     assert re.fullmatch(r"dist/files/icon-[0-9a-f]{10}\.svg", str(second["icon.svg"]["file"]))
 
