@@ -420,3 +420,20 @@ def test_streamed_text_is_compressed_as_it_goes_and_already_encoded_is_not() -> 
     assert headers["etag"] == '"s1-gzip"'
     status, headers, body = raw(client, "/encoded", **{"accept-encoding": "gzip"})
     assert headers["content-encoding"] == "deflate" and zlib.decompress(body) == expected
+
+
+def test_bodies_compressed_again_come_from_memory_and_never_mix() -> None:
+    bodies = {f"/{n}": (f"page {n} " * 300).encode() for n in range(5)}
+
+    async def page(request: Request) -> Response:
+        return Response(bodies[request.url.path], media_type="text/html")
+
+    middleware = CompressionMiddleware(
+        Starlette(routes=[Route(path, page) for path in bodies]), minimum=500
+    )
+    client = TestClient(middleware)
+    for _ in range(2):
+        for path, body in bodies.items():
+            _, headers, sent = raw(client, path, **{"accept-encoding": "gzip"})
+            assert headers["content-encoding"] == "gzip" and gzip.decompress(sent) == body
+    assert len(middleware.remembered) == len(bodies)
