@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,15 @@ from tests.media import FIXTURES, make
 from tests.s3server import S3Server
 
 pytest_plugins = ["tests.app_fixtures", "tests.account_fixtures", "tests.mailbox"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Never test a stale build: scripts/build makes web/static/dist/ again when its sources
+    changed (a quick stamp check otherwise), once at a time across xdist workers."""
+    with (ROOT / "web/static/.build-lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([ROOT / "scripts" / "build"], check=True)
 
 
 class MediaFactory:

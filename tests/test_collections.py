@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 from cite_live.models import Collection, CollectionItem, Production
 from cite_live.services import Services
 from cite_live.web.openapi import document
+from cite_live.web.urls import Urls
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import new_client
 from tests.test_api import publish_fake
@@ -610,7 +611,7 @@ def test_the_embed_may_be_framed_anywhere_and_holds_one_player_per_item(
     text = response.text
     assert text.count("<template data-playlist-player>") == 2
     assert text.count("data-player-config") == 2
-    assert "js/playlist.js" in text
+    assert Urls().static("js/playlist.js") in text
     # Any other page of the site still refuses to be framed.
     page = anonymous.get("/collections/festival-mix-art")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

@@ -24,6 +24,7 @@ from cite_live.player import (
 from cite_live.services import Services
 from cite_live.web.app import create_app
 from cite_live.web.templating import make_templates
+from cite_live.web.urls import Urls
 from tests.account_fixtures import login, make_user
 
 HOSTILE = "</script><script>alert(1)</script>\u2028<!-- \"quoted\" & 'single'"
@@ -291,7 +292,7 @@ def test_embed_page_of_a_video_holds_only_the_player(
     assert config["kind"] == "video" and config["embed"] is True
     assert str(config["hls_url"]).endswith(f"/media/productions/{production_id}/v1/master.m3u8")
     sources = [attrs.get("src") for attrs in tags_named(html, "script")]
-    assert "/static/js/player.js" in sources
+    assert Urls().static("js/player.js") in sources
 
 
 def test_embed_page_of_audio_has_cover_and_waveform(client: TestClient, services: Services) -> None:

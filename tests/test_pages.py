@@ -20,6 +20,7 @@ from cite_live.services import Services, open_services
 from cite_live.web.app import create_app
 from cite_live.web.catalogue import PER_PAGE, chapters_webvtt
 from cite_live.web.context import safe_next
+from cite_live.web.urls import Urls
 from tests.account_fixtures import login, make_user
 from tests.app_fixtures import make_settings
 
@@ -173,14 +174,14 @@ def test_every_page_renders_in_french_with_the_site_frame(
     body = response.text
     assert '<html lang="fr">' in body
     assert '<link rel="alternate" type="application/atom+xml" href="/feed.atom"' in body
-    assert 'href="/static/css/site.css"' in body
+    assert f'href="{Urls().static("css/site.css")}"' in body
     assert 'action="/search"' in body
     assert 'href="/lang/en?next=' in body
     assert "Artistes" in text_of(body)
     # One description of the page for search engines and link previews, and the site's icon.
     descriptions = re.findall(r'<meta name="description" content="([^"]*)">', body)
     assert len(descriptions) == 1 and len(descriptions[0]) > 10, descriptions
-    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in body
+    assert f'<link rel="icon" href="{Urls().static("favicon.svg")}" type="image/svg+xml">' in body
 
 
 def test_pages_describe_themselves(client: TestClient, catalogue: dict[str, str]) -> None:
@@ -309,7 +310,7 @@ def test_production_page_holds_the_player_share_panel_and_page_metadata(
 ) -> None:
     body = client.get("/productions/nuit-electro").text
     head = body.split("</head>", 1)[0]
-    assert 'src="/static/js/player.js"' in head
+    assert f'src="{Urls().static("js/player.js")}"' in head
     assert 'property="og:title" content="Nuit Électro"' in head
     assert 'type="application/json+oembed"' in head
     assert '<script type="application/ld+json">' in head

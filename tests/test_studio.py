@@ -33,6 +33,7 @@ from cite_live.production_form import (
 )
 from cite_live.services import Services, open_services
 from cite_live.storage import original_key
+from cite_live.web.urls import Urls
 from tests.account_fixtures import artist_id, login, make_user, token_for
 from tests.app_fixtures import make_settings
 from tests.test_openapi import check
@@ -213,7 +214,7 @@ def test_my_productions_shows_mine_newest_first_with_the_state_of_their_jobs(
     assert 'data-endpoint="/api/v1/uploads/"' in text
     assert f'data-max-bytes="{services.settings.limits.max_bytes}"' in text
     assert '<meta name="csrf-token"' in text
-    assert "/static/vendor/uppy/uppy.min.css" in text
+    assert Urls().static("vendor/uppy/uppy.min.css") in text
     english = client.get("/studio?lang=en").text
     assert "Waiting to be processed" in english and PLAYLIST_ERROR in english
 
@@ -681,7 +682,7 @@ def test_the_replace_page_tells_the_uploader_which_production(
     page = client.get(f"/studio/productions/{production_id}/replace")
     assert page.status_code == 200
     assert f'data-production="{production_id}"' in page.text and "data-single" in page.text
-    assert "/static/js/studio.js" in page.text
+    assert Urls().static("js/studio.js") in page.text
 
 
 def test_delete_asks_first_then_removes_records_and_objects(
@@ -937,7 +938,7 @@ def test_the_edit_page_plays_the_production_for_its_managers_or_says_why_it_cann
     master = f"productions/{private_id}/v1/master.m3u8"
     assert config["hls_url"].startswith("http://testserver/media/private/")
     assert config["hls_url"].endswith(master)
-    assert "/static/js/player.js" in page
+    assert Urls().static("js/player.js") in page
     # The token in the link is good for this production's media, whoever holds the link.
     services.store.put_bytes(master, b"#EXTM3U\n")
     assert other_client.get(config["hls_url"]).status_code == 200
@@ -962,7 +963,7 @@ def test_the_edit_page_plays_the_production_for_its_managers_or_says_why_it_cann
         preview = page.split('class="section studio-preview"', 1)[1].split("</section>", 1)[0]
         assert said in preview, production_id
         assert player_config(page) is None and "data-player" not in page
-        assert "/static/js/player.js" not in page
+        assert Urls().static("js/player.js") not in page
     assert "Il n’y a rien à lire" in preview
     assert f'action="/studio/productions/{failed_id}/retry"' in preview
 

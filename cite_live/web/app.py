@@ -14,7 +14,6 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from cite_live.auth import AuthMiddleware
 from cite_live.i18n import LocaleMiddleware
@@ -42,7 +41,9 @@ from cite_live.web import (
     studio_collections,
     tus,
 )
+from cite_live.web.compression import CompressionMiddleware
 from cite_live.web.errors import JSON_PATHS, error_answer
+from cite_live.web.static import StaticFiles
 from cite_live.web.templating import make_templates
 from cite_live.web.urls import PATHS
 
@@ -58,15 +59,6 @@ def route(
 ) -> Route:
     """The route of the path named ``path_name`` in cite_live.web.urls (and by that name)."""
     return Route(PATHS[path_name], endpoint, methods=list(methods), name=name or path_name)
-
-
-class CachedStaticFiles(StaticFiles):
-    """Static files with a cache lifetime: paths are not versioned, so an hour, revalidated."""
-
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
-        response.headers.setdefault("Cache-Control", "public, max-age=3600")
-        return response
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -188,13 +180,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route(PATHS["api_uploads"].rstrip("/"), tus.collection, methods=list(TUS_COLLECTION)),
         route("api_upload", tus.upload, (*TUS_COLLECTION, "HEAD", "PATCH", "DELETE")),
         *media_routes,
-        Mount(
-            PATHS["static"],
-            CachedStaticFiles(directory=settings.web_dir / "static"),
-            name="static",
-        ),
+        # The build's fingerprinted, precompressed files (scripts/build) and the sources.
+        Mount(PATHS["static"], StaticFiles(settings.web_dir / "static"), name="static"),
     ]
     middleware = [
+        # Outermost: every text answer, media playlists and cached pages included, leaves
+        # compressed (cite_live.web.compression).
+        Middleware(CompressionMiddleware),
         # Before anything writes an absolute URL, media included: a request for another host
         # is refused, and a trusted proxy's forwarded address is taken.
         Middleware(HostMiddleware, settings=settings, json_paths=JSON_PATHS),

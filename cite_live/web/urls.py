@@ -9,10 +9,15 @@ absolute addresses on the site's public URL (:func:`cite_live.site.site_url`).
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from cite_live.settings import WEB_DIR
 
 PATHS: Mapping[str, str] = {
     # The catalogue.
@@ -97,6 +102,22 @@ LANGUAGE_PREFIX = "/lang/"
 UPLOADS_PREFIX = PATHS["api_uploads"].rstrip("/")
 
 _PARAM = re.compile(r"{(\w+)(:\w+)?}")
+
+#: What scripts/build writes beside the built files: each source file of ``web/static``
+#: (``js/player.js``) to its built, fingerprinted file (``dist/js/player-HASH.js``) and, for a
+#: script, the chunks it imports (``imports``).
+MANIFEST = "dist/manifest.json"
+
+
+@functools.cache
+def manifest(static_dir: Path = WEB_DIR / "static") -> Mapping[str, Mapping[str, Any]]:
+    """The build's manifest, read once per process; empty without a build (a development tree
+    serves the source files)."""
+    try:
+        data = json.loads((static_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def path(name: str, /, **values: Any) -> str:
@@ -353,5 +374,16 @@ class Urls:
         return path("private_media", token=token, key=key)
 
     def static(self, name: str) -> str:
-        """A file of ``web/static`` (``css/site.css``)."""
-        return path("static") + "/" + quote(name.lstrip("/"), safe="/")
+        """A file of ``web/static`` (``css/site.css``): its built, fingerprinted file when the
+        build has one, the file itself otherwise."""
+        name = name.lstrip("/")
+        built = manifest().get(name)
+        if built is not None:
+            name = built["file"]
+        return path("static") + "/" + quote(name, safe="/")
+
+    def static_preloads(self, name: str) -> list[str]:
+        """The chunks the built script ``name`` imports, for ``<link rel="modulepreload">``:
+        none without a build (the browser follows the source files' imports)."""
+        built = manifest().get(name.lstrip("/")) or {}
+        return [path("static") + "/" + quote(chunk, safe="/") for chunk in built.get("imports", ())]
