@@ -22,6 +22,7 @@ PATHS: Mapping[str, str] = {
     "artist_feed": "/artists/{slug}/feed.atom",
     "production": "/productions/{slug}",
     "chapters": "/productions/{slug}/chapters.vtt",
+    "player_config": "/productions/{slug}/player.json",
     "venues": "/venues",
     "venue": "/venues/{slug}",
     "tags": "/tags",
@@ -156,6 +157,10 @@ class Urls:
 
     def chapters(self, slug: str) -> str:
         return path("chapters", slug=slug)
+
+    def player_config(self, slug: str) -> str:
+        """What the lasting player needs to play a production (cite_live.web.player_config)."""
+        return path("player_config", slug=slug)
 
     def venues(self, **query: Any) -> str:
         return with_query(path("venues"), query)
