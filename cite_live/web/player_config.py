@@ -47,5 +47,7 @@ def player_config(ctx: Context) -> Response:
             link=media_link(services, production, site),
         )
         private = for_managers_only(production)
+    # Where the player asks for fresh media links when signed ones expire (as on the page).
+    data["api_url"] = ctx.urls.api_production(data["id"])
     headers = dict(PRIVATE_HEADERS) if private else {"Cache-Control": PUBLIC_CACHE}
     return JSONResponse(data, headers=headers)

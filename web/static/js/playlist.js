@@ -4,7 +4,8 @@
 // Without this script the list is a list of links to the productions' pages. The players wait
 // in <template> elements, which player.js leaves alone: only the one on the stage is mounted,
 // so a collection of fifty productions loads one stream, not fifty.
-import { mount } from "./player.js";
+import { mount } from "./player-core.js";
+import { onPage, once } from "./pages.js";
 
 class Playlist {
   constructor(root) {
@@ -76,4 +77,7 @@ class Playlist {
   }
 }
 
-for (const root of document.querySelectorAll("[data-playlist]")) new Playlist(root);
+// Every playlist of the page, and of the pages swapped in later (pages.js); player-core.js
+// stops the players of a page that goes.
+const started = new WeakSet();
+onPage(() => once(document.querySelectorAll("[data-playlist]"), started, (root) => new Playlist(root)));
