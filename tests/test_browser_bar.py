@@ -392,6 +392,40 @@ def test_media_session_and_loudness_levelling(
     assert page.js_errors == []
 
 
+def test_the_embed_levels_too(
+    catalogue: Catalogue, extra: Extra, new_page: Callable[..., Any]
+) -> None:
+    page = new_page(fresh=True)
+    page.goto(f"{catalogue.url}/embed/{extra_id(catalogue, extra.long_slug)}")
+    page.locator("[data-play-button]").click()
+    page.wait_for_function(
+        "() => { const m = document.querySelector('audio');"
+        " return !m.paused && m.currentTime > 0.3; }"
+    )
+    page.wait_for_selector("audio[data-levelled]", state="attached")
+    assert page.locator("[data-bar]").count() == 0, "no bar in a partner's frame"
+    assert page.js_errors == []
+
+
+def extra_id(catalogue: Catalogue, slug: str) -> str:
+    with catalogue.services.sessions() as session:
+        found = session.scalars(select(Production.id).where(Production.slug == slug)).one()
+    return str(found)
+
+
+def test_the_guide_works_when_swapped_in(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    """A page's scripts work on a page swapped in: the partners' guide drives its example."""
+    page = new_page()
+    page.goto(f"{catalogue.url}/")
+    mark_document(page)
+    page.locator("footer a[href$='/partners']").click()
+    page.wait_for_selector("[data-guide-try] [data-command]:not([disabled])")
+    assert page.evaluate("() => document.documentElement.dataset.sameDocument") == "yes"
+    assert page.js_errors == []
+
+
 # --- deep links and the play button before scripts -----------------------------------------------
 
 

@@ -328,8 +328,9 @@ function toggle(play) {
     else player.pause();
     return;
   }
-  // After a reload: the production that was playing, from where it was.
+  // After a reload: the production that was playing; else the queue's first.
   if (state.current) playPath(state.current.path);
+  else next();
 }
 
 function seekBy(seconds) {
@@ -409,7 +410,7 @@ function setUp() {
   onLevelChange(() => showPlaying());
   // The production page's "Play next" and "Add to queue" are for script only.
   const reveal = () => {
-    for (const buttons of document.querySelectorAll("[data-queue-buttons]")) buttons.hidden = false;
+    for (const buttons of document.querySelectorAll("[data-queue-buttons]")) delete buttons.dataset.pending;
   };
   reveal();
   document.addEventListener("turbo:load", reveal);
