@@ -7,6 +7,8 @@
 // does. hls.js comes later still, at the first play (playback.js). The player's own controls
 // take over once it is mounted.
 import { onPage } from "./pages.js";
+// Small, and needed from the first gesture: levelling's audio context starts inside it.
+import "./loudness.js";
 
 // However busy the browser stays, the player is there this long after the page has loaded.
 const IDLE_TIMEOUT_MS = 1500;
