@@ -385,8 +385,18 @@ def test_media_session_and_loudness_levelling(
     switch.uncheck()
     assert float(page.locator("[data-bar]").get_attribute("data-gain")) == 1
     assert page.evaluate("() => localStorage.getItem('cl-loudness')") == "off"
+    page.wait_for_function(f"() => ({BAR_TIME})() > 3")
+    played = page.evaluate(BAR_TIME)
     page.reload()
     assert not page.locator("[data-bar-level]").is_checked(), "remembered"
+    # After the reload the bar shows what was playing; its play button goes on from there.
+    page.wait_for_selector("[data-bar]:not([hidden])")
+    assert bar_title(page) == LONG_TITLE
+    assert page.locator("[data-bar-artists]").inner_text() == ARTIST
+    page.locator("[data-bar-toggle]").click()
+    wait_bar_plays(page, LONG_TITLE)
+    # From where it was (give or take the last quarter second it told).
+    assert page.evaluate(BAR_TIME) >= played - 0.5
     page.locator("[data-bar-level]").check()
     assert page.evaluate("() => localStorage.getItem('cl-loudness')") == "on"
     assert page.js_errors == []
@@ -437,6 +447,9 @@ def test_a_deep_link_swapped_in_starts_there(
     mark_document(page)
     page.evaluate(f"() => Turbo.visit('/productions/{extra.long_slug}?t=20')")
     page.wait_for_url("**?t=20")
+    page.wait_for_selector("main [data-player][data-mounted]", state="attached")
+    # The player's code is there; hls.js, not yet: it comes at the first play.
+    assert page.evaluate("() => typeof window.Hls") == "undefined"
     page.locator("main [data-play-button]").click()
     wait_bar_plays(page, LONG_TITLE)
     assert page.evaluate(BAR_TIME) >= 20

@@ -52,6 +52,17 @@ function save() {
   }
 }
 
+/** A picture address kept in sessionStorage, used again only when it is an http(s) one. */
+function safeMedia(value) {
+  if (typeof value !== "string") return null;
+  try {
+    const url = new URL(value, window.location.origin);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
 function validItem(item) {
   return item && typeof item.title === "string" && productionPath(item.path);
 }
@@ -97,7 +108,7 @@ function show(info) {
   const path = productionPath(info.page_url || info.path || "");
   for (const link of bar.querySelectorAll("[data-bar-link]")) link.href = path || "#";
   bar.querySelector("[data-bar-title]").textContent = info.title || "";
-  bar.querySelector("[data-bar-artists]").textContent = (info.artists || []).join(", ");
+  bar.querySelector("[data-bar-artists]").textContent = (Array.isArray(info.artists) ? info.artists : []).join(", ");
   const cover = bar.querySelector("[data-bar-cover]");
   const picture = info.cover || info.poster;
   if (picture) {
@@ -239,7 +250,17 @@ function follow(chosen) {
   const media = player.media;
   const info = infoOf(player.config);
   const path = productionPath(info.page_url);
-  if (!state.current || state.current.path !== path) state.current = { path, title: info.title, time: 0 };
+  if (!state.current || state.current.path !== path) {
+    state.current = {
+      path,
+      title: String(info.title || "").slice(0, 300),
+      artists: info.artists.slice(0, 20).map((name) => String(name).slice(0, 200)),
+      cover: info.cover,
+      poster: info.poster,
+      kind: info.kind,
+      time: 0,
+    };
+  }
   // Started on a production page: the list to go on with is its related list.
   if (player.root.isConnected && !state.fromList) state.context = listAfter(document.querySelector("main [data-queue]"), path);
   state.fromList = false;
@@ -266,14 +287,16 @@ function follow(chosen) {
 /** Play the production whose page is `path`: the page's own player of it when the page shows
  * it, the current player when it is that one, else a player from its player.json. False when
  * it cannot be played (gone, private, not ready). */
-async function playPath(path) {
+async function playPath(path, { start = 0 } = {}) {
   const clean = productionPath(path);
   if (!clean) return false;
   const module = await loadCore();
   for (const root of document.querySelectorAll("main [data-player]")) {
     const config = JSON.parse(root.querySelector("script[data-player-config]")?.textContent || "null");
     if (config && productionPath(config.page_url) === clean) {
-      module.mount(root).play();
+      const pagePlayer = module.mount(root);
+      if (start > 0 && pagePlayer.media.paused) pagePlayer.seek(start, { play: true });
+      else pagePlayer.play();
       return true;
     }
   }
@@ -287,7 +310,7 @@ async function playPath(path) {
     say(text("skippedText"));
     return false;
   }
-  module.playData(data);
+  module.playData(data, { start: Number.isFinite(start) && start > 0 ? start : 0 });
   return true;
 }
 
@@ -328,8 +351,8 @@ function toggle(play) {
     else player.pause();
     return;
   }
-  // After a reload: the production that was playing; else the queue's first.
-  if (state.current) playPath(state.current.path);
+  // After a reload: the production that was playing, from where it was; else the queue's first.
+  if (state.current) playPath(state.current.path, { start: state.current.time });
   else next();
 }
 
@@ -418,7 +441,7 @@ function setUp() {
   showQueue();
   // After a reload: what was playing, paused where it was, and the queue.
   if (state.current || state.queue.length > 0) {
-    if (state.current) show({ title: state.current.title, path: state.current.path });
+    if (state.current) show({ ...state.current, cover: safeMedia(state.current.cover), poster: safeMedia(state.current.poster) });
     else bar.hidden = false;
     document.documentElement.classList.add("cl-bar-shown");
   }

@@ -90,7 +90,7 @@ export function mount(root) {
 
 /** Play a production the page does not show (the bar, a card, the queue): `data` is its
  * /productions/SLUG/player.json. Its media element waits in mediaHome() until a page shows it. */
-export function playData(data) {
+export function playData(data, { start = 0 } = {}) {
   const playing = currentPlayer();
   if (playing && playing.id === data.id) {
     playing.play();
@@ -104,8 +104,8 @@ export function playData(data) {
   config.textContent = JSON.stringify({
     ...data,
     embed: false,
-    // From the start, whatever the page's own ?t= says.
-    start: 0,
+    // From the start (or `start`), whatever the page's own ?t= says.
+    start,
     autoplay: false,
     loop: false,
     color: null,
