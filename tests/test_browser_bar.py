@@ -264,10 +264,11 @@ def test_the_account_pages_load_in_full(catalogue: Catalogue, new_page: Callable
 # --- the queue ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("viewport", SIZES)
 def test_play_next_and_add_to_queue_then_the_artists_list(
-    catalogue: Catalogue, extra: Extra, new_page: Callable[..., Any]
+    catalogue: Catalogue, extra: Extra, new_page: Callable[..., Any], viewport: dict[str, int]
 ) -> None:
-    page = new_page()
+    page = new_page(viewport=viewport)
     page.goto(f"{catalogue.url}/artists/{page_slug(catalogue, ARTIST)}")
     give_cards_their_buttons(page)
     order = page.evaluate(
@@ -285,7 +286,7 @@ def test_play_next_and_add_to_queue_then_the_artists_list(
     page.locator("[data-bar-queue]").wait_for(state="visible")
     titles = page.locator("[data-bar-queue-list] li").all_inner_texts()
     assert titles == [extra.short_title, extra.video_title]
-    screenshot(page, "bar-queue-desktop")
+    screenshot(page, f"bar-queue-{'phone' if viewport == PHONE else 'desktop'}")
     page.keyboard.press("Escape")
 
     # Play the long one from the list; at its end the queue's first, then its second.
@@ -430,9 +431,19 @@ def test_the_guide_works_when_swapped_in(
     page = new_page()
     page.goto(f"{catalogue.url}/")
     mark_document(page)
+    # Turbo's progress bar at once (a <style> of its own): within the page's policy too.
+    page.evaluate(
+        """() => {
+            Turbo.setProgressBarDelay(0);
+            new MutationObserver(() => {
+                if (document.querySelector(".turbo-progress-bar")) window.sawProgress = true;
+            }).observe(document.documentElement, { childList: true, subtree: true });
+        }"""
+    )
     page.locator("footer a[href$='/partners']").click()
     page.wait_for_selector("[data-guide-try] [data-command]:not([disabled])")
     assert page.evaluate("() => document.documentElement.dataset.sameDocument") == "yes"
+    assert page.evaluate("() => window.sawProgress === true"), "it was drawn"
     assert page.js_errors == []
 
 

@@ -63,6 +63,11 @@ function safeMedia(value) {
   }
 }
 
+/** The bar before anything has played: the queue's first production, to be played. */
+function showUpNext() {
+  if (state.queue.length > 0) show({ title: state.queue[0].title, path: state.queue[0].path });
+}
+
 function validItem(item) {
   return item && typeof item.title === "string" && productionPath(item.path);
 }
@@ -384,11 +389,8 @@ async function enqueue(path, { first = false } = {}) {
   save();
   showQueue();
   say(text(first ? "nextText" : "addedText", item.title));
-  // Nothing playing yet: the bar shows it, ready to play.
-  if (!player && !state.current && bar) {
-    bar.hidden = false;
-    document.documentElement.classList.add("cl-bar-shown");
-  }
+  // Nothing playing yet: the bar shows what its play button would play.
+  if (!player && !state.current) showUpNext();
 }
 
 // --- the page's buttons and the bar's own, by delegation (cards rendered later work too) -----
@@ -442,8 +444,7 @@ function setUp() {
   // After a reload: what was playing, paused where it was, and the queue.
   if (state.current || state.queue.length > 0) {
     if (state.current) show({ ...state.current, cover: safeMedia(state.current.cover), poster: safeMedia(state.current.poster) });
-    else bar.hidden = false;
-    document.documentElement.classList.add("cl-bar-shown");
+    else showUpNext();
   }
   window.addEventListener("pagehide", save);
 }
