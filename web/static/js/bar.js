@@ -94,7 +94,8 @@ function loadCore() {
 // --- what the bar shows --------------------------------------------------------------------
 
 function text(name, title = "") {
-  return (bar?.dataset[name] || "").replace("{title}", title);
+  // A function, so that a title holding "$&" is written as it is.
+  return (bar?.dataset[name] || "").replace("{title}", () => title);
 }
 
 function say(message) {
@@ -278,8 +279,9 @@ function follow(chosen) {
   media.addEventListener(
     "ended",
     () => {
-      // A collection's playlist goes on by itself (playlist.js).
-      if (media.loop || player.root.closest("[data-playlist]")) return;
+      // A collection's playlist on the page goes on by itself (playlist.js); once its page
+      // has gone, the bar goes on.
+      if (media.loop || (player.root.isConnected && player.root.closest("[data-playlist]"))) return;
       next();
     },
     { signal },

@@ -30,6 +30,8 @@ class Playlist {
     });
     // Continuous play: the player announces its end (player.js), the next one starts.
     root.addEventListener("cl-player:ended", () => {
+      // Its page gone (a swap), what plays is the bar's: it goes on from there.
+      if (!root.isConnected) return;
       if (this.index + 1 < this.items.length) this.go(this.index + 1, true);
     });
     this.go(0, false);
