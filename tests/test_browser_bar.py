@@ -224,6 +224,16 @@ def test_a_production_plays_on_across_page_swaps_and_back_to_its_page(
     assert state["start"] == "none", "the player's own controls, not the start button"
     assert page.evaluate(PLAYING) == 1
     page.wait_for_selector("main [data-player][data-waveform='ready']", state="attached")
+    # Its controls follow that element: the play button says it plays, the clock moves.
+    page.wait_for_function(
+        "() => { const b = document.querySelector('main media-play-button');"
+        " return b && !b.hasAttribute('mediapaused'); }"
+    )
+    page.wait_for_function(
+        "() => Number(document.querySelector('main media-controller')"
+        ".getAttribute('mediacurrenttime')) > 1"
+    )
+    screenshot(page, f"bar-back-on-its-page-{'phone' if viewport == PHONE else 'desktop'}")
 
     # Back and forward: home, still playing; its page again, its player still showing it.
     page.go_back()
