@@ -107,6 +107,21 @@ function say(message) {
   status.dataset.said = message;
 }
 
+/** The bar's <img>, made the first time it is needed. */
+function barPicture() {
+  let image = bar.querySelector("[data-bar-cover]");
+  if (!image) {
+    image = document.createElement("img");
+    image.alt = "";
+    image.width = 48;
+    image.height = 48;
+    image.hidden = true;
+    image.setAttribute("data-bar-cover", "");
+    bar.querySelector(".cl-bar__picture").append(image);
+  }
+  return image;
+}
+
 function show(info) {
   if (!bar) return;
   bar.hidden = false;
@@ -115,7 +130,7 @@ function show(info) {
   for (const link of bar.querySelectorAll("[data-bar-link]")) link.href = path || "#";
   bar.querySelector("[data-bar-title]").textContent = info.title || "";
   bar.querySelector("[data-bar-artists]").textContent = (Array.isArray(info.artists) ? info.artists : []).join(", ");
-  const cover = bar.querySelector("[data-bar-cover]");
+  const cover = barPicture();
   const picture = info.cover || info.poster;
   if (picture) {
     if (cover.getAttribute("src") !== picture) cover.src = picture;
