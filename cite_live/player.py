@@ -198,5 +198,8 @@ def player_data(
         # Where the player counts its plays; none for what plays never count for (a draft, a
         # private production in its owner's preview).
         "plays_url": urls.api_plays() if countable(production, by_address=True) else None,
+        # Integrated loudness (EBU R128) of the version that plays, measured at ingest: the
+        # player levels each production to the same loudness (web/static/js/loudness.js).
+        "loudness_lufs": version.loudness_lufs if version is not None else None,
         "lang": lang,
     }

@@ -364,6 +364,17 @@ MATRIX: tuple[Row, ...] = (
         lambda w, s: f"/productions/{w.slugs['public']}/download",           200, 200, 200, 200),
     row("GET", "/productions/{slug}/download", "failed",
         lambda w, s: f"/productions/{w.slugs['failed']}/download",           404, 404, 404, 404),
+    # The lasting player's settings: the page's rules.
+    row("GET", "/productions/{slug}/player.json", "private",
+        lambda w, s: f"/productions/{w.slugs['private']}/player.json",       404, 404, 200, 200),
+    row("GET", "/productions/{slug}/player.json", "unlisted",
+        lambda w, s: f"/productions/{w.slugs['unlisted']}/player.json",      200, 200, 200, 200),
+    row("GET", "/productions/{slug}/player.json", "public",
+        lambda w, s: f"/productions/{w.slugs['public']}/player.json",        200, 200, 200, 200),
+    row("GET", "/productions/{slug}/player.json", "failed",
+        lambda w, s: f"/productions/{w.slugs['failed']}/player.json",        404, 404, 200, 200),
+    row("GET", "/productions/{slug}/player.json", "another artist's private",
+        lambda w, s: f"/productions/{w.slugs['others']}/player.json",        404, 200, 404, 200),
     row("GET", "/api/v1/productions/{production_id}", "private",
         by_id("/api/v1/productions/{id}", "private"),                        404, 404, 200, 200),
     # An unlisted production opens by its secret address; its id is no secret.

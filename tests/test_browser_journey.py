@@ -333,6 +333,8 @@ def test_an_invited_artist_uploads_publishes_renames_hides_and_resets_the_passwo
     shot(visitor.page, "12-visitor-home-published")
     visitor.page.click(f"main a:has-text('{TITLE}')")
     visitor.page.wait_for_url(f"{url}/productions/nuit-au-cargo")
+    # A swap (Turbo Drive): the address changes first, the page follows.
+    visitor.page.wait_for_selector(f"h1:has-text('{TITLE}')")
     assert visitor.page.inner_text("h1") == TITLE
     shown = visitor.page.inner_text("main")
     assert "Paul Vercors" in shown and "Rappel" in shown

@@ -259,4 +259,6 @@ def test_the_page_hands_its_scripts_their_links(client: TestClient, services: Se
     assert client.get(config["api_url"]).json()["id"] == production_id
     replace = Page(client.get(urls.studio_replace(production_id)).text)
     assert replace.first("div", data_uploader="")["data-return-url"] == urls.studio()
-    assert replace.first("script", type="module")["src"] == urls.static("js/studio.js")
+    # The site's own module (site.js, on every page) comes first; the studio's is there too.
+    assert replace.first("script", type="module")["src"] == urls.static("js/site.js")
+    assert replace.first("script", type="module", src=urls.static("js/studio.js"))

@@ -28,6 +28,7 @@ PATHS: Mapping[str, str] = {
     "production": "/productions/{slug}",
     "chapters": "/productions/{slug}/chapters.vtt",
     "production_download": "/productions/{slug}/download",
+    "player_config": "/productions/{slug}/player.json",
     "venues": "/venues",
     "venue": "/venues/{slug}",
     "tags": "/tags",
@@ -184,6 +185,10 @@ class Urls:
     def production_download(self, slug: str) -> str:
         """The production's file, as an attachment (when its artist allows downloads)."""
         return path("production_download", slug=slug)
+
+    def player_config(self, slug: str) -> str:
+        """What the lasting player needs to play a production (cite_live.web.player_config)."""
+        return path("player_config", slug=slug)
 
     def venues(self, **query: Any) -> str:
         return with_query(path("venues"), query)

@@ -2,6 +2,7 @@
 // loaded just before this module) drives the framed player as a partner's page would, and
 // the events the player sends are listed as they arrive.
 import { formatTime } from "./timecode.js";
+import { onPage, once } from "./pages.js";
 
 const LOG_LENGTH = 8;
 const SKIP = 10;
@@ -44,5 +45,12 @@ function start(root) {
   });
 }
 
-const root = document.querySelector("[data-guide-try]");
-if (root && window.playerjs) start(root);
+// The guide's page may be swapped in (pages.js): the player.js client, a classic script of its
+// <head>, may then arrive after this module.
+const started = new WeakSet();
+function startWhenReady(root) {
+  if (window.playerjs) return start(root);
+  const client = document.querySelector('script[src*="player.js/player-"]');
+  client?.addEventListener("load", () => window.playerjs && start(root), { once: true });
+}
+onPage(() => once(document.querySelectorAll("[data-guide-try]"), started, startWhenReady));

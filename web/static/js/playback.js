@@ -8,13 +8,39 @@ import { listQualities } from "./renditions.js";
 // media-chrome's elements, French labels included: scripts/vendor generates this module, which
 // imports every module they need at once (the list of elements is there).
 import "../vendor/media-chrome.js";
-import Hls from "../vendor/hls.js/hls.min.mjs";
 import { parseTime, formatTime } from "./timecode.js";
 import { createWaveform } from "./waveform.js";
 import { NOT_PLAYABLE, UNDEFINED_ERROR } from "./playerjs.js";
 import { watchPlays } from "./plays.js";
+import { level } from "./loudness.js";
 
-export { Hls };
+// hls.js (the biggest file of the player) is only fetched at the first play: a page read
+// without playing anything never pays for it.
+let Hls = null;
+let loadingHls = null;
+
+/** hls.js, loaded once; also `window.Hls` (and `CiteLivePlayer.Hls`) once there. */
+export function loadHls() {
+  if (!loadingHls) {
+    loadingHls = import("../vendor/hls.js/hls.min.mjs").then((module) => {
+      Hls = module.default;
+      window.Hls = Hls;
+      if (window.CiteLivePlayer) window.CiteLivePlayer.Hls = Hls;
+      return Hls;
+    });
+  }
+  return loadingHls;
+}
+
+/** What hls.js's isSupported() checks, without loading it: Media Source Extensions that take
+ * fMP4 with H.264 and AAC. */
+function mediaSourceWorks() {
+  const Source = window.ManagedMediaSource || window.MediaSource || window.WebKitMediaSource;
+  return (
+    typeof Source?.isTypeSupported === "function" &&
+    Source.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"')
+  );
+}
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 // A network hiccup is retried a few times before the listener is told.
@@ -36,7 +62,7 @@ const KEY_SEEK_SECONDS = 5;
  * (Chromium now answers "maybe" for HLS in canPlayType, but its native support lacks the ABR
  * and error recovery we rely on), else the browser's own (Safari on older iPhones). */
 function engineFor(media) {
-  if (Hls.isSupported()) return "hls.js";
+  if (mediaSourceWorks()) return "hls.js";
   if (media.canPlayType(HLS_TYPE)) return "native";
   return "none";
 }
@@ -119,6 +145,7 @@ export class Player {
   }
 
   onPlay() {
+    level(this.media, this.config.loudness_lufs);
     this.hooks.onPlay(this);
     this.load();
     this.announce("play");
@@ -212,13 +239,29 @@ export class Player {
   }
 
   attach() {
-    if (this.attached) return;
-    this.attached = true;
+    if (this.attaching) return;
+    this.attaching = true;
+    this.attached = this.engine !== "hls.js";
+    if (this.engine === "hls.js") {
+      loadHls().then(
+        () => {
+          if (this.destroyed) return;
+          // Where to start, as chosen by now (a seek made while hls.js was on its way counts).
+          this.createHls(this.config.hls_url, this.firstPosition());
+          this.attached = true;
+          this.root.dataset.attached = "";
+          if (!this.media.paused) this.media.play().catch(() => {});
+        },
+        (error) => {
+          console.error(error);
+          this.fail();
+        },
+      );
+      return;
+    }
     const url = this.config.hls_url;
     const start = this.firstPosition();
-    if (this.engine === "hls.js") {
-      this.createHls(url, start);
-    } else if (this.engine === "native") {
+    if (this.engine === "native") {
       this.media.preload = "auto";
       this.media.src = url;
       if (start) this.whenLoaded(() => (this.media.currentTime = start));
@@ -394,6 +437,45 @@ export class Player {
     if (this.wavesurfer) {
       const accent = getComputedStyle(this.root).getPropertyValue("--cl-accent").trim();
       this.wavesurfer.setOptions({ progressColor: accent, cursorColor: accent });
+    }
+  }
+
+  /** The page holding this player goes (a page swap): the media element moves to `home`,
+   * outside the page, in one step (a media element moved within one task keeps playing), and
+   * the waveform drawn on the page is let go. The player goes on, heard from the bar. */
+  leave(home) {
+    this.wavesurfer?.destroy();
+    this.wavesurfer = null;
+    home.append(this.media);
+  }
+
+  /** Back on a page showing this production: its player (`root`, a fresh [data-player]) gets
+   * this one's media element in place of its own, so that it shows what plays, where it is. */
+  rehome(root) {
+    const fresh = root.querySelector("video, audio");
+    if (fresh && fresh !== this.media) {
+      // Tracks (storyboard, setlist) come with the page's element when this one has none.
+      if (!this.media.querySelector("track")) {
+        for (const track of fresh.querySelectorAll("track")) this.media.append(track);
+      }
+      this.media.slot = fresh.slot;
+      fresh.replaceWith(this.media);
+    }
+    this.root = root;
+    this.wave = root.querySelector(".cl-player__wave");
+    if (this.config.color) root.style.setProperty("--cl-accent", this.config.color);
+    root.dataset.engine = this.engine;
+    if (this.attached) root.dataset.attached = "";
+    root.querySelector("media-time-range")?.addEventListener("keydown", (event) => this.onRangeKey(event), {
+      signal: this.abort.signal,
+    });
+    if (this.wave) {
+      this.drawn = this.startWaveform();
+      this.drawn.then(() => {
+        if (!this.destroyed && this.root === root) root.dataset.mounted = "";
+      });
+    } else {
+      root.dataset.mounted = "";
     }
   }
 

@@ -1,97 +1,61 @@
-// The page's players (playback.js is one player): hls.js feeding a <video> or <audio> dressed
-// by media-chrome, the waveform of audio productions, deep links (?t= and [data-seek]), the
-// share panel, and in an embed the player.js protocol its partner page drives it with
-// (playerjs.js).
+// The player's loader: small, so that the page is readable and its play button works before
+// the player's code (media-chrome, wavesurfer.js: player-core.js) has arrived.
 //
-// No media byte before play: the picture, the duration, the waveform's peaks and the
-// storyboard come with the page, but the playlist is only asked for when someone wants to hear
-// it — the play button, a key, autoplay, a setlist link, or the partner page's play or seek.
-// A listener scrolling past ten embeds costs them ten pictures, not ten videos' first segments.
-//
-// One at a time: a player that starts pauses the others of the page, and those of the other
-// embeds of this site framed by the same page (the frames of one origin can reach each other).
-//
-// Other scripts (a playlist embed) mount players themselves: `mount(root)` returns a Player,
-// `destroy()` stops it; a [data-player] inside a <template> is left alone until mounted. A
-// Player announces itself on its root with bubbling events: cl-player:play, cl-player:pause,
-// cl-player:ended and cl-player:error, `detail.player` being the Player.
-import { Hls, Player } from "./playback.js";
-import { parseTime } from "./timecode.js";
-import { initSharePanels } from "./share.js";
-import { connect } from "./playerjs.js";
+// The server draws a real <button data-play-button> over each player's picture. This module
+// brings player-core.js once the page has loaded and the browser is idle, or at once when
+// that button is pressed; a press made before the code arrived is kept and honoured when it
+// does. hls.js comes later still, at the first play (playback.js). The player's own controls
+// take over once it is mounted.
+import { onPage } from "./pages.js";
+// Small, and needed from the first gesture: levelling's audio context starts inside it.
+import "./loudness.js";
 
-export { Player };
+// However busy the browser stays, the player is there this long after the page has loaded.
+const IDLE_TIMEOUT_MS = 1500;
 
-const players = [];
-const mounted = new WeakMap();
+let core = null;
 
-/** The Player of `root` (a [data-player] element), started; the same one when mounted already. */
-export function mount(root) {
-  const known = mounted.get(root);
-  if (known) return known;
-  const player = new Player(root, { onPlay: pauseOthers, onDestroy: forget });
-  mounted.set(root, player);
-  players.push(player);
-  player.start().catch((error) => {
-    console.error(error);
-    player.fail();
-  });
-  return player;
-}
-
-function forget(player) {
-  mounted.delete(player.root);
-  const index = players.indexOf(player);
-  if (index >= 0) players.splice(index, 1);
-}
-
-/** The windows of the same page where other players of this site may be: the framing page,
- * and every frame it holds. Another site's windows cannot be read and are skipped. */
-function neighbours() {
-  const page = window.parent;
-  const found = [];
-  const candidates = [page];
-  for (let index = 0; index < page.length; index += 1) candidates.push(page[index]);
-  for (const candidate of candidates) {
-    if (candidate === window) continue;
-    try {
-      if (Array.isArray(candidate.CiteLivePlayer?.players)) found.push(candidate.CiteLivePlayer);
-    } catch {
-      // Another origin's window.
-    }
+/** player-core.js, imported once. */
+export function loadCore() {
+  if (!core) {
+    core = import("./player-core.js").catch((error) => {
+      core = null;
+      throw error;
+    });
   }
-  return found;
+  return core;
 }
 
-function pauseOthers(playing) {
-  for (const player of players) if (player !== playing) player.pause();
-  for (const other of neighbours()) for (const player of other.players) player.pause();
+function pagePlayers() {
+  return document.querySelectorAll("[data-player]");
 }
 
-// Links and buttons carrying data-seek (a setlist entry, a time code in a description) seek the
-// page's player instead of reloading the page; their href (?t=) still works without script.
+function schedule() {
+  if (pagePlayers().length === 0) return;
+  const go = () => loadCore().then((module) => module.initPage()).catch((error) => console.error(error));
+  // Back on the page of what plays: its player takes it over at once.
+  if (core || window.CiteLivePlayer) return go();
+  const idle = () =>
+    "requestIdleCallback" in window ? requestIdleCallback(go, { timeout: IDLE_TIMEOUT_MS }) : setTimeout(go, 200);
+  if (document.readyState === "complete") idle();
+  else window.addEventListener("load", idle, { once: true });
+}
+
+// One listener for every play button, those of pages swapped in later included.
 document.addEventListener("click", (event) => {
-  if (event.defaultPrevented || event.button !== 0) return;
-  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const trigger = event.target.closest?.("[data-seek]");
-  const player = players[0];
-  if (!trigger || !player) return;
-  const seconds = parseTime(trigger.getAttribute("data-seek"));
-  if (seconds === null) return;
+  const button = event.target.closest?.("[data-play-button]");
+  if (!button || event.button !== 0) return;
+  const root = button.closest("[data-player]");
+  if (!root) return;
   event.preventDefault();
-  player.seek(seconds, { play: true });
-  player.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  root.dataset.wantsPlay = "";
+  loadCore()
+    .then((module) => {
+      if (!root.isConnected || !("wantsPlay" in root.dataset)) return;
+      delete root.dataset.wantsPlay;
+      module.mount(root).play();
+    })
+    .catch((error) => console.error(error));
 });
 
-// The page's players; those inside a <template> are not in the document, and wait for mount().
-for (const root of document.querySelectorAll("[data-player]")) mount(root);
-
-// An embed on its own answers the page framing it (player.js).
-if (window.parent !== window && players.length === 1 && players[0].config.embed) {
-  players[0].receiver = connect(players[0], { allowed: players[0].config.embed_origins ?? null });
-}
-
-initSharePanels((id) => players.find((player) => player.id === id));
-
-window.CiteLivePlayer = { players, mount, Hls };
-window.Hls = Hls;
+onPage(schedule);

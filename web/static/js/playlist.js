@@ -4,7 +4,8 @@
 // Without this script the list is a list of links to the productions' pages. The players wait
 // in <template> elements, which player.js leaves alone: only the one on the stage is mounted,
 // so a collection of fifty productions loads one stream, not fifty.
-import { mount } from "./player.js";
+import { mount } from "./player-core.js";
+import { onPage, once } from "./pages.js";
 
 class Playlist {
   constructor(root) {
@@ -29,6 +30,8 @@ class Playlist {
     });
     // Continuous play: the player announces its end (player.js), the next one starts.
     root.addEventListener("cl-player:ended", () => {
+      // Its page gone (a swap), what plays is the bar's: it goes on from there.
+      if (!root.isConnected) return;
       if (this.index + 1 < this.items.length) this.go(this.index + 1, true);
     });
     this.go(0, false);
@@ -76,4 +79,7 @@ class Playlist {
   }
 }
 
-for (const root of document.querySelectorAll("[data-playlist]")) new Playlist(root);
+// Every playlist of the page, and of the pages swapped in later (pages.js); player-core.js
+// stops the players of a page that goes.
+const started = new WeakSet();
+onPage(() => once(document.querySelectorAll("[data-playlist]"), started, (root) => new Playlist(root)));
