@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.models import Artist, Production
+from cite_live.web.urls import Urls
 
 # tests.test_browser skips this module (or fails, in CI) when Chromium, Playwright or the npm
 # files are missing.
@@ -125,14 +126,14 @@ def follow(page: Any, selector: str, ready: str) -> None:
 
 
 def give_cards_their_buttons(page: Any, extras: list[tuple[int, str]] = ()) -> None:
-    """The cards' play buttons, as the cards' markup gives them (data-play, data-play-next and
-    data-queue-add, in a [data-queue] list); added here to the real cards of the page where
-    that markup is not there yet. `extras`: (position, path) cards inserted in the list."""
+    """The cards give "Play" (data-play) and "Add to queue" (data-queue-add) in a [data-queue]
+    list; "Play next" (data-play-next) is the production page's, which the bar handles the
+    same way wherever it is: added here beside each card's own buttons, so that one list
+    exercises all three. `extras`: (position, path) cards inserted in the list, hostile ones
+    included."""
     page.evaluate(
         """(extras) => {
-            const list = document.querySelector("main [data-queue]")
-                || document.querySelector("main .grid");
-            list.setAttribute("data-queue", "");
+            const list = document.querySelector("main [data-queue]");
             const button = (name, path, label) => {
                 const element = document.createElement("button");
                 element.type = "button";
@@ -140,12 +141,12 @@ def give_cards_their_buttons(page: Any, extras: list[tuple[int, str]] = ()) -> N
                 element.textContent = label;
                 return element;
             };
-            for (const card of list.querySelectorAll(".card")) {
-                if (card.querySelector("[data-play]")) continue;
-                const path = new URL(card.querySelector("a").href).pathname;
-                card.append(button("data-play", path, "Play " + path),
-                    button("data-play-next", path, "Next " + path),
-                    button("data-queue-add", path, "Queue " + path));
+            for (const play of list.querySelectorAll(".card [data-play]")) {
+                if (play.hidden) throw new Error("the bar did not reveal " + play.dataset.play);
+                const path = play.dataset.play;
+                const next = button("data-play-next", path, "Next " + path);
+                next.className = "card__queue";
+                play.closest(".card").querySelector(".card__actions").append(next);
             }
             for (const [position, path] of extras) {
                 const item = document.createElement("li");
@@ -484,7 +485,8 @@ def test_the_play_button_pressed_before_the_player_code_plays_once_it_arrives(
 ) -> None:
     page = new_page(viewport=viewport)
     held: list[Any] = []
-    page.route("**/static/js/player-core.js*", lambda route: held.append(route))
+    # The player's code, as the build names it (the source's name without a build).
+    page.route(f"**{Urls().static('js/player-core.js')}", lambda route: held.append(route))
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}", wait_until="load")
     button = page.locator("main [data-play-button]")
     button.wait_for(state="visible")

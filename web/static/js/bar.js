@@ -450,9 +450,13 @@ function setUp() {
   level.checked = isEnabled();
   level.addEventListener("change", () => setEnabled(level.checked));
   onLevelChange(() => showPlaying());
-  // The production page's "Play next" and "Add to queue" are for script only.
+  // The production page's "Play next" and "Add to queue", and the cards' "Play" and "Add to
+  // queue" (rendered hidden: without this script they would do nothing), are for script only.
   const reveal = () => {
     for (const buttons of document.querySelectorAll("[data-queue-buttons]")) delete buttons.dataset.pending;
+    for (const button of document.querySelectorAll("[data-play][hidden], [data-play-next][hidden], [data-queue-add][hidden]")) {
+      button.hidden = false;
+    }
   };
   reveal();
   document.addEventListener("turbo:load", reveal);
