@@ -196,7 +196,7 @@ def labels(
 # The same word in both languages: no sign of either.
 BOTH_LANGUAGES = frozenset({"volume"})
 # media-chrome writes the quality menu's back button in English whatever the language (it is
-# not in its translations): checked on its own below, strictly expected to fail for now.
+# not in its translations; player_labels.js names it): checked on its own below.
 HARD_CODED = "media-rendition-menu"
 
 
@@ -222,11 +222,6 @@ def test_the_player_names_its_controls_in_the_page_language(
     assert not problems, f"{french}\n{english}\n" + "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media-chrome 4 hard-codes the quality menu's “Back to previous menu” in English "
-    "(menu/media-chrome-menu.js, absent from its translations): the player's code must name it",
-)
 def test_the_french_quality_menu_is_french(
     labels: dict[tuple[str, str], dict[str, tuple[str, str]]],
 ) -> None:

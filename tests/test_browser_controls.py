@@ -353,16 +353,15 @@ def test_the_french_error_messages_say_loading_not_downloading(
     catalogue: Catalogue, new_page: Callable[..., Any]
 ) -> None:
     page = open_player(new_page, f"{catalogue.url}/productions/{catalogue.video_slug}", LAPTOP)
-    url = page.evaluate(
-        "() => new URL('../vendor/media-chrome/utils/i18n.js', "
-        "document.querySelector('script[src*=\"player.js\"]').src).href"
-    )
+    # The page runs the bundle; its sources are served too: the player's dictionary
+    # (player_labels.js) registered into media-chrome's i18n module, both as sources.
     said = page.evaluate(
-        """async (url) => {
-            const { t } = await import(url);
+        """async () => {
+            await import("/static/js/player_labels.js");
+            const { t, setLanguage } = await import("/static/vendor/media-chrome/utils/i18n.js");
+            setLanguage("fr");
             return t("A network error caused the media download to fail.");
-        }""",
-        url,
+        }"""
     )
     assert said == "Une erreur réseau a interrompu le chargement de l’enregistrement."
 
@@ -391,7 +390,14 @@ def test_the_share_tools_open_from_a_button_with_the_keyboard_and_copy(
     assert expanded(page, "Partager / Intégrer") is False
     # A button to the keyboard: reached with Tab from the element before it, opened with Enter,
     # closed with Space; screen readers hear whether it is open.
-    page.locator(".setlist a").last.focus()
+    page.evaluate(
+        """() => {
+            const stops = [...document.querySelectorAll("a[href], button, input, summary, [tabindex]")]
+                .filter((e) => e.tabIndex >= 0 && e.getClientRects().length > 0);
+            const toggle = document.querySelector("[data-share-toggle]");
+            stops[stops.indexOf(toggle) - 1].focus();
+        }"""
+    )
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.matches('[data-share-toggle]')")
     page.keyboard.press("Enter")
@@ -435,8 +441,8 @@ def test_share_init_is_idempotent_and_wires_a_swapped_in_page(
     page.wait_for_function("() => window.CiteLivePlayer !== undefined")
     result = page.evaluate(
         """async () => {
-            const base = document.querySelector('script[src*="player.js"]').src;
-            const share = await import(new URL("./share.js", base).href);
+            // share.js as a source module (the page runs the bundle): one instance of it.
+            const share = await import("/static/js/share.js");
             const panel = document.querySelector("[data-share-panel]");
             const first = share.init(document);
             const again = share.init(document);

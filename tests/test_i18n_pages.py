@@ -294,7 +294,8 @@ class Words(HTMLParser):
                 self.skipping += 1
             return
         other = values.get("lang") not in (None, "", self.lang)
-        is_code = tag in ("script", "style") and values.get("type") != "text/template"
+        # Scripts, styles and code samples (the partner guide's) are code, not words.
+        is_code = tag in ("script", "style", "code") and values.get("type") != "text/template"
         if other or is_code:
             if tag not in VOID:
                 self.skipping = 1

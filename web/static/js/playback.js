@@ -2,7 +2,7 @@
 // media-chrome controls, the waveform of audio, seeks and deep links, the renewal of private
 // links, and the events it announces on its root. player.js mounts the page's players.
 //
-import "./player_labels.js";
+import { nameMenus } from "./player_labels.js";
 // The video's list of qualities first: media-chrome reads it as it starts (renditions.js).
 import { listQualities } from "./renditions.js";
 // media-chrome's elements, French labels included: scripts/vendor generates this module, which
@@ -131,6 +131,7 @@ export class Player {
     this.media.addEventListener("ended", () => this.announce("ended"), { signal });
     // A link's start past the end is said at once, not at the first play.
     this.startPosition();
+    nameMenus(this.root);
     // The time range moves 5 s an arrow key, as the waveform does (its own step is 1 s).
     this.root
       .querySelector("media-time-range")

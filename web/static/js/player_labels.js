@@ -63,3 +63,20 @@ export const LABELS = {
 
 addTranslation("en", { ...En, ...LABELS.en });
 addTranslation("fr", { ...Fr, ...LABELS.fr });
+
+// media-chrome writes its menus' back button ("Back to previous menu") in English whatever the
+// language: the words are in its template, not in its dictionaries. Named here in the player's
+// language once the menu's element is defined.
+const BACK = { en: "Back to previous menu", fr: "Revenir au menu précédent" };
+
+export function nameMenus(root) {
+  const lang = (root.querySelector("media-controller")?.getAttribute("lang") || "fr").split("-")[0];
+  const label = BACK[lang] || BACK.fr;
+  for (const name of ["media-rendition-menu"]) {
+    customElements.whenDefined(name).then(() => {
+      for (const menu of root.querySelectorAll(name)) {
+        menu.shadowRoot?.querySelector("[part~='back']")?.setAttribute("aria-label", label);
+      }
+    });
+  }
+}
