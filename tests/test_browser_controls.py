@@ -392,7 +392,8 @@ def test_the_share_tools_open_from_a_button_with_the_keyboard_and_copy(
     # closed with Space; screen readers hear whether it is open.
     page.evaluate(
         """() => {
-            const stops = [...document.querySelectorAll("a[href], button, input, summary, [tabindex]")]
+            const focusable = "a[href], button, input, summary, [tabindex]";
+            const stops = [...document.querySelectorAll(focusable)]
                 .filter((e) => e.tabIndex >= 0 && e.getClientRects().length > 0);
             const toggle = document.querySelector("[data-share-toggle]");
             stops[stops.indexOf(toggle) - 1].focus();
