@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -46,10 +47,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from harness import ROOT, app_server, cpu_model, free_port, load_average, stop, wait_until_answering
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from cite_live.db import alembic_config, make_engine
 from cite_live.demo.seed import PRODUCTIONS
 from cite_live.web.urls import Urls
 
@@ -148,6 +151,27 @@ def extract(commit: str, directory: Path) -> Path:
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
     shutil.copytree(ROOT / "web/static/vendor", directory / "web/static/vendor")
     return directory
+
+
+def migrations_head(tree: Path) -> str:
+    """The newest migration of the code in ``tree`` (the one no other revises)."""
+    found = re.compile(r'^(down_revision|revision): [^=]+= "([^"]+)"', re.M)
+    revisions, revised = set(), set()
+    for script in (tree / "cite_live/migrations/versions").glob("*.py"):
+        for name, value in found.findall(script.read_text()):
+            (revisions if name == "revision" else revised).add(value)
+    (head,) = revisions - revised
+    return head
+
+
+def schema_of(data_dir: Path, tree: Path) -> None:
+    """Bring the catalogue in ``data_dir``, made by this tree, to the schema of the code in
+    ``tree`` (an older commit's): this tree's migrations, downgraded to that code's newest."""
+    engine = make_engine(f"sqlite:///{data_dir / 'cite-live.db'}")
+    try:
+        command.downgrade(alembic_config(engine), migrations_head(tree))
+    finally:
+        engine.dispose()
 
 
 def targets(server: str) -> dict[str, str]:
@@ -297,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in roots:
             data[name] = tmp / f"data-{name}"
             shutil.copytree(seeded, data[name])
+        schema_of(data["old"], roots["old"])
         with (
             app_server(data["old"], f"sqlite:///{data['old'] / 'cite-live.db'}",
                        tmp / "serve-old.log", root=roots["old"]) as old,

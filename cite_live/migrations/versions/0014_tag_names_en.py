@@ -1,7 +1,7 @@
 """tags: an optional English name
 
 Revision ID: 0014_tag_names_en
-Revises: 0012_search_bio_en
+Revises: 0013_downloads
 Create Date: 2026-12-05 10:40:00
 
 ``tags.name_en`` is the name English pages show, given by an admin; without it they show the
@@ -20,10 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tags") as batch:
-        batch.add_column(sa.Column("name_en", sa.String(length=100), nullable=True))
+    # ALTER TABLE, never a batch: on SQLite a batch copies the table and drops the old one, and
+    # the productions' links to their tags would go with it.
+    op.add_column("tags", sa.Column("name_en", sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tags") as batch:
-        batch.drop_column("name_en")
+    op.drop_column("tags", "name_en")
