@@ -310,7 +310,9 @@ def test_production_page_holds_the_player_share_panel_and_page_metadata(
 ) -> None:
     body = client.get("/productions/nuit-electro").text
     head = body.split("</head>", 1)[0]
-    assert f'src="{Urls().static("js/player.js")}"' in head
+    # The site's script carries the player's loader: no script of the page's own.
+    assert f'src="{Urls().static("js/site.js")}"' in head
+    assert f'src="{Urls().static("js/player.js")}"' not in head
     assert 'property="og:title" content="Nuit Électro"' in head
     assert 'type="application/json+oembed"' in head
     assert '<script type="application/ld+json">' in head

@@ -7,5 +7,8 @@
 // Every script of the public pages works on the page there is after a swap (pages.js).
 import * as Turbo from "../vendor/turbo/turbo.es2017-esm.js";
 import "./bar.js";
+// The player's loader (small): on every page, so that a page swapped in has it at once, and a
+// production page needs no script of its own.
+import "./player.js";
 
 Turbo.config.forms.mode = "optin";
