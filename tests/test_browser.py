@@ -311,18 +311,18 @@ def test_the_quality_menu_lists_the_renditions_and_switches(
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}")
     wait_for_engine(page)
     play_muted(page)
-    page.wait_for_function("() => document.querySelector('video').videoRenditions.length === 2")
+    page.wait_for_function("() => document.querySelector('video').videoRenditions.length === 3")
     heights = page.evaluate("() => CiteLivePlayer.players[0].hls.levels.map((l) => l.height)")
-    assert sorted(heights) == [360, 480]
+    assert sorted(heights) == [240, 360, 480]
 
     page.locator("media-rendition-menu-button").click()
     menu = page.locator("media-rendition-menu")
     menu.wait_for(state="visible")
     choices = menu.locator("media-chrome-menu-item")
     labels = [text.strip() for text in choices.all_inner_texts()]
-    assert len(labels) == 3, labels
-    assert labels[0].startswith("480p") and labels[1].startswith("360p"), labels
-    assert labels[2].startswith("Auto"), labels
+    assert len(labels) == 4, labels
+    assert [label[:4] for label in labels[:3]] == ["480p", "360p", "240p"], labels
+    assert labels[3].startswith("Auto"), labels
     page.wait_for_timeout(300)  # the menu fades in
     screenshot(page, "video-quality-menu")
 

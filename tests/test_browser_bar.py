@@ -11,6 +11,7 @@ message. Screenshots of the bar land in test-artifacts/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,6 @@ from sqlalchemy import select
 
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.models import Artist, Production
-from cite_live.web.urls import Urls
 
 # tests.test_browser skips this module (or fails, in CI) when Chromium, Playwright or the npm
 # files are missing.
@@ -485,8 +485,9 @@ def test_the_play_button_pressed_before_the_player_code_plays_once_it_arrives(
 ) -> None:
     page = new_page(viewport=viewport)
     held: list[Any] = []
-    # The player's code, as the build names it (the source's name without a build).
-    page.route(f"**{Urls().static('js/player-core.js')}", lambda route: held.append(route))
+    # The player's code: a lazy chunk of the built site.js (player-core-HASH.js), or the
+    # source's own file without a build.
+    page.route(re.compile(r"/player-core(-[A-Z0-9]+)?\.js$"), lambda route: held.append(route))
     page.goto(f"{catalogue.url}/productions/{catalogue.video_slug}", wait_until="load")
     button = page.locator("main [data-play-button]")
     button.wait_for(state="visible")

@@ -9,6 +9,7 @@ plays from the beginning and says so. Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,117 @@ def test_no_media_leaves_the_production_page_before_play(
     page.locator("media-play-button").first.click()
     page.wait_for_function("() => CiteLivePlayer.players[0].media.currentTime > 0.5")
     assert any(url.endswith("/master.m3u8") for url in loaded)
+
+
+HLS_CHUNK = re.compile(r"/hls(\.light)?\.min(-[A-Z0-9]+)?\.mjs$|/hls(\.light)?\.min-[A-Z0-9]+\.js$")
+FIRST_SEGMENT = re.compile(r"/(v\d+|a\d+|audio)/seg_00001\.m4s$")
+
+
+@pytest.mark.parametrize("kind", ["video", "audio"])
+def test_the_first_play_fetches_hls_js_and_the_first_segments_side_by_side_and_once(
+    catalogue: Catalogue, new_page: Callable[..., Any], kind: str
+) -> None:
+    """streams.js: at the press, the stream's first bytes are fetched while hls.js is still on
+    its way (held here until they are in), and hls.js then plays them from the browser's cache
+    rather than fetching them again; audio plays with hls.js's light build."""
+    page = new_page(PHONE, is_mobile=True, has_touch=True)
+    # hls.js is held back through the DevTools protocol rather than page.route(), which turns
+    # the browser's HTTP cache off (the very thing under test).
+    cdp = page.context.new_cdp_session(page)
+    held: list[dict[str, Any]] = []
+    cdp.on("Fetch.requestPaused", lambda event: held.append(event))
+    cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*/hls*.min*js"}]})
+    finished: list[Any] = []
+    page.on("requestfinished", lambda request: finished.append(request))
+    slug = catalogue.video_slug if kind == "video" else catalogue.audio_slug
+    page.goto(f"{catalogue.url}/productions/{slug}", wait_until="load")
+    page.locator("main [data-play-button]").click()
+    expected = 2 if kind == "video" else 1  # video: a rung and its audio rendition
+
+    def first_segments() -> list[Any]:
+        return [r for r in finished if FIRST_SEGMENT.search(r.url.split("?")[0])]
+
+    for _ in range(150):
+        if held and len(first_segments()) >= expected:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1, "hls.js was not asked for at the press"
+    assert HLS_CHUNK.search(held[0]["request"]["url"])
+    assert ("hls.light" in held[0]["request"]["url"]) == (kind == "audio")
+    warmed = {r.url for r in first_segments()}
+    assert len(warmed) == expected, warmed
+    # Nothing of hls.js ran yet: what was fetched came from the head start.
+    assert page.evaluate("() => typeof window.Hls") == "undefined"
+    cdp.send("Fetch.continueRequest", {"requestId": held[0]["requestId"]})
+    page.wait_for_function(
+        "() => { const m = document.querySelector('main video, main audio');"
+        " return !m.paused && m.currentTime > 0.5; }"
+    )
+    # hls.js asked for the same segments (it starts on the rung warmed) and the browser's cache
+    # answered: each one's body crossed the network once.
+    for url in warmed:
+        bodies = [r.sizes()["responseBodySize"] for r in finished if r.url == url]
+        assert len(bodies) >= 2, f"hls.js did not start on the rung warmed: {url}"
+        assert len([size for size in bodies if size > 0]) == 1, (url, bodies)
+    assert page.js_errors == []
+
+
+MASTER_CHECK = """async (source) => {
+  const { parseMaster, startVariant } = await import(source);
+  const base = "https://media.example.org/p/1/master.m3u8";
+  const master = [
+    "#EXTM3U",
+    '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Fr, live",DEFAULT=NO,URI="audio-b/index.m3u8"',
+    '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="main",DEFAULT=YES,URI="audio/index.m3u8"',
+    '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="x",URI="subs.m3u8"',
+    '#EXT-X-STREAM-INF:BANDWIDTH=1500000,CODECS="avc1.64001e,mp4a.40.2",AUDIO="aud"',
+    "v480/index.m3u8",
+    '#EXT-X-STREAM-INF:BANDWIDTH=420000,CODECS="avc1.64001e,mp4a.40.2",AUDIO="aud"',
+    "",
+    "v240/index.m3u8?token=a%2Cb",
+    "#EXT-X-STREAM-INF:BANDWIDTH=-5",
+    "#EXT-X-STREAM-INF:BANDWIDTH=oops",
+    "/elsewhere/v1.m3u8",
+    "#EXT-X-STREAM-INF:BANDWIDTH=900000",
+  ].join("\\r\\n");
+  const parsed = parseMaster(master, base);
+  return {
+    variants: parsed.variants,
+    audio: parsed.audio,
+    start: startVariant(parsed.variants)?.url,
+    slow: startVariant(parsed.variants, 1000)?.url,
+    fast: startVariant(parsed.variants, 10_000_000)?.url,
+    none: startVariant([]),
+    empty: parseMaster("", base),
+  };
+}"""
+
+
+def test_the_head_start_reads_master_playlists_as_hls_js_does(
+    catalogue: Catalogue, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    page.goto(f"{catalogue.url}/artists")
+    result = page.evaluate(MASTER_CHECK, f"{catalogue.url}/static/js/streams.js")
+    base = "https://media.example.org/p/1/"
+    assert result["variants"] == [
+        {"url": base + "v480/index.m3u8", "bandwidth": 1_500_000, "audio": "aud"},
+        {"url": base + "v240/index.m3u8?token=a%2Cb", "bandwidth": 420_000, "audio": "aud"},
+        # A variant line's URI is the next line that is not a tag, as the format says.
+        {"url": "https://media.example.org/elsewhere/v1.m3u8", "bandwidth": 0, "audio": None},
+        {"url": "https://media.example.org/elsewhere/v1.m3u8", "bandwidth": 0, "audio": None},
+    ]
+    assert [a["url"] for a in result["audio"]] == [
+        base + "audio-b/index.m3u8",
+        base + "audio/index.m3u8",
+    ]
+    assert [a["default"] for a in result["audio"]] == [False, True]
+    # The best under hls.js's first estimate (500 kb/s); the lowest when none fits; the best.
+    assert result["start"] == base + "v240/index.m3u8?token=a%2Cb"
+    assert result["slow"] == "https://media.example.org/elsewhere/v1.m3u8"
+    assert result["fast"] == base + "v480/index.m3u8"
+    assert result["none"] is None
+    assert result["empty"] == {"variants": [], "audio": []}
 
 
 # --- the players of one page, for the playlist embed ---------------------------------------------

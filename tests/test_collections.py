@@ -611,7 +611,8 @@ def test_the_embed_may_be_framed_anywhere_and_holds_one_player_per_item(
     text = response.text
     assert text.count("<template data-playlist-player>") == 2
     assert text.count("data-player-config") == 2
-    assert Urls().static("js/playlist.js") in text
+    # The player's loader, which starts the playlist (player-core.js, playlist.js).
+    assert Urls().static("js/player.js") in text
     # Any other page of the site still refuses to be framed.
     page = anonymous.get("/collections/festival-mix-art")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

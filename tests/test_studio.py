@@ -938,8 +938,8 @@ def test_the_edit_page_plays_the_production_for_its_managers_or_says_why_it_cann
     master = f"productions/{private_id}/v1/master.m3u8"
     assert config["hls_url"].startswith("http://testserver/media/private/")
     assert config["hls_url"].endswith(master)
-    # The player's stylesheet; its loader comes with the site's script.
-    assert Urls().static("css/player.css") in page and Urls().static("js/site.js") in page
+    # The player's styles are in the site's sheet, its loader comes with the site's script.
+    assert Urls().static("css/site.css") in page and Urls().static("js/site.js") in page
     # The token in the link is good for this production's media, whoever holds the link.
     services.store.put_bytes(master, b"#EXTM3U\n")
     assert other_client.get(config["hls_url"]).status_code == 200

@@ -123,16 +123,20 @@ def test_every_output_is_a_file_url_with_the_file_protocol_only(argv: list[str])
     assert all(argv[i].startswith("file:/") for i in found)
 
 
+# The default ladder of a 1080p source: 1080p, 720p, 480p, 360p, 240p.
+RUNGS = 5
+
+
 def test_whole_ladder_is_one_process_with_one_decode_and_a_split() -> None:
     argv = ladder_argv()
     assert argv.count("-i") == 1
     graph = value_after(argv, "-filter_complex")
-    # 4 rungs + poster candidates + storyboard from one split of one decode.
-    assert "split=6" in graph
+    # 5 rungs + poster candidates + storyboard from one split of one decode.
+    assert "split=7" in graph
     assert graph.count("[0:0]") == 1
-    for size in ("1920:1080", "1280:720", "854:480", "640:360"):
+    for size in ("1920:1080", "1280:720", "854:480", "640:360", "426:240"):
         assert f"scale={size}" in graph
-    assert graph.count("setsar=1") == 6
+    assert graph.count("setsar=1") == 7
     assert "fps=fps=30/1" in graph
 
 
@@ -140,9 +144,10 @@ def test_each_rung_is_an_fmp4_vod_hls_output_in_its_own_folder() -> None:
     argv = ladder_argv()
     playlists = [argv[i] for i in outputs(argv) if argv[i].endswith("index.m3u8")]
     assert playlists == [
-        f"file:{OUT}/{name}/index.m3u8" for name in ("v1080", "v720", "v480", "v360", "audio")
+        f"file:{OUT}/{name}/index.m3u8"
+        for name in ("v1080", "v720", "v480", "v360", "v240", "audio")
     ]
-    assert values_after(argv, "-f").count("hls") == 5
+    assert values_after(argv, "-f").count("hls") == 6
     assert set(values_after(argv, "-hls_segment_type")) == {"fmp4"}
     assert set(values_after(argv, "-hls_playlist_type")) == {"vod"}
     assert set(values_after(argv, "-hls_time")) == {"6"}
@@ -153,24 +158,24 @@ def test_each_rung_is_an_fmp4_vod_hls_output_in_its_own_folder() -> None:
 
 def test_keyframes_are_forced_by_time_with_scene_cuts_off_on_every_rung() -> None:
     argv = ladder_argv()
-    assert values_after(argv, "-force_key_frames") == ["expr:gte(t,n_forced*2)"] * 4
-    assert values_after(argv, "-sc_threshold") == ["0"] * 4
-    assert values_after(argv, "-x264-params") == ["scenecut=0:open-gop=0"] * 4
+    assert values_after(argv, "-force_key_frames") == ["expr:gte(t,n_forced*2)"] * RUNGS
+    assert values_after(argv, "-sc_threshold") == ["0"] * RUNGS
+    assert values_after(argv, "-x264-params") == ["scenecut=0:open-gop=0"] * RUNGS
     # The GOP limit sits beyond the forced interval so x264 adds no keyframe of its own.
     assert all(int(g) > 60 for g in values_after(argv, "-g"))
 
 
 def test_rungs_are_x264_high_profile_capped_vbr() -> None:
     argv = ladder_argv()
-    assert values_after(argv, "-c:v")[:4] == ["libx264"] * 4
-    assert values_after(argv, "-preset") == ["veryfast"] * 4
-    assert values_after(argv, "-profile:v") == ["high"] * 4
-    assert values_after(argv, "-pix_fmt")[:4] == ["yuv420p"] * 4
+    assert values_after(argv, "-c:v")[:RUNGS] == ["libx264"] * RUNGS
+    assert values_after(argv, "-preset") == ["veryfast"] * RUNGS
+    assert values_after(argv, "-profile:v") == ["high"] * RUNGS
+    assert values_after(argv, "-pix_fmt")[:RUNGS] == ["yuv420p"] * RUNGS
     maxrates = [int(v) for v in values_after(argv, "-maxrate")]
     bufsizes = [int(v) for v in values_after(argv, "-bufsize")]
-    assert maxrates == sorted(maxrates, reverse=True) and len(maxrates) == 4
+    assert maxrates == sorted(maxrates, reverse=True) and len(maxrates) == RUNGS
     assert bufsizes == [2 * m for m in maxrates]
-    assert len(values_after(argv, "-crf")) == 4
+    assert len(values_after(argv, "-crf")) == RUNGS
 
 
 def test_shared_audio_is_aac_stereo_48k_measured_for_loudness() -> None:

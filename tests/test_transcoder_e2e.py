@@ -144,7 +144,14 @@ def test_output_passes_the_independent_hls_checker(
 
 
 def test_1080p_source_gets_four_rungs_and_one_shared_audio(hd: Run) -> None:
-    assert [r.name for r in hd.result.renditions] == ["v1080", "v720", "v480", "v360", "audio"]
+    assert [r.name for r in hd.result.renditions] == [
+        "v1080",
+        "v720",
+        "v480",
+        "v360",
+        "v240",
+        "audio",
+    ]
     assert hd.result.kind == "video" and hd.result.master == "master.m3u8"
     for rendition in hd.result.renditions:
         assert rendition.playlist in hd.result.files
@@ -299,7 +306,7 @@ def test_surround_is_downmixed_to_stereo(surround: Run, tmp_path: Path) -> None:
 
 def test_portrait_source_gives_portrait_rungs(portrait: Run) -> None:
     sizes = [(r.width, r.height) for r in portrait.result.renditions if r.kind == "video"]
-    assert sizes == [(360, 640)]
+    assert sizes == [(360, 640), (240, 426)]
 
 
 def test_files_lists_what_this_run_wrote_not_what_was_there(media: Media, tmp_path: Path) -> None:

@@ -17,14 +17,22 @@ def sizes(width: int, height: int, fps: Fraction = Fraction(30)) -> list[tuple[i
     return [(r.width, r.height) for r in video_ladder(width, height, fps, STEPS)]
 
 
-def test_1080p_source_gets_the_four_standard_rungs_highest_first() -> None:
-    assert sizes(1920, 1080) == [(1920, 1080), (1280, 720), (854, 480), (640, 360)]
+def test_1080p_source_gets_the_five_standard_rungs_highest_first() -> None:
+    assert sizes(1920, 1080) == [(1920, 1080), (1280, 720), (854, 480), (640, 360), (426, 240)]
     assert [r.name for r in video_ladder(1920, 1080, Fraction(30), STEPS)] == [
         "v1080",
         "v720",
         "v480",
         "v360",
+        "v240",
     ]
+
+
+def test_a_360p_source_gets_two_bit_rates() -> None:
+    # The lowest standard rung below it: a slow phone starts there (streams.js).
+    rungs = video_ladder(640, 360, Fraction(25), STEPS)
+    assert [(r.name, r.width, r.height) for r in rungs] == [("v360", 640, 360), ("v240", 426, 240)]
+    assert rungs[0].maxrate > rungs[1].maxrate
 
 
 @pytest.mark.parametrize(
@@ -41,8 +49,8 @@ def test_4k_source_is_capped_at_1080() -> None:
 
 
 def test_portrait_keeps_portrait_with_the_short_side_as_rung() -> None:
-    assert sizes(1080, 1920) == [(1080, 1920), (720, 1280), (480, 854), (360, 640)]
-    assert sizes(360, 640) == [(360, 640)]
+    assert sizes(1080, 1920) == [(1080, 1920), (720, 1280), (480, 854), (360, 640), (240, 426)]
+    assert sizes(360, 640) == [(360, 640), (240, 426)]
 
 
 @pytest.mark.parametrize(

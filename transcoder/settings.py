@@ -61,6 +61,10 @@ class TranscoderSettings:
         VideoStep(720, 22, 3_000_000),
         VideoStep(480, 23, 1_500_000),
         VideoStep(360, 23, 800_000),
+        # What a slow phone starts on (the best rung under 500 kb/s, web/static/js/streams.js):
+        # a first 6 s segment of about 200 KB rather than the 400 KB of 360p, and the floor a
+        # weak cellular link falls back to. It also gives a 360p source two bit rates.
+        VideoStep(240, 24, 400_000),
     )
     max_fps: int = 60
     x264_preset: str = "veryfast"

@@ -13,34 +13,11 @@ import { createWaveform } from "./waveform.js";
 import { NOT_PLAYABLE, UNDEFINED_ERROR } from "./playerjs.js";
 import { watchPlays } from "./plays.js";
 import { level } from "./loudness.js";
+import { loadHls, mediaSourceWorks, startVariant, warm } from "./streams.js";
 
-// hls.js (the biggest file of the player) is only fetched at the first play: a page read
-// without playing anything never pays for it.
-let Hls = null;
-let loadingHls = null;
-
-/** hls.js, loaded once; also `window.Hls` (and `CiteLivePlayer.Hls`) once there. */
-export function loadHls() {
-  if (!loadingHls) {
-    loadingHls = import("../vendor/hls.js/hls.min.mjs").then((module) => {
-      Hls = module.default;
-      window.Hls = Hls;
-      if (window.CiteLivePlayer) window.CiteLivePlayer.Hls = Hls;
-      return Hls;
-    });
-  }
-  return loadingHls;
-}
-
-/** What hls.js's isSupported() checks, without loading it: Media Source Extensions that take
- * fMP4 with H.264 and AAC. */
-function mediaSourceWorks() {
-  const Source = window.ManagedMediaSource || window.MediaSource || window.WebKitMediaSource;
-  return (
-    typeof Source?.isTypeSupported === "function" &&
-    Source.isTypeSupported('video/mp4; codecs="avc1.42E01E,mp4a.40.2"')
-  );
-}
+// hls.js (the biggest file of the player) is only fetched at the first play, beside the
+// stream's first bytes (streams.js): a page read without playing anything never pays for it.
+export { loadHls };
 
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 // A network hiccup is retried a few times before the listener is told.
@@ -76,6 +53,8 @@ export class Player {
     this.media = root.querySelector("video, audio");
     this.wave = root.querySelector(".cl-player__wave");
     this.engine = engineFor(this.media);
+    // The hls.js class this player plays with (streams.js: a light build for audio).
+    this.Hls = null;
     this.hls = null;
     this.wavesurfer = null;
     this.receiver = null;
@@ -174,9 +153,14 @@ export class Player {
     this.media.pause();
   }
 
-  /** Give the media its source, once, after the waveform is drawn. */
+  /** Give the media its source, once, after the waveform is drawn; hls.js and the stream's
+   * first bytes are on their way meanwhile. */
   load() {
     if (!this.loading) {
+      if (this.engine === "hls.js") {
+        loadHls(this.config.kind).catch(() => {});
+        warm(this.config.hls_url, this.abort.signal, !this.firstPosition());
+      }
       this.loading = this.drawn.then(() => {
         if (!this.destroyed) this.attach();
       });
@@ -244,9 +228,10 @@ export class Player {
     this.attaching = true;
     this.attached = this.engine !== "hls.js";
     if (this.engine === "hls.js") {
-      loadHls().then(
-        () => {
+      loadHls(this.config.kind).then(
+        (Hls) => {
           if (this.destroyed) return;
+          this.Hls = Hls;
           // Where to start, as chosen by now (a seek made while hls.js was on its way counts).
           this.createHls(this.config.hls_url, this.firstPosition());
           this.attached = true;
@@ -290,6 +275,7 @@ export class Player {
   }
 
   createHls(url, start) {
+    const Hls = this.Hls;
     const hls = new Hls({
       startPosition: start ?? -1,
       capLevelToPlayerSize: this.config.kind === "video",
@@ -300,10 +286,18 @@ export class Player {
       maxBufferLength: 30,
       maxMaxBufferLength: 60,
       backBufferLength: 90,
+      // Loading starts once the rung to start on is chosen (below).
+      autoStartLoad: false,
     });
     hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(data));
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
       if (this.config.kind === "video") listQualities(this.media, hls, data.levels);
+      // The rung whose first bytes streams.js warmed, by the same rule (a level's bit rate is
+      // its BANDWIDTH): the best one under hls.js's first estimate, else the lowest.
+      const levels = data.levels.map((level, index) => ({ index, bandwidth: level.bitrate }));
+      const first = startVariant(levels);
+      if (first) hls.startLevel = first.index;
+      hls.startLoad(hls.config.startPosition);
     });
     hls.on(Hls.Events.FRAG_BUFFERED, () => {
       this.recoveries = 0;
@@ -360,6 +354,7 @@ export class Player {
   }
 
   onHlsError(data) {
+    const Hls = this.Hls;
     const status = data.response?.code;
     if (data.type === Hls.ErrorTypes.NETWORK_ERROR && EXPIRED_LINK.has(status)) {
       // Refused rather than lost: retrying the same link cannot help, fresh links may.

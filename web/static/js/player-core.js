@@ -18,7 +18,7 @@
 // that production's page, the page's player gets that very element. The bar plays productions
 // without their page too (`playData`, from /productions/SLUG/player.json).
 //
-// Other scripts (a playlist embed) mount players themselves: `mount(root)` returns a Player,
+// A collection's playlist (playlist.js) and the bar mount players themselves: `mount(root)` returns a Player,
 // `destroy()` stops it; a [data-player] inside a <template> is left alone until mounted. A
 // Player announces itself on its root with bubbling events: cl-player:play, cl-player:pause,
 // cl-player:ended and cl-player:error, `detail.player` being the Player; the document hears
@@ -28,6 +28,7 @@ import { parseTime } from "./timecode.js";
 import { initSharePanels } from "./share.js";
 import { connect } from "./playerjs.js";
 import { onPage, onLeave } from "./pages.js";
+import { initPlaylists } from "./playlist.js";
 
 export { Player, loadHls };
 
@@ -190,10 +191,11 @@ document.addEventListener("click", (event) => {
   player.root.scrollIntoView({ block: "nearest", behavior: "smooth" });
 });
 
-/** Mount the players of the page there is now (those inside a <template> wait for mount()),
- * and bind its share panels. */
+/** Mount the players of the page there is now (those inside a <template> wait for mount(): a
+ * collection's playlist mounts the one on its stage), and bind its share panels. */
 export function initPage() {
   for (const root of document.querySelectorAll("[data-player]")) mount(root);
+  initPlaylists(mount);
   const panels = Array.from(document.querySelectorAll("[data-share-panel]"));
   if (panels.some((panel) => !sharePanels.has(panel))) {
     for (const panel of panels) sharePanels.add(panel);

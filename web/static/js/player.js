@@ -4,11 +4,13 @@
 // The server draws a real <button data-play-button> over each player's picture. This module
 // brings player-core.js once the page has loaded and the browser is idle, or at once when
 // that button is pressed; a press made before the code arrived is kept and honoured when it
-// does. hls.js comes later still, at the first play (playback.js). The player's own controls
-// take over once it is mounted.
+// does. hls.js comes at the first play, with the stream's first bytes (streams.js), fetched
+// beside the player's code rather than after it. The player's own controls take over once it
+// is mounted.
 import { onPage } from "./pages.js";
 // Small, and needed from the first gesture: levelling's audio context starts inside it.
 import "./loudness.js";
+import { loadHls, mediaSourceWorks, warm } from "./streams.js";
 
 // However busy the browser stays, the player is there this long after the page has loaded.
 const IDLE_TIMEOUT_MS = 1500;
@@ -26,19 +28,31 @@ export function loadCore() {
   return core;
 }
 
-function pagePlayers() {
-  return document.querySelectorAll("[data-player]");
-}
-
 function schedule() {
-  if (pagePlayers().length === 0) return;
+  if (!document.querySelector("[data-player], [data-playlist]")) return;
   const go = () => loadCore().then((module) => module.initPage()).catch((error) => console.error(error));
-  // Back on the page of what plays: its player takes it over at once.
-  if (core || window.CiteLivePlayer) return go();
+  // Back on the page of what plays, its player takes it over at once; a collection's playlist
+  // has nothing to show before its first player is on its stage.
+  if (core || window.CiteLivePlayer || document.querySelector("[data-playlist]")) return go();
   const idle = () =>
     "requestIdleCallback" in window ? requestIdleCallback(go, { timeout: IDLE_TIMEOUT_MS }) : setTimeout(go, 200);
   if (document.readyState === "complete") idle();
   else window.addEventListener("load", idle, { once: true });
+}
+
+/** While the player's code is on its way: hls.js, and the stream's first bytes (streams.js). */
+function headStart(root) {
+  if (core && window.CiteLivePlayer) return; // the player does it
+  let config;
+  try {
+    config = JSON.parse(root.querySelector("script[data-player-config]").textContent);
+  } catch {
+    return;
+  }
+  if (!config?.hls_url || !mediaSourceWorks()) return;
+  loadHls(config.kind).catch(() => {});
+  const later = config.start || new URLSearchParams(window.location.search).get("t");
+  warm(config.hls_url, undefined, !later);
 }
 
 // One listener for every play button, those of pages swapped in later included.
@@ -49,6 +63,7 @@ document.addEventListener("click", (event) => {
   if (!root) return;
   event.preventDefault();
   root.dataset.wantsPlay = "";
+  headStart(root);
   loadCore()
     .then((module) => {
       if (!root.isConnected || !("wantsPlay" in root.dataset)) return;

@@ -1,15 +1,17 @@
 // A collection's playlist player: one player on the stage at a time, taken from the <template>
 // of its item in the list; previous and next; and when one ends, the next one starts.
 //
-// Without this script the list is a list of links to the productions' pages. The players wait
-// in <template> elements, which player.js leaves alone: only the one on the stage is mounted,
-// so a collection of fifty productions loads one stream, not fifty.
-import { mount } from "./player-core.js";
-import { onPage, once } from "./pages.js";
+// Without scripts the list is a list of links to the productions' pages. The players wait in
+// <template> elements, which player-core.js leaves alone: only the one on the stage is mounted,
+// so a collection of fifty productions loads one stream, not fifty. player-core.js starts the
+// playlists of each page (initPlaylists), as the player's loader (player.js) brings it at once
+// on a page that has one.
+import { once } from "./pages.js";
 
 class Playlist {
-  constructor(root) {
+  constructor(root, mount) {
     this.root = root;
+    this.mount = mount;
     this.stage = root.querySelector("[data-playlist-stage]");
     this.items = Array.from(root.querySelectorAll("[data-playlist-item]"));
     this.now = root.querySelector("[data-playlist-now]");
@@ -57,7 +59,7 @@ class Playlist {
     this.reveal(this.items[index]);
     const root = this.stage.querySelector("[data-player]");
     if (!root) return;
-    const player = mount(root);
+    const player = this.mount(root);
     this.player = player;
     if (!play) return;
     // Once its stream is attached; a click started it (or the previous one, which lets the
@@ -79,7 +81,10 @@ class Playlist {
   }
 }
 
-// Every playlist of the page, and of the pages swapped in later (pages.js); player-core.js
-// stops the players of a page that goes.
 const started = new WeakSet();
-onPage(() => once(document.querySelectorAll("[data-playlist]"), started, (root) => new Playlist(root)));
+
+/** Start the playlists of the page there is now, their players mounted by `mount`
+ * (player-core.js); player-core.js stops the players of a page that goes. */
+export function initPlaylists(mount) {
+  once(document.querySelectorAll("[data-playlist]"), started, (root) => new Playlist(root, mount));
+}
