@@ -12,14 +12,17 @@ on every page.
   (its production's ``embed_policy``), and its card of what cannot play there, which the
   embed answers itself instead of raising to the site's error page, so that a partner's frame
   shows the card and never the browser's broken-frame icon (cite_live.web.embeds).
-- Pages (``text/html``) get :func:`page_policy`: scripts only from the site's own files.
+- Pages (``text/html``) get :func:`page_policy`: scripts only from the site's own files, and
+  the one inline script every page has, by its hash.
 
-No nonces and no hashes: the templates hold no inline script and no event-handler attribute
-(the player's settings and the JSON-LD are ``<script type="application/json">`` data blocks,
-which browsers never run, so the policy does not apply to them), and behaviour lives in
-``web/static/js``. This also suits the page cache (cite_live.pagecache): one rendering of a
-page is served to many visitors, and a per-request nonce baked into it would be shared by all of
-them, worth nothing. The policy is the same for every page and added here, outside the cache.
+No nonces and one hash: the templates hold no event-handler attribute and a single inline
+script, the few lines that keep a press on a play button made before the site's scripts run
+(cite_live.web.early_press), allowed by its SHA-256; the player's settings and the JSON-LD are
+``<script type="application/json">`` data blocks, which browsers never run, so the policy does
+not apply to them, and behaviour lives in ``web/static/js``. This also suits the page cache
+(cite_live.pagecache): one rendering of a page is served to many visitors, and a per-request
+nonce baked into it would be shared by all of them, worth nothing; a hash is the same for all.
+The policy is the same for every page and added here, outside the cache.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cite_live.storage import ObjectStore
+from cite_live.web import early_press
 
 CSP = "Content-Security-Policy"
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
@@ -43,7 +47,7 @@ def page_policy(media_sources: Iterable[str] = ()) -> Policy:
     media = "".join(f" {source}" for source in sorted(set(media_sources)))
     return {
         "default-src": "'self'",
-        "script-src": "'self'",
+        "script-src": f"'self' {early_press.CSP_SOURCE}",
         # media-chrome and wavesurfer.js draw their controls in shadow roots from templates
         # holding <style> elements, some built from options (wavesurfer's height): they cannot
         # move to a stylesheet nor have stable hashes, so <style> elements are allowed. Style

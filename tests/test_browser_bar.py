@@ -510,3 +510,37 @@ def test_the_play_button_pressed_before_the_player_code_plays_once_it_arrives(
     )
     assert page.locator("main [data-player][data-wants-play]").count() == 0
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+def test_a_press_before_the_site_script_runs_is_kept_and_plays_once_it_does(
+    catalogue: Catalogue, new_page: Callable[..., Any], viewport: dict[str, int]
+) -> None:
+    """On a slow phone the play button is drawn before the site's script has arrived: the
+    page's inline script (cite_live/web/early_press.py, allowed by its hash) keeps the press,
+    which the player's loader honours as it starts."""
+    page = new_page(viewport=viewport)
+    held: list[Any] = []
+    page.route(re.compile(r"/site(-[A-Z0-9]+)?\.js$"), lambda route: held.append(route))
+    page.goto(f"{catalogue.url}/productions/{catalogue.audio_slug}", wait_until="commit")
+    button = page.locator("main [data-play-button]")
+    button.wait_for(state="visible")
+    for _ in range(100):  # the site's script is asked for, and held
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    assert page.evaluate("() => window.CiteLivePlayer === undefined")
+    button.click()
+    assert page.locator("main [data-player][data-wants-play]").count() == 1
+    # The press was kept, not followed: no navigation, nothing plays yet.
+    assert page.evaluate("() => document.querySelector('main audio').paused")
+    for route in held:
+        route.continue_()
+    page.wait_for_function(
+        "() => { const m = document.querySelector('main audio');"
+        " return !m.paused && m.currentTime > 0.5; }"
+    )
+    assert page.locator("main [data-player][data-wants-play]").count() == 0
+    assert page.js_errors == []
+    assert page.csp_violations == []

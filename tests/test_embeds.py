@@ -22,6 +22,7 @@ from cite_live.player import (
     player_data,
 )
 from cite_live.services import Services
+from cite_live.web import early_press
 from cite_live.web.app import create_app
 from cite_live.web.templating import make_templates
 from cite_live.web.urls import Urls
@@ -345,10 +346,10 @@ def test_hostile_query_values_never_reach_the_page(client: TestClient, services:
     ).text
     assert "<script>alert" not in html
     assert "alert(1)" not in html
-    assert [attrs.get("type") for attrs, _ in parse(html).scripts] == [
-        "module",
-        "application/json",
-    ]
+    scripts = parse(html).scripts
+    # The early press's inline script (allowed by its hash), the loader, the player's settings.
+    assert [attrs.get("type") for attrs, _ in scripts] == [None, "module", "application/json"]
+    assert scripts[0][1] == early_press.SCRIPT
 
 
 def test_hostile_title_stays_text_in_the_embed(client: TestClient, services: Services) -> None:
@@ -356,7 +357,7 @@ def test_hostile_title_stays_text_in_the_embed(client: TestClient, services: Ser
     html = client.get(f"/embed/{production_id}").text
     assert "<script>alert" not in html
     scripts = parse(html).scripts
-    assert len(scripts) == 2, "the title opened no script element"
+    assert len(scripts) == 3, "the title opened no script element"
     assert all("\u2028" not in text for _, text in scripts), "U+2028 ends a line in JavaScript"
     assert str(player_config(html)["title"]).startswith(HOSTILE)
 
@@ -531,7 +532,7 @@ def test_an_artist_name_stays_text_in_the_audio_embed(
     artists = re.search(r'<p class="cl-player__artists">(.*?)</p>', html, re.S)
     assert artists is not None
     assert html_module.unescape(artists.group(1)) == HOSTILE
-    assert len(parse(html).scripts) == 2
+    assert len(parse(html).scripts) == 3
 
 
 @pytest.mark.parametrize(

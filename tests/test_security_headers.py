@@ -6,6 +6,8 @@ every page it opens fails its test on a violation.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from starlette.testclient import TestClient
 from cite_live.security_headers import media_sources, page_policy, parse_policy
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore, S3Store
+from cite_live.web import early_press
 from cite_live.web.app import create_app
 from tests.app_fixtures import make_settings
 from tests.dbs import sqlite_url
@@ -26,7 +29,8 @@ from tests.test_api import publish_fake
 # What every page's policy must say, exactly.
 REQUIRED = {
     "default-src": "'self'",
-    "script-src": "'self'",
+    # The site's files, and the one inline script of every page by its hash (early_press).
+    "script-src": f"'self' {early_press.CSP_SOURCE}",
     "object-src": "'none'",
     "base-uri": "'none'",
     "form-action": "'self'",
@@ -178,18 +182,30 @@ def test_the_embed_may_be_framed_within_the_same_policy(
     assert "x-frame-options" not in response.headers
 
 
-def test_a_page_holds_no_inline_script(client: TestClient, services: Services) -> None:
-    """No nonce, no hash: what the policy allows needs none. Data blocks are not scripts."""
-    publish_fake(services, "Concert sans script")
-    html = client.get("/productions/concert-sans-script").text
+@pytest.mark.parametrize("page", ["production", "embed"])
+def test_a_page_holds_one_inline_script_the_policy_names_by_its_hash(
+    client: TestClient, services: Services, page: str
+) -> None:
+    """No nonce, one hash: the script that keeps an early press on a play button, whose
+    SHA-256 (of the text between its tags, as browsers compute it) is in the policy. Data
+    blocks are not scripts."""
+    production_id = publish_fake(services, "Concert sans script")
+    path = "/productions/concert-sans-script" if page == "production" else f"/embed/{production_id}"
+    response = client.get(path)
+    html = response.text
     assert "data-player-config" in html
+    inline = []
     for opening in html.split("<script")[1:]:
-        tag = opening.split(">", 1)[0]
-        assert (
-            'type="application/json"' in tag
-            or 'type="application/ld+json"' in tag
-            or (" src=" in tag)
-        ), tag
+        tag, rest = opening.split(">", 1)
+        if 'type="application/json"' in tag or 'type="application/ld+json"' in tag:
+            continue
+        if " src=" in tag:
+            continue
+        inline.append(rest.split("</script>", 1)[0])
+    assert inline == [early_press.SCRIPT]
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    policy = parse_policy(response.headers["content-security-policy"])
+    assert policy["script-src"].split() == ["'self'", f"'sha256-{digest}'"]
 
 
 # --- media from S3 -------------------------------------------------------------------------------
@@ -268,7 +284,7 @@ def test_pages_of_a_site_on_s3_may_fetch_media_from_it(tmp_path: Path) -> None:
         assert "https://cdn.example.org/media/" in sources, name
         assert "http://127.0.0.1:9/concerts/" in sources, name
     assert "blob:" in policy["media-src"].split()
-    assert policy["script-src"] == "'self'"
+    assert policy["script-src"] == REQUIRED["script-src"]
 
 
 def test_the_policy_without_a_store_names_only_the_site() -> None:

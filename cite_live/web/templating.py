@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 from cite_live import auth, i18n, metadata
 from cite_live.settings import Settings
 from cite_live.site import site_url
+from cite_live.web import early_press
 from cite_live.web.urls import Urls
 
 
@@ -110,7 +111,9 @@ def make_environment(settings: Settings) -> jinja2.Environment:
     environment.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True
     )
-    environment.globals.update(pick=i18n.pick, csrf_token=_csrf_token)
+    environment.globals.update(
+        pick=i18n.pick, csrf_token=_csrf_token, early_press=early_press.element
+    )
     environment.filters.update(
         duration=format_duration,
         iso_duration=iso_duration,

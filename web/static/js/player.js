@@ -55,13 +55,8 @@ function headStart(root) {
   warm(config.hls_url, undefined, !later);
 }
 
-// One listener for every play button, those of pages swapped in later included.
-document.addEventListener("click", (event) => {
-  const button = event.target.closest?.("[data-play-button]");
-  if (!button || event.button !== 0) return;
-  const root = button.closest("[data-player]");
-  if (!root) return;
-  event.preventDefault();
+/** Play `root`'s production once the player's code is there (a press on its play button). */
+function press(root) {
   root.dataset.wantsPlay = "";
   headStart(root);
   loadCore()
@@ -71,6 +66,20 @@ document.addEventListener("click", (event) => {
       module.mount(root).play();
     })
     .catch((error) => console.error(error));
+}
+
+// One listener for every play button, those of pages swapped in later included.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest?.("[data-play-button]");
+  if (!button || event.button !== 0) return;
+  const root = button.closest("[data-player]");
+  if (!root) return;
+  event.preventDefault();
+  press(root);
 });
+
+// A press made before this script ran, which the page's inline script kept
+// (cite_live/web/early_press.py): honoured now.
+for (const root of document.querySelectorAll("[data-player][data-wants-play]")) press(root);
 
 onPage(schedule);
