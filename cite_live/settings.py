@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, get_args
 from urllib.parse import urlsplit
@@ -41,6 +42,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from cite_live import podcast_art
 from cite_live.mail import SITE_NAME, parse_sender, parse_smtp_url
 from transcoder import Limits
 
@@ -260,6 +262,23 @@ class MailSection:
     """sender of the site's messages, e.g. `Cité Live <live@example.org>` (empty: `no-reply@` the host of `site.url`)"""  # noqa: E501
 
 
+def _email(raw: Any) -> str:
+    text = str(raw).strip()
+    if text and not re.fullmatch(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+", text):
+        raise ValueError(f"must be an email address such as podcast@example.org, not {raw!r}")
+    return text
+
+
+@section(frozen=True, config=_SECTION)
+class PodcastSection:
+    artwork: str = ""
+    """the podcasts' artwork: a square JPEG or PNG of 1400 to 3000 pixels a side, relative to the data dir unless absolute (empty: one made by the site)"""  # noqa: E501
+    owner_email: Annotated[str, PlainValidator(_email)] = ""
+    """address podcast directories write to the podcasts' owner at (`itunes:email`, `podcast:locked`) (empty: `site.contact`'s)"""  # noqa: E501
+    locked: bool = True
+    """whether other podcast hosts must refuse to import the podcasts (`podcast:locked`)"""
+
+
 class Declared(BaseSettings):
     """storage.yaml's sections, and the three names only the environment gives."""
 
@@ -291,6 +310,7 @@ class Declared(BaseSettings):
     jobs: JobSettings = JobSettings()
     media: MediaSection = MediaSection()
     mail: MailSection = MailSection()
+    podcast: PodcastSection = PodcastSection()
 
     @field_validator("data_dir", "config", "database_url", mode="before")
     @classmethod
@@ -468,6 +488,11 @@ class Settings:
     jobs: JobSettings
     signed_url_seconds: float
     mail: MailSection
+    # The podcasts' artwork file, checked (cite_live.podcast_art); None: the one made by the site.
+    podcast_artwork: Path | None = None
+    # itunes:email and podcast:locked's owner; "" when neither it nor site.contact is set.
+    podcast_owner_email: str = ""
+    podcast_locked: bool = True
     web_dir: Path = WEB_DIR
 
     @property
@@ -526,6 +551,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_addressing_style=s3.addressing_style,
         s3_public_base_url=s3.public_base_url or None,
     )
+    artwork = None
+    if declared.podcast.artwork:
+        artwork = Path(declared.podcast.artwork)
+        if not artwork.is_absolute():
+            artwork = data_dir / artwork
+        if (problem := podcast_art.refusal(artwork)) is not None:
+            origin = (
+                "CITE_LIVE_PODCAST_ARTWORK"
+                if "CITE_LIVE_PODCAST_ARTWORK" in {name.upper() for name in env}
+                else str(config_path)
+            )
+            raise SettingsError(f"{origin}: podcast.artwork {problem}.")
     return Settings(
         data_dir=data_dir,
         config_path=config_path,
@@ -542,4 +579,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jobs=declared.jobs,
         signed_url_seconds=declared.media.signed_url_seconds,
         mail=declared.mail,
+        podcast_artwork=artwork,
+        podcast_owner_email=declared.podcast.owner_email or parseaddr(declared.site.contact)[1],
+        podcast_locked=declared.podcast.locked,
     )

@@ -36,6 +36,7 @@ SITE_PATH_STARTS = (
     "/admin",
     "/feed.atom",
     "/podcast.rss",
+    "/podcast.jpg",
     "/embed",
     "/oembed",
     "/partners",

@@ -20,22 +20,27 @@ What artists write is plain text, and reaches readers as text, never as markup:
 from __future__ import annotations
 
 import html
+import json
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
+from sqlalchemy.orm import selectinload
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from cite_live import collections
-from cite_live.catalogue import production_query
+from cite_live import collections, podcast_art
+from cite_live.catalogue import is_listed, picture_key, production_at, production_query
 from cite_live.collection_view import description_of as collection_description
 from cite_live.collection_view import page_url as collection_page_url
 from cite_live.collection_view import title_of as collection_title
 from cite_live.listing import artist_productions, page_of_productions, productions_where
-from cite_live.metadata import PROVIDER_NAME, excerpt, stored_size
+from cite_live.metadata import PROVIDER_NAME, excerpt, image_size, stored_size
 from cite_live.models import MediaVersion, Production, aware
 from cite_live.presenter import (
     artist_url,
@@ -54,6 +59,7 @@ from cite_live.web.urls import Urls
 
 ATOM = "http://www.w3.org/2005/Atom"
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+PODCAST = "https://podcastindex.org/namespace/1.0"
 MEDIA = "http://search.yahoo.com/mrss/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
@@ -76,6 +82,7 @@ def install() -> None:
     (idempotent)."""
     ET.register_namespace("atom", ATOM)
     ET.register_namespace("itunes", ITUNES)
+    ET.register_namespace("podcast", PODCAST)
     ET.register_namespace("media", MEDIA)
 
 
@@ -102,6 +109,16 @@ def _rfc3339(moment: datetime) -> str:
 
 def _summary(production: Production, lang: str) -> str:
     return excerpt(description_of(production, lang), SUMMARY_LENGTH)
+
+
+def _who_and_where(production: Production, lang: str) -> str:
+    """The text of a production without a description: its title, artists and venue (the
+    words of its page's own description then, cite_live.metadata.page_metadata)."""
+    names = [artist["name"] for artist in artists_of(production)]
+    parts = [", ".join(names)] if names else []
+    if production.venue is not None:
+        parts.append(production.venue.name)
+    return excerpt(" — ".join([title_of(production, lang), *parts]), SUMMARY_LENGTH)
 
 
 def html_paragraphs(text: str, limit: int = SUMMARY_LENGTH) -> str:
@@ -211,6 +228,10 @@ def _atom_entry(
         element = _sub(entry, "summary", summary, type="text")
         if summary_lang := description_lang_of(production, lang):
             element.set(XML_LANG, summary_lang)
+    else:
+        # Every entry has text of its own (an entry without any is flagged by the W3C feed
+        # validator): who and where, as the production's page says in its description.
+        _sub(entry, "summary", _who_and_where(production, lang), type="text")
     download = _download(production, store)
     if download:
         key, size = download
@@ -302,51 +323,111 @@ def collection_feed(ctx: Context) -> Response:
     return _atom_response(body)
 
 
-# --- the podcast ---------------------------------------------------------------------------------
+# --- the podcasts --------------------------------------------------------------------------------
+
+# The Podcast Index namespace's own UUID, which podcast:guid is made in (docs/tags/guid.md).
+PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
+CHAPTERS_TYPE = "application/json+chapters"
+# A credit's role as the Podcast Taxonomy Project names it (podcast:person's group and role,
+# docs/tags/person.md, taxonomy.json), for every role of vocabulary.CREDIT_ROLES.
+PERSON_ROLES = {
+    "performer": ("audio post-production", "music contributor"),
+    "composer": ("audio post-production", "composer"),
+    "author": ("writing", "songwriter"),
+    "arranger": ("audio post-production", "music production"),
+    "producer": ("creative direction", "producer"),
+    "director": ("creative direction", "director"),
+    "engineer": ("audio production", "audio engineer"),
+    "mixing": ("audio production", "post production engineer"),
+    "guest": ("cast", "guest"),
+}
 
 
 def _i(tag: str) -> str:
     return f"{{{ITUNES}}}{tag}"
 
 
+def _p(tag: str) -> str:
+    return f"{{{PODCAST}}}{tag}"
+
+
+def podcast_guid(feed_url: str) -> str:
+    """The podcast:guid of the feed at ``feed_url``: a UUIDv5 of the address without its
+    scheme and trailing slashes, in the Podcast Index namespace's UUID (docs/tags/guid.md)."""
+    bare = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", feed_url).rstrip("/")
+    return str(uuid.uuid5(PODCAST_GUID_NAMESPACE, bare))
+
+
+@dataclass(frozen=True)
+class Show:
+    """What a podcast says of itself, in its channel."""
+
+    title: str
+    description: str
+    link: str
+    self_url: str
+    # The feed's address on the site's configured address: what podcast:guid is made from.
+    stable_url: str
+    artwork_url: str
+    owner_email: str
+    locked: bool
+
+
 def podcast_rss(
-    productions: Sequence[Production], store: ObjectStore, urls: Urls, *, lang: str
+    productions: Sequence[Production],
+    store: ObjectStore,
+    urls: Urls,
+    *,
+    lang: str,
+    show: Show,
 ) -> bytes:
-    """An RSS 2.0 podcast of the ``productions`` that have a downloadable file."""
-    home = urls.absolute(urls.home())
+    """An RSS 2.0 podcast (iTunes and Podcast Index namespaces) of the ``productions`` that have
+    a downloadable file."""
     rss = ET.Element("rss", {"version": "2.0"})
     channel = _sub(rss, "channel")
-    title = PODCAST_TITLE.get(lang, PODCAST_TITLE["fr"])
-    _sub(channel, "title", title)
-    _sub(channel, "link", home)
-    _sub(channel, "description", SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]))
+    _sub(channel, "title", show.title)
+    _sub(channel, "link", show.link)
+    _sub(channel, "description", show.description)
     _sub(channel, "language", lang)
-    self_url = urls.absolute(urls.podcast_feed())
-    _sub(channel, f"{{{ATOM}}}link", href=self_url, rel="self", type="application/rss+xml")
+    _sub(channel, f"{{{ATOM}}}link", href=show.self_url, rel="self", type="application/rss+xml")
     _sub(channel, "generator", PROVIDER_NAME)
+    _sub(channel, _p("guid"), podcast_guid(show.stable_url))
+    locked = _sub(channel, _p("locked"), "yes" if show.locked else "no")
+    if show.owner_email:
+        locked.set("owner", xml_text(show.owner_email))
     _sub(channel, _i("author"), PUBLISHER)
-    _sub(channel, _i("summary"), SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]))
+    _sub(channel, _i("summary"), show.description)
     _sub(channel, _i("type"), "episodic")
     _sub(channel, _i("explicit"), "false")
     # Apple's category is an attribute named "text", which _sub's own text= would take.
     ET.SubElement(channel, _i("category"), {"text": "Music"})
     owner = _sub(channel, _i("owner"))
     _sub(owner, _i("name"), PUBLISHER)
+    if show.owner_email:
+        _sub(owner, _i("email"), show.owner_email)
+    # The show's own artwork, never an episode's (cite_live.podcast_art).
+    _sub(channel, _i("image"), href=show.artwork_url)
+    image = _sub(channel, "image")
+    _sub(image, "url", show.artwork_url)
+    _sub(image, "title", show.title)
+    _sub(image, "link", show.link)
     items = [(p, d) for p in productions if (d := _download(p, store))]
     if items:
-        latest = aware(items[0][0].published_at or items[0][0].created_at)
+        latest = max(aware(p.published_at or p.created_at) for p, _ in items)
         _sub(channel, "lastBuildDate", format_datetime(latest))
-    # The channel's picture: the newest cover, as there is no podcast artwork of its own yet.
-    cover_url = next((url for p, _ in items if (url := picture_url(p, store, urls.site))), None)
-    if cover_url:
-        _sub(channel, _i("image"), href=cover_url)
-        image = _sub(channel, "image")
-        _sub(image, "url", cover_url)
-        _sub(image, "title", title)
-        _sub(image, "link", home)
     for production, (key, size) in items:
         _podcast_item(channel, production, store, urls, lang, key, size)
     return _serialize(rss)
+
+
+def episode_artwork(production: Production, store: ObjectStore, site: str) -> str | None:
+    """The address of the production's picture when Apple takes it as an episode's artwork
+    (square, 1400 to 3000 pixels a side: cite_live.podcast_art.fits); None otherwise, and the
+    show's artwork stands in for it."""
+    key = picture_key(production)
+    if not key or not podcast_art.fits(image_size(store, key)):
+        return None
+    return store.public_url(key, site)
 
 
 def _podcast_item(
@@ -365,9 +446,10 @@ def _podcast_item(
     _sub(item, "link", page_url(production, urls))
     _sub(item, "guid", production.id, isPermaLink="false")
     _sub(item, "pubDate", format_datetime(aware(production.published_at or production.created_at)))
-    description = html_paragraphs(description_of(production, lang))
-    if description:
-        _sub(item, "description", description)
+    description = html_paragraphs(description_of(production, lang)) or html_paragraphs(
+        _who_and_where(production, lang)
+    )
+    _sub(item, "description", description)
     enclosure = store.public_url(key, urls.site)
     _sub(item, "enclosure", url=enclosure, length=str(size), type="audio/mp4")
     if production.duration is not None:
@@ -375,23 +457,130 @@ def _podcast_item(
     names = list(dict.fromkeys(artist["name"] for artist in artists_of(production)))
     if names:
         _sub(item, _i("author"), ", ".join(names))
-    picture = picture_url(production, store, urls.site)
-    if picture:
-        _sub(item, _i("image"), href=picture)
+    artwork = episode_artwork(production, store, urls.site)
+    if artwork:
+        _sub(item, _i("image"), href=artwork)
     _sub(item, _i("explicit"), "false")
     _sub(item, _i("episodeType"), "full")
+    for credit in production.credits:
+        group, role = PERSON_ROLES.get(credit.role, PERSON_ROLES["performer"])
+        href = artist_url(credit.artist.slug, urls)
+        _sub(item, _p("person"), credit.artist.name, group=group, role=role, href=href)
+    if production.chapters:
+        chapters = urls.absolute(urls.chapters_json(production.slug))
+        _sub(item, _p("chapters"), url=chapters, type=CHAPTERS_TYPE)
     for tag in production.tags:
         _sub(item, "category", tag.name)
 
 
+def _podcast_response(body: bytes) -> Response:
+    return Response(body, media_type=RSS_TYPE, headers=HEADERS)
+
+
+def _episodes_query() -> Any:
+    return production_query().options(selectinload(Production.chapters))
+
+
+def _has_download() -> Any:
+    # Versions published before downloads existed have no file to enclose.
+    return Production.current_version.has(MediaVersion.download_key.is_not(None))
+
+
+def _show(ctx: Context, path: str, **fields: str) -> Show:
+    settings = ctx.settings
+    return Show(
+        self_url=ctx.urls.absolute(path),
+        stable_url=settings.stable_url + path,
+        owner_email=settings.podcast_owner_email,
+        locked=settings.podcast_locked,
+        **fields,
+    )
+
+
 @page
 def podcast_feed(ctx: Context) -> Response:
+    urls, lang = ctx.urls, ctx.lang
     where = productions_where(kind="audio")
-    # Versions published before downloads existed have no file to enclose.
-    where.append(Production.current_version.has(MediaVersion.download_key.is_not(None)))
+    where.append(_has_download())
     with ctx.services.sessions() as session:
         rows, _ = page_of_productions(
-            session, where, offset=0, limit=FEED_SIZE, query=production_query()
+            session, where, offset=0, limit=FEED_SIZE, query=_episodes_query()
         )
-        body = podcast_rss(rows, ctx.store, ctx.urls, lang=ctx.lang)
-    return Response(body, media_type=RSS_TYPE, headers=HEADERS)
+        show = _show(
+            ctx,
+            urls.podcast_feed(),
+            title=PODCAST_TITLE.get(lang, PODCAST_TITLE["fr"]),
+            description=SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]),
+            link=urls.absolute(urls.home()),
+            artwork_url=urls.absolute(urls.podcast_artwork()),
+        )
+        body = podcast_rss(rows, ctx.store, urls, lang=lang, show=show)
+    return _podcast_response(body)
+
+
+@page
+def collection_podcast(ctx: Context) -> Response:
+    """The podcast of a public collection of kind "podcast": its audio productions that have a
+    file, in the collection's order (its hidden ones left out, as everywhere)."""
+    urls, lang = ctx.urls, ctx.lang
+    slug = ctx.path_name("slug")
+    with ctx.services.sessions() as session:
+        collection = collections.public_at(session, slug) if slug else None
+        if collection is None or collection.kind != "podcast":
+            raise HTTPException(404, "There is no podcast at this address.")
+        query = _episodes_query().where(Production.kind == "audio", _has_download())
+        rows = collections.shown_items(session, collection.id, query)[:FEED_SIZE]
+        title = collection_title(collection, lang)
+        cover = collection.cover_key
+        artwork = (
+            ctx.store.public_url(cover, urls.site)
+            if cover and podcast_art.fits(image_size(ctx.store, cover))
+            else urls.absolute(urls.podcast_artwork())
+        )
+        show = _show(
+            ctx,
+            urls.collection_podcast(collection.slug),
+            title=title,
+            description=excerpt(collection_description(collection, lang), SUMMARY_LENGTH) or title,
+            link=collection_page_url(collection, urls),
+            artwork_url=artwork,
+        )
+        body = podcast_rss(rows, ctx.store, urls, lang=lang, show=show)
+    return _podcast_response(body)
+
+
+@page
+def podcast_artwork(ctx: Context) -> Response:
+    """The podcasts' artwork (cite_live.podcast_art), a JPEG made once per process."""
+    body = podcast_art.artwork(ctx.settings.podcast_artwork)
+    return Response(
+        body,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "public, max-age=86400", **CORS},
+    )
+
+
+@page
+def chapters_json(ctx: Context) -> Response:
+    """A listed production's setlist as JSON chapters (Podcast Index, version 1.2), which its
+    podcast episode points at; no other production's, to anyone: the podcasts list no other."""
+    slug = ctx.path_name("slug")
+    with ctx.services.sessions() as session:
+        production = production_at(session, slug, _episodes_query()) if slug else None
+        if production is None or not is_listed(production):
+            raise HTTPException(404, "There is no production at this address.")
+        body = {
+            "version": "1.2.0",
+            "title": title_of(production, ctx.lang),
+            "author": ", ".join(a["name"] for a in artists_of(production)),
+            "podcastName": PROVIDER_NAME,
+            "chapters": [
+                {"startTime": round(c.start, 3), "title": c.title}
+                for c in sorted(production.chapters, key=lambda c: c.start)
+            ],
+        }
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        media_type=CHAPTERS_TYPE,
+        headers=HEADERS,
+    )

@@ -27,6 +27,7 @@ PATHS: Mapping[str, str] = {
     "artist_feed": "/artists/{slug}/feed.atom",
     "production": "/productions/{slug}",
     "chapters": "/productions/{slug}/chapters.vtt",
+    "chapters_json": "/productions/{slug}/chapters.json",
     "production_download": "/productions/{slug}/download",
     "player_config": "/productions/{slug}/player.json",
     "venues": "/venues",
@@ -37,6 +38,7 @@ PATHS: Mapping[str, str] = {
     "collections": "/collections",
     "collection_page": "/collections/{slug}",
     "collection_feed": "/collections/{slug}/feed.atom",
+    "collection_podcast": "/collections/{slug}/podcast.rss",
     "set_language": "/lang/{code}",
     # Accounts.
     "login": "/login",
@@ -72,6 +74,7 @@ PATHS: Mapping[str, str] = {
     # Partners: feeds, embeds, oEmbed.
     "site_feed": "/feed.atom",
     "podcast_feed": "/podcast.rss",
+    "podcast_artwork": "/podcast.jpg",
     "embed": "/embed/{production_id}",
     "embed_collection": "/embed/collections/{collection_id}",
     "oembed": "/oembed",
@@ -182,6 +185,10 @@ class Urls:
     def chapters(self, slug: str) -> str:
         return path("chapters", slug=slug)
 
+    def chapters_json(self, slug: str) -> str:
+        """The setlist as the podcasts' JSON chapters (cite_live.web.feeds)."""
+        return path("chapters_json", slug=slug)
+
     def production_download(self, slug: str) -> str:
         """The production's file, as an attachment (when its artist allows downloads)."""
         return path("production_download", slug=slug)
@@ -213,6 +220,10 @@ class Urls:
 
     def collection_feed(self, slug: str) -> str:
         return path("collection_feed", slug=slug)
+
+    def collection_podcast(self, slug: str) -> str:
+        """The podcast of a collection of kind podcast."""
+        return path("collection_podcast", slug=slug)
 
     def set_language(self, code: str, next: str | None = None) -> str:
         return with_query(path("set_language", code=code), {"next": next})
@@ -319,6 +330,9 @@ class Urls:
 
     def podcast_feed(self) -> str:
         return path("podcast_feed")
+
+    def podcast_artwork(self) -> str:
+        return path("podcast_artwork")
 
     def embed(self, address: str, **query: Any) -> str:
         """The iframe player of the production at ``address`` (its id, or its secret name)."""
