@@ -136,16 +136,23 @@ def build_world(services: Services, app: Any) -> World:
             production = session.get(Production, production_id)
             assert production is not None
             world.slugs[name] = production.slug
-        for state in ("public", "draft"):
+        # Albums, and podcast series (which have a podcast of their own), public and draft.
+        for kind, state in (("album", "public"), ("album", "draft"), ("podcast", "public"),
+                            ("podcast", "draft")):  # fmt: skip
+            name = state if kind == "album" else f"{kind}-{state}"
             collection = Collection(
-                title=f"Collection {state}", slug=f"collection-{state}", state=state, owner_id=owner
+                title=f"Collection {name}",
+                slug=f"collection-{name}",
+                kind=kind,
+                state=state,
+                owner_id=owner,
             )
             session.add(collection)
             session.flush()
             session.add(
                 CollectionItem(collection_id=collection.id, production_id=world.ids["public"])
             )
-            world.collections[state] = collection.id
+            world.collections[name] = collection.id
     for name in ("private", "public"):
         world.keys[name] = f"productions/{world.ids[name]}/j1/a128/seg_00001.m4s"
     # Their artist lets listeners save these three (CC BY 4.0): only a private one stays closed.
@@ -339,6 +346,7 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/lang/{code}", "", "/lang/en",                                303, 303, 303, 303),
     row("GET", "/feed.atom", "", "/feed.atom",                                200, 200, 200, 200),
     row("GET", "/podcast.rss", "", "/podcast.rss",                            200, 200, 200, 200),
+    row("GET", "/podcast.jpg", "", "/podcast.jpg",                            200, 200, 200, 200),
     row("GET", "/partners", "", "/partners",                                  200, 200, 200, 200),
     row("GET", "/api/v1/openapi.json", "", "/api/v1/openapi.json",            200, 200, 200, 200),
     row("GET", "/api/v1/productions", "", "/api/v1/productions",              200, 200, 200, 200),
@@ -355,6 +363,16 @@ MATRIX: tuple[Row, ...] = (
         lambda w, s: f"/productions/{w.slugs['unlisted']}/chapters.vtt",     200, 200, 200, 200),
     row("GET", "/productions/{slug}/chapters.vtt", "public",
         lambda w, s: f"/productions/{w.slugs['public']}/chapters.vtt",       200, 200, 200, 200),
+    # Its setlist as the podcasts' JSON chapters: only a listed production's, as the podcasts
+    # list no other, whoever asks.
+    row("GET", "/productions/{slug}/chapters.json", "private",
+        lambda w, s: f"/productions/{w.slugs['private']}/chapters.json",     404, 404, 404, 404),
+    row("GET", "/productions/{slug}/chapters.json", "unlisted",
+        lambda w, s: f"/productions/{w.slugs['unlisted']}/chapters.json",    404, 404, 404, 404),
+    row("GET", "/productions/{slug}/chapters.json", "failed",
+        lambda w, s: f"/productions/{w.slugs['failed']}/chapters.json",      404, 404, 404, 404),
+    row("GET", "/productions/{slug}/chapters.json", "public",
+        lambda w, s: f"/productions/{w.slugs['public']}/chapters.json",      200, 200, 200, 200),
     # Its file, where its artist allows it: never a private production's, not even to its owner.
     row("GET", "/productions/{slug}/download", "private",
         lambda w, s: f"/productions/{w.slugs['private']}/download",          404, 404, 404, 404),
@@ -426,6 +444,14 @@ MATRIX: tuple[Row, ...] = (
         "/collections/collection-public/feed.atom",                          200, 200, 200, 200),
     row("GET", "/collections/{slug}/feed.atom", "draft",
         "/collections/collection-draft/feed.atom",                           404, 404, 404, 404),
+    # A podcast series' podcast: a public one's to everyone; a draft's, or a collection of
+    # another kind's, to nobody.
+    row("GET", "/collections/{slug}/podcast.rss", "public podcast series",
+        "/collections/collection-podcast-public/podcast.rss",                200, 200, 200, 200),
+    row("GET", "/collections/{slug}/podcast.rss", "draft podcast series",
+        "/collections/collection-podcast-draft/podcast.rss",                 404, 404, 404, 404),
+    row("GET", "/collections/{slug}/podcast.rss", "public album",
+        "/collections/collection-public/podcast.rss",                        404, 404, 404, 404),
     row("GET", "/embed/collections/{collection_id}", "public",
         collection("/embed/collections/{id}", "public"),                     200, 200, 200, 200),
     row("GET", "/embed/collections/{collection_id}", "draft",

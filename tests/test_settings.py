@@ -2,6 +2,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from cite_live.settings import DEFAULT_CONFIG, KEYS, LimitSettings, SettingsError, load_settings
 from transcoder import Limits
@@ -196,3 +197,48 @@ def test_an_empty_key_or_name_keeps_its_default(tmp_path: Path) -> None:
 def test_a_missing_configuration_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"^Cannot read the configuration file .*missing"):
         load_settings({"CITE_LIVE_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+def test_the_podcasts_owner_is_written_to_at_their_own_address_else_the_contact() -> None:
+    assert load_settings({}).podcast_owner_email == ""
+    contact = {"CITE_LIVE_SITE_CONTACT": "Cité Live <contact@live.example>"}
+    assert load_settings(contact).podcast_owner_email == "contact@live.example"
+    own = {**contact, "CITE_LIVE_PODCAST_OWNER_EMAIL": "podcast@live.example"}
+    assert load_settings(own).podcast_owner_email == "podcast@live.example"
+    with pytest.raises(SettingsError, match=r"^CITE_LIVE_PODCAST_OWNER_EMAIL: podcast.owner_email"):
+        load_settings({"CITE_LIVE_PODCAST_OWNER_EMAIL": "Cité <podcast@live.example>"})
+    assert load_settings({}).podcast_locked is True
+    assert load_settings({"CITE_LIVE_PODCAST_LOCKED": "false"}).podcast_locked is False
+
+
+@pytest.mark.parametrize(
+    ("size", "image_format", "message"),
+    [
+        ((1400, 1400), "GIF", "must be a JPEG or PNG image"),
+        ((1000, 1000), "PNG", "must be square, 1400 to 3000 pixels a side; .* is 1000×1000"),
+        ((3001, 3001), "JPEG", "must be square, .* is 3001×3001"),
+        ((1600, 1400), "JPEG", "must be square, .* is 1600×1400"),
+    ],
+)
+def test_podcast_artwork_that_apple_would_refuse_is_refused_at_start(
+    tmp_path: Path, size: tuple[int, int], image_format: str, message: str
+) -> None:
+    """Apple Podcasts' artwork requirements: square, 1400 to 3000 pixels, JPEG or PNG."""
+    path = tmp_path / f"art.{image_format.lower()}"
+    Image.new("RGB", size, (10, 20, 30)).save(path, image_format)
+    with pytest.raises(
+        SettingsError, match=f"^CITE_LIVE_PODCAST_ARTWORK: podcast.artwork {message}"
+    ):
+        load_settings({"CITE_LIVE_PODCAST_ARTWORK": str(path)})
+
+
+def test_podcast_artwork_is_found_in_the_data_dir_unless_absolute(tmp_path: Path) -> None:
+    Image.new("RGB", (1400, 1400), (10, 20, 30)).save(tmp_path / "art.jpg", "JPEG")
+    settings = load_settings(
+        {"CITE_LIVE_DATA_DIR": str(tmp_path), "CITE_LIVE_PODCAST_ARTWORK": "art.jpg"}
+    )
+    assert settings.podcast_artwork == tmp_path / "art.jpg"
+    with pytest.raises(SettingsError, match="which does not exist"):
+        load_settings(
+            {"CITE_LIVE_DATA_DIR": str(tmp_path / "x"), "CITE_LIVE_PODCAST_ARTWORK": "art.jpg"}
+        )
