@@ -1,4 +1,6 @@
-"""Feeds: Atom for the site and for each artist, and a podcast (RSS 2.0 + iTunes) of the audio.
+"""Feeds: Atom for the site, each artist and each collection; podcasts (RSS 2.0 with the iTunes
+and Podcast Index namespaces) of the site's audio and of each podcast series, with their artwork
+(cite_live.podcast_art) and their episodes' setlists as JSON chapters.
 
 They are built as ElementTree elements and serialized by it, so every title, name and tag is
 text whatever characters it holds. Characters XML 1.0 cannot carry at all (most control
@@ -39,6 +41,7 @@ from cite_live.catalogue import is_listed, picture_key, production_at, productio
 from cite_live.collection_view import description_of as collection_description
 from cite_live.collection_view import page_url as collection_page_url
 from cite_live.collection_view import title_of as collection_title
+from cite_live.i18n import N_
 from cite_live.listing import artist_productions, page_of_productions, productions_where
 from cite_live.metadata import PROVIDER_NAME, excerpt, image_size, stored_size
 from cite_live.models import MediaVersion, Production, aware
@@ -328,6 +331,8 @@ def collection_feed(ctx: Context) -> Response:
 # The Podcast Index namespace's own UUID, which podcast:guid is made in (docs/tags/guid.md).
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 CHAPTERS_TYPE = "application/json+chapters"
+NO_PODCAST = N_("There is no podcast at this address.")
+NO_PRODUCTION = N_("There is no production at this address.")
 # A credit's role as the Podcast Taxonomy Project names it (podcast:person's group and role,
 # docs/tags/person.md, taxonomy.json), for every role of vocabulary.CREDIT_ROLES.
 PERSON_ROLES = {
@@ -527,7 +532,7 @@ def collection_podcast(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
         collection = collections.public_at(session, slug) if slug else None
         if collection is None or collection.kind != "podcast":
-            raise HTTPException(404, "There is no podcast at this address.")
+            raise ctx.not_found(NO_PODCAST)
         query = _episodes_query().where(Production.kind == "audio", _has_download())
         rows = collections.shown_items(session, collection.id, query)[:FEED_SIZE]
         title = collection_title(collection, lang)
@@ -568,7 +573,7 @@ def chapters_json(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
         production = production_at(session, slug, _episodes_query()) if slug else None
         if production is None or not is_listed(production):
-            raise HTTPException(404, "There is no production at this address.")
+            raise ctx.not_found(NO_PRODUCTION)
         body = {
             "version": "1.2.0",
             "title": title_of(production, ctx.lang),
