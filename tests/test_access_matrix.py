@@ -338,6 +338,8 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/artists/{slug}", "", "/artists/elodie-faure",                200, 200, 200, 200),
     row("GET", "/artists/{slug}/feed.atom", "", "/artists/elodie-faure/feed.atom",
                                                                               200, 200, 200, 200),
+    row("GET", "/artists/{slug}/podcast.rss", "", "/artists/elodie-faure/podcast.rss",
+                                                                              200, 200, 200, 200),
     row("GET", "/venues", "", "/venues",                                      200, 200, 200, 200),
     row("GET", "/venues/{slug}", "", "/venues/nowhere",                       404, 404, 404, 404),
     row("GET", "/tags", "", "/tags",                                          200, 200, 200, 200),

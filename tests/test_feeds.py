@@ -414,7 +414,20 @@ def test_podcasts_on_a_live_server_parse_clean_and_speak_the_podcast_index_names
     hidden = publish_fake(services, "Caché", download=True, visibility="unlisted")
     make_collection(services, [plain, hidden, episode], cover=(2000, 2000))
     with serving(services) as url, httpx.Client(base_url=url) as http:
-        for path in ("/podcast.rss", "/collections/saison/podcast.rss"):
+        for path in (
+            "/feed.atom",
+            "/artists/elodie-faure/feed.atom",
+            "/collections/saison/feed.atom",
+        ):
+            atom_feed = feedparser.parse(http.get(path).content)
+            assert not atom_feed.bozo and atom_feed.version == "atom10", path
+            assert all(entry.summary for entry in atom_feed.entries), path
+        podcasts = (
+            "/podcast.rss",
+            "/artists/elodie-faure/podcast.rss",
+            "/collections/saison/podcast.rss",
+        )
+        for path in podcasts:
             body = http.get(path).content
             parsed = feedparser.parse(body)
             assert not parsed.bozo, (path, parsed.get("bozo_exception"))
@@ -459,10 +472,14 @@ def test_podcasts_on_a_live_server_parse_clean_and_speak_the_podcast_index_names
                 {"startTime": 0.0, "title": "Ouverture"},
                 {"startTime": 75.25, "title": "Deuxième"},
             ]
-        site = ET.fromstring(http.get("/podcast.rss").content)
+        guids = {
+            ET.fromstring(http.get(path).content).findtext(f"channel/{PODCAST}guid")
+            for path in podcasts
+        }
         series = ET.fromstring(http.get("/collections/saison/podcast.rss").content)
+        assert http.get("/artists/nobody/podcast.rss").status_code == 404
     # Each podcast is one of its own for the directories.
-    assert site.findtext(f"channel/{PODCAST}guid") != series.findtext(f"channel/{PODCAST}guid")
+    assert len(guids) == len(podcasts)
     assert series.findtext("channel/title") == "Série saison"
     # The series' cover fits Apple's rules: it is the series' artwork.
     series_art = series.find(f"channel/{ITUNES}image")

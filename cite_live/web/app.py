@@ -103,6 +103,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         route("artists", catalogue.artists_index),
         route("artist", catalogue.artist_page),
         route("artist_feed", feeds.artist_feed),
+        route("artist_podcast", feeds.artist_podcast),
         route("production", catalogue.production_page),
         route("chapters", catalogue.chapters_vtt),
         route("chapters_json", feeds.chapters_json),

@@ -42,9 +42,14 @@ from cite_live.collection_view import description_of as collection_description
 from cite_live.collection_view import page_url as collection_page_url
 from cite_live.collection_view import title_of as collection_title
 from cite_live.i18n import N_
-from cite_live.listing import artist_productions, page_of_productions, productions_where
+from cite_live.listing import (
+    artist_productions,
+    by_slug,
+    page_of_productions,
+    productions_where,
+)
 from cite_live.metadata import PROVIDER_NAME, excerpt, image_size, stored_size
-from cite_live.models import MediaVersion, Production, aware
+from cite_live.models import Artist, MediaVersion, Production, aware
 from cite_live.presenter import (
     artist_url,
     artists_of,
@@ -517,6 +522,32 @@ def podcast_feed(ctx: Context) -> Response:
             title=PODCAST_TITLE.get(lang, PODCAST_TITLE["fr"]),
             description=SITE_SUBTITLE.get(lang, SITE_SUBTITLE["fr"]),
             link=urls.absolute(urls.home()),
+            artwork_url=urls.absolute(urls.podcast_artwork()),
+        )
+        body = podcast_rss(rows, ctx.store, urls, lang=lang, show=show)
+    return _podcast_response(body)
+
+
+@page
+def artist_podcast(ctx: Context) -> Response:
+    """The podcast of an artist's audio productions that have a file, newest first."""
+    urls, lang = ctx.urls, ctx.lang
+    with ctx.services.sessions() as session:
+        artist = by_slug(session, Artist, ctx.path_name("slug"))
+        if artist is None:
+            raise HTTPException(404, "There is no artist with this name.")
+        where = productions_where(artist=artist.slug, kind="audio")
+        where.append(_has_download())
+        rows, _ = page_of_productions(
+            session, where, offset=0, limit=FEED_SIZE, query=_episodes_query()
+        )
+        show = _show(
+            ctx,
+            urls.artist_podcast(artist.slug),
+            title=f"{artist.name} — {PROVIDER_NAME}",
+            description=excerpt(artist.bio, SUMMARY_LENGTH) or artist.name,
+            link=artist_url(artist.slug, urls),
+            # An artist's photo is smaller than Apple's artwork (cite_live.covers.PHOTO_BOX).
             artwork_url=urls.absolute(urls.podcast_artwork()),
         )
         body = podcast_rss(rows, ctx.store, urls, lang=lang, show=show)

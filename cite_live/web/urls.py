@@ -25,6 +25,7 @@ PATHS: Mapping[str, str] = {
     "artists": "/artists",
     "artist": "/artists/{slug}",
     "artist_feed": "/artists/{slug}/feed.atom",
+    "artist_podcast": "/artists/{slug}/podcast.rss",
     "production": "/productions/{slug}",
     "chapters": "/productions/{slug}/chapters.vtt",
     "chapters_json": "/productions/{slug}/chapters.json",
@@ -177,6 +178,10 @@ class Urls:
 
     def artist_feed(self, slug: str) -> str:
         return path("artist_feed", slug=slug)
+
+    def artist_podcast(self, slug: str) -> str:
+        """The podcast of an artist's audio productions."""
+        return path("artist_podcast", slug=slug)
 
     def production(self, slug: str, **query: Any) -> str:
         """A production's page (``t=`` starts the player there)."""
