@@ -609,7 +609,6 @@ def chapters_json(ctx: Context) -> Response:
             "version": "1.2.0",
             "title": title_of(production, ctx.lang),
             "author": ", ".join(a["name"] for a in artists_of(production)),
-            "podcastName": PROVIDER_NAME,
             "chapters": [
                 {"startTime": round(c.start, 3), "title": c.title}
                 for c in sorted(production.chapters, key=lambda c: c.start)
