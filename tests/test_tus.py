@@ -309,6 +309,20 @@ def test_an_offset_mismatch_is_409_and_changes_nothing(tus: Tus) -> None:
     assert tus.head(url).headers["Upload-Offset"] == "10"
 
 
+def test_an_offset_mismatch_is_409_even_when_the_chunk_would_also_overflow(tus: Tus) -> None:
+    # The wrong offset is what the client must correct first (tus 1.0: "MUST respond with the
+    # 409 Conflict status"): told 413, it would shorten a chunk that starts at the wrong place.
+    url = tus.new(10)
+    assert tus.patch(url, 0, b"a" * 4).status_code == 204
+    for offset, size in ((0, 11), (2, 9), (8, 3), (11, 1), (10**18, 1)):
+        response = tus.patch(url, offset, b"b" * size)
+        assert response.status_code == 409, (offset, size, response.text)
+        assert response.headers["Upload-Offset"] == "4"
+    # At the right offset, a chunk too long is still refused as such.
+    assert tus.patch(url, 4, b"b" * 7).status_code == 413
+    assert tus.head(url).headers["Upload-Offset"] == "4"
+
+
 def test_a_chunk_without_the_tus_content_type_is_415(tus: Tus) -> None:
     url = tus.new(100)
     response = tus.patch(url, 0, b"abc", **{"Content-Type": "application/octet-stream"})
