@@ -197,7 +197,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
         Middleware(SecurityHeadersMiddleware),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
-        Middleware(LocaleMiddleware),
+        # English for the JSON answers of a client that asks for no language.
+        Middleware(LocaleMiddleware, english_paths=JSON_PATHS),
         # Inside the locale, so that its refusals are in the visitor's language.
         Middleware(AuthMiddleware),
     ]
