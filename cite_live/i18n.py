@@ -1,8 +1,8 @@
 """The visitor's language: negotiation, Babel catalogues and the gettext of Python code.
 
 French is the default. A request's language comes from ``?lang=``, then the ``lang`` cookie (set
-by ``/lang/{code}``), then ``Accept-Language``. The JSON API, media and oEmbed speak English to a
-client that asks for none of these (a script, curl): French is the site's default, not theirs.
+by ``/lang/{code}``), then ``Accept-Language``. The JSON API speaks English to a client that asks
+for none of these (a script, curl): French is the site's default, not the API's.
 The catalogues are the ``.po`` files under ``cite_live/locale/``, compiled in memory once per
 process: no ``.mo`` file is kept anywhere.
 """
