@@ -1,8 +1,10 @@
 """The visitor's language: negotiation, Babel catalogues and the gettext of Python code.
 
 French is the default. A request's language comes from ``?lang=``, then the ``lang`` cookie (set
-by ``/lang/{code}``), then ``Accept-Language``. The catalogues are the ``.po`` files under
-``cite_live/locale/``, compiled in memory once per process: no ``.mo`` file is kept anywhere.
+by ``/lang/{code}``), then ``Accept-Language``. The JSON API speaks English to a client that asks
+for none of these (a script, curl): French is the site's default, not the API's.
+The catalogues are the ``.po`` files under ``cite_live/locale/``, compiled in memory once per
+process: no ``.mo`` file is kept anywhere.
 """
 
 from __future__ import annotations
@@ -107,11 +109,16 @@ def parse_accept_language(header: str) -> str | None:
     return min(choices)[2] if choices else None
 
 
-def negotiate(query_lang: str | None, cookie_lang: str | None, accept_language: str) -> str:
+def negotiate(
+    query_lang: str | None,
+    cookie_lang: str | None,
+    accept_language: str,
+    default: str = DEFAULT_LANGUAGE,
+) -> str:
     for candidate in (query_lang, cookie_lang):
         if candidate in LANGUAGES:
             return candidate
-    return parse_accept_language(accept_language) or DEFAULT_LANGUAGE
+    return parse_accept_language(accept_language) or default
 
 
 class LocaleMiddleware:
@@ -120,10 +127,13 @@ class LocaleMiddleware:
     HTML answers say which language they are in and that it depends on the cookie and the
     Accept-Language header, so that shared caches keep one copy per language. Other answers
     (media segments, JSON) are left alone: a Vary header would only split their cache.
+
+    Under ``english_paths`` (the JSON API's) a request that asks for no language gets English.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, english_paths: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.english_paths = english_paths
         load_all()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -131,10 +141,12 @@ class LocaleMiddleware:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
+        english = bool(self.english_paths) and scope["path"].startswith(self.english_paths)
         lang = negotiate(
             connection.query_params.get("lang"),
             connection.cookies.get(COOKIE),
             connection.headers.get("accept-language", ""),
+            "en" if english else DEFAULT_LANGUAGE,
         )
         # The same dict that request.state reads, and that the error handlers outside this
         # middleware see too.

@@ -25,6 +25,9 @@ MAX_INT = 2**31 - 1
 # Slugs and the other names a path carries are columns of at most 200 characters.
 MAX_NAME = 200
 BAD_NUMBER = N_("The parameter %(name)s must be a whole number from %(low)s to %(high)s.")
+OUT_OF_RANGE = N_("The parameter %(name)s is out of range: it must be from %(low)s to %(high)s.")
+# The digits of MAX_INT: a number spelled in more (but for leading zeros) is larger.
+_MAX_DIGITS = len(str(MAX_INT))
 
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 # A production's public id (models.new_public_id), at most as long as its column.
@@ -45,15 +48,22 @@ def whole_number(
 ) -> int | None:
     """``value`` as a whole number from ``low`` to ``high``; None when it is absent or empty.
 
-    Anything else is a 400 whose sentence names ``name``, in ``lang`` (the API speaks English).
+    Anything else is a 400 whose sentence names ``name`` and says why, in ``lang``: not a
+    whole number ("x", "-1", "1.5"), or one out of range ("0", "100001"), bounds given.
     """
     if value is None or value == "":
         return None
-    number = digits(value)
-    if number is None or not low <= number <= high:
-        message = i18n.gettext(BAD_NUMBER, lang) % {"name": name, "low": low, "high": high}
-        raise HTTPException(400, message)
-    return number
+    if not _DIGITS.fullmatch(value):
+        reason = BAD_NUMBER
+    else:
+        significant = value.lstrip("0")
+        # Never int() of thousands of digits (Python refuses them, slowly): they are too many.
+        number = int(value) if len(significant) <= _MAX_DIGITS else None
+        if number is not None and low <= number <= high:
+            return number
+        reason = OUT_OF_RANGE
+    message = i18n.gettext(reason, lang) % {"name": name, "low": low, "high": high}
+    raise HTTPException(400, message)
 
 
 def row_id(value: str) -> int | None:

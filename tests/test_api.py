@@ -325,6 +325,73 @@ def test_invalid_filters_are_400_naming_the_parameter(
     assert response.headers["access-control-allow-origin"] == "*"
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "reason"),
+    [
+        # The account's own list (as /studio): its pages stop at LIST_MAX_PAGE.
+        ("/api/v1/me/productions", "100001", "is out of range: it must be from 1 to 100000."),
+        ("/api/v1/me/productions", "0", "is out of range: it must be from 1 to 100000."),
+        ("/api/v1/me/productions", "2x", "must be a whole number from 1 to 100000."),
+        # The catalogue's lists: at API_MAX_PAGE.
+        ("/api/v1/productions", "1000001", "is out of range: it must be from 1 to 1000000."),
+        (
+            "/api/v1/artists",
+            "99999999999999999999",
+            "is out of range: it must be from 1 to 1000000.",
+        ),
+        ("/api/v1/artists", "0" * 40 + "1000001", "is out of range: it must be from 1 to 1000000."),
+        ("/api/v1/productions", "-1", "must be a whole number from 1 to 1000000."),
+        ("/api/v1/productions", "1.5", "must be a whole number from 1 to 1000000."),
+        ("/api/v1/productions", "\u0663", "must be a whole number from 1 to 1000000."),
+    ],
+)
+def test_a_refused_page_says_why_in_english_unless_asked_otherwise(
+    client: TestClient, services: Services, path: str, value: str, reason: str
+) -> None:
+    # A script sends no Accept-Language: /api/v1/me/productions?page=100001 answered it in
+    # French that the page "must be a whole number", which 100001 is.
+    make_user(services, "artiste@example.org")
+    token = {"Authorization": f"Bearer {token_for(services, 'artiste@example.org')}"}
+    response = client.get(path, params={"page": value}, headers=token)
+    assert response.status_code == 400
+    assert response.json() == {"error": f"The parameter page {reason}", "status": 400}
+
+
+def test_the_account_api_speaks_the_language_the_client_asks_for(
+    client: TestClient, services: Services
+) -> None:
+    make_user(services, "artiste@example.org")
+    token = {"Authorization": f"Bearer {token_for(services, 'artiste@example.org')}"}
+    french = "Le paramètre page est hors limites : il doit être compris entre 1 et 100000."
+    for asked in ({"Accept-Language": "fr-FR,fr;q=0.9"}, {"Accept-Language": "de, fr;q=0.5"}):
+        response = client.get("/api/v1/me/productions?page=100001", headers={**token, **asked})
+        assert response.json()["error"] == french
+    assert client.get("/api/v1/me/productions?page=100001&lang=fr", headers=token).json() == {
+        "error": french,
+        "status": 400,
+    }
+    client.cookies.set("lang", "fr")
+    response = client.get("/api/v1/me/productions?page=100001", headers=token)
+    assert response.json()["error"] == french
+    client.cookies.clear()
+    # A language we do not have is no language asked for.
+    response = client.get(
+        "/api/v1/me/productions?page=100001", headers={**token, "Accept-Language": "de"}
+    )
+    assert response.json()["error"].startswith("The parameter page is out of range")
+
+
+def test_the_site_pages_keep_french_as_their_default(client: TestClient) -> None:
+    # English is the API's default only: a page of the site still speaks French to a visitor
+    # whose browser names no language, and says the true reason too.
+    response = client.get("/artists?page=100001")
+    assert response.status_code == 400
+    assert "text/html" in response.headers["content-type"]
+    assert '<html lang="fr">' in response.text
+    assert "hors limites" in response.text and "100000" in response.text
+    assert '<html lang="en">' in client.get("/artists?page=x&lang=en").text
+
+
 def test_pages_link_forward_and_back_keeping_the_filters(
     client: TestClient, services: Services
 ) -> None:

@@ -270,3 +270,15 @@ def test_a_partner_fetches_oembed_from_the_real_server(
     assert response.headers["access-control-allow-origin"] == "*"
     assert response.headers["content-type"] == "application/json"
     assert only_iframe(response.json()["html"])["src"].startswith(f"{live_server.url}/embed/")
+
+
+def test_the_title_is_in_the_catalogue_language_unless_the_consumer_asks(
+    client: TestClient, services: Services
+) -> None:
+    # Only the JSON API turns to English for a client that names no language: a partner's
+    # server asking for an embed names none, and gets the title the page shows by default.
+    publish_fake(services, "Nuit électro", title_en="Electro night")
+    url = f"{SITE}/productions/nuit-electro"
+    assert oembed(client, url).json()["title"] == "Nuit électro"
+    english = client.get("/oembed", params={"url": url}, headers={"Accept-Language": "en"})
+    assert english.json()["title"] == "Electro night"

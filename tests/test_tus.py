@@ -309,6 +309,20 @@ def test_an_offset_mismatch_is_409_and_changes_nothing(tus: Tus) -> None:
     assert tus.head(url).headers["Upload-Offset"] == "10"
 
 
+def test_an_offset_mismatch_is_409_even_when_the_chunk_would_also_overflow(tus: Tus) -> None:
+    # The wrong offset is what the client must correct first (tus 1.0: "MUST respond with the
+    # 409 Conflict status"): told 413, it would shorten a chunk that starts at the wrong place.
+    url = tus.new(10)
+    assert tus.patch(url, 0, b"a" * 4).status_code == 204
+    for offset, size in ((0, 11), (2, 9), (8, 3), (11, 1), (10**18, 1)):
+        response = tus.patch(url, offset, b"b" * size)
+        assert response.status_code == 409, (offset, size, response.text)
+        assert response.headers["Upload-Offset"] == "4"
+    # At the right offset, a chunk too long is still refused as such.
+    assert tus.patch(url, 4, b"b" * 7).status_code == 413
+    assert tus.head(url).headers["Upload-Offset"] == "4"
+
+
 def test_a_chunk_without_the_tus_content_type_is_415(tus: Tus) -> None:
     url = tus.new(100)
     response = tus.patch(url, 0, b"abc", **{"Content-Type": "application/octet-stream"})
@@ -461,9 +475,8 @@ def test_an_upload_larger_than_the_limit_is_413(tmp_path: Path) -> None:
             assert tus.create(2048).status_code == 201
             refused = tus.create(2049, filename="big.mov")
             assert refused.status_code == 413
-            assert refused.text.strip() == (
-                "Ce fichier dépasse les 2 Ko qu’un envoi peut atteindre."
-            )
+            # In English to a client that names no language (tuspy), as the rest of the API.
+            assert refused.text.strip() == "This file is larger than the 2 KB an upload may be."
     finally:
         opened.close()
 
@@ -475,12 +488,13 @@ def test_an_upload_over_the_quota_is_413_with_a_sentence(tus: Tus, services: Ser
     assert tus.create(30 * 1024**2).status_code == 201
     refused = tus.create(25 * 1024**2)
     assert refused.status_code == 413
-    assert refused.text.strip() == "Cet envoi dépasserait votre quota de stockage de 50 Mo."
-    english = tus.client.post(
+    assert refused.text.strip() == "This upload would exceed your 50 MB storage quota."
+    # The studio's uploader, in a French browser.
+    french = tus.client.post(
         "/api/v1/uploads/",
-        headers={**tus.auth, "Upload-Length": str(25 * 1024**2), "Accept-Language": "en"},
+        headers={**tus.auth, "Upload-Length": str(25 * 1024**2), "Accept-Language": "fr-FR"},
     )
-    assert english.text.strip() == "This upload would exceed your 50 MB storage quota."
+    assert french.text.strip() == "Cet envoi dépasserait votre quota de stockage de 50 Mo."
     assert tus.create(20 * 1024**2).status_code == 201
 
 

@@ -46,7 +46,7 @@ from cite_live.web.compression import CompressionMiddleware
 from cite_live.web.errors import JSON_PATHS, error_answer
 from cite_live.web.static import StaticFiles
 from cite_live.web.templating import make_templates
-from cite_live.web.urls import PATHS
+from cite_live.web.urls import API_PREFIX, PATHS
 
 log = logging.getLogger("cite_live.web.app")
 SERVER_ERROR = "Something went wrong on our side."
@@ -201,7 +201,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
         Middleware(SecurityHeadersMiddleware),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
-        Middleware(LocaleMiddleware),
+        # The API speaks English to a client that asks for no language; oEmbed's titles stay
+        # in the catalogue's language, as its pages'.
+        Middleware(LocaleMiddleware, english_paths=(API_PREFIX,)),
         # Inside the locale, so that its refusals are in the visitor's language.
         Middleware(AuthMiddleware),
     ]

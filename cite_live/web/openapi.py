@@ -14,6 +14,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from cite_live.auth import COOKIE
+from cite_live.params import MAX_INT
 from cite_live.play_stats import DEFAULT_RANGE, RANGES, SOURCE_KINDS
 from cite_live.vocabulary import (
     COLLECTION_KINDS,
@@ -395,6 +396,8 @@ def _query(name: str, description: str, schema: dict[str, Any] | None = None) ->
 
 
 PAGE_URL = {"type": "string", "minLength": 1, "maxLength": OEMBED_MAX_URL_LENGTH}
+# What params.whole_number reads: a size larger than any integer column is refused too.
+PIXELS = {"type": "integer", "minimum": 1, "maximum": MAX_INT}
 
 
 def _page(maximum: int) -> dict[str, Any]:
@@ -421,7 +424,10 @@ def _json(schema: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
-BAD_PARAMETER = "A parameter is not valid."
+BAD_PARAMETER = (
+    "A parameter is not valid: the error names it and says why (not a whole number, out of "
+    "range, too long, not one of the values listed); the bounds are those stated here."
+)
 REFUSED_TOKEN = "The Bearer token is not valid, or it has been revoked."  # noqa: S105 - a message, not a secret
 
 SECURITY_SCHEMES = {
@@ -505,7 +511,8 @@ def document(server_url: str) -> dict[str, Any]:
                 "any origin (CORS); the signed-in account's own list does not. Sign in with a "
                 "session or an Authorization: Bearer token (cite-live token create EMAIL). Uploads "
                 f"use the tus 1.0 protocol at {PATHS['api_uploads']}, and the player reports "
-                f"plays to {PATHS['api_plays']}, both outside this document."
+                f"plays to {PATHS['api_plays']}, both outside this document. Errors are "
+                "the Error object, in English to a client that asks for no language."
             ),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
@@ -621,10 +628,8 @@ def document(server_url: str) -> dict[str, Any]:
                         "required": True,
                     },
                     _query("format", "json (xml is not offered).", {"enum": ["json", "xml"]}),
-                    _query("maxwidth", "Largest width wanted.", {"type": "integer", "minimum": 1}),
-                    _query(
-                        "maxheight", "Largest height wanted.", {"type": "integer", "minimum": 1}
-                    ),
+                    _query("maxwidth", "Largest width wanted, in pixels.", PIXELS),
+                    _query("maxheight", "Largest height wanted, in pixels.", PIXELS),
                 ],
                 "OEmbed",
                 {

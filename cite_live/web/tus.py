@@ -367,14 +367,20 @@ async def _patch(ctx: Context, user: CurrentUser) -> Response:
     if view.state == "terminated" or view.expired:
         return _error(410, GONE)
     body_length = _number(request, "content-length", PAST_THE_END)
-    if body_length is not None and offset + body_length > view.length:
-        return _error(413, PAST_THE_END)
-    return await _write_chunk(request, services, view.id, offset, checksum)
+    return await _write_chunk(request, services, view.id, offset, checksum, body_length)
 
 
 async def _write_chunk(
-    request: Request, services: Services, upload_id: str, offset: int, checksum: Checksum | None
+    request: Request,
+    services: Services,
+    upload_id: str,
+    offset: int,
+    checksum: Checksum | None,
+    body_length: int | None = None,
 ) -> Response:
+    """Append the body at ``offset``, once the upload is claimed. A chunk that starts at the
+    wrong place is a 409 before anything else is said of it, a chunk longer than what is left
+    (by its Content-Length) a 413: a client told 413 would shorten a chunk it must move."""
     try:
         view, partial = await run_in_threadpool(uploads.claim, services, upload_id)
     except UploadBusy:
@@ -386,6 +392,8 @@ async def _write_chunk(
     try:
         if view.offset != offset:
             return _error(409, OFFSET_MISMATCH, {"Upload-Offset": str(view.offset)})
+        if body_length is not None and offset + body_length > view.length:
+            return _error(413, PAST_THE_END, {"Upload-Offset": str(view.offset)})
         record = functools.partial(uploads.record_offset, services, view.id)
         appender = Appender(partial, view.offset, view.length, checksum, record)
         received = await appender.run(request)
