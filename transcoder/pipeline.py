@@ -16,7 +16,15 @@ from . import boxes, commands, playlist
 from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
 from .commands import FrameGrab
 from .errors import TranscodeFailed
-from .ladder import AudioRung, VideoRung, audio_ladder, even_round, output_fps, video_ladder
+from .ladder import (
+    AUDIO_FOLDER,
+    AudioRung,
+    VideoRung,
+    audio_ladder,
+    even_round,
+    output_fps,
+    video_ladder,
+)
 from .loudness import integrated_loudness
 from .playlist import MASTER, Rendition
 from .probe import MediaInfo, probe_file
@@ -25,7 +33,6 @@ from .settings import TranscoderSettings
 from .storyboard import build_storyboard, plan_storyboard
 from .waveform import write_waveform
 
-AUDIO_FOLDER = "audio"
 POSTER = "poster.jpg"
 COVER = "cover.jpg"
 WAVEFORM = "waveform.json"
