@@ -12,7 +12,8 @@
   durations), EXT-X-PLAYLIST-TYPE:VOD, EXT-X-ENDLIST, every URI present;
 - master: BANDWIDTH and CODECS on every EXT-X-STREAM-INF, RESOLUTION and FRAME-RATE on video
   variants, AVERAGE-BANDWIDTH <= BANDWIDTH, EXT-X-INDEPENDENT-SEGMENTS, referenced EXT-X-MEDIA
-  groups present, audio codecs declared when an audio group is used;
+  groups present, audio codecs declared when an audio group is used, a BCP 47 LANGUAGE on
+  every non-video rendition (Apple's authoring specification);
 - measured bit rates: the peak (RFC 8216 §4.3.4.2 windows of 0.5-1.5 x target duration) and the
   average of each variant, its audio rendition included, against BANDWIDTH and
   AVERAGE-BANDWIDTH, with a tolerance;
@@ -373,6 +374,15 @@ def _master_rules(  # noqa: C901 - a flat list of independent rules, one branch 
         for required in ("TYPE", "GROUP-ID", "NAME"):
             if required not in rendition.attributes:
                 problems.append(f"{label} has no {required}")
+        # Apple's HLS authoring specification (Alternate Media): LANGUAGE is required on every
+        # non-video rendition, and RFC 8216 (4.3.4.1) wants it an RFC 5646 tag.
+        language = rendition.attributes.get("LANGUAGE")
+        if rendition.type in ("AUDIO", "SUBTITLES", "CLOSED-CAPTIONS") and language is None:
+            problems.append(f"{label} has no LANGUAGE")
+        elif language is not None and not re.fullmatch(
+            r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language
+        ):
+            problems.append(f"{label}: LANGUAGE {language!r} is not a BCP 47 tag")
         if rendition.type == "SUBTITLES" and rendition.uri is None:
             problems.append(f"{label}: SUBTITLES need a URI")
         if rendition.type == "CLOSED-CAPTIONS" and rendition.uri is not None:

@@ -40,7 +40,7 @@ def write_master(root: Path, rungs: dict[str, str], audio: str | None = "audio")
     audio_peak = audio_average = 0.0
     if audio:
         lines.append(
-            '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Stéréo",DEFAULT=YES,AUTOSELECT=YES,'
+            '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Stéréo",LANGUAGE="fr",DEFAULT=YES,AUTOSELECT=YES,'
             f'CHANNELS="2",URI="{audio}/index.m3u8"'
         )
         audio_peak, audio_average = _rates(root / audio)
@@ -256,6 +256,14 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "audio codec undeclared": (
         lambda root: edit(root / "master.m3u8", "avc1.42c015,mp4a.40.2", "avc1.42c015"),
         "uses an AUDIO group but CODECS names no audio codec",
+    ),
+    "audio rendition without LANGUAGE": (
+        lambda root: edit(root / "master.m3u8", 'LANGUAGE="fr",', ""),
+        "EXT-X-MEDIA Stéréo has no LANGUAGE",
+    ),
+    "LANGUAGE not a BCP 47 tag": (
+        lambda root: edit(root / "master.m3u8", 'LANGUAGE="fr"', 'LANGUAGE="Français"'),
+        "LANGUAGE 'Français' is not a BCP 47 tag",
     ),
     "media playlist missing": (
         lambda root: (root / "low/index.m3u8").unlink(),

@@ -90,7 +90,8 @@ def transcode(media: Media, name: str, out: Path) -> Run:
     transcoder = Transcoder(logger=logging.getLogger("test.e2e"), progress=progress.append)
     source = media(name)
     info = transcoder.probe(source)
-    result = transcoder.transcode(source, out, info)
+    # Productions are French unless their artist says otherwise (Production.language).
+    result = transcoder.transcode(source, out, info, language="fr")
     return Run(source, out, result, progress, info.duration)
 
 
@@ -501,3 +502,25 @@ def test_download_rung_is_the_best_at_or_under_128k() -> None:
     assert download_rung(rungs(64)).name == "a64"
     # A ladder configured above 128k still gets a file: its smallest rung.
     assert download_rung(rungs(320, 256)).name == "a256"
+
+
+def test_audio_rendition_speaks_the_files_language_else_the_productions(
+    hd: Run, media: Media, tmp_path: Path
+) -> None:
+    """Apple's HLS authoring specification: LANGUAGE on every non-video rendition."""
+    renditions, _ = master_entries(hd.out / "master.m3u8")
+    assert len(renditions) == 1 and 'LANGUAGE="fr"' in renditions[0]
+    tagged = tmp_path / "tagged.mkv"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-i", str(media("vp9_opus51_mkv")), "-map", "0"),
+            *("-c", "copy", "-metadata:s:a:0", "language=ger", str(tagged)),
+        ],
+        check=True,
+    )
+    transcoder = Transcoder(logger=logging.getLogger("test.e2e"))
+    info = transcoder.probe(tagged)
+    assert info.audio_language == "de"
+    transcoder.transcode(tagged, tmp_path / "out", info, language="fr")
+    renditions, _ = master_entries(tmp_path / "out" / "master.m3u8")
+    assert len(renditions) == 1 and 'LANGUAGE="de"' in renditions[0]

@@ -9,6 +9,7 @@ import pytest
 
 from transcoder.boxes import sample_entry, truncated_mp4
 from transcoder.errors import TranscodeFailed
+from transcoder.language import bcp47
 from transcoder.playlist import (
     Rendition,
     finish_media_playlist,
@@ -108,18 +109,57 @@ def test_finish_refuses_a_segment_outside_its_folder(tmp_path: Path) -> None:
 
 def test_master_lists_variants_highest_first_with_every_attribute() -> None:
     audio = rendition("audio", 130_000, "audio")
-    text = master_playlist([rendition("v360", 500_000), rendition("v720", 2_000_000)], audio)
+    text = master_playlist(
+        [rendition("v360", 500_000), rendition("v720", 2_000_000)], audio, language="fr"
+    )
     lines = text.splitlines()
     assert lines[:3] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     assert lines[3] == (
-        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",DEFAULT=YES,AUTOSELECT=YES,'
-        'CHANNELS="2",URI="audio/index.m3u8"'
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",LANGUAGE="fr",DEFAULT=YES,'
+        'AUTOSELECT=YES,CHANNELS="2",URI="audio/index.m3u8"'
     )
     assert lines[4] == (
         "#EXT-X-STREAM-INF:BANDWIDTH=2000000,AVERAGE-BANDWIDTH=1800000,"
         'CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=29.970,AUDIO="audio"'
     )
     assert lines[5] == "v720/index.m3u8" and lines[7] == "v360/index.m3u8"
+
+
+def test_an_unknown_language_is_left_out_rather_than_guessed() -> None:
+    audio = rendition("audio", 130_000, "audio")
+    text = master_playlist([rendition("v720", 2_000_000)], audio)
+    assert "LANGUAGE" not in text and "#EXT-X-MEDIA:TYPE=AUDIO" in text
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("fre", "fr"),
+        ("fra", "fr"),
+        ("eng", "en"),
+        ("ger", "de"),
+        ("fr", "fr"),
+        ("FR", "fr"),
+        ("pt_br", "pt-BR"),
+        ("en-GB", "en-GB"),
+        ("oci", "oc"),
+        # A three-letter code without a two-letter one stays as it is (RFC 5646, 2.2.1).
+        ("gsw", "gsw"),
+        (" it ", "it"),
+        ("und", None),
+        ("mul", None),
+        ("", None),
+        ("f", None),
+        ("français", None),
+        ('fr",URI="x', None),
+        ("fr\n#EXT-X-ENDLIST", None),
+        ("x" * 40, None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_language_tags_become_bcp47_or_nothing(tag: object, expected: str | None) -> None:
+    assert bcp47(tag) == expected
 
 
 def test_audio_master_has_no_resolution_group_or_frame_rate() -> None:

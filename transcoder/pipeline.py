@@ -25,6 +25,7 @@ from .ladder import (
     output_fps,
     video_ladder,
 )
+from .language import bcp47
 from .loudness import integrated_loudness
 from .playlist import MASTER, Rendition
 from .probe import MediaInfo, probe_file
@@ -226,11 +227,18 @@ class Transcoder:
         return probe_file(Path(path), self.settings, self.runner, self.logger)
 
     def transcode(
-        self, source: Path, out_dir: Path, info: MediaInfo | None = None
+        self,
+        source: Path,
+        out_dir: Path,
+        info: MediaInfo | None = None,
+        *,
+        language: str | None = None,
     ) -> TranscodeResult:
         """Write HLS renditions, ``master.m3u8`` and artwork for ``source`` into ``out_dir``.
 
-        ``info`` from an earlier ``probe`` saves a second probe. ``out_dir`` should be empty;
+        ``info`` from an earlier ``probe`` saves a second probe. The audio rendition of a video
+        is announced in the language its stream is tagged with, else in ``language`` (BCP 47,
+        checked here: a malformed one is left out). ``out_dir`` should be empty;
         it is created if missing. Raises InputRefused or TranscodeFailed; on failure the
         folder may hold partial output for the caller to discard.
         """
@@ -243,7 +251,8 @@ class Transcoder:
         with tempfile.TemporaryDirectory(prefix="transcode-", dir=self.settings.tmp_dir) as tmp:
             work = Path(tmp)
             if info.kind == "video":
-                result = self._video(source, out_dir, work, info, progress)
+                spoken = info.audio_language or bcp47(language)
+                result = self._video(source, out_dir, work, info, progress, spoken)
             else:
                 result = self._audio(source, out_dir, work, info, progress)
         result.files = _written(out_dir, result)
@@ -253,7 +262,13 @@ class Transcoder:
     # --- video -----------------------------------------------------------------------------
 
     def _video(
-        self, source: Path, out_dir: Path, work: Path, info: MediaInfo, progress: _Progress
+        self,
+        source: Path,
+        out_dir: Path,
+        work: Path,
+        info: MediaInfo,
+        progress: _Progress,
+        language: str | None,
     ) -> TranscodeResult:
         settings = self.settings
         assert info.video_index is not None and info.width and info.height
@@ -305,7 +320,9 @@ class Transcoder:
             rendition, measure = _video_rendition(out_dir, rung, audio)
             renditions.append(rendition)
             durations.append(measure.duration)
-        (out_dir / MASTER).write_text(playlist.master_playlist(renditions, audio), encoding="utf-8")
+        (out_dir / MASTER).write_text(
+            playlist.master_playlist(renditions, audio, language), encoding="utf-8"
+        )
 
         result = TranscodeResult(
             kind="video",

@@ -183,15 +183,20 @@ def _frame_rate(fps: float) -> str:
     return f"{fps:.3f}"
 
 
-def master_playlist(variants: Sequence[Rendition], audio: Rendition | None = None) -> str:
+def master_playlist(
+    variants: Sequence[Rendition], audio: Rendition | None = None, language: str | None = None
+) -> str:
     """Master playlist text: the shared audio rendition as EXT-X-MEDIA, variants highest first.
 
-    Attribute values are taken as they are from each Rendition (measured by the caller).
+    Attribute values are taken as they are from each Rendition (measured by the caller);
+    ``language`` (BCP 47) is the audio rendition's ``LANGUAGE``.
     """
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{HLS_VERSION}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     if audio is not None:
+        # Apple's HLS authoring specification wants LANGUAGE on every non-video rendition.
+        spoken = f'LANGUAGE="{language}",' if language else ""
         lines.append(
-            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Audio",DEFAULT=YES,'
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Audio",{spoken}DEFAULT=YES,'
             f'AUTOSELECT=YES,CHANNELS="2",URI="{audio.playlist}"'
         )
     # Highest quality first: the encoder target orders the rungs even where a simple
