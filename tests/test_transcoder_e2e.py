@@ -524,3 +524,53 @@ def test_audio_rendition_speaks_the_files_language_else_the_productions(
     transcoder.transcode(tagged, tmp_path / "out", info, language="fr")
     renditions, _ = master_entries(tmp_path / "out" / "master.m3u8")
     assert len(renditions) == 1 and 'LANGUAGE="de"' in renditions[0]
+
+
+def framemd5(*args: str, check: bool = True) -> list[str]:
+    """ffmpeg's decoded pictures of the video, as checksums, in order."""
+    command = ["ffmpeg", "-v", "error", *args, "-map", "0:v:0", "-f", "framemd5", "-"]
+    output = subprocess.run(command, capture_output=True, text=True, check=check).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in output.splitlines() if line[:1] != "#"]
+
+
+def test_every_video_rung_has_an_i_frame_playlist_of_its_key_frames(
+    hd: Run, tmp_path: Path
+) -> None:
+    """RFC 8216 4.3.3.6 and Apple's HLS authoring specification (trick play): each entry,
+    after the init segment, decodes alone to the rendition's key frame at that time."""
+    _, variants = master_entries(hd.out / "master.m3u8")
+    lines = (hd.out / "master.m3u8").read_text().splitlines()
+    iframe_lines = [line for line in lines if line.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
+    assert len(iframe_lines) == len(variants) == 5
+    for (attrs, uri), line in zip(variants, iframe_lines, strict=True):
+        rung = uri.split("/")[0]
+        assert f'URI="{rung}/iframe.m3u8"' in line
+        assert f"RESOLUTION={attrs['RESOLUTION']}," in line
+        assert f'CODECS="{attrs["CODECS"].split(",")[0]}"' in line and "mp4a" not in line
+        assert f"{rung}/iframe.m3u8" in hd.result.files
+    folder = hd.out / "v240"
+    text = (folder / "iframe.m3u8").read_text()
+    assert "#EXT-X-I-FRAMES-ONLY" in text and '#EXT-X-MAP:URI="init.mp4"' in text
+    entries = re.findall(r"#EXTINF:([\d.]+),\n#EXT-X-BYTERANGE:(\d+)@(\d+)\n(\S+)", text)
+    _, segments = media_playlist(folder / "index.m3u8")
+    # One key frame opens each segment, and so each fragment: one entry per segment.
+    assert [uri for *_, uri in entries] == [uri for _, uri in segments]
+    assert sum(float(d) for d, *_ in entries) == pytest.approx(sum(d for d, _ in segments))
+    # The rendition's key frames, every 2 s: those opening a segment are the I-frames.
+    keys = framemd5("-skip_frame", "nokey", "-i", str(whole(folder, tmp_path)))
+    starts = [round(sum(d for d, _ in segments[:n]) / 2) for n in range(len(segments))]
+    for index, (_, length, offset, uri) in enumerate(entries):
+        data = (folder / uri).read_bytes()[int(offset) : int(offset) + int(length)]
+        assert len(data) == int(length) and data[4:8] == b"moof"
+        alone = tmp_path / f"iframe-{index}.mp4"
+        alone.write_bytes((folder / "init.mp4").read_bytes() + data)
+        assert framemd5("-i", str(alone), "-frames:v", "1") == [keys[starts[index]]]
+    # ffmpeg's HLS demuxer reads the playlist and shows its first picture; it has no I-frame
+    # mode, so it reads the fragment's other samples past the range and stops there.
+    playlist = folder / "iframe.m3u8"
+    assert framemd5("-skip_frame", "nokey", "-i", str(playlist), check=False)[:1] == keys[:1]
+
+
+def test_audio_productions_have_no_i_frame_playlist(flac: Run) -> None:
+    assert "I-FRAME" not in (flac.out / "master.m3u8").read_text()
+    assert not any(name.endswith("iframe.m3u8") for name in flac.result.files)

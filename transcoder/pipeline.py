@@ -16,6 +16,7 @@ from . import boxes, commands, playlist
 from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
 from .commands import FrameGrab
 from .errors import TranscodeFailed
+from .iframes import IFRAME_PLAYLIST, write_iframe_playlist
 from .ladder import (
     AUDIO_FOLDER,
     AudioRung,
@@ -27,7 +28,7 @@ from .ladder import (
 )
 from .language import bcp47
 from .loudness import integrated_loudness
-from .playlist import MASTER, Rendition
+from .playlist import MASTER, IFrameStream, Rendition
 from .probe import MediaInfo, probe_file
 from .runner import Budget, Completed, Job, Runner
 from .settings import TranscoderSettings
@@ -112,13 +113,15 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return even_round(width * scale), even_round(height * scale)
 
 
-def _finish(folder: Path) -> tuple[boxes.SampleEntry, playlist.Measure]:
+def _finish(
+    folder: Path,
+) -> tuple[playlist.MediaPlaylist, boxes.SampleEntry, playlist.Measure]:
     media, measure = playlist.finish_media_playlist(folder / commands.MEDIA_PLAYLIST)
     assert media.map_uri is not None
     entry = boxes.sample_entry(folder / media.map_uri)
     if entry is None:
         raise TranscodeFailed("The converted stream is incomplete.")
-    return entry, measure
+    return media, entry, measure
 
 
 def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
@@ -128,6 +131,8 @@ def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
         folder = rendition.playlist.rsplit("/", 1)[0]
         media = playlist.parse_media_playlist((out_dir / rendition.playlist).read_text("utf-8"))
         files.append(rendition.playlist)
+        if rendition.iframes is not None:
+            files.append(rendition.iframes.playlist)
         files += [f"{folder}/{uri}" for uri in [media.map_uri or "", *media.uris] if uri]
     extras = (
         result.poster,
@@ -162,7 +167,8 @@ def _join_segments(folder: Path, target: Path) -> None:
 def _video_rendition(
     out_dir: Path, rung: VideoRung, audio: Rendition | None
 ) -> tuple[Rendition, playlist.Measure]:
-    entry, measure = _finish(out_dir / rung.name)
+    media, entry, measure = _finish(out_dir / rung.name)
+    iframes = write_iframe_playlist(out_dir / rung.name, media)
     rendition = Rendition(
         name=rung.name,
         kind="video",
@@ -175,6 +181,14 @@ def _video_rendition(
         bandwidth=measure.peak + (audio.bandwidth if audio else 0),
         average_bandwidth=measure.average + (audio.average_bandwidth if audio else 0),
         playlist=f"{rung.name}/{commands.MEDIA_PLAYLIST}",
+        iframes=IFrameStream(
+            playlist=f"{rung.name}/{IFRAME_PLAYLIST}",
+            codecs=entry.codec,
+            bandwidth=iframes.peak,
+            average_bandwidth=iframes.average,
+        )
+        if iframes
+        else None,
     )
     return rendition, measure
 
@@ -182,7 +196,7 @@ def _video_rendition(
 def _audio_rendition(
     out_dir: Path, folder: str, bitrate: int
 ) -> tuple[Rendition, playlist.Measure]:
-    entry, measure = _finish(out_dir / folder)
+    _, entry, measure = _finish(out_dir / folder)
     rendition = Rendition(
         name=folder,
         kind="audio",

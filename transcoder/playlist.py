@@ -48,12 +48,23 @@ class MediaPlaylist:
 
 
 @dataclass
+class IFrameStream:
+    """A video rendition's I-frame playlist as the master announces it (video codec only)."""
+
+    playlist: str
+    codecs: str
+    bandwidth: int
+    average_bandwidth: int
+
+
+@dataclass
 class Rendition:
     """One rendition as announced in the master playlist.
 
     ``bandwidth``, ``average_bandwidth`` and ``codecs`` are the values of its master entry:
     for a video variant they include the shared audio rendition. ``bitrate`` is the encoder
-    target (the cap of a video rung). ``playlist`` is relative to the output folder.
+    target (the cap of a video rung). ``playlist`` is relative to the output folder, and so is
+    the playlist of ``iframes``, a video rendition's key frames.
     """
 
     name: str
@@ -66,6 +77,7 @@ class Rendition:
     bandwidth: int
     average_bandwidth: int
     playlist: str
+    iframes: IFrameStream | None = None
 
 
 def _attribute(line: str, name: str) -> str | None:
@@ -214,4 +226,17 @@ def master_playlist(
         if audio is not None and variant.kind == "video":
             attributes.append(f'AUDIO="{AUDIO_GROUP}"')
         lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), variant.playlist]
+    for variant in sorted(variants, key=lambda v: (v.bitrate, v.bandwidth), reverse=True):
+        iframes = variant.iframes
+        if iframes is None:
+            continue
+        attributes = [
+            f"BANDWIDTH={iframes.bandwidth}",
+            f"AVERAGE-BANDWIDTH={iframes.average_bandwidth}",
+            f'CODECS="{iframes.codecs}"',
+        ]
+        if variant.width and variant.height:
+            attributes.append(f"RESOLUTION={variant.width}x{variant.height}")
+        attributes.append(f'URI="{iframes.playlist}"')
+        lines.append("#EXT-X-I-FRAME-STREAM-INF:" + ",".join(attributes))
     return "\n".join(lines) + "\n"
