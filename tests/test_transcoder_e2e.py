@@ -574,3 +574,19 @@ def test_every_video_rung_has_an_i_frame_playlist_of_its_key_frames(
 def test_audio_productions_have_no_i_frame_playlist(flac: Run) -> None:
     assert "I-FRAME" not in (flac.out / "master.m3u8").read_text()
     assert not any(name.endswith("iframe.m3u8") for name in flac.result.files)
+
+
+@pytest.mark.parametrize("name", ["hd", "portrait", "surround"])
+def test_the_sound_ends_with_the_picture(name: str, request: pytest.FixtureRequest) -> None:
+    """The shared audio lasted 21-37 ms past the video (AAC priming and padding): now it ends
+    on an AAC frame (21.3 ms) at or before the picture's end, in its playlist and its media."""
+    run: Run = request.getfixturevalue(name)
+    _, audio_segments = media_playlist(run.out / "audio" / "index.m3u8")
+    audio_total = sum(duration for duration, _ in audio_segments)
+    for rung in video_rungs(run):
+        _, segments = media_playlist(rung / "index.m3u8")
+        video_total = sum(duration for duration, _ in segments)
+        assert video_total - 2 * 1024 / 48000 <= audio_total <= video_total + 0.0005, rung.name
+    joined_audio = whole(run.out / "audio", run.out.parent)
+    stream = ffprobe(joined_audio, "-show_entries", "stream=duration")["streams"][0]
+    assert float(stream["duration"]) <= audio_total + 0.0005

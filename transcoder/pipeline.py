@@ -124,6 +124,16 @@ def _finish(
     return media, entry, measure
 
 
+def _audio_end(info: MediaInfo) -> float | None:
+    """Where the shared audio of a video stops: with the picture, to the AAC frame. Sound that
+    outlasts the picture by more than a second is kept whole (a capture whose camera stopped
+    early loses nothing)."""
+    picture = info.video_duration or info.duration
+    if info.duration - picture > 1.0:
+        return None
+    return commands.aac_end(picture)
+
+
 def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
     """Every file of the result, from its playlists: stale files in out_dir are not ours."""
     files = [result.master]
@@ -319,6 +329,7 @@ class Transcoder:
             grabs=[poster, thumbs],
             audio_folder=AUDIO_FOLDER,
             deinterlace=info.interlaced,
+            audio_end=_audio_end(info),
         )
         budget = Budget.for_duration(settings.limits, info.duration)
         job = Job(argv, budget, duration=info.duration)

@@ -61,6 +61,8 @@ class MediaInfo:
     has_cover: bool = False
     # The chosen audio stream's language tag, as BCP 47 (``fr``); None when untagged.
     audio_language: str | None = None
+    # The picture's own length when the container gives it (MP4, MOV), in seconds.
+    video_duration: float | None = None
 
 
 def _ratio(value: object, separator: str = "/") -> Fraction | None:
@@ -179,6 +181,9 @@ def parse_probe(data: Mapping[str, Any], size: int, tags: Tags | None = None) ->
         info.frame_rate = rate if rate is not None and rate <= 1000 else None
         info.fps = float(info.frame_rate) if info.frame_rate is not None else None
         info.interlaced = video.get("field_order") in INTERLACED_ORDERS
+        video_duration = _number(video.get("duration"))
+        if video_duration is not None and video_duration > 0:
+            info.video_duration = video_duration
     return info
 
 
