@@ -37,6 +37,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cite_live.web.urls import Urls
+from transcoder import is_audio_only_folder
 
 
 class StorageError(Exception):
@@ -147,8 +148,17 @@ def media_key(prefix: str, relative_path: str) -> str:
     return validate_key(f"{_validate_prefix(prefix).rstrip('/')}/{relative_path}")
 
 
+# The init and media segments of a rendition with sound and no picture are audio/mp4
+# (RFC 4337, section 2: audio/mp4 for files without visual content).
+_FRAGMENTED_MP4 = (".mp4", ".m4s")
+AUDIO_MP4 = "audio/mp4"
+
+
 def content_type_for(key: str) -> str:
-    extension = posixpath.splitext(key)[1].lower()
+    folder, name = posixpath.split(key)
+    extension = posixpath.splitext(name)[1].lower()
+    if extension in _FRAGMENTED_MP4 and is_audio_only_folder(posixpath.basename(folder)):
+        return AUDIO_MP4
     return _CONTENT_TYPES.get(extension, "application/octet-stream")
 
 

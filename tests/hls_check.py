@@ -12,7 +12,12 @@
   durations), EXT-X-PLAYLIST-TYPE:VOD, EXT-X-ENDLIST, every URI present;
 - master: BANDWIDTH and CODECS on every EXT-X-STREAM-INF, RESOLUTION and FRAME-RATE on video
   variants, AVERAGE-BANDWIDTH <= BANDWIDTH, EXT-X-INDEPENDENT-SEGMENTS, referenced EXT-X-MEDIA
-  groups present, audio codecs declared when an audio group is used;
+  groups present, audio codecs declared when an audio group is used, a BCP 47 LANGUAGE on
+  every non-video rendition (Apple's authoring specification);
+- I-frame playlists (EXT-X-I-FRAME-STREAM-INF): one for every video variant (Apple's
+  authoring specification), BANDWIDTH, video-only CODECS and RESOLUTION, EXT-X-I-FRAMES-ONLY,
+  byte ranges inside their files and under BANDWIDTH; with `keyframes`, every entry decodes
+  alone (init + range) to a key frame of the stream's size;
 - measured bit rates: the peak (RFC 8216 §4.3.4.2 windows of 0.5-1.5 x target duration) and the
   average of each variant, its audio rendition included, against BANDWIDTH and
   AVERAGE-BANDWIDTH, with a tolerance;
@@ -136,6 +141,8 @@ class MasterPlaylist:
     independent_segments: bool = False
     variants: list[Variant] = field(default_factory=list)
     renditions: list[Rendition] = field(default_factory=list)
+    # EXT-X-I-FRAME-STREAM-INF: attributes, and the playlist's URI (its URI attribute).
+    iframe_streams: list[Variant] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def group(self, kind: str, group_id: str) -> list[Rendition]:
@@ -154,6 +161,7 @@ class SegmentStart:
 class HLSReport:
     master: MasterPlaylist
     media: dict[str, MediaPlaylist]
+    iframes: dict[str, MediaPlaylist] = field(default_factory=dict)
     peak_bitrates: dict[str, float] = field(default_factory=dict)  # by variant URI, bits/s
     average_bitrates: dict[str, float] = field(default_factory=dict)
     segment_starts: dict[str, list[SegmentStart]] = field(default_factory=dict)
@@ -348,6 +356,10 @@ def parse_master_playlist(text: str, uri: str, label: str | None = None) -> Mast
                 master.renditions.append(
                     Rendition(attributes, urljoin(uri, media_uri) if media_uri else None)
                 )
+            elif "URI" not in attributes:
+                problems.append(f"{name}: EXT-X-I-FRAME-STREAM-INF without URI")
+            else:
+                master.iframe_streams.append(Variant(attributes, urljoin(uri, attributes["URI"])))
         elif not line.startswith("#"):
             if pending is None:
                 problems.append(f"{name}: URI without EXT-X-STREAM-INF: {line}")
@@ -373,6 +385,15 @@ def _master_rules(  # noqa: C901 - a flat list of independent rules, one branch 
         for required in ("TYPE", "GROUP-ID", "NAME"):
             if required not in rendition.attributes:
                 problems.append(f"{label} has no {required}")
+        # Apple's HLS authoring specification (Alternate Media): LANGUAGE is required on every
+        # non-video rendition, and RFC 8216 (4.3.4.1) wants it an RFC 5646 tag.
+        language = rendition.attributes.get("LANGUAGE")
+        if rendition.type in ("AUDIO", "SUBTITLES", "CLOSED-CAPTIONS") and language is None:
+            problems.append(f"{label} has no LANGUAGE")
+        elif language is not None and not re.fullmatch(
+            r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", language
+        ):
+            problems.append(f"{label}: LANGUAGE {language!r} is not a BCP 47 tag")
         if rendition.type == "SUBTITLES" and rendition.uri is None:
             problems.append(f"{label}: SUBTITLES need a URI")
         if rendition.type == "CLOSED-CAPTIONS" and rendition.uri is not None:
@@ -407,6 +428,40 @@ def _master_rules(  # noqa: C901 - a flat list of independent rules, one branch 
             and not any(codec.startswith(AUDIO_CODECS) for codec in variant.codecs)
         ):
             problems.append(f"{label}: uses an AUDIO group but CODECS names no audio codec")
+    problems += _iframe_rules(master, name, here)
+    return problems
+
+
+def _iframe_rules(master: MasterPlaylist, name: str, here: str) -> list[str]:
+    """RFC 8216 4.3.4.3, and Apple's HLS authoring specification (Trick Play): an I-frame
+    playlist for every video variant, with BANDWIDTH, CODECS (video only) and RESOLUTION."""
+    problems: list[str] = []
+    for stream in master.iframe_streams:
+        label = f"{name}: I-frame stream {_relative(stream.uri, here)}"
+        if stream.bandwidth is None:
+            problems.append(f"{label} has no valid BANDWIDTH")
+        average = stream.average_bandwidth
+        if average is not None and stream.bandwidth is not None and average > stream.bandwidth:
+            problems.append(f"{label}: AVERAGE-BANDWIDTH {average} > BANDWIDTH {stream.bandwidth}")
+        if not stream.codecs or not stream.has_video:
+            problems.append(f"{label} has no video CODECS")
+        if any(codec.startswith(AUDIO_CODECS) for codec in stream.codecs):
+            problems.append(f"{label}: CODECS names an audio codec")
+        if stream.resolution is None:
+            problems.append(f"{label} has no valid RESOLUTION")
+        for forbidden in ("AUDIO", "SUBTITLES", "CLOSED-CAPTIONS", "FRAME-RATE"):
+            if forbidden in stream.attributes:
+                problems.append(f"{label}: {forbidden} is not allowed on an I-frame stream")
+    offered = {(s.resolution, tuple(s.codecs)) for s in master.iframe_streams}
+    for variant in master.variants:
+        if not variant.has_video:
+            continue
+        video = tuple(c for c in variant.codecs if c.startswith(VIDEO_CODECS))
+        if (variant.resolution, video) not in offered:
+            problems.append(
+                f"{name}: variant {_relative(variant.uri, here)} has no I-frame playlist "
+                "of its resolution and video codec"
+            )
     return problems
 
 
@@ -734,6 +789,7 @@ def inspect_hls(
                 _measure_variant(variant, report, reader, bitrate_tolerance)
         if keyframes:
             _check_keyframes(report, reader, alignment_tolerance, extinf_tolerance)
+            _check_iframe_pictures(report, reader)
             if not rules and not report.segment_starts:
                 report.problems.append(f"{reader.short(master_uri)}: no video segment to check")
         return report
@@ -752,6 +808,7 @@ def _load(master_uri: str, reader: Reader) -> HLSReport:
     master = parse_master_playlist(master_text, master_uri, name)
     report = HLSReport(master=master, media={}, problems=list(master.problems))
     media_uris = [v.uri for v in master.variants] + [r.uri for r in master.renditions if r.uri]
+    _load_iframes(report, reader)
     for uri in dict.fromkeys(media_uris):
         try:
             text = reader.read(uri).decode("utf-8")
@@ -767,10 +824,75 @@ def _load(master_uri: str, reader: Reader) -> HLSReport:
     return report
 
 
+def _load_iframes(report: HLSReport, reader: Reader) -> None:
+    """Each I-frame playlist: EXT-X-I-FRAMES-ONLY, a byte range on every entry, inside its file
+    (RFC 8216 4.3.3.6), and the rate its entries need under the stream's BANDWIDTH."""
+    for stream in report.master.iframe_streams:
+        uri, name = stream.uri, reader.short(stream.uri)
+        try:
+            text = reader.read(uri).decode("utf-8")
+        except (OSError, httpx.HTTPError, UnicodeDecodeError) as exc:
+            report.problems.append(f"{name}: referenced by the master but cannot be read: {exc}")
+            continue
+        playlist = parse_media_playlist(text, uri, name)
+        report.iframes[uri] = playlist
+        report.problems += playlist.problems
+        report.problems += _missing_objects(playlist, reader)
+        if "#EXT-X-I-FRAMES-ONLY" not in _lines(text):
+            report.problems.append(f"{name}: EXT-X-I-FRAMES-ONLY is missing")
+        peak = 0.0
+        for index, segment in enumerate(playlist.segments):
+            if segment.byterange is None:
+                report.problems.append(f"{name}: entry {index} has no EXT-X-BYTERANGE")
+                continue
+            length, offset = segment.byterange
+            try:
+                size = reader.size(segment.uri)
+            except (OSError, httpx.HTTPError):
+                continue  # reported as missing
+            if offset + length > size:
+                report.problems.append(
+                    f"{name}: entry {index}: byte range {length}@{offset} ends past the "
+                    f"{size} bytes of {reader.short(segment.uri)}"
+                )
+            if segment.duration > 0:
+                peak = max(peak, length * 8 / segment.duration)
+        if stream.bandwidth is not None and peak > stream.bandwidth:
+            report.problems.append(
+                f"{name}: an I-frame needs {peak:.0f} bit/s, over BANDWIDTH {stream.bandwidth}"
+            )
+
+
+def _check_iframe_pictures(report: HLSReport, reader: Reader) -> None:
+    """Each I-frame entry, after its init segment, decodes on its own to a key frame of the
+    stream's RESOLUTION: what a player scrubbing through it shows."""
+    for stream in report.master.iframe_streams:
+        playlist = report.iframes.get(stream.uri)
+        if playlist is None:
+            continue
+        for index, segment in enumerate(playlist.segments):
+            label = f"{reader.short(stream.uri)}: entry {index}"
+            try:
+                data = reader.read(segment.uri, segment.byterange)
+                if segment.init_uri:
+                    data = reader.read_init(segment.init_uri, segment.init_byterange) + data
+                probed = probe_segment(data)
+            except (FileNotFoundError, OSError, httpx.HTTPError):
+                continue  # reported as missing elsewhere
+            except ValueError as exc:
+                report.problems.append(f"{label}: cannot be decoded: {exc}")
+                continue
+            if not probed.keyframe:
+                report.problems.append(f"{label}: does not decode to a key frame")
+            if stream.resolution and probed.size and probed.size != stream.resolution:
+                report.problems.append(f"{label}: a picture of {probed.size}, not the RESOLUTION")
+
+
 def _check_durations(
     report: HLSReport, reader: Reader, expected: float | None, tolerance: float
 ) -> None:
-    totals = {uri: p.total_duration for uri, p in report.media.items() if p.segments}
+    playlists = {**report.media, **report.iframes}
+    totals = {uri: p.total_duration for uri, p in playlists.items() if p.segments}
     if not totals:
         return
     if max(totals.values()) - min(totals.values()) > tolerance:

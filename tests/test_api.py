@@ -183,7 +183,7 @@ def test_media_is_served_with_range_cors_and_cache_headers(
     assert segment.content == (bytes(range(250)) * 4)[10:20]
     assert segment.headers["content-range"] == "bytes 10-19/1000"
     assert segment.headers["access-control-allow-origin"] == "*"
-    assert segment.headers["content-type"] == "video/iso.segment"
+    assert segment.headers["content-type"] == "audio/mp4"
     assert "immutable" in segment.headers["cache-control"]
 
     master = client.get(f"{base}/master.m3u8")

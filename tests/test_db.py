@@ -2,11 +2,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect
+from sqlalchemy import insert, inspect, text
 
-from cite_live.db import make_engine, migrate, refresh_statistics
+from cite_live.db import alembic_config, make_engine, migrate, refresh_statistics
 from cite_live.models import Artist, Base, Credit, Production
 from cite_live.web.catalogue import related_query
 
@@ -96,5 +97,51 @@ def test_statistics_are_left_to_postgresql(postgres_url: str) -> None:
     try:
         migrate(engine)
         refresh_statistics(engine)  # autovacuum's work there: nothing to do, nothing fails
+    finally:
+        engine.dispose()
+
+
+def test_the_language_migration_keeps_every_production_and_makes_it_french(
+    any_database_url: str,
+) -> None:
+    """0015 adds ``productions.language`` in place: the rows pointing at a production (its
+    credits) stay, and a production already there is French, as new ones are."""
+    engine = make_engine(any_database_url)
+    config = alembic_config(engine)
+    try:
+        command.upgrade(config, "0014_tag_names_en")
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO productions (id, slug, title, title_is_placeholder, kind, status,"
+                    " description, visibility, created_at, updated_at, search_text) VALUES"
+                    " ('p0', 'good', 'Good', false, 'video', 'ready', '', 'public', :now, :now, '')"
+                ),
+                {"now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO artists (id, name, slug, bio, disciplines, links, created_at)"
+                    " VALUES (1, 'Nora', 'nora', '', '[]', '[]', :now)"
+                ),
+                {"now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO credits (production_id, artist_id, role, position)"
+                    " VALUES ('p0', 1, 'performer', 0)"
+                )
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT language FROM productions")) == "fr"
+            assert connection.scalar(text("SELECT count(*) FROM credits")) == 1
+        command.downgrade(config, "0014_tag_names_en")
+        with engine.connect() as connection:
+            assert "language" not in {
+                c["name"] for c in inspect(connection).get_columns("productions")
+            }
+            assert connection.scalar(text("SELECT count(*) FROM credits")) == 1
     finally:
         engine.dispose()

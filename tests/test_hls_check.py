@@ -33,14 +33,17 @@ def _bits_per_second(files: list[Path], seconds: float) -> float:
     return sum(8 * f.stat().st_size for f in files) / seconds
 
 
-def write_master(root: Path, rungs: dict[str, str], audio: str | None = "audio") -> None:
+def write_master(
+    root: Path, rungs: dict[str, str], audio: str | None = "audio", key_segments: int | None = None
+) -> None:
     """A master playlist with every attribute RFC 8216 wants, sized from the files themselves
-    (peak = largest video segment rate + largest audio segment rate, plus 10%)."""
+    (peak = largest video segment rate + largest audio segment rate, plus 10%), and an I-frame
+    playlist per rung (``write_iframes``)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     audio_peak = audio_average = 0.0
     if audio:
         lines.append(
-            '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Stéréo",DEFAULT=YES,AUTOSELECT=YES,'
+            '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Stéréo",LANGUAGE="fr",DEFAULT=YES,AUTOSELECT=YES,'
             f'CHANNELS="2",URI="{audio}/index.m3u8"'
         )
         audio_peak, audio_average = _rates(root / audio)
@@ -54,7 +57,38 @@ def write_master(root: Path, rungs: dict[str, str], audio: str | None = "audio")
             f'CODECS="{codecs}",RESOLUTION={resolution},FRAME-RATE={FPS:.3f}{group}',
             f"{name}/index.m3u8",
         ]
+    for name, resolution in rungs.items():
+        peak = write_iframes(root / name, key_segments)
+        lines.append(
+            f"#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={math.ceil(1.1 * peak)},"
+            f'CODECS="avc1.42c015",RESOLUTION={resolution},URI="{name}/iframe.m3u8"'
+        )
     (root / "master.m3u8").write_text("\n".join(lines) + "\n")
+
+
+def write_iframes(folder: Path, key_segments: int | None = None) -> float:
+    """``iframe.m3u8``: each segment whole as one I-frame entry (each opens on a key frame);
+    only the first ``key_segments`` when given, the last running to the end. Its peak rate."""
+    text = (folder / "index.m3u8").read_text().splitlines()
+    entries = [
+        (float(line.split(":")[1].rstrip(",")), text[i + 1])
+        for i, line in enumerate(text)
+        if line.startswith("#EXTINF")
+    ]
+    total = sum(duration for duration, _ in entries)
+    if key_segments is not None:
+        kept = entries[:key_segments]
+        entries = [*kept[:-1], (total - sum(d for d, _ in kept[:-1]), kept[-1][1])]
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:" + str(round(total))]
+    lines += ["#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-I-FRAMES-ONLY"]
+    lines += [line for line in text if line.startswith("#EXT-X-MAP:")]
+    peak = 0.0
+    for duration, name in entries:
+        size = (folder / name).stat().st_size
+        lines += [f"#EXTINF:{duration:.6f},", f"#EXT-X-BYTERANGE:{size}@0", name]
+        peak = max(peak, size * 8 / duration)
+    (folder / "iframe.m3u8").write_text("\n".join([*lines, "#EXT-X-ENDLIST", ""]))
+    return peak
 
 
 def _rates(folder: Path) -> tuple[float, float]:
@@ -257,6 +291,48 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
         lambda root: edit(root / "master.m3u8", "avc1.42c015,mp4a.40.2", "avc1.42c015"),
         "uses an AUDIO group but CODECS names no audio codec",
     ),
+    "audio rendition without LANGUAGE": (
+        lambda root: edit(root / "master.m3u8", 'LANGUAGE="fr",', ""),
+        "EXT-X-MEDIA Stéréo has no LANGUAGE",
+    ),
+    "LANGUAGE not a BCP 47 tag": (
+        lambda root: edit(root / "master.m3u8", 'LANGUAGE="fr"', 'LANGUAGE="Français"'),
+        "LANGUAGE 'Français' is not a BCP 47 tag",
+    ),
+    "video variant without an I-frame playlist": (
+        lambda root: edit(root / "master.m3u8", "#EXT-X-I-FRAME-STREAM-INF", "#X-DROPPED"),
+        "variant high/index.m3u8 has no I-frame playlist of its resolution and video codec",
+    ),
+    "I-frame playlist not marked I-frames only": (
+        lambda root: edit(root / "low/iframe.m3u8", "#EXT-X-I-FRAMES-ONLY\n", ""),
+        "low/iframe.m3u8: EXT-X-I-FRAMES-ONLY is missing",
+    ),
+    "I-frame stream naming an audio codec": (
+        lambda root: edit(
+            root / "master.m3u8", 'CODECS="avc1.42c015",RES', 'CODECS="avc1.42c015,mp4a.40.2",RES'
+        ),
+        "I-frame stream high/iframe.m3u8: CODECS names an audio codec",
+    ),
+    "I-frame stream without RESOLUTION": (
+        lambda root: edit(root / "master.m3u8", "RESOLUTION=160x90,URI=", "URI="),
+        "I-frame stream low/iframe.m3u8 has no valid RESOLUTION",
+    ),
+    "I-frame entry without a byte range": (
+        lambda root: edit(root / "high/iframe.m3u8", "#EXT-X-BYTERANGE:", "#X-DROPPED:"),
+        "high/iframe.m3u8: entry 0 has no EXT-X-BYTERANGE",
+    ),
+    "I-frame byte range past the end of its file": (
+        lambda root: edit(root / "high/iframe.m3u8", "@0\n", "@900000\n"),
+        "high/iframe.m3u8: entry 0: byte range",
+    ),
+    "I-frame BANDWIDTH understated": (
+        lambda root: edit(
+            root / "master.m3u8",
+            "I-FRAME-STREAM-INF:BANDWIDTH=",
+            "I-FRAME-STREAM-INF:BANDWIDTH=1,X-WAS=",
+        ),
+        "over BANDWIDTH 1",
+    ),
     "media playlist missing": (
         lambda root: (root / "low/index.m3u8").unlink(),
         "low/index.m3u8: referenced by master.m3u8 but cannot be read",
@@ -324,7 +400,7 @@ def fragmented_without_keyframes(root: Path) -> Path:
         playlist += ["#EXTINF:1.000,", name]
     (rung / "index.m3u8").write_text("\n".join([*playlist, "#EXT-X-ENDLIST", ""]))
     whole.unlink()
-    write_master(root, {"v": "320x180"}, audio=None)
+    write_master(root, {"v": "320x180"}, audio=None, key_segments=1)
     return root
 
 
@@ -341,6 +417,15 @@ def test_segment_not_starting_on_a_keyframe_is_caught(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match=r"segment 1 of v/index.m3u8 does not start"):
         check_keyframe_alignment(root)
     check_hls_tree(root)  # the playlists themselves are fine
+
+
+def test_an_i_frame_entry_that_is_no_key_frame_is_caught(tmp_path: Path) -> None:
+    root = fragmented_without_keyframes(tmp_path / "gop")
+    write_master(root, {"v": "320x180"}, audio=None)  # every segment claimed as an I-frame
+    problems = inspect_hls(root).problems
+    assert [p for p in problems if "iframe" in p] == [
+        f"v/iframe.m3u8: entry {i}: does not decode to a key frame" for i in (1, 2, 3)
+    ]
 
 
 # --- parsing -------------------------------------------------------------------------------------

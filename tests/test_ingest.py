@@ -83,6 +83,11 @@ def test_video_capture_becomes_valid_aligned_hls(services: Services, media: Medi
     root = services.store.path_for(version.prefix.rstrip("/"))
     hls_check.check_hls_tree(root)
     hls_check.check_keyframe_alignment(root)
+    # The file says nothing of its language: the production's (French by default) is used.
+    assert (
+        'TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",LANGUAGE="fr"'
+        in (root / "master.m3u8").read_text()
+    )
     assert abs(ffprobe_duration(str(root / "master.m3u8")) - ffprobe_duration(str(source))) < 1.0
     assert version.poster_key and services.store.exists(version.poster_key)
     assert version.storyboard_vtt_key and services.store.exists(version.storyboard_vtt_key)

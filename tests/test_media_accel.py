@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore
+from cite_live.web.app import create_app
 from cite_live.web.media import CORS_HEADERS
 from tests.app_fixtures import free_port, make_settings, serving
 from tests.dbs import sqlite_url
@@ -144,6 +146,10 @@ def test_nginx_sends_the_file_the_app_allows(services: Services, nginx_front: st
     assert "x-accel-redirect" not in whole.headers
     assert whole.headers["x-content-type-options"] == "nosniff"
     assert whole.headers["x-frame-options"] == "DENY"
+    # nginx keeps the app's type: sound without picture is audio/mp4 (RFC 4337).
+    services.store.put_bytes(f"productions/{public}/v1/audio/init.mp4", segment[:800])
+    audio = httpx.get(f"{nginx_front}/media/productions/{public}/v1/audio/init.mp4")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mp4"
     part = httpx.get(
         f"{nginx_front}/media/productions/{public}/v1/seg_00001.m4s",
         headers={"Range": "bytes=1000-1999"},
@@ -184,3 +190,47 @@ def test_without_nginx_the_answer_names_the_internal_location(services: Services
         response = httpx.get(f"{url}/media/{key}")
     assert response.status_code == 200 and response.content == b""
     assert response.headers["x-accel-redirect"] == f"/_media/productions/{public}/v1/seg%201.m4s"
+
+
+MEDIA_PLAYLIST = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n" + "".join(
+    f"#EXTINF:6.000000,\nseg_{n:05d}.m4s\n" for n in range(1, 80)
+)
+
+
+def test_playlists_leave_gzipped_and_audio_segments_as_audio_mp4(tmp_path: Path) -> None:
+    """Apple's HLS authoring specification: playlists are gzip-compressed for clients that
+    accept it (its general authoring requirements); segments never are."""
+    opened = open_services(make_settings(tmp_path / "data", sqlite_url(tmp_path)))
+    try:
+        with opened.sessions.begin() as session:
+            public = publish(session, "Concert").id
+        prefix = f"/media/productions/{public}/v1/"
+        store = opened.store
+        store.put_bytes(f"productions/{public}/v1/a128/index.m3u8", MEDIA_PLAYLIST.encode())
+        segment = os.urandom(4000)
+        for name in ("a128/init.mp4", "a128/seg_00001.m4s", "v360/init.mp4"):
+            store.put_bytes(f"productions/{public}/v1/{name}", segment)
+        client = TestClient(create_app(opened.settings, opened))
+        zipped = client.get(prefix + "a128/index.m3u8", headers={"accept-encoding": "gzip"})
+        assert zipped.status_code == 200
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.headers["content-type"].startswith("application/vnd.apple.mpegurl")
+        assert "accept-encoding" in zipped.headers["vary"].lower()
+        # httpx undoes the coding: the bytes are the playlist's, and fewer went over the wire.
+        assert zipped.text == MEDIA_PLAYLIST
+        assert int(zipped.headers["content-length"]) < len(MEDIA_PLAYLIST) / 3
+        plain = client.get(prefix + "a128/index.m3u8", headers={"accept-encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.text == MEDIA_PLAYLIST
+
+        types = {}
+        for name in ("a128/init.mp4", "a128/seg_00001.m4s", "v360/init.mp4"):
+            answer = client.get(prefix + name, headers={"accept-encoding": "gzip"})
+            assert answer.content == segment and "content-encoding" not in answer.headers
+            types[name] = answer.headers["content-type"]
+        assert types == {
+            "a128/init.mp4": "audio/mp4",
+            "a128/seg_00001.m4s": "audio/mp4",
+            "v360/init.mp4": "video/mp4",
+        }
+    finally:
+        opened.close()

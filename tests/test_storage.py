@@ -86,6 +86,12 @@ def test_put_bytes_overwrites(store: ObjectStore, tmp_path: Path) -> None:
         ("master.m3u8", "application/vnd.apple.mpegurl", PLAYLIST),
         ("720p/init.mp4", "video/mp4", IMMUTABLE),
         ("720p/seg_00001.m4s", "video/iso.segment", IMMUTABLE),
+        ("v720/init.mp4", "video/mp4", IMMUTABLE),
+        # Sound without picture (the shared audio of a video, an audio rung): RFC 4337.
+        ("audio/init.mp4", "audio/mp4", IMMUTABLE),
+        ("audio/seg_00001.m4s", "audio/mp4", IMMUTABLE),
+        ("a128/init.mp4", "audio/mp4", IMMUTABLE),
+        ("a128/seg_00001.m4s", "audio/mp4", IMMUTABLE),
         ("poster.jpg", "image/jpeg", IMMUTABLE),
         ("peaks.json", "application/json", IMMUTABLE),
     ],
@@ -98,7 +104,8 @@ def test_content_type_and_cache_control_are_stored(
     source.write_bytes(b"x" * 10)
     store.put_file(key, source)
     assert stored_headers(store, key) == (content_type, cache_control)
-    other = media_key(PREFIX, "bytes-" + name.replace("/", "-"))
+    folder, _, file = name.rpartition("/")
+    other = media_key(PREFIX, "/".join(filter(None, [folder, "bytes-" + file])))
     store.put_bytes(other, b"y")
     assert stored_headers(store, other) == (content_type, cache_control)
 
@@ -333,6 +340,11 @@ def test_content_types_and_cache_control() -> None:
     }
     for key, content_type in expected.items():
         assert content_type_for(key) == content_type, key
+    # Only a rendition folder's own name makes its segments audio: not a look-alike.
+    assert content_type_for("p/v/audio-x/init.mp4") == "video/mp4"
+    assert content_type_for("p/v/a128x/seg_1.m4s") == "video/iso.segment"
+    assert content_type_for("p/v/va128/seg_1.m4s") == "video/iso.segment"
+    assert content_type_for("p/v/a128/index.m3u8") == "application/vnd.apple.mpegurl"
     assert cache_control_for("productions/1/v1/720p/seg_1.m4s") == IMMUTABLE
     assert cache_control_for("productions/1/v1/poster.jpg") == IMMUTABLE
     assert cache_control_for("productions/1/v1/master.m3u8") == PLAYLIST

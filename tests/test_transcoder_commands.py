@@ -10,6 +10,7 @@ import pytest
 from transcoder.commands import (
     DEMUXERS,
     FrameGrab,
+    aac_end,
     audio_argv,
     download_argv,
     probe_argv,
@@ -261,3 +262,14 @@ def test_download_tags_are_bounded_and_stay_one_argument() -> None:
     assert title == ("title=" + hostile)[: len("title=") + 300]
     assert len(artist) == len("artist=") + 300
     assert value_after(argv, "-i") == f"file:{SOURCE}"
+
+
+def test_the_shared_audio_stops_on_an_aac_frame_before_the_picture_ends() -> None:
+    # 13 s of picture: 609 whole AAC frames fit; the encoder's priming frame is one of them.
+    assert aac_end(13.0) == pytest.approx(608 * 1024 / 48000)
+    assert aac_end(13.0) < 13.0 - 1024 / 48000
+    assert aac_end(0.01) is None and aac_end(0) is None
+    graph = value_after(ladder_argv(audio_end=12.970667), "-filter_complex")
+    assert "aresample=48000[" in graph or "aresample=48000," in graph
+    assert "atrim=end=12.970667" in graph
+    assert "atrim" not in value_after(ladder_argv(), "-filter_complex")

@@ -90,7 +90,8 @@ def transcode(media: Media, name: str, out: Path) -> Run:
     transcoder = Transcoder(logger=logging.getLogger("test.e2e"), progress=progress.append)
     source = media(name)
     info = transcoder.probe(source)
-    result = transcoder.transcode(source, out, info)
+    # Productions are French unless their artist says otherwise (Production.language).
+    result = transcoder.transcode(source, out, info, language="fr")
     return Run(source, out, result, progress, info.duration)
 
 
@@ -501,3 +502,91 @@ def test_download_rung_is_the_best_at_or_under_128k() -> None:
     assert download_rung(rungs(64)).name == "a64"
     # A ladder configured above 128k still gets a file: its smallest rung.
     assert download_rung(rungs(320, 256)).name == "a256"
+
+
+def test_audio_rendition_speaks_the_files_language_else_the_productions(
+    hd: Run, media: Media, tmp_path: Path
+) -> None:
+    """Apple's HLS authoring specification: LANGUAGE on every non-video rendition."""
+    renditions, _ = master_entries(hd.out / "master.m3u8")
+    assert len(renditions) == 1 and 'LANGUAGE="fr"' in renditions[0]
+    tagged = tmp_path / "tagged.mkv"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-i", str(media("vp9_opus51_mkv")), "-map", "0"),
+            *("-c", "copy", "-metadata:s:a:0", "language=ger", str(tagged)),
+        ],
+        check=True,
+    )
+    transcoder = Transcoder(logger=logging.getLogger("test.e2e"))
+    info = transcoder.probe(tagged)
+    assert info.audio_language == "de"
+    transcoder.transcode(tagged, tmp_path / "out", info, language="fr")
+    renditions, _ = master_entries(tmp_path / "out" / "master.m3u8")
+    assert len(renditions) == 1 and 'LANGUAGE="de"' in renditions[0]
+
+
+def framemd5(*args: str, check: bool = True) -> list[str]:
+    """ffmpeg's decoded pictures of the video, as checksums, in order."""
+    command = ["ffmpeg", "-v", "error", *args, "-map", "0:v:0", "-f", "framemd5", "-"]
+    output = subprocess.run(command, capture_output=True, text=True, check=check).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in output.splitlines() if line[:1] != "#"]
+
+
+def test_every_video_rung_has_an_i_frame_playlist_of_its_key_frames(
+    hd: Run, tmp_path: Path
+) -> None:
+    """RFC 8216 4.3.3.6 and Apple's HLS authoring specification (trick play): each entry,
+    after the init segment, decodes alone to the rendition's key frame at that time."""
+    _, variants = master_entries(hd.out / "master.m3u8")
+    lines = (hd.out / "master.m3u8").read_text().splitlines()
+    iframe_lines = [line for line in lines if line.startswith("#EXT-X-I-FRAME-STREAM-INF:")]
+    assert len(iframe_lines) == len(variants) == 5
+    for (attrs, uri), line in zip(variants, iframe_lines, strict=True):
+        rung = uri.split("/")[0]
+        assert f'URI="{rung}/iframe.m3u8"' in line
+        assert f"RESOLUTION={attrs['RESOLUTION']}," in line
+        assert f'CODECS="{attrs["CODECS"].split(",")[0]}"' in line and "mp4a" not in line
+        assert f"{rung}/iframe.m3u8" in hd.result.files
+    folder = hd.out / "v240"
+    text = (folder / "iframe.m3u8").read_text()
+    assert "#EXT-X-I-FRAMES-ONLY" in text and '#EXT-X-MAP:URI="init.mp4"' in text
+    entries = re.findall(r"#EXTINF:([\d.]+),\n#EXT-X-BYTERANGE:(\d+)@(\d+)\n(\S+)", text)
+    _, segments = media_playlist(folder / "index.m3u8")
+    # One key frame opens each segment, and so each fragment: one entry per segment.
+    assert [uri for *_, uri in entries] == [uri for _, uri in segments]
+    assert sum(float(d) for d, *_ in entries) == pytest.approx(sum(d for d, _ in segments))
+    # The rendition's key frames, every 2 s: those opening a segment are the I-frames.
+    keys = framemd5("-skip_frame", "nokey", "-i", str(whole(folder, tmp_path)))
+    starts = [round(sum(d for d, _ in segments[:n]) / 2) for n in range(len(segments))]
+    for index, (_, length, offset, uri) in enumerate(entries):
+        data = (folder / uri).read_bytes()[int(offset) : int(offset) + int(length)]
+        assert len(data) == int(length) and data[4:8] == b"moof"
+        alone = tmp_path / f"iframe-{index}.mp4"
+        alone.write_bytes((folder / "init.mp4").read_bytes() + data)
+        assert framemd5("-i", str(alone), "-frames:v", "1") == [keys[starts[index]]]
+    # ffmpeg's HLS demuxer reads the playlist and shows its first picture; it has no I-frame
+    # mode, so it reads the fragment's other samples past the range and stops there.
+    playlist = folder / "iframe.m3u8"
+    assert framemd5("-skip_frame", "nokey", "-i", str(playlist), check=False)[:1] == keys[:1]
+
+
+def test_audio_productions_have_no_i_frame_playlist(flac: Run) -> None:
+    assert "I-FRAME" not in (flac.out / "master.m3u8").read_text()
+    assert not any(name.endswith("iframe.m3u8") for name in flac.result.files)
+
+
+@pytest.mark.parametrize("name", ["hd", "portrait", "surround"])
+def test_the_sound_ends_with_the_picture(name: str, request: pytest.FixtureRequest) -> None:
+    """The shared audio lasted 21-37 ms past the video (AAC priming and padding): now it ends
+    on an AAC frame (21.3 ms) at or before the picture's end, in its playlist and its media."""
+    run: Run = request.getfixturevalue(name)
+    _, audio_segments = media_playlist(run.out / "audio" / "index.m3u8")
+    audio_total = sum(duration for duration, _ in audio_segments)
+    for rung in video_rungs(run):
+        _, segments = media_playlist(rung / "index.m3u8")
+        video_total = sum(duration for duration, _ in segments)
+        assert video_total - 2 * 1024 / 48000 <= audio_total <= video_total + 0.0005, rung.name
+    joined_audio = whole(run.out / "audio", run.out.parent)
+    stream = ffprobe(joined_audio, "-show_entries", "stream=duration")["streams"][0]
+    assert float(stream["duration"]) <= audio_total + 0.0005

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from transcoder.boxes import sample_entry, truncated_mp4
+from transcoder.boxes import Track, key_frames, sample_entry, truncated_mp4
 from transcoder.errors import TranscodeFailed
+from transcoder.language import bcp47
 from transcoder.playlist import (
+    IFrameStream,
     Rendition,
     finish_media_playlist,
     master_playlist,
@@ -108,18 +110,88 @@ def test_finish_refuses_a_segment_outside_its_folder(tmp_path: Path) -> None:
 
 def test_master_lists_variants_highest_first_with_every_attribute() -> None:
     audio = rendition("audio", 130_000, "audio")
-    text = master_playlist([rendition("v360", 500_000), rendition("v720", 2_000_000)], audio)
+    text = master_playlist(
+        [rendition("v360", 500_000), rendition("v720", 2_000_000)], audio, language="fr"
+    )
     lines = text.splitlines()
     assert lines[:3] == ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     assert lines[3] == (
-        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",DEFAULT=YES,AUTOSELECT=YES,'
-        'CHANNELS="2",URI="audio/index.m3u8"'
+        '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",LANGUAGE="fr",DEFAULT=YES,'
+        'AUTOSELECT=YES,CHANNELS="2",URI="audio/index.m3u8"'
     )
     assert lines[4] == (
         "#EXT-X-STREAM-INF:BANDWIDTH=2000000,AVERAGE-BANDWIDTH=1800000,"
         'CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=29.970,AUDIO="audio"'
     )
     assert lines[5] == "v720/index.m3u8" and lines[7] == "v360/index.m3u8"
+
+
+def test_master_lists_each_video_rungs_i_frame_playlist_after_the_variants() -> None:
+    low, high = rendition("v360", 500_000), rendition("v720", 2_000_000)
+    high.iframes = IFrameStream("v720/iframe.m3u8", "avc1.64001f", 90_000, 30_000)
+    text = master_playlist([low, high], rendition("audio", 130_000, "audio"), language="fr")
+    lines = text.splitlines()
+    assert lines[-1] == (
+        '#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,AVERAGE-BANDWIDTH=30000,CODECS="avc1.64001f",'
+        'RESOLUTION=1280x720,URI="v720/iframe.m3u8"'
+    )
+    assert text.count("I-FRAME") == 1 and lines[-2] == "v360/index.m3u8"
+
+
+def test_key_frames_of_hostile_fragments_are_none_not_an_error(tmp_path: Path) -> None:
+    defaults = Track(timescale=90_000)
+    moof = b"\0\0\0\x10moof" + b"\0\0\0\x08traf"
+    cases = {
+        "empty": b"",
+        "garbage": bytes(range(256)) * 4,
+        "moof without mdat": moof,
+        "moof with an empty traf, then mdat": moof + b"\0\0\0\x08mdat",
+        "box claiming 4 GB": b"\xff\xff\xff\xffmoof" + b"\0" * 64,
+        "trun cut short at the end of the file": b"\0\0\0\x08mdat"
+        + b"\0\0\0\x24moof\0\0\0\x1ctraf\0\0\0\x14trun\0\0\x0f\x01\0\0\0\x05"
+        + b"\0\0\0\x08mdat",
+    }
+    for name, data in cases.items():
+        path = tmp_path / "segment.m4s"
+        path.write_bytes(data)
+        assert key_frames(path, defaults) == [], name
+
+
+def test_an_unknown_language_is_left_out_rather_than_guessed() -> None:
+    audio = rendition("audio", 130_000, "audio")
+    text = master_playlist([rendition("v720", 2_000_000)], audio)
+    assert "LANGUAGE" not in text and "#EXT-X-MEDIA:TYPE=AUDIO" in text
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("fre", "fr"),
+        ("fra", "fr"),
+        ("eng", "en"),
+        ("ger", "de"),
+        ("fr", "fr"),
+        ("FR", "fr"),
+        ("pt_br", "pt-BR"),
+        ("en-GB", "en-GB"),
+        ("oci", "oc"),
+        # A three-letter code without a two-letter one stays as it is (RFC 5646, 2.2.1).
+        ("gsw", "gsw"),
+        (" it ", "it"),
+        ("und", None),
+        ("mul", None),
+        ("", None),
+        ("f", None),
+        ("français", None),
+        ('fr",URI="x', None),
+        ("fr\n#EXT-X-ENDLIST", None),
+        ("x" * 40, None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_language_tags_become_bcp47_or_nothing(tag: object, expected: str | None) -> None:
+    assert bcp47(tag) == expected
 
 
 def test_audio_master_has_no_resolution_group_or_frame_rate() -> None:

@@ -5,6 +5,7 @@ logger, temp dir, thread count and progress callback in through ``Transcoder``.
 """
 
 from .errors import InputRefused, TranscodeError, TranscodeFailed
+from .ladder import is_audio_only_folder
 from .pipeline import Transcoder, TranscodeResult
 from .playlist import Rendition
 from .probe import MediaInfo
@@ -23,4 +24,5 @@ __all__ = [
     "Transcoder",
     "TranscoderSettings",
     "VideoStep",
+    "is_audio_only_folder",
 ]

@@ -8,6 +8,7 @@ or fetching URLs. Outputs get the same protocol allow-list.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -187,6 +188,22 @@ def _grab(stream: Any, grab: FrameGrab, settings: TranscoderSettings) -> Any:
     return ffmpeg.output(frames, file_url(grab.path), **options)
 
 
+AAC_FRAME = 1024
+AAC_RATE = 48000
+
+
+def aac_end(duration: float) -> float | None:
+    """Where to stop the audio of a picture lasting ``duration`` s so that it ends with it.
+
+    The AAC encoder adds a frame of priming samples in front and pads the last frame; in fMP4
+    segments (no edit list) both count, so the sound ran up to two frames (43 ms) past the
+    picture. Stopping the input a whole number of frames short of the last frame boundary
+    before ``duration`` ends the encoded audio on that boundary, at most one frame early.
+    """
+    frames = math.floor(duration * AAC_RATE / AAC_FRAME) - 1
+    return frames * AAC_FRAME / AAC_RATE if frames > 0 else None
+
+
 def _stereo_chain(stream: Any) -> Any:
     return stream.filter(
         "aformat", sample_fmts="fltp", sample_rates=48000, channel_layouts="stereo"
@@ -204,12 +221,14 @@ def video_argv(
     grabs: Sequence[FrameGrab] = (),
     audio_folder: str = "audio",
     deinterlace: bool = False,
+    audio_end: float | None = None,
 ) -> list[str]:
     """One ffmpeg process for a whole video ladder: one decode, a ``split`` per rung.
 
     Each rung is scaled to its size in square pixels and written as an fMP4 HLS rendition in
     ``out_dir/<rung name>/``; the shared AAC rendition goes to ``out_dir/<audio_folder>/``
-    (with an EBU R128 measurement on the way) and each ``FrameGrab`` to its raw file.
+    (with an EBU R128 measurement on the way), stopped at ``audio_end`` s when given
+    (``aac_end``), and each ``FrameGrab`` to its raw file.
     """
     source_input = ffmpeg.input(file_url(source), **input_options())
     decoded = source_input[str(video_index)]
@@ -239,11 +258,10 @@ def video_argv(
     for number, grab in enumerate(grabs, start=len(rungs)):
         outputs.append(_grab(branches[number], grab, settings))
     if audio_index is not None:
-        audio = (
-            source_input[str(audio_index)]
-            .filter("aresample", 48000)
-            .filter("ebur128", framelog="verbose")
-        )
+        audio = source_input[str(audio_index)].filter("aresample", AAC_RATE)
+        if audio_end is not None:
+            audio = audio.filter("atrim", end=f"{audio_end:.6f}")
+        audio = audio.filter("ebur128", framelog="verbose")
         folder = out_dir / audio_folder
         options = {
             **_common_output(settings),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -17,6 +18,10 @@ MIN_SMALL_MAXRATE = 300_000
 LOSSY_HEADROOM = 1.45
 # A source this much taller than the best step under it gets a rung at its own size.
 SOURCE_RUNG_GAP = 1.15
+# The folder of a video production's shared audio rendition.
+AUDIO_FOLDER = "audio"
+# The folders that hold sound and no picture: the one above and the audio rungs (``a128``).
+_AUDIO_ONLY_FOLDER = re.compile(r"audio|a[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -164,3 +169,8 @@ def audio_ladder(
         ceiling = min(ceiling, 128_000)
     kept = [b for b in ordered if b <= ceiling] or ordered[-1:]
     return [AudioRung(f"a{b // 1000}", b) for b in kept]
+
+
+def is_audio_only_folder(name: str) -> bool:
+    """Whether a rendition folder written by the transcoder holds sound without picture."""
+    return _AUDIO_ONLY_FOLDER.fullmatch(name) is not None

@@ -16,16 +16,25 @@ from . import boxes, commands, playlist
 from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
 from .commands import FrameGrab
 from .errors import TranscodeFailed
-from .ladder import AudioRung, VideoRung, audio_ladder, even_round, output_fps, video_ladder
+from .iframes import IFRAME_PLAYLIST, write_iframe_playlist
+from .ladder import (
+    AUDIO_FOLDER,
+    AudioRung,
+    VideoRung,
+    audio_ladder,
+    even_round,
+    output_fps,
+    video_ladder,
+)
+from .language import bcp47
 from .loudness import integrated_loudness
-from .playlist import MASTER, Rendition
+from .playlist import MASTER, IFrameStream, Rendition
 from .probe import MediaInfo, probe_file
 from .runner import Budget, Completed, Job, Runner
 from .settings import TranscoderSettings
 from .storyboard import build_storyboard, plan_storyboard
 from .waveform import write_waveform
 
-AUDIO_FOLDER = "audio"
 POSTER = "poster.jpg"
 COVER = "cover.jpg"
 WAVEFORM = "waveform.json"
@@ -104,13 +113,25 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     return even_round(width * scale), even_round(height * scale)
 
 
-def _finish(folder: Path) -> tuple[boxes.SampleEntry, playlist.Measure]:
+def _finish(
+    folder: Path,
+) -> tuple[playlist.MediaPlaylist, boxes.SampleEntry, playlist.Measure]:
     media, measure = playlist.finish_media_playlist(folder / commands.MEDIA_PLAYLIST)
     assert media.map_uri is not None
     entry = boxes.sample_entry(folder / media.map_uri)
     if entry is None:
         raise TranscodeFailed("The converted stream is incomplete.")
-    return entry, measure
+    return media, entry, measure
+
+
+def _audio_end(info: MediaInfo) -> float | None:
+    """Where the shared audio of a video stops: with the picture, to the AAC frame. Sound that
+    outlasts the picture by more than a second is kept whole (a capture whose camera stopped
+    early loses nothing)."""
+    picture = info.video_duration or info.duration
+    if info.duration - picture > 1.0:
+        return None
+    return commands.aac_end(picture)
 
 
 def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
@@ -120,6 +141,8 @@ def _written(out_dir: Path, result: TranscodeResult) -> list[str]:
         folder = rendition.playlist.rsplit("/", 1)[0]
         media = playlist.parse_media_playlist((out_dir / rendition.playlist).read_text("utf-8"))
         files.append(rendition.playlist)
+        if rendition.iframes is not None:
+            files.append(rendition.iframes.playlist)
         files += [f"{folder}/{uri}" for uri in [media.map_uri or "", *media.uris] if uri]
     extras = (
         result.poster,
@@ -154,7 +177,8 @@ def _join_segments(folder: Path, target: Path) -> None:
 def _video_rendition(
     out_dir: Path, rung: VideoRung, audio: Rendition | None
 ) -> tuple[Rendition, playlist.Measure]:
-    entry, measure = _finish(out_dir / rung.name)
+    media, entry, measure = _finish(out_dir / rung.name)
+    iframes = write_iframe_playlist(out_dir / rung.name, media)
     rendition = Rendition(
         name=rung.name,
         kind="video",
@@ -167,6 +191,14 @@ def _video_rendition(
         bandwidth=measure.peak + (audio.bandwidth if audio else 0),
         average_bandwidth=measure.average + (audio.average_bandwidth if audio else 0),
         playlist=f"{rung.name}/{commands.MEDIA_PLAYLIST}",
+        iframes=IFrameStream(
+            playlist=f"{rung.name}/{IFRAME_PLAYLIST}",
+            codecs=entry.codec,
+            bandwidth=iframes.peak,
+            average_bandwidth=iframes.average,
+        )
+        if iframes
+        else None,
     )
     return rendition, measure
 
@@ -174,7 +206,7 @@ def _video_rendition(
 def _audio_rendition(
     out_dir: Path, folder: str, bitrate: int
 ) -> tuple[Rendition, playlist.Measure]:
-    entry, measure = _finish(out_dir / folder)
+    _, entry, measure = _finish(out_dir / folder)
     rendition = Rendition(
         name=folder,
         kind="audio",
@@ -219,11 +251,18 @@ class Transcoder:
         return probe_file(Path(path), self.settings, self.runner, self.logger)
 
     def transcode(
-        self, source: Path, out_dir: Path, info: MediaInfo | None = None
+        self,
+        source: Path,
+        out_dir: Path,
+        info: MediaInfo | None = None,
+        *,
+        language: str | None = None,
     ) -> TranscodeResult:
         """Write HLS renditions, ``master.m3u8`` and artwork for ``source`` into ``out_dir``.
 
-        ``info`` from an earlier ``probe`` saves a second probe. ``out_dir`` should be empty;
+        ``info`` from an earlier ``probe`` saves a second probe. The audio rendition of a video
+        is announced in the language its stream is tagged with, else in ``language`` (BCP 47,
+        checked here: a malformed one is left out). ``out_dir`` should be empty;
         it is created if missing. Raises InputRefused or TranscodeFailed; on failure the
         folder may hold partial output for the caller to discard.
         """
@@ -236,7 +275,8 @@ class Transcoder:
         with tempfile.TemporaryDirectory(prefix="transcode-", dir=self.settings.tmp_dir) as tmp:
             work = Path(tmp)
             if info.kind == "video":
-                result = self._video(source, out_dir, work, info, progress)
+                spoken = info.audio_language or bcp47(language)
+                result = self._video(source, out_dir, work, info, progress, spoken)
             else:
                 result = self._audio(source, out_dir, work, info, progress)
         result.files = _written(out_dir, result)
@@ -246,7 +286,13 @@ class Transcoder:
     # --- video -----------------------------------------------------------------------------
 
     def _video(
-        self, source: Path, out_dir: Path, work: Path, info: MediaInfo, progress: _Progress
+        self,
+        source: Path,
+        out_dir: Path,
+        work: Path,
+        info: MediaInfo,
+        progress: _Progress,
+        language: str | None,
     ) -> TranscodeResult:
         settings = self.settings
         assert info.video_index is not None and info.width and info.height
@@ -283,6 +329,7 @@ class Transcoder:
             grabs=[poster, thumbs],
             audio_folder=AUDIO_FOLDER,
             deinterlace=info.interlaced,
+            audio_end=_audio_end(info),
         )
         budget = Budget.for_duration(settings.limits, info.duration)
         job = Job(argv, budget, duration=info.duration)
@@ -298,7 +345,9 @@ class Transcoder:
             rendition, measure = _video_rendition(out_dir, rung, audio)
             renditions.append(rendition)
             durations.append(measure.duration)
-        (out_dir / MASTER).write_text(playlist.master_playlist(renditions, audio), encoding="utf-8")
+        (out_dir / MASTER).write_text(
+            playlist.master_playlist(renditions, audio, language), encoding="utf-8"
+        )
 
         result = TranscodeResult(
             kind="video",

@@ -48,12 +48,23 @@ class MediaPlaylist:
 
 
 @dataclass
+class IFrameStream:
+    """A video rendition's I-frame playlist as the master announces it (video codec only)."""
+
+    playlist: str
+    codecs: str
+    bandwidth: int
+    average_bandwidth: int
+
+
+@dataclass
 class Rendition:
     """One rendition as announced in the master playlist.
 
     ``bandwidth``, ``average_bandwidth`` and ``codecs`` are the values of its master entry:
     for a video variant they include the shared audio rendition. ``bitrate`` is the encoder
-    target (the cap of a video rung). ``playlist`` is relative to the output folder.
+    target (the cap of a video rung). ``playlist`` is relative to the output folder, and so is
+    the playlist of ``iframes``, a video rendition's key frames.
     """
 
     name: str
@@ -66,6 +77,7 @@ class Rendition:
     bandwidth: int
     average_bandwidth: int
     playlist: str
+    iframes: IFrameStream | None = None
 
 
 def _attribute(line: str, name: str) -> str | None:
@@ -183,15 +195,20 @@ def _frame_rate(fps: float) -> str:
     return f"{fps:.3f}"
 
 
-def master_playlist(variants: Sequence[Rendition], audio: Rendition | None = None) -> str:
+def master_playlist(
+    variants: Sequence[Rendition], audio: Rendition | None = None, language: str | None = None
+) -> str:
     """Master playlist text: the shared audio rendition as EXT-X-MEDIA, variants highest first.
 
-    Attribute values are taken as they are from each Rendition (measured by the caller).
+    Attribute values are taken as they are from each Rendition (measured by the caller);
+    ``language`` (BCP 47) is the audio rendition's ``LANGUAGE``.
     """
     lines = ["#EXTM3U", f"#EXT-X-VERSION:{HLS_VERSION}", "#EXT-X-INDEPENDENT-SEGMENTS"]
     if audio is not None:
+        # Apple's HLS authoring specification wants LANGUAGE on every non-video rendition.
+        spoken = f'LANGUAGE="{language}",' if language else ""
         lines.append(
-            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Audio",DEFAULT=YES,'
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="Audio",{spoken}DEFAULT=YES,'
             f'AUTOSELECT=YES,CHANNELS="2",URI="{audio.playlist}"'
         )
     # Highest quality first: the encoder target orders the rungs even where a simple
@@ -209,4 +226,17 @@ def master_playlist(variants: Sequence[Rendition], audio: Rendition | None = Non
         if audio is not None and variant.kind == "video":
             attributes.append(f'AUDIO="{AUDIO_GROUP}"')
         lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), variant.playlist]
+    for variant in sorted(variants, key=lambda v: (v.bitrate, v.bandwidth), reverse=True):
+        iframes = variant.iframes
+        if iframes is None:
+            continue
+        attributes = [
+            f"BANDWIDTH={iframes.bandwidth}",
+            f"AVERAGE-BANDWIDTH={iframes.average_bandwidth}",
+            f'CODECS="{iframes.codecs}"',
+        ]
+        if variant.width and variant.height:
+            attributes.append(f"RESOLUTION={variant.width}x{variant.height}")
+        attributes.append(f'URI="{iframes.playlist}"')
+        lines.append("#EXT-X-I-FRAME-STREAM-INF:" + ",".join(attributes))
     return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from . import boxes, commands, signatures
 from .errors import InputRefused
 from .ladder import display_size
+from .language import bcp47
 from .runner import Budget, Job, Runner
 from .settings import Limits, TranscoderSettings
 from .tags import Tags, merge_format_tags, read_mutagen
@@ -58,6 +59,10 @@ class MediaInfo:
     audio_index: int | None = None
     audio_bitrate: int | None = None
     has_cover: bool = False
+    # The chosen audio stream's language tag, as BCP 47 (``fr``); None when untagged.
+    audio_language: str | None = None
+    # The picture's own length when the container gives it (MP4, MOV), in seconds.
+    video_duration: float | None = None
 
 
 def _ratio(value: object, separator: str = "/") -> Fraction | None:
@@ -154,6 +159,9 @@ def parse_probe(data: Mapping[str, Any], size: int, tags: Tags | None = None) ->
         info.channels = _integer(audio.get("channels"))
         info.sample_rate = _integer(audio.get("sample_rate"))
         info.audio_bitrate = _integer(audio.get("bit_rate"))
+        stream_tags = audio.get("tags")
+        if isinstance(stream_tags, dict):
+            info.audio_language = bcp47(stream_tags.get("language"))
         if info.audio_bitrate is None and video is None and not covers:
             # Alone in its file, the audio stream is the file's bitrate (e.g. Ogg, WAV).
             info.audio_bitrate = _integer(fmt.get("bit_rate"))
@@ -173,6 +181,9 @@ def parse_probe(data: Mapping[str, Any], size: int, tags: Tags | None = None) ->
         info.frame_rate = rate if rate is not None and rate <= 1000 else None
         info.fps = float(info.frame_rate) if info.frame_rate is not None else None
         info.interlaced = video.get("field_order") in INTERLACED_ORDERS
+        video_duration = _number(video.get("duration"))
+        if video_duration is not None and video_duration > 0:
+            info.video_duration = video_duration
     return info
 
 

@@ -109,6 +109,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         attempt, attempts = job.attempts, job.max_attempts
         source_key = job.original_key or (production.original_key if production else None)
         prefix = version_prefix(production.id, f"j{job_id}") if production else None
+        language = production.language if production else None
     if source_key is None or prefix is None:
         fail(services, job_id, ORIGINAL_MISSING, holder=holder, prefix=prefix)
         return
@@ -123,7 +124,7 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
                 info = transcoder.probe(source)
                 out_dir = work / "hls"
                 out_dir.mkdir()
-                result = transcoder.transcode(source, out_dir, info)
+                result = transcoder.transcode(source, out_dir, info, language=language)
             lease.check()
             # A crashed earlier attempt of this same job may have left objects behind.
             services.store.delete_prefix(prefix)
