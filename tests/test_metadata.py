@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
+import extruct
 import pytest
 from starlette.testclient import TestClient
 
@@ -235,3 +236,32 @@ def test_discovery_link_leads_to_the_oembed_of_the_page(
     assert response.json()["title"] == "Découverte & co"
     canonical = [a for a in links if a.get("rel") == "canonical"]
     assert canonical == [{"rel": "canonical", "href": f"{SITE}/productions/decouverte-co"}]
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+def test_extruct_reads_the_production_page_as_search_engines_do(
+    services: Services, client: TestClient, kind: str
+) -> None:
+    """extruct (Scrapinghub's extractor of structured data, as crawlers use it) on the page
+    itself: one JSON-LD object of the right type, and Open Graph, with nothing it cannot read."""
+    publish_fake(
+        services,
+        "Lecture par extruct",
+        kind=kind,
+        artists=["Noé Chabert"],
+        venue=CITE,
+        picture=(480, 480) if kind == "audio" else (1280, 720),
+        duration=95.0,
+    )
+    html = client.get("/productions/lecture-par-extruct").text
+    data = extruct.extract(
+        html, base_url=f"{SITE}/productions/lecture-par-extruct", syntaxes=["json-ld", "opengraph"]
+    )
+    (ld,) = data["json-ld"]
+    assert ld["@type"] == ("MusicRecording" if kind == "audio" else "VideoObject")
+    assert ld["name"] == "Lecture par extruct"
+    assert ld["duration"] == "PT1M35S"
+    (og,) = data["opengraph"]
+    properties = dict(og["properties"])
+    assert properties["og:title"] == "Lecture par extruct"
+    assert properties["og:type"] == ("music.song" if kind == "audio" else "video.other")

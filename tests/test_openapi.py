@@ -9,6 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from schemathesis.specs.openapi.definitions import OPENAPI_31
@@ -120,9 +121,14 @@ def test_document_is_openapi_3_1_with_valid_schemas(document: dict[str, Any]) ->
             assert placeholder.split("}")[0] in names, f"{path} documents its path parameter"
 
 
+def test_openapi_spec_validator_finds_nothing_to_say(document: dict[str, Any]) -> None:
+    # The validator most OpenAPI tooling runs first (schemas, references, parameters).
+    validate(document, cls=OpenAPIV31SpecValidator)
+
+
 def test_the_document_is_valid_by_the_openapi_3_1_schema(document: dict[str, Any]) -> None:
     # The OpenAPI Initiative's schema of 3.1 documents, as schemathesis bundles it to check the
-    # documents it reads (openapi-spec-validator is not among the project's tools).
+    # documents it reads.
     Draft202012Validator.check_schema(OPENAPI_31)
     errors = [e.message for e in Draft202012Validator(OPENAPI_31).iter_errors(document)]
     assert not errors

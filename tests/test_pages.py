@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import webvtt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -605,3 +606,13 @@ def test_the_discipline_filter_ignores_case_on_postgresql_too(
                 assert [item["slug"] for item in api["items"]] == expected
     finally:
         services.close()
+
+
+def test_the_chapters_read_with_webvtt_py(client: TestClient, catalogue: dict[str, str]) -> None:
+    """webvtt-py, a reader players' tooling uses, takes the chapters as written."""
+    text = client.get("/productions/nuit-electro/chapters.vtt").text
+    captions = webvtt.from_string(text).captions
+    assert [(c.start, c.end, c.text) for c in captions] == [
+        ("00:00:00.000", "00:00:42.700", "Ouverture"),
+        ("00:00:42.700", "00:01:01.500", "Final"),
+    ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import m3u8
 import numpy as np
 import pytest
 from PIL import Image
@@ -590,3 +591,34 @@ def test_the_sound_ends_with_the_picture(name: str, request: pytest.FixtureReque
     joined_audio = whole(run.out / "audio", run.out.parent)
     stream = ffprobe(joined_audio, "-show_entries", "stream=duration")["streams"][0]
     assert float(stream["duration"]) <= audio_total + 0.0005
+
+
+@pytest.mark.parametrize("name", [*VIDEO_RUNS, "flac"])
+def test_every_playlist_parses_strictly_with_the_m3u8_package(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """The `m3u8` package (the parser of many HLS tools), strict: a line it does not know is an
+    error. The master, every media playlist and every I-frame playlist."""
+    run: Run = request.getfixturevalue(name)
+    master = m3u8.M3U8((run.out / "master.m3u8").read_text(), strict=True)
+    assert master.is_variant
+    video = [r for r in run.result.renditions if r.kind == "video"]
+    # A variant per video rung; an audio production's rungs are its variants.
+    audio = [r for r in run.result.renditions if r.kind == "audio"]
+    assert len(master.playlists) == (len(video) or len(audio))
+    # One I-frame playlist per video rung (Apple's authoring specification, 6.16).
+    assert len(master.iframe_playlists) == len(video)
+    for media in master.media:
+        assert media.type == "AUDIO" and media.language, "LANGUAGE on non-video renditions"
+    uris = [p.uri for p in master.playlists] + [m.uri for m in master.media if m.uri]
+    for uri in uris:
+        playlist = m3u8.M3U8((run.out / uri).read_text(), strict=True)
+        assert playlist.is_endlist and playlist.playlist_type == "vod", uri
+        assert playlist.segments and playlist.segment_map, uri
+        assert playlist.segment_map[0].uri == "init.mp4", uri
+        assert all(s.duration <= playlist.target_duration + 0.5 for s in playlist.segments)
+    for iframe in master.iframe_playlists:
+        playlist = m3u8.M3U8((run.out / iframe.uri).read_text(), strict=True)
+        assert playlist.is_i_frames_only and playlist.is_endlist, iframe.uri
+        assert playlist.segments and all(s.byterange for s in playlist.segments), iframe.uri
+        assert iframe.iframe_stream_info.bandwidth > 0 and iframe.iframe_stream_info.resolution
