@@ -122,6 +122,11 @@ def collection_json(
         "page_url": page_url(collection, urls),
         "embed_url": embed_url(collection, urls),
         "feed_url": urls.absolute(urls.collection_feed(collection.slug)),
+        "podcast_url": (
+            urls.absolute(urls.collection_podcast(collection.slug))
+            if collection.kind == "podcast"
+            else None
+        ),
         "updated_at": aware(collection.updated_at).isoformat(),
         "items": [production_json(p, store, urls) for p in items],
     }

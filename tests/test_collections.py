@@ -708,3 +708,27 @@ def test_a_collection_gone_shows_the_frameable_card(anonymous: TestClient) -> No
     assert "frame-ancestors *" in policy and policy.count("frame-ancestors") == 1
     assert "x-frame-options" not in response.headers
     assert 'target="_blank"' in response.text
+
+
+def test_a_podcast_series_names_its_podcast_on_its_page_and_in_the_api(
+    services: Services, nora: Account, anonymous: TestClient
+) -> None:
+    production_id = production(services, "Épisode 1", nora)
+    podcast_id = create(nora, "Les Voix du Quai", kind="podcast")
+    add(nora, podcast_id, production_id)
+    post(nora, podcast_id, title="Les Voix du Quai", kind="podcast")
+    festival_id = create(nora)
+    add(nora, festival_id, production_id)
+    post(nora, festival_id)
+    spec = document(SITE)
+    template = "/api/v1/collections/{collection_id}"
+    podcast = check(anonymous, spec, template, f"/api/v1/collections/{podcast_id}")
+    assert podcast["podcast_url"] == f"{SITE}/collections/les-voix-du-quai/podcast.rss"
+    festival = check(anonymous, spec, template, f"/api/v1/collections/{festival_id}")
+    assert festival["podcast_url"] is None
+    # Podcast apps and browsers find it from the page; the feed it names answers.
+    page = anonymous.get("/collections/les-voix-du-quai").text
+    link = re.search(r'<link rel="alternate" type="application/rss\+xml" href="([^"]+)"', page)
+    assert link and link.group(1) == "/collections/les-voix-du-quai/podcast.rss"
+    assert anonymous.get(link.group(1)).status_code == 200
+    assert "application/rss+xml" not in anonymous.get("/collections/festival-mix-art").text

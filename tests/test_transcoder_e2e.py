@@ -14,6 +14,7 @@ from typing import Any
 import m3u8
 import numpy as np
 import pytest
+import webvtt
 from PIL import Image
 
 from tests.hls_check import check_hls
@@ -369,6 +370,10 @@ def test_storyboard_cues_point_inside_the_sprite(hd: Run) -> None:
         assert int(w) == 160 and int(h) == 90
         assert int(x) + int(w) <= sprite_w and int(y) + int(h) <= sprite_h
     assert previous_end.startswith("00:00:14")
+    # webvtt-py reads the same cues (a reader of players' tooling).
+    captions = webvtt.from_string(vtt).captions
+    assert [(c.start, c.end) for c in captions] == [(start, end) for start, end, *_ in cues]
+    assert all(c.text.startswith("storyboard.jpg#xywh=") for c in captions)
 
 
 def test_loudness_is_measured_in_the_same_run(hd: Run) -> None:

@@ -110,6 +110,11 @@ def collection_page(ctx: Context) -> Response:
                 "image": shown["image"],
                 "page_url": page_url(collection, urls),
                 "feed_url": urls.collection_feed(collection.slug),
+                "podcast_url": (
+                    urls.collection_podcast(collection.slug)
+                    if collection.kind == "podcast"
+                    else None
+                ),
                 "oembed_url": urls.absolute(
                     urls.oembed(url=page_url(collection, urls), format="json")
                 ),

@@ -248,6 +248,10 @@ SCHEMAS["Collection"] = _object(
         "page_url": URL,
         "embed_url": {**URL, "description": "Address of the playlist player."},
         "feed_url": {**URL, "description": "Atom feed of its productions."},
+        "podcast_url": {
+            **_nullable(URL),
+            "description": "Its podcast (RSS with enclosures), for a collection of kind podcast.",
+        },
         "updated_at": DATE_TIME,
         "items": {
             "type": "array",
