@@ -31,6 +31,7 @@ someone was given it, it keeps leading to the production as long as they could s
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -62,7 +63,11 @@ from cite_live.models import (
     Venue,
     utcnow,
 )
+from cite_live.storage import ObjectStore, StorageError
 from cite_live.vocabulary import DOWNLOADABLE_LICENCES
+from transcoder.playlist import with_language
+
+logger = logging.getLogger(__name__)
 
 MAX_SLUG = 80
 DEFAULT_ROLE = "performer"
@@ -123,6 +128,22 @@ def has_listed_production() -> ColumnElement[bool]:
 def playing_version(production: Production) -> MediaVersion | None:
     """The version that plays: the current one of a ready production; None otherwise."""
     return production.current_version if production.status == "ready" else None
+
+
+def announce_language(store: ObjectStore, master_key: str, language: str) -> None:
+    """The master playlist at ``master_key`` rewritten so that its audio renditions announce
+    ``language`` (``LANGUAGE``, BCP 47): the production's language is what players are told,
+    from the moment its form changes it, with no new transcode. A master with nothing to say
+    it on (an audio production's variants are its audio) is left as it is, and so is a master
+    the store cannot give or take (logged: the production keeps its language, which the next
+    transcode announces)."""
+    try:
+        text = store.read_bytes(master_key).decode("utf-8")
+        rewritten = with_language(text, language)
+        if rewritten != text:
+            store.put_bytes(master_key, rewritten.encode("utf-8"))
+    except (StorageError, UnicodeDecodeError) as exc:
+        logger.warning("the language of %s was not rewritten: %s", master_key, exc)
 
 
 def may_allow_download(licence: str | None) -> bool:

@@ -427,6 +427,7 @@ def production_json(
         "storyboard_url": media["storyboard"],
         "download_url": media["download"],
         "allow_download": production.allow_download,
+        "language": production.language,
         "attachment_url": (
             urls.absolute(urls.production_download(production.slug))
             if download_key(production)

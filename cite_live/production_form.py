@@ -35,6 +35,7 @@ from cite_live.vocabulary import (
     SESSION_TYPES,
     VISIBILITIES,
 )
+from transcoder.language import bcp47
 
 MAX_TITLE = 300
 MAX_DESCRIPTION = 20_000
@@ -63,6 +64,7 @@ BAD_DATE = N_("The recording date must be a real date, such as 2025-03-14.")
 FUTURE_DATE = N_("The recording date cannot be in the future.")
 BAD_SESSION_TYPE = N_("Choose a type from the list.")
 BAD_LICENCE = N_("Choose a licence from the list.")
+BAD_LANGUAGE = N_("Choose the language from the list.")
 TOO_MANY_TAGS = N_("Give at most 30 tags.")
 BAD_VISIBILITY = N_("Choose who may see this production.")
 BAD_EMBED_POLICY = N_("Choose where its player may be embedded.")
@@ -127,6 +129,8 @@ class Changes:
     # None: left as it is (a form that does not hold the field).
     embed_policy: str | None = None
     allow_download: bool = False
+    # BCP 47; None: left as it is.
+    language: str | None = None
 
 
 def clock(seconds: float) -> str:
@@ -206,6 +210,7 @@ class ProductionForm:
     recorded_on: str = ""
     session_type: str = ""
     licence: str = ""
+    language: str = ""
     tags: str = ""
     setlist: str = ""
     visibility: str = "public"
@@ -229,6 +234,7 @@ class ProductionForm:
             recorded_on=production.recorded_on.isoformat() if production.recorded_on else "",
             session_type=production.session_type or "",
             licence=production.licence or "",
+            language=production.language,
             tags=", ".join(tag.name for tag in production.tags),
             setlist="\n".join(f"{clock(c.start)} {c.title}" for c in production.chapters),
             # A draft's field is the visibility it will have once published.
@@ -260,6 +266,7 @@ class ProductionForm:
             recorded_on=text("recorded_on"),
             session_type=text("session_type"),
             licence=text("licence"),
+            language=text("language"),
             tags=text("tags"),
             setlist=text("setlist"),
             visibility=text("visibility"),
@@ -316,6 +323,11 @@ class ProductionForm:
             errors["session_type"] = FieldError(BAD_SESSION_TYPE)
         if self.licence and self.licence not in LICENCES:
             errors["licence"] = FieldError(BAD_LICENCE)
+        # One of the list, or the one a file's tag gave it (which the list then shows too): a
+        # well-formed BCP 47 tag of 35 characters at most (transcoder.language).
+        language = bcp47(self.language) if self.language else None
+        if self.language and language is None:
+            errors["language"] = FieldError(BAD_LANGUAGE)
         tags = self.tag_names()
         if len(tags) > MAX_TAGS:
             errors["tags"] = FieldError(TOO_MANY_TAGS)
@@ -348,6 +360,7 @@ class ProductionForm:
                 visibility=self.visibility,
                 embed_policy=self.embed_policy or None,
                 allow_download=self.allow_download,
+                language=language,
             ),
             {},
         )
@@ -392,6 +405,8 @@ def apply(session: Session, production: Production, changes: Changes) -> None:
     if changes.embed_policy is not None:
         production.embed_policy = changes.embed_policy
     production.allow_download = changes.allow_download
+    if changes.language is not None:
+        production.language = changes.language
     if production.publish_as is not None:
         # A draft stays private until it is published; then it takes this one.
         production.publish_as = changes.visibility

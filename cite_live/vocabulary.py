@@ -29,6 +29,19 @@ COLLECTION_STATES = ("draft", "public")
 EMBED_POLICIES = ("anywhere", "partners", "site")
 
 KIND_LABELS = {"audio": N_("Audio"), "video": N_("Video")}
+# What a production is sung or spoken in (BCP 47), which its HLS master playlist announces
+# (LANGUAGE): the catalogue's languages and those of the region and its neighbours. A file's own
+# tag may bring another one (transcoder.language), which its form then keeps.
+LANGUAGE_LABELS = {
+    "fr": N_("French"),
+    "en": N_("English"),
+    "oc": N_("Occitan"),
+    "it": N_("Italian"),
+    "es": N_("Spanish"),
+    "de": N_("German"),
+    "pt": N_("Portuguese"),
+    "ar": N_("Arabic"),
+}
 STATUS_LABELS = {"processing": N_("Processing"), "ready": N_("Ready"), "failed": N_("Failed")}
 VISIBILITY_LABELS = {
     "public": N_("Public"),
@@ -235,6 +248,15 @@ def licence_of(code: str | None, lang: str) -> dict[str, str | None] | None:
 def choices(labels: dict[str, str], lang: str) -> list[dict[str, str]]:
     """The options of a form's list: each code with its translated label."""
     return [{"code": code, "label": i18n.gettext(text, lang)} for code, text in labels.items()]
+
+
+def language_choices(current: str, lang: str) -> list[dict[str, str]]:
+    """The languages a production's form offers: the list, and ``current`` first when a file's
+    tag gave it another one (shown as its code)."""
+    listed = choices(LANGUAGE_LABELS, lang)
+    if current and current not in LANGUAGE_LABELS:
+        listed.insert(0, {"code": current, "label": current})
+    return listed
 
 
 def hinted_choices(

@@ -185,6 +185,7 @@ def fill_the_form(page: Any) -> None:
     page.select_option(".credit-row >> nth=1 >> select", "composer")
     page.select_option("#session_type", "live")
     page.select_option("#licence", "CC-BY-4.0")
+    page.select_option("#language", "oc")
 
 
 def assert_the_form_kept_what_was_typed(page: Any, *, saved: bool) -> None:
@@ -200,6 +201,7 @@ def assert_the_form_kept_what_was_typed(page: Any, *, saved: bool) -> None:
     assert page.input_value(".credit-row >> nth=1 >> select") == "composer"
     assert page.input_value("#session_type") == "live"
     assert page.input_value("#licence") == "CC-BY-4.0"
+    assert page.input_value("#language") == "oc"
 
 
 def save(page: Any) -> None:

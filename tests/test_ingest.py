@@ -289,3 +289,22 @@ def test_ffprobe_reads_the_master_over_http_from_a_running_server(
     streams = json.loads(probe.stdout)["streams"]
     video = [s for s in streams if s["codec_type"] == "video"]
     assert video and all(s["height"] > s["width"] for s in video), "portrait stays portrait"
+
+
+def test_the_first_files_language_becomes_the_productions(
+    services: Services, media: Media, tmp_path: Path
+) -> None:
+    tagged = tmp_path / "lied.m4a"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-i", str(media("m4a_itunes_covr")), "-map", "0:a"),
+            *("-c", "copy", "-metadata:s:a:0", "language=ger", str(tagged)),
+        ],
+        check=True,
+    )
+    production = ingest(services, tagged, artists=["Chœur Diois"])
+    assert (production.status, production.kind) == ("ready", "audio")
+    # ISO 639-2 in the file, BCP 47 on the production (its form shows it, its API says it).
+    assert production.language == "de"
+    untagged = ingest(services, media("m4a_itunes_covr"), artists=["Chœur Diois"])
+    assert untagged.language == "fr"

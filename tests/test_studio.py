@@ -1071,3 +1071,56 @@ def test_one_bad_setlist_line_is_one_sentence_beside_the_field(
     (textarea,) = re.findall(r'<textarea id="setlist"[^>]*>', response.text)
     assert textarea.count("aria-describedby") == 1
     assert 'aria-describedby="setlist-hint setlist-error"' in textarea
+
+
+VIDEO_MASTER = (
+    "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+    '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",LANGUAGE="fr",DEFAULT=YES,'
+    'AUTOSELECT=YES,CHANNELS="2",URI="audio/index.m3u8"\n'
+    '#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.64001e,mp4a.40.2",RESOLUTION=640x360,'
+    'AUDIO="audio"\nv360/index.m3u8\n'
+)
+
+
+def test_the_language_chosen_on_the_form_is_what_the_master_playlist_announces(
+    services: Services, client: TestClient, nora: Owner
+) -> None:
+    production_id = add_production(services, nora.id, "Concert en anglais")
+    master_key = f"productions/{production_id}/v1/master.m3u8"
+    services.store.put_bytes(master_key, VIDEO_MASTER.encode())
+    page = client.get(f"/studio/productions/{production_id}").text
+    # French by default, chosen in a labelled list.
+    assert '<label for="language">' in page and '<option value="fr" selected>' in page
+    token = page_token(client, f"/studio/productions/{production_id}")
+    for hostile in ('"><script>alert(1)</script>', "x" * 100, "und", "12", "fr-"):
+        refused = client.post(
+            f"/studio/productions/{production_id}",
+            data={**edit_form(nora, language=hostile), "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 400, hostile
+        assert "Choisissez la langue dans la liste." in refused.text
+        assert "<script>alert" not in refused.text
+    assert services.store.read_bytes(master_key).decode() == VIDEO_MASTER
+    saved = client.post(
+        f"/studio/productions/{production_id}",
+        data={**edit_form(nora, language="en"), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    with services.sessions() as session:
+        production = session.get(Production, production_id)
+        assert production is not None and production.language == "en"
+    master = services.store.read_bytes(master_key).decode()
+    assert master == VIDEO_MASTER.replace('LANGUAGE="fr"', 'LANGUAGE="en"')
+    assert '<option value="en" selected>' in client.get(f"/studio/productions/{production_id}").text
+    # Saved again unchanged: the master is not touched.
+    services.store.put_bytes(master_key, b"#EXTM3U\n")
+    client.post(
+        f"/studio/productions/{production_id}",
+        data={**edit_form(nora, language="en"), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert services.store.read_bytes(master_key) == b"#EXTM3U\n"
+    # The API says it too.
+    assert client.get(f"/api/v1/productions/{production_id}").json()["language"] == "en"

@@ -17,6 +17,7 @@ from transcoder.playlist import (
     master_playlist,
     parse_media_playlist,
     render_media_playlist,
+    with_language,
 )
 
 FFMPEG_PLAYLIST = """#EXTM3U
@@ -236,3 +237,18 @@ def test_mp4_that_ends_before_its_boxes_is_called_truncated(tmp_path: Path) -> N
     assert truncated_mp4(path, 300) is True
     path.write_bytes(b"ID3\3\0\0\0\0\0\0" + b"\0" * 100)
     assert truncated_mp4(path, 110) is None
+
+
+def test_with_language_sets_the_audio_renditions_language_and_nothing_else() -> None:
+    audio = rendition("audio", 128_000, kind="audio")
+    video = rendition("v360", 500_000)
+    french = master_playlist([video], audio, "fr")
+    english = with_language(french, "en")
+    assert english == french.replace('LANGUAGE="fr"', 'LANGUAGE="en"')
+    # Added where master_playlist writes it, when the master had none.
+    assert with_language(master_playlist([video], audio), "de") == master_playlist(
+        [video], audio, "de"
+    )
+    # An audio production's master has no rendition to say it on: unchanged.
+    variants = master_playlist([rendition("a128", 128_000, kind="audio")])
+    assert with_language(variants, "en") == variants

@@ -7,6 +7,7 @@ segments on disk and its CODECS and RESOLUTION read from each init segment.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,3 +241,19 @@ def master_playlist(
         attributes.append(f'URI="{iframes.playlist}"')
         lines.append("#EXT-X-I-FRAME-STREAM-INF:" + ",".join(attributes))
     return "\n".join(lines) + "\n"
+
+
+_LANGUAGE_ATTRIBUTE = re.compile(r'LANGUAGE="[^"]*",?')
+
+
+def with_language(master: str, language: str) -> str:
+    """``master`` with its audio renditions announced in ``language`` (BCP 47, checked by the
+    caller): the ``LANGUAGE`` of each ``#EXT-X-MEDIA`` of type AUDIO replaced, or added where
+    :func:`master_playlist` writes it. Every other line is left as it is."""
+    lines = []
+    for line in master.split("\n"):
+        if line.startswith("#EXT-X-MEDIA:") and "TYPE=AUDIO" in line:
+            line = _LANGUAGE_ATTRIBUTE.sub("", line)
+            line = line.replace(",DEFAULT=", f',LANGUAGE="{language}",DEFAULT=', 1)
+        lines.append(line)
+    return "\n".join(lines)

@@ -29,7 +29,14 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cite_live.catalogue import active_job, create_production, retitle, set_credits, stored_prefixes
+from cite_live.catalogue import (
+    active_job,
+    announce_language,
+    create_production,
+    retitle,
+    set_credits,
+    stored_prefixes,
+)
 from cite_live.i18n import N_
 from cite_live.jobs import scratch, table
 from cite_live.jobs.leases import Lease, LeaseLost, holder_name
@@ -246,6 +253,12 @@ def _flip(
             retitle(production, info.tags.title)
         if not production.credits and info.tags.artists:
             set_credits(session, production, [(name, "performer") for name in info.tags.artists])
+        if not previous and info.audio_language:
+            # The first file says what the production is sung or spoken in (its form may say
+            # otherwise later); a replacement's master says what the production already does.
+            production.language = info.audio_language
+        elif version.master_key and result.kind == "video":
+            announce_language(services.store, version.master_key, production.language)
         retired = [v.prefix for v in previous]
         for old in previous:
             session.delete(old)

@@ -154,6 +154,12 @@ SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "Its artist lets listeners save its file from its page.",
             },
+            "language": {
+                "type": "string",
+                "maxLength": 35,
+                "description": "What it is sung or spoken in (BCP 47, such as fr or pt-BR), "
+                "which its master playlist announces (LANGUAGE).",
+            },
             "attachment_url": {
                 **_nullable(URL),
                 "description": "The .m4a saved as “<artists> - <title>.m4a” (Content-Disposition: "

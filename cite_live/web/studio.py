@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 
 from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage
-from cite_live.catalogue import hold, playing_version, production_query, publish
+from cite_live.catalogue import announce_language, hold, playing_version, production_query, publish
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
@@ -48,6 +48,7 @@ from cite_live.vocabulary import (
     VISIBILITY_LABELS,
     choices,
     hinted_choices,
+    language_choices,
 )
 from cite_live.web.context import ACCOUNT_CACHE, Context, Pager, form_page, notices, page
 from cite_live.web.urls import PATHS
@@ -232,6 +233,7 @@ def _edit_context(
         "artist_names": list(artist_names),
         "session_types": choices(SESSION_TYPE_LABELS, lang),
         "licences": choices(LICENCE_NAMES, lang),
+        "languages": language_choices(form.language, lang),
         "visibilities": [
             {
                 "code": code,
@@ -284,6 +286,7 @@ def edit_submit(ctx: Context, fields: FormData) -> Response:
                 # Read after any other save or publish of it has ended, never beside one.
                 hold(session, held)
             production = managed(ctx, session, user)
+            spoken = production.language
             changes, errors = form.check(session, production.duration, today)
             if refused is not None:
                 errors["cover"] = FieldError(refused)
@@ -297,6 +300,9 @@ def edit_submit(ctx: Context, fields: FormData) -> Response:
                     # Stored before the row points at it, so that no page shows a missing image.
                     new_cover = covers.put(services, production_id, jpeg)
                 apply(session, production, changes)
+                version = playing_version(production)
+                if production.language != spoken and version and version.master_key:
+                    announce_language(services.store, version.master_key, production.language)
                 if publishing:
                     # False when a request that came first published it: published all the same.
                     publish(production)
