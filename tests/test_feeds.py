@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import re
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -710,21 +709,3 @@ def test_enclosure_length_and_picture_size_come_from_s3(
         assert stored_size(services.store, prefix + "missing.m4a") is None
     finally:
         services.close()
-
-
-def test_an_artists_page_links_their_podcast_only_when_it_holds_something(
-    client: TestClient, services: Services
-) -> None:
-    publish_fake(services, "Chanson", artists=["Élodie Fauré"], download=True)
-    publish_fake(services, "Clip", kind="video", download=True, artists=["Noé Chabert"])
-    publish_fake(services, "Sans fichier", artists=["Noé Chabert"])
-    publish_fake(services, "Cachée", artists=["Noé Chabert"], download=True, visibility="private")
-    link = re.compile(r'<link rel="alternate" type="application/rss\+xml" href="([^"]+)"')
-    found = link.search(client.get("/artists/elodie-faure").text)
-    assert found and found.group(1) == "/artists/elodie-faure/podcast.rss"
-    podcast = podcastparser.parse(
-        f"{SITE}{found.group(1)}", io.BytesIO(client.get(found.group(1)).content)
-    )
-    assert [episode["title"] for episode in podcast["episodes"]] == ["Chanson"]
-    # A video, an audio without a file and a private one: no podcast to offer.
-    assert not link.search(client.get("/artists/noe-chabert").text)

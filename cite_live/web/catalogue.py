@@ -73,7 +73,6 @@ from cite_live.vocabulary import (
     label,
 )
 from cite_live.web.context import ACCOUNT_CACHE, CORS, PRIVATE_HEADERS, Context, Pager, page
-from cite_live.web.feeds import artist_episodes
 from cite_live.web.urls import Urls
 
 PER_PAGE = 24
@@ -310,16 +309,6 @@ def artist_page(ctx: Context) -> Response:
             ],
             "count": productions_count,
             "pager": ctx.pager(page, PER_PAGE, productions_count),
-            # Podcast apps find it from the page, when there is something to listen to in it.
-            "podcast_url": (
-                ctx.urls.artist_podcast(artist.slug)
-                if session.scalar(
-                    select(func.count())
-                    .select_from(Production)
-                    .where(*artist_episodes(artist.slug))
-                )
-                else None
-            ),
         }
     return ctx.render("artist.html", page_context, cache=ACCOUNT_CACHE if editable else None)
 

@@ -496,14 +496,6 @@ def _has_download() -> Any:
     return Production.current_version.has(MediaVersion.download_key.is_not(None))
 
 
-def artist_episodes(slug: str) -> list[Any]:
-    """What the podcast of the artist ``slug`` holds: its visible audio productions that have a
-    file (WHERE clauses); its page links the podcast when there is one."""
-    where = productions_where(artist=slug, kind="audio")
-    where.append(_has_download())
-    return where
-
-
 def _show(ctx: Context, path: str, **fields: str) -> Show:
     settings = ctx.settings
     return Show(
@@ -544,7 +536,8 @@ def artist_podcast(ctx: Context) -> Response:
         artist = by_slug(session, Artist, ctx.path_name("slug"))
         if artist is None:
             raise HTTPException(404, "There is no artist with this name.")
-        where = artist_episodes(artist.slug)
+        where = productions_where(artist=artist.slug, kind="audio")
+        where.append(_has_download())
         rows, _ = page_of_productions(
             session, where, offset=0, limit=FEED_SIZE, query=_episodes_query()
         )
