@@ -232,7 +232,7 @@ def _threads(settings: TranscoderSettings) -> list[str]:
 def _hls(settings: TranscoderSettings, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     return [
-        "-f", "hls", "-hls_time", str(settings.segment_seconds), "-hls_playlist_type", "vod",
+        "-f", "hls", "-hls_time", str(settings.segment_seconds), "-hls_playlist_type", "event",
         "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
         "-hls_segment_filename", str(folder / "seg_%05d.m4s"), "-start_number", "1",
         str(folder / PLAYLIST),

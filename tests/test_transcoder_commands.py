@@ -150,7 +150,9 @@ def test_each_rung_is_an_fmp4_vod_hls_output_in_its_own_folder() -> None:
     ]
     assert values_after(argv, "-f").count("hls") == 6
     assert set(values_after(argv, "-hls_segment_type")) == {"fmp4"}
-    assert set(values_after(argv, "-hls_playlist_type")) == {"vod"}
+    # EVENT while ffmpeg writes (so finished segments can be published at once); the
+    # transcoder rewrites every playlist as VOD at the end (test_transcoder_e2e).
+    assert set(values_after(argv, "-hls_playlist_type")) == {"event"}
     assert set(values_after(argv, "-hls_time")) == {"6"}
     assert set(values_after(argv, "-hls_fmp4_init_filename")) == {"init.mp4"}
     assert values_after(argv, "-hls_segment_filename")[0] == f"file:{OUT}/v1080/seg_%05d.m4s"

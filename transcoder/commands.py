@@ -120,7 +120,10 @@ def hls_options(settings: TranscoderSettings, folder: Path) -> dict[str, Any]:
     return {
         "f": "hls",
         "hls_time": settings.segment_seconds,
-        "hls_playlist_type": "vod",
+        # EVENT: the muxer lists each segment in the playlist as soon as it is closed, which
+        # is what lets a transcode be played while it runs (see ``live``); the transcoder
+        # rewrites every playlist as VOD once ffmpeg is done.
+        "hls_playlist_type": "event",
         "hls_segment_type": "fmp4",
         "hls_fmp4_init_filename": INIT_SEGMENT,
         "hls_segment_filename": file_url(folder / SEGMENT_PATTERN),

@@ -27,6 +27,7 @@ from .ladder import (
     video_ladder,
 )
 from .language import bcp47
+from .live import LiveCallback, Planned, Watcher, peak_estimate
 from .loudness import integrated_loudness
 from .playlist import MASTER, IFrameStream, Rendition
 from .probe import MediaInfo, probe_file
@@ -228,6 +229,11 @@ class Transcoder:
     Nothing is read from globals or the environment: ``settings`` (binaries, limits, ladder,
     threads, temp dir), ``logger`` and ``progress`` (called with a fraction 0..1 that never
     decreases, from the thread that called ``transcode``) all come from the caller.
+
+    ``live``, when given, is called on the same thread with what became publishable while
+    ffmpeg runs (``live.LiveOutput``: finished segments and EVENT playlists listing them), so
+    that its owner can make the production playable before the transcode ends. An exception
+    it raises stops the transcode and comes out of ``transcode``.
     """
 
     def __init__(
@@ -236,10 +242,12 @@ class Transcoder:
         *,
         logger: logging.Logger | None = None,
         progress: Callable[[float], None] | None = None,
+        live: LiveCallback | None = None,
     ) -> None:
         self.settings = settings or TranscoderSettings()
         self.logger = logger or logging.getLogger("transcoder")
         self.progress = progress
+        self.live = live
         self.runner = Runner(self.logger)
 
     def probe(self, path: Path) -> MediaInfo:
@@ -282,6 +290,29 @@ class Transcoder:
         result.files = _written(out_dir, result)
         progress(1.0)
         return result
+
+    def _following(
+        self,
+        progress: Callable[[float], None],
+        out_dir: Path,
+        planned: list[Planned],
+        language: str | None = None,
+    ) -> Callable[[float], None]:
+        """``progress``, also handing the owner's ``live`` what became publishable."""
+        if self.live is None:
+            return progress
+        live = self.live
+        watcher = Watcher(
+            out_dir, planned, language=language, segment_seconds=self.settings.segment_seconds
+        )
+
+        def tick(fraction: float) -> None:
+            progress(fraction)
+            output = watcher.poll()
+            if output is not None:
+                live(output)
+
+        return tick
 
     # --- video -----------------------------------------------------------------------------
 
@@ -333,7 +364,24 @@ class Transcoder:
         )
         budget = Budget.for_duration(settings.limits, info.duration)
         job = Job(argv, budget, duration=info.duration)
-        completed = self.runner.run(job, progress.scaled(0.0, ENCODE_SHARE))
+        seconds = settings.segment_seconds
+        planned = [
+            Planned(
+                rung.name,
+                "video",
+                rung.maxrate,
+                peak_estimate(rung.maxrate, rung.bufsize, seconds),
+                rung.width,
+                rung.height,
+                round(float(rung.fps), 3),
+            )
+            for rung in rungs
+        ]
+        if info.audio_index is not None:
+            bitrate = settings.video_audio_bitrate
+            planned.append(Planned(AUDIO_FOLDER, "audio", bitrate, int(bitrate * 1.1)))
+        tick = self._following(progress.scaled(0.0, ENCODE_SHARE), out_dir, planned, language)
+        completed = self.runner.run(job, tick)
         _failure(completed, "video", self.logger, argv)
 
         audio, durations = None, []
@@ -402,7 +450,11 @@ class Transcoder:
                 pcm=pcm if extras else None,
             )
             jobs.append(Job(argv, budget, duration=info.duration))
-        results = self.runner.run_all(jobs, progress.scaled(0.0, ENCODE_SHARE))
+        planned = [
+            Planned(rung.name, "audio", rung.bitrate, int(rung.bitrate * 1.1)) for rung in rungs
+        ]
+        tick = self._following(progress.scaled(0.0, ENCODE_SHARE), out_dir, planned)
+        results = self.runner.run_all(jobs, tick)
         # The rung that failed by itself tells why; the ones stopped because of it do not.
         for job, completed in sorted(zip(jobs, results, strict=True), key=lambda p: p[1].stopped):
             _failure(completed, "audio", self.logger, list(job.argv))

@@ -152,10 +152,17 @@ def _merge_short_tail(playlist: MediaPlaylist, folder: Path, min_tail: float) ->
     # may hold several fragments: the tail is appended to the segment before it.
     if len(playlist.segments) < 2 or playlist.segments[-1].duration >= min_tail:
         return
+    # The joined segment gets a name of its own: both parts may have been published already
+    # (see ``live``), and a published segment never changes under its name.
     tail, previous = playlist.segments[-1], playlist.segments[-2]
-    with (folder / previous.uri).open("ab") as target:
+    stem, dot, extension = previous.uri.rpartition(".")
+    joined = f"{stem}-end{dot}{extension}" if dot else f"{previous.uri}-end"
+    with (folder / joined).open("wb") as target:
+        target.write((folder / previous.uri).read_bytes())
         target.write((folder / tail.uri).read_bytes())
     (folder / tail.uri).unlink()
+    (folder / previous.uri).unlink()
+    previous.uri = joined
     previous.duration += tail.duration
     playlist.segments.pop()
 
