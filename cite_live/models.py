@@ -283,6 +283,9 @@ class Production(Base):
     # What is spoken or sung (BCP 47): the LANGUAGE of a video's audio rendition in its master
     # playlist when the file's own stream does not say.
     language: Mapped[str] = mapped_column(String(35), default="fr", server_default="fr")
+    # While processing, its first segments may be played by everyone who may see it, not only
+    # by its owner and the admins (see cite_live.jobs.preview).
+    publish_early: Mapped[bool] = mapped_column(default=False, server_default=false())
     # An image the artist chose (re-encoded), shown instead of the version's cover or poster.
     cover_key: Mapped[str | None] = mapped_column(String(400))
     # The account that uploaded it; None for the demo catalogue and `cite-live ingest`.

@@ -21,6 +21,7 @@ from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
 from transcoder import Limits, Transcoder, TranscoderSettings
+from transcoder.live import LiveCallback
 
 log = logging.getLogger("cite_live")
 
@@ -90,10 +91,14 @@ class Services:
     outbox: Outbox = field(default_factory=Outbox)
 
     def transcoder(
-        self, progress: Callable[[float], None] | None = None, *, tmp_dir: Path | None = None
+        self,
+        progress: Callable[[float], None] | None = None,
+        *,
+        tmp_dir: Path | None = None,
+        live: LiveCallback | None = None,
     ) -> Transcoder:
         """A transcoder whose temp files go to ``tmp_dir`` (a job's own folder), by default the
-        data dir's temp dir."""
+        data dir's temp dir; ``live`` gets what may be published while it runs."""
         limits = self.settings.limits
         tmp_dir = tmp_dir or self.settings.tmp_dir
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +111,9 @@ class Services:
             ),
             tmp_dir=tmp_dir,
         )
-        return Transcoder(transcoder_settings, logger=log.getChild("transcoder"), progress=progress)
+        return Transcoder(
+            transcoder_settings, logger=log.getChild("transcoder"), progress=progress, live=live
+        )
 
     def close(self) -> None:
         # Messages on their way are sent before the database goes.

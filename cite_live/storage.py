@@ -67,6 +67,8 @@ _CONTENT_TYPES = {
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PLAYLIST = "public, max-age=60"
+# A playlist of a transcode still running grows every few seconds: caches must ask each time.
+LIVE_PLAYLIST = "no-cache"
 # Originals are the artists' raw uploads: never meant for a shared cache.
 PRIVATE = "private, no-store"
 DEFAULT_CACHE_CONTROL = "no-cache"
@@ -234,7 +236,10 @@ class ObjectStore(abc.ABC):
         """Store the file at `path` under `key` (Content-Type and Cache-Control from the key)."""
 
     @abc.abstractmethod
-    def put_bytes(self, key: str, data: bytes) -> None: ...
+    def put_bytes(self, key: str, data: bytes, *, cache_control: str | None = None) -> None:
+        """Store ``data`` under ``key``; ``cache_control`` replaces the key's own for a store
+        whose objects carry their headers (a playlist that is still growing: ``LIVE_PLAYLIST``).
+        """
 
     def put_file_move(self, key: str, path: Path) -> None:
         """Store the file at `path` under `key`, then remove `path`.
@@ -379,7 +384,8 @@ class LocalStore(ObjectStore):
 
         self._write(key, copy)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, cache_control: str | None = None) -> None:
+        # The site sends these bytes itself and chooses their headers (cite_live.web.media).
         self._write(key, lambda handle: handle.write(data))
 
     def put_file_move(self, key: str, path: Path) -> None:
@@ -596,11 +602,12 @@ class S3Store(ObjectStore):
                 str(path), self.bucket, self._key(key), ExtraArgs=self._extra_args(key)
             )
 
-    def put_bytes(self, key: str, data: bytes) -> None:
+    def put_bytes(self, key: str, data: bytes, *, cache_control: str | None = None) -> None:
+        extra = self._extra_args(key)
+        if cache_control is not None:
+            extra["CacheControl"] = cache_control
         with self._boundary("upload", key):
-            self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, **self._extra_args(key)
-            )
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
 
     def download(self, key: str, path: Path) -> None:
         with self._boundary("download", key):

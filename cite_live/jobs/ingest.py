@@ -38,12 +38,13 @@ from cite_live.catalogue import (
     stored_prefixes,
 )
 from cite_live.i18n import N_
-from cite_live.jobs import scratch, table
+from cite_live.jobs import preview, scratch, table
 from cite_live.jobs.leases import Lease, LeaseLost, holder_name
 from cite_live.models import Job, MediaVersion, Production, utcnow
 from cite_live.services import Services
 from cite_live.storage import StorageError, media_key, original_key, version_prefix
 from transcoder import InputRefused, MediaInfo, TranscodeError, TranscodeResult
+from transcoder.live import LiveOutput
 
 log = logging.getLogger("cite_live.ingest")
 
@@ -125,20 +126,26 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
     lease = Lease(services, job_id, holder)
     try:
         with lease, _work_dir(services, job_id) as work:
+            # A crashed earlier attempt of this same job may have left objects and a preview.
+            _clear_attempt(services, job_id, prefix)
             report = _progress_reporter(services, job_id, holder, progress)
             with services.store.available_locally(source_key, work) as source:
-                transcoder = services.transcoder(report, tmp_dir=work)
-                info = transcoder.probe(source)
                 out_dir = work / "hls"
                 out_dir.mkdir()
+                live = preview.Preview(services, job_id, holder, prefix, out_dir)
+                transcoder = services.transcoder(report, tmp_dir=work, live=_checked(lease, live))
+                info = transcoder.probe(source)
+                live.duration = info.duration
                 result = transcoder.transcode(source, out_dir, info, language=language)
             lease.check()
-            # A crashed earlier attempt of this same job may have left objects behind.
-            services.store.delete_prefix(prefix)
             for relative in publish_order(result.files):
+                # What the preview published is final, bar the playlists (rewritten as VOD).
+                if relative in live.uploaded:
+                    continue
                 services.store.put_file(media_key(prefix, relative), out_dir / relative)
         # Done means done: nothing of the attempt is left on disk once the job says so.
         retired = _flip(services, job_id, holder, prefix, info, result)
+        retired += live.leftovers(result.files)
     except LeaseLost:
         log.warning("job %d: lease lost; another worker runs it now", job_id)
         return
@@ -164,6 +171,22 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
     log.info("job %d: done in %.1f s", job_id, time.monotonic() - started)
     # Retired versions, and the original the new one replaced: nothing plays them any more.
     remove_from_store(services, retired)
+
+
+def _clear_attempt(services: Services, job_id: int, prefix: str) -> None:
+    with services.sessions.begin() as session:
+        preview.forget(session, job_id)
+    services.store.delete_prefix(prefix)
+
+
+def _checked(lease: Lease, publish: preview.Preview) -> Callable[[LiveOutput], None]:
+    """Publish what the transcode reports, only while the lease is still ours."""
+
+    def live(output: LiveOutput) -> None:
+        lease.check()
+        publish(output)
+
+    return live
 
 
 @contextmanager
@@ -216,29 +239,27 @@ def _flip(
             # Deleted while we worked: what we wrote belongs to nobody.
             services.store.delete_prefix(prefix)
             return []
-        previous = [
-            v
-            for v in session.scalars(
-                select(MediaVersion).where(MediaVersion.production_id == production.id)
-            )
-            if v.prefix != prefix
-        ]
-        version = MediaVersion(
-            production_id=production.id,
-            name=f"j{job.id}",
-            state="published",
-            prefix=prefix,
-            master_key=key(result.master),
-            poster_key=key(result.poster),
-            cover_key=key(result.cover),
-            waveform_key=key(result.waveform),
-            storyboard_image_key=key(result.storyboard_image),
-            storyboard_vtt_key=key(result.storyboard_vtt),
-            download_key=key(result.download),
-            ladder=[asdict(r) for r in result.renditions],
-            loudness_lufs=result.loudness_lufs,
-            duration=result.duration,
+        versions = list(
+            session.scalars(select(MediaVersion).where(MediaVersion.production_id == production.id))
         )
+        previous = [v for v in versions if v.prefix != prefix]
+        # The preview that played while processing becomes the version: same row, same prefix.
+        version = next(
+            (v for v in versions if v.prefix == prefix),
+            MediaVersion(production_id=production.id, name=preview.version_name(job.id)),
+        )
+        version.state = "published"
+        version.prefix = prefix
+        version.master_key = key(result.master)
+        version.poster_key = key(result.poster)
+        version.cover_key = key(result.cover)
+        version.waveform_key = key(result.waveform)
+        version.storyboard_image_key = key(result.storyboard_image)
+        version.storyboard_vtt_key = key(result.storyboard_vtt)
+        version.download_key = key(result.download)
+        version.ladder = [asdict(r) for r in result.renditions]
+        version.loudness_lufs = result.loudness_lufs
+        version.duration = result.duration
         session.add(version)
         session.flush()
         production.current_version_id = version.id
@@ -287,6 +308,8 @@ def _retry_or_fail(services: Services, lease: Lease, prefix: str, retry: str, fi
     job_id, holder = lease.job_id, lease.holder
     # Still ours (renewed just now): no other attempt can be writing there yet.
     if lease.renew():
+        with services.sessions.begin() as session:
+            preview.forget(session, job_id)
         try:
             services.store.delete_prefix(prefix)
         except StorageError:
@@ -317,6 +340,7 @@ def fail(
         job = table.fail(session, job_id, message, holder=holder, expired_by=expired_by)
         if job is None:
             return False
+        preview.forget(session, job_id)
         production = session.get(Production, job.production_id) if job.production_id else None
         # A refused file can never become media: keep its reason, not its bytes.
         if job.original_key is not None:
