@@ -344,6 +344,9 @@ def test_shared_command_decodes_key_frames_only() -> None:
     )
     assert argv[argv.index("-skip_frame") + 1] == "nokey"
     assert argv.index("-skip_frame") < argv.index("-i")
+    assert argv[argv.index("-i") + 1] == "file:/in/a.mp4"
+    assert argv.index("-format_whitelist") < argv.index("-i")
+    assert argv.index("-protocol_whitelist") < argv.index("-i")
     assert "ebur128" in " ".join(argv) and "libx264" not in argv
 
 
