@@ -9,14 +9,18 @@ from .ladder import is_audio_only_folder
 from .pipeline import Transcoder, TranscodeResult
 from .playlist import Rendition
 from .probe import MediaInfo
+from .segmented import Chunk, ChunkOutput, SharedOutput, chunked, plan_chunks
 from .settings import Limits, TranscoderSettings, VideoStep
 from .tags import Tags
 
 __all__ = [
+    "Chunk",
+    "ChunkOutput",
     "InputRefused",
     "Limits",
     "MediaInfo",
     "Rendition",
+    "SharedOutput",
     "Tags",
     "TranscodeError",
     "TranscodeFailed",
@@ -24,5 +28,7 @@ __all__ = [
     "Transcoder",
     "TranscoderSettings",
     "VideoStep",
+    "chunked",
     "is_audio_only_folder",
+    "plan_chunks",
 ]

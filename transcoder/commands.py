@@ -261,21 +261,168 @@ def video_argv(
     for number, grab in enumerate(grabs, start=len(rungs)):
         outputs.append(_grab(branches[number], grab, settings))
     if audio_index is not None:
-        audio = source_input[str(audio_index)].filter("aresample", AAC_RATE)
-        if audio_end is not None:
-            audio = audio.filter("atrim", end=f"{audio_end:.6f}")
-        audio = audio.filter("ebur128", framelog="verbose")
-        folder = out_dir / audio_folder
-        options = {
+        outputs.append(
+            _shared_audio(settings, source_input, audio_index, out_dir / audio_folder, audio_end)
+        )
+    return _compile(settings, outputs)
+
+
+def _shared_audio(
+    settings: TranscoderSettings,
+    source_input: Any,
+    audio_index: int,
+    folder: Path,
+    audio_end: float | None,
+) -> Any:
+    """The AAC rendition of a video, measured by ebur128 on the way, stopped at ``audio_end``."""
+    audio = source_input[str(audio_index)].filter("aresample", AAC_RATE)
+    if audio_end is not None:
+        audio = audio.filter("atrim", end=f"{audio_end:.6f}")
+    audio = audio.filter("ebur128", framelog="verbose")
+    options = {
+        **_common_output(settings),
+        **aac_options(settings, settings.video_audio_bitrate),
+        "vn": None,
+        "sn": None,
+        "dn": None,
+        **hls_options(settings, folder),
+    }
+    return ffmpeg.output(_stereo_chain(audio), file_url(folder / MEDIA_PLAYLIST), **options)
+
+
+# How far before a chunk's first frame its decode starts keeping frames: the frame rate
+# filter then sees the source frames one pass would have seen before that instant, so it picks
+# the same one for the chunk's first frame even from a source of irregular frame times.
+CHUNK_LEAD_IN = Fraction(1)
+# Slack on the global key frame times of a chunk: ``t + start`` is computed in floating point,
+# and a frame lying exactly on a key frame time must not fall a hair short of it. Frames of
+# usual rates (N/1001 included) never lie closer than 30 us to one without lying on it.
+KEY_FRAME_SLACK = Fraction(1, 100_000)
+
+
+def _seconds(value: Fraction) -> str:
+    """``value`` as ffmpeg parses a time: decimal seconds, rounded down to the microsecond."""
+    micros = math.floor(value * 1_000_000)
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Where one chunk of a segmented transcode lies, as its ffmpeg needs it.
+
+    ``start`` is its first output frame's time and ``frames`` how many it holds (None: to the
+    end of the source); ``first_key`` is the number of the key frame interval it starts on and
+    ``first_segment`` its first segment's global number; ``segment_time`` is the ``hls_time``
+    that makes the muxer cut where one pass cuts (see ``segmented.segment_time``).
+    """
+
+    start: Fraction
+    frames: int | None
+    first_key: int
+    first_segment: int
+    segment_time: Fraction
+
+
+def chunk_keyframe_expression(settings: TranscoderSettings, span: ChunkSpan) -> str:
+    """``-force_key_frames`` of a chunk: the same instants as one pass, in global time."""
+    start = _seconds(span.start)
+    slack = f"{float(KEY_FRAME_SLACK):.6f}"
+    return f"expr:gte(t+{start},({span.first_key}+n_forced)*{settings.keyframe_seconds}-{slack})"
+
+
+def chunk_argv(
+    settings: TranscoderSettings,
+    source: Path,
+    out_dir: Path,
+    *,
+    video_index: int,
+    rungs: Sequence[VideoRung],
+    span: ChunkSpan,
+    deinterlace: bool = False,
+) -> list[str]:
+    """One ffmpeg for one chunk of a video ladder: every rung of its time range, no sound.
+
+    The source is decoded from ``CHUNK_LEAD_IN`` before ``span.start`` (input seeking), its
+    frames timed from ``span.start`` again, and the frame rate filter fills the output grid
+    from there; ``-output_ts_offset`` puts the packets back at their global times, so each
+    fragment's decode time is the one of one pass (``frag_discont`` keeps it; without it every
+    chunk would start at zero), and ``avoid_negative_ts`` left off keeps the first chunk's
+    B-frame delay where one pass has it. Segments are numbered from ``span.first_segment``.
+    """
+    lead_in = min(CHUNK_LEAD_IN, span.start)
+    options: dict[str, Any] = dict(input_options())
+    if span.start > 0:
+        options["ss"] = _seconds(span.start - lead_in)
+    source_input = ffmpeg.input(file_url(source), **options)
+    decoded = source_input[str(video_index)]
+    if deinterlace:
+        decoded = decoded.filter("yadif", mode="send_frame", deint="interlaced")
+    if span.start > 0:
+        decoded = decoded.filter("setpts", f"PTS-{_seconds(lead_in)}/TB")
+        decoded = decoded.filter("fps", fps=_fraction(rungs[0].fps), start_time=0)
+    else:
+        decoded = decoded.filter("fps", fps=_fraction(rungs[0].fps))
+    branches = decoded.split()
+    outputs = []
+    for number, rung in enumerate(rungs):
+        scaled = (
+            branches[number]
+            .filter("scale", rung.width, rung.height)
+            .filter("setsar", "1")
+            .filter("format", "yuv420p")
+        )
+        folder = out_dir / rung.name
+        output: dict[str, Any] = {
             **_common_output(settings),
-            **aac_options(settings, settings.video_audio_bitrate),
-            "vn": None,
+            **x264_options(settings, rung),
+            "force_key_frames": chunk_keyframe_expression(settings, span),
+            "an": None,
             "sn": None,
             "dn": None,
             **hls_options(settings, folder),
+            "hls_time": _seconds(span.segment_time),
+            "start_number": span.first_segment,
+            "hls_segment_options": "movflags=+frag_discont",
+            "output_ts_offset": _seconds(span.start),
+            "avoid_negative_ts": "disabled",
         }
+        if span.frames is not None:
+            output["frames:v"] = span.frames
+        outputs.append(ffmpeg.output(scaled, file_url(folder / MEDIA_PLAYLIST), **output))
+    return _compile(settings, outputs)
+
+
+def shared_argv(
+    settings: TranscoderSettings,
+    source: Path,
+    out_dir: Path,
+    *,
+    video_index: int,
+    audio_index: int | None,
+    grabs: Sequence[FrameGrab],
+    audio_folder: str = "audio",
+    deinterlace: bool = False,
+    audio_end: float | None = None,
+) -> list[str]:
+    """What a segmented transcode does once for the whole video: the AAC rendition (with its
+    loudness measured) and the frame grabs.
+
+    Only the source's key frames are decoded (``skip_frame``): the frame rate filter of each
+    grab repeats the latest one, so a poster or a thumbnail costs no full decode of the film.
+    """
+    source_input = ffmpeg.input(file_url(source), skip_frame="nokey", **input_options())
+    outputs = []
+    if grabs:
+        decoded = source_input[str(video_index)]
+        if deinterlace:
+            decoded = decoded.filter("yadif", mode="send_frame", deint="interlaced")
+        branches = decoded.split() if len(grabs) > 1 else None
+        for number, grab in enumerate(grabs):
+            stream = branches[number] if branches is not None else decoded
+            outputs.append(_grab(stream, grab, settings))
+    if audio_index is not None:
         outputs.append(
-            ffmpeg.output(_stereo_chain(audio), file_url(folder / MEDIA_PLAYLIST), **options)
+            _shared_audio(settings, source_input, audio_index, out_dir / audio_folder, audio_end)
         )
     return _compile(settings, outputs)
 

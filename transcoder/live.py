@@ -44,10 +44,12 @@ class SegmentFacts:
     key_frames: tuple[tuple[int, int, int], ...] = ()
 
     def to_json(self) -> list[Any]:
+        """A JSON array, for a database row."""
         return [self.uri, self.duration, self.size, [list(frame) for frame in self.key_frames]]
 
     @classmethod
     def from_json(cls, value: Sequence[Any]) -> SegmentFacts:
+        """The inverse of ``to_json``."""
         uri, duration, size, frames = value
         return cls(str(uri), float(duration), int(size), tuple(tuple(f) for f in frames))
 

@@ -6,13 +6,13 @@ import logging
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from . import boxes, commands, playlist
+from . import boxes, commands, playlist, segmented
 from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
 from .commands import FrameGrab
 from .errors import TranscodeFailed
@@ -32,6 +32,7 @@ from .loudness import integrated_loudness
 from .playlist import MASTER, IFrameStream, Rendition
 from .probe import MediaInfo, probe_file
 from .runner import Budget, Completed, Job, Runner
+from .segmented import Chunk, ChunkOutput, SegmentsCallback, SharedOutput
 from .settings import TranscoderSettings
 from .storyboard import build_storyboard, plan_storyboard
 from .waveform import write_waveform
@@ -290,6 +291,55 @@ class Transcoder:
         result.files = _written(out_dir, result)
         progress(1.0)
         return result
+
+    # --- segmented: chunks of a long video on separate workers (see ``segmented``) ----------
+
+    def encode_chunk(
+        self,
+        source: Path,
+        info: MediaInfo,
+        chunk: Chunk,
+        out_dir: Path,
+        on_segments: SegmentsCallback | None = None,
+    ) -> ChunkOutput:
+        """Encode every video rung of ``chunk`` (one of ``segmented.plan_chunks(info, ...)``)
+        into ``out_dir/<rung>/``: ``init.mp4`` and the chunk's segments under their numbers in
+        the whole rendition. No sound and no artwork (``encode_shared``).
+
+        ``on_segments`` is called on this thread, once every rung has its init segment, with
+        the segments finished since the last call (by rung), so they can be copied away at
+        once; the last chunk's last segment may come joined with a short tail under a new name
+        (``-end``). Raises TranscodeFailed.
+        """
+        return segmented.encode_chunk(self, source, info, chunk, out_dir, on_segments)
+
+    def encode_shared(
+        self,
+        source: Path,
+        info: MediaInfo,
+        out_dir: Path,
+        *,
+        on_segments: SegmentsCallback | None = None,
+    ) -> SharedOutput:
+        """What a chunked video needs once: its AAC rendition in ``out_dir/audio/`` (when it
+        has sound; ``on_segments`` as for ``encode_chunk``) with its loudness, the poster and
+        the storyboard, from the source's key frames only. Raises TranscodeFailed."""
+        return segmented.encode_shared(self, source, info, out_dir, on_segments)
+
+    def assemble(
+        self,
+        info: MediaInfo,
+        chunks: Sequence[ChunkOutput],
+        shared: SharedOutput,
+        out_dir: Path,
+        *,
+        language: str | None = None,
+    ) -> TranscodeResult:
+        """Write every playlist of a chunked video into ``out_dir`` from the facts of its
+        segments (which need not be there): media and I-frame playlists, the audio's, and the
+        master, measured. ``files`` lists what this wrote. Raises TranscodeFailed when
+        ``chunks`` are not every planned chunk in order with segments that follow on."""
+        return segmented.assemble(self, info, chunks, shared, out_dir, language)
 
     def _following(
         self,

@@ -55,6 +55,10 @@ class TranscoderSettings:
     limits: Limits = field(default_factory=Limits)
     segment_seconds: int = 6
     keyframe_seconds: int = 2
+    # A segmented transcode (``segmented``) cuts a long video into chunks this long, each
+    # encoded on its own: a whole number of segments, each a whole number of key frame
+    # intervals, so that chunks join where one pass cuts anyway.
+    chunk_seconds: int = 60
     tmp_dir: Path | None = None
     video_steps: tuple[VideoStep, ...] = (
         VideoStep(1080, 22, 5_000_000),
@@ -81,3 +85,15 @@ class TranscoderSettings:
     storyboard_min_interval: float = 1.0
     storyboard_columns: int = 10
     waveform_target_pairs: int = 1500
+
+    def __post_init__(self) -> None:
+        for name in ("segment_seconds", "keyframe_seconds", "chunk_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if self.segment_seconds % self.keyframe_seconds:
+            raise ValueError("segment_seconds must be a multiple of keyframe_seconds")
+        if self.chunk_seconds % self.segment_seconds:
+            raise ValueError(
+                f"chunk_seconds ({self.chunk_seconds}) must be a multiple of segment_seconds "
+                f"({self.segment_seconds}): chunks join on segment boundaries"
+            )
