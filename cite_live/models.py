@@ -452,6 +452,15 @@ class Job(Base):
     # once it became the production's original or was removed.
     original_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # A chunk of a segmented transcode (type "chunk", see cite_live.jobs.segmented): the
+    # transcode it belongs to, its place, what to encode and what it encoded so far. A chunk
+    # has no production of its own, so no query about a production's jobs finds it.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    chunk: Mapped[int | None] = mapped_column(Integer)
+    task: Mapped[dict[str, Any] | None] = mapped_column()
+    output: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

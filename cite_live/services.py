@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -111,6 +111,10 @@ class Services:
             ),
             tmp_dir=tmp_dir,
         )
+        if self.settings.jobs.chunk_seconds > 0:
+            transcoder_settings = replace(
+                transcoder_settings, chunk_seconds=self.settings.jobs.chunk_seconds
+            )
         return Transcoder(
             transcoder_settings, logger=log.getChild("transcoder"), progress=progress, live=live
         )

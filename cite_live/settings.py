@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -231,6 +232,13 @@ class UploadSettings:
     """when an unfinished upload is removed"""
 
 
+def _chunk_seconds(value: int) -> int:
+    # Chunks join on segment boundaries (6 s, the transcoder's segment_seconds).
+    if value < 0 or value % 6:
+        raise ValueError("must be 0 (videos in one pass) or a positive multiple of 6 seconds")
+    return value
+
+
 @section(frozen=True, config=_SECTION)
 class JobSettings:
     broker: Literal["embedded", "redis", "rabbitmq"] = "embedded"
@@ -245,6 +253,8 @@ class JobSettings:
     """runs before a job is marked failed"""
     sweep_seconds: float = 15.0
     """how often expired leases are looked for"""
+    chunk_seconds: Annotated[int, AfterValidator(_chunk_seconds)] = 60
+    """long videos are cut into chunks of this many seconds (a multiple of 6) that any worker encodes; 0: never"""  # noqa: E501
 
 
 @section(frozen=True, config=_SECTION)

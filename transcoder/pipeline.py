@@ -23,8 +23,6 @@ from .ladder import (
     VideoRung,
     audio_ladder,
     even_round,
-    output_fps,
-    video_ladder,
 )
 from .language import bcp47
 from .live import LiveCallback, Planned, Watcher, peak_estimate
@@ -341,6 +339,31 @@ class Transcoder:
         ``chunks`` are not every planned chunk in order with segments that follow on."""
         return segmented.assemble(self, info, chunks, shared, out_dir, language)
 
+    def video_rungs(self, info: MediaInfo) -> list[VideoRung]:
+        """The video rungs ``transcode`` writes for a video described by ``info``."""
+        return segmented.ladder_of(info, self.settings)
+
+    def planned_video(self, info: MediaInfo) -> list[Planned]:
+        """The renditions of a video as its master announces them before they are measured:
+        every rung, then the shared audio rendition when the video has sound."""
+        seconds = self.settings.segment_seconds
+        planned = [
+            Planned(
+                rung.name,
+                "video",
+                rung.maxrate,
+                peak_estimate(rung.maxrate, rung.bufsize, seconds),
+                rung.width,
+                rung.height,
+                round(float(rung.fps), 3),
+            )
+            for rung in self.video_rungs(info)
+        ]
+        if info.audio_index is not None:
+            bitrate = self.settings.video_audio_bitrate
+            planned.append(Planned(AUDIO_FOLDER, "audio", bitrate, int(bitrate * 1.1)))
+        return planned
+
     def _following(
         self,
         progress: Callable[[float], None],
@@ -377,8 +400,7 @@ class Transcoder:
     ) -> TranscodeResult:
         settings = self.settings
         assert info.video_index is not None and info.width and info.height
-        fps = output_fps(info.frame_rate, settings.max_fps)
-        rungs = video_ladder(info.width, info.height, fps, settings.video_steps)
+        rungs = self.video_rungs(info)
         poster_w, poster_h = _fit(rungs[0].width, rungs[0].height, settings.poster_max_side)
         duration_ms = max(1, round(info.duration * 1000))
         poster = FrameGrab(
@@ -414,22 +436,7 @@ class Transcoder:
         )
         budget = Budget.for_duration(settings.limits, info.duration)
         job = Job(argv, budget, duration=info.duration)
-        seconds = settings.segment_seconds
-        planned = [
-            Planned(
-                rung.name,
-                "video",
-                rung.maxrate,
-                peak_estimate(rung.maxrate, rung.bufsize, seconds),
-                rung.width,
-                rung.height,
-                round(float(rung.fps), 3),
-            )
-            for rung in rungs
-        ]
-        if info.audio_index is not None:
-            bitrate = settings.video_audio_bitrate
-            planned.append(Planned(AUDIO_FOLDER, "audio", bitrate, int(bitrate * 1.1)))
+        planned = self.planned_video(info)
         tick = self._following(progress.scaled(0.0, ENCODE_SHARE), out_dir, planned, language)
         completed = self.runner.run(job, tick)
         _failure(completed, "video", self.logger, argv)

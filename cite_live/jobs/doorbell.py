@@ -165,7 +165,7 @@ class JobQueue:
         with self._lock:
             self._running.add(holder)
         try:
-            ingest.run_transcode(self.services, job_id)
+            ingest.run_job(self.services, job_id)
         except (TranscodeError, StorageError):
             pass  # in the job row, and logged, already
         except Exception as exc:

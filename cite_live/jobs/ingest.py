@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +37,7 @@ from cite_live.catalogue import (
     stored_prefixes,
 )
 from cite_live.i18n import N_
-from cite_live.jobs import preview, scratch, table
+from cite_live.jobs import preview, scratch, segmented, table
 from cite_live.jobs.leases import Lease, LeaseLost, holder_name
 from cite_live.models import Job, MediaVersion, Production, utcnow
 from cite_live.services import Services
@@ -96,6 +95,16 @@ def submit_file(
     return production_id, job_id
 
 
+def run_job(services: Services, job_id: int) -> None:
+    """Run the job ``job_id`` a worker was handed: a transcode, or a chunk of one."""
+    with services.sessions() as session:
+        kind = session.scalars(select(Job.type).where(Job.id == job_id)).first()
+    if kind == segmented.CHUNK:
+        segmented.run_chunk(services, job_id)
+    elif kind is not None:
+        run_transcode(services, job_id)
+
+
 def run_transcode(services: Services, job_id: int, progress: Progress | None = None) -> None:
     """Claim the job ``job_id`` and run it; return quietly when it is gone or taken.
 
@@ -125,10 +134,8 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
     started = time.monotonic()
     lease = Lease(services, job_id, holder)
     try:
-        with lease, _work_dir(services, job_id) as work:
-            # A crashed earlier attempt of this same job may have left objects and a preview.
-            _clear_attempt(services, job_id, prefix)
-            report = _progress_reporter(services, job_id, holder, progress)
+        with lease, scratch.for_job(services.settings.tmp_dir, job_id) as work:
+            report = table.progress_reporter(services, job_id, holder, progress)
             with services.store.available_locally(source_key, work) as source:
                 out_dir = work / "hls"
                 out_dir.mkdir()
@@ -136,16 +143,28 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
                 transcoder = services.transcoder(report, tmp_dir=work, live=_checked(lease, live))
                 info = transcoder.probe(source)
                 live.duration = info.duration
-                result = transcoder.transcode(source, out_dir, info, language=language)
+                chunked = segmented.applies(services, info, transcoder)
+                # A crashed earlier attempt of this same job may have left objects and a
+                # preview; the segments of chunks done before are kept (see ``segmented``).
+                _clear_attempt(services, job_id, None if chunked else prefix)
+                if chunked:
+                    result, leftovers = segmented.run_segmented(
+                        services, job_id, holder, lease, source, info, work, prefix, language,
+                        live, report,
+                    )  # fmt: skip
+                else:
+                    result = transcoder.transcode(source, out_dir, info, language=language)
+                    leftovers = live.leftovers(result.files)
             lease.check()
             for relative in publish_order(result.files):
-                # What the preview published is final, bar the playlists (rewritten as VOD).
-                if relative in live.uploaded:
+                # Already published: what the preview sent is final (bar the playlists, which
+                # are rewritten as VOD), and a segmented transcode publishes its own.
+                if relative in live.uploaded or chunked:
                     continue
                 services.store.put_file(media_key(prefix, relative), out_dir / relative)
         # Done means done: nothing of the attempt is left on disk once the job says so.
         retired = _flip(services, job_id, holder, prefix, info, result)
-        retired += live.leftovers(result.files)
+        retired += leftovers
     except LeaseLost:
         log.warning("job %d: lease lost; another worker runs it now", job_id)
         return
@@ -173,10 +192,11 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
     remove_from_store(services, retired)
 
 
-def _clear_attempt(services: Services, job_id: int, prefix: str) -> None:
+def _clear_attempt(services: Services, job_id: int, prefix: str | None) -> None:
     with services.sessions.begin() as session:
         preview.forget(session, job_id)
-    services.store.delete_prefix(prefix)
+    if prefix is not None:
+        services.store.delete_prefix(prefix)
 
 
 def _checked(lease: Lease, publish: preview.Preview) -> Callable[[LiveOutput], None]:
@@ -187,33 +207,6 @@ def _checked(lease: Lease, publish: preview.Preview) -> Callable[[LiveOutput], N
         publish(output)
 
     return live
-
-
-@contextmanager
-def _work_dir(services: Services, job_id: int) -> Iterator[Path]:
-    """The folder of this attempt's temp files, after removing what a killed attempt of the job
-    left on this machine (a process that is still alive holds its own: see ``scratch``)."""
-    root = services.settings.tmp_dir
-    scratch.sweep(root, prefix=f"j{job_id}-")
-    with scratch.folder(root, prefix=f"j{job_id}-") as directory:
-        yield directory
-
-
-def _progress_reporter(
-    services: Services, job_id: int, holder: str, progress: Progress | None
-) -> Progress:
-    last_write = [0.0]
-
-    def report(fraction: float) -> None:
-        if progress is not None:
-            progress(fraction)
-        now = time.monotonic()
-        if now - last_write[0] < 1.0:
-            return
-        last_write[0] = now
-        table.report_progress(services, job_id, holder, fraction)
-
-    return report
 
 
 def _flip(
@@ -311,7 +304,9 @@ def _retry_or_fail(services: Services, lease: Lease, prefix: str, retry: str, fi
         with services.sessions.begin() as session:
             preview.forget(session, job_id)
         try:
-            services.store.delete_prefix(prefix)
+            # The segments of chunks done are kept for the next attempt.
+            if not segmented.has_chunks(services, job_id):
+                services.store.delete_prefix(prefix)
         except StorageError:
             log.warning("could not clean %s; the next attempt will", prefix, exc_info=True)
     requeued = table.requeue(services, job_id, retry, holder=holder)
@@ -341,6 +336,7 @@ def fail(
         if job is None:
             return False
         preview.forget(session, job_id)
+        segmented.stop(session, job_id)
         production = session.get(Production, job.production_id) if job.production_id else None
         # A refused file can never become media: keep its reason, not its bytes.
         if job.original_key is not None:

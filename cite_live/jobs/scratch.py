@@ -93,3 +93,12 @@ def sweep(root: Path, prefix: str = "") -> list[str]:
                     path.unlink()
             removed.append(entry.name)
     return sorted(removed)
+
+
+@contextmanager
+def for_job(root: Path, job_id: int) -> Iterator[Path]:
+    """The folder of one attempt of job ``job_id``, after removing what a killed attempt of the
+    same job left on this machine (a process that is still alive holds its own)."""
+    sweep(root, prefix=f"j{job_id}-")
+    with folder(root, prefix=f"j{job_id}-") as directory:
+        yield directory

@@ -17,6 +17,8 @@ again for jobs whose message is old, and a duplicate finds its job claimed.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -236,6 +238,28 @@ def report_progress(services: Services, job_id: int, holder: str, fraction: floa
         )
 
 
+def progress_reporter(
+    services: Services,
+    job_id: int,
+    holder: str,
+    progress: Callable[[float], None] | None = None,
+) -> Callable[[float], None]:
+    """A progress callback for ``holder``'s job: passed on to ``progress`` every time, written
+    to the job's row at most once a second."""
+    last_write = [0.0]
+
+    def report(fraction: float) -> None:
+        if progress is not None:
+            progress(fraction)
+        now = time.monotonic()
+        if now - last_write[0] < 1.0:
+            return
+        last_write[0] = now
+        report_progress(services, job_id, holder, fraction)
+
+    return report
+
+
 def complete(session: Session, job_id: int, holder: str) -> bool:
     """Mark the job done in the caller's transaction (which publishes its version); False
     when ``holder`` lost it meanwhile.
@@ -310,3 +334,64 @@ def fail(
     ):
         return None
     return session.get(Job, job_id)
+
+
+# --- the chunks of a segmented transcode ---------------------------------------------------------
+
+
+def queue_chunks(session: Session, parent_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+    """Give the transcode ``parent_id`` one queued chunk job per task, in the caller's
+    transaction, keeping the chunks an earlier attempt of it made for the same tasks (what is
+    done stays done); return the ids of its chunks that are queued, to hand to the workers.
+
+    Chunks planned differently before (the settings changed between attempts) are replaced.
+    """
+    existing = list(session.scalars(select(Job).where(Job.parent_id == parent_id)))
+    if [job.task for job in sorted(existing, key=lambda job: job.chunk or 0)] != tasks:
+        for job in existing:
+            session.delete(job)
+        session.flush()
+        existing = []
+        for index, task in enumerate(tasks):
+            session.add(Job(type="chunk", parent_id=parent_id, chunk=index, task=task))
+        session.flush()
+        existing = list(session.scalars(select(Job).where(Job.parent_id == parent_id)))
+    for job in existing:
+        if job.state == "failed":
+            # A new attempt of the transcode gives its failed chunks a new start.
+            job.state, job.attempts, job.error, job.output = "queued", 0, None, None
+    session.flush()
+    return sorted(job.id for job in existing if job.state == "queued")
+
+
+def chunks_of(session: Session, parent_id: int) -> list[Job]:
+    """The chunk jobs of a transcode, in order."""
+    return list(session.scalars(select(Job).where(Job.parent_id == parent_id).order_by(Job.chunk)))
+
+
+def record_output(
+    services: Services, job_id: int, holder: str, output: dict[str, Any], *, done: bool = False
+) -> bool:
+    """Keep what the chunk ``job_id`` has encoded so far (and mark it done with ``done``);
+    False when ``holder`` lost it meanwhile."""
+    values: dict[str, Any] = {"output": output}
+    if done:
+        values.update(state="done", progress=1.0, lease_until=None)
+    with services.sessions.begin() as session:
+        return changed(
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == "running", Job.worker == holder)
+                .values(**values)
+            )
+        )
+
+
+def stop_chunks(session: Session, parent_id: int, error: str) -> None:
+    """Fail, in the caller's transaction, the chunks of a transcode that are not done: their
+    workers find their lease gone at the next renewal and stop."""
+    session.execute(
+        update(Job)
+        .where(Job.parent_id == parent_id, Job.state.in_(("queued", "running")))
+        .values(state="failed", error=error, lease_until=None)
+    )
