@@ -297,7 +297,9 @@ class Transcoder:
         settings = self.settings
         assert info.video_index is not None and info.width and info.height
         fps = output_fps(info.frame_rate, settings.max_fps)
-        rungs = video_ladder(info.width, info.height, fps, settings.video_steps)
+        rungs = video_ladder(
+            info.width, info.height, fps, settings.video_steps, info.video_bitrate, info.duration
+        )
         poster_w, poster_h = _fit(rungs[0].width, rungs[0].height, settings.poster_max_side)
         duration_ms = max(1, round(info.duration * 1000))
         poster = FrameGrab(
