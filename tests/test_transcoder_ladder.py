@@ -237,7 +237,7 @@ def test_kept_rungs_are_a_real_step_apart_except_the_lowest() -> None:
         for upper, lower in itertools.pairwise(rungs[:-1]):
             assert upper.maxrate >= lower.maxrate * MIN_RUNG_STEP, (bitrate, named(rungs))
         assert rungs[-1].name == "v240"
-        assert all(r.maxrate <= max(64_000, bitrate * SOURCE_MARGIN) for r in rungs)
+        assert all(r.maxrate <= max(64_000, bitrate * float(SOURCE_MARGIN)) for r in rungs)
 
 
 def test_a_starved_top_rung_gives_way_to_the_picture_its_bits_can_feed() -> None:
