@@ -19,10 +19,9 @@ LOSSY_HEADROOM = 1.45
 # A source this much taller than the best step under it gets a rung at its own size.
 SOURCE_RUNG_GAP = 1.15
 # No rung spends more than the source's own picture did, give or take this. A re-encode adds no
-# detail, but it does lose some: x264 "veryfast" needs a little more than a camera's or an
-# editor's encoder for the same picture, and the cap is a peak (the VBV rate) while the source's
-# figure is an average. A tenth more covers both; the held-out 3.8 Mb/s capture that got 4.4 Mb/s
-# at SSIM 0.996 shows what the extra bits above it bought: nothing anyone could see.
+# detail but loses some, and x264 "veryfast" needs a little more than a camera's or an editor's
+# encoder for the same picture: a tenth more allows for both. Beyond that, bits buy nothing
+# anyone could see: a 3.8 Mb/s capture re-encoded at 4.4 Mb/s came out at SSIM 0.996.
 SOURCE_MARGIN = Fraction(11, 10)
 # x264 starts its VBV buffer this full (its vbv-init default) and may spend that store on top of
 # the rate: a recording of T seconds holds at most maxrate * T + fill * bufsize bits.
@@ -38,8 +37,8 @@ MIN_CAPPED_MAXRATE = 64_000
 MIN_RUNG_STEP = 1.2
 # Bits per pixel per frame under which a picture is blocks, whatever it shows: H.264 at 1080p30
 # in 1.25 Mb/s. A top rung this starved adds nothing but pixels over the smaller one below it.
-# For scale, the settings' steps give 0.08 (1080p) to 0.13 (240p), and a capped top rung has at
-# least its source's own (it has at least the source's bits over at most its pixels).
+# For scale, the settings' steps give 0.08 (1080p) to 0.13 (240p), and a capped top rung has
+# about its source's own (about the source's bits over at most its pixels).
 STARVED_BPP = 0.02
 # The folder of a video production's shared audio rendition.
 AUDIO_FOLDER = "audio"
@@ -122,7 +121,7 @@ def source_ceiling(source_bitrate: int | None, duration: float | None = None) ->
 
     Over a recording of ``duration`` seconds, the cap is lowered so that what x264 may borrow
     from its initial VBV buffer still keeps the whole rendition's average under that bitrate:
-    a sixth lower for a 10 s clip, 0.5% for six minutes. None (no cap) when the bitrate is
+    15% lower for a 10 s clip, 0.5% for six minutes. None (no cap) when the bitrate is
     unknown or not a bitrate (zero, negative).
     """
     if source_bitrate is None or source_bitrate <= 0:
@@ -145,8 +144,8 @@ def fit_to_source(
     pixels, each with fewer bits (at equal caps, 1080p has 2.25 times fewer than 720p). So:
 
     - the top rung keeps its resolution, the source's own or the best step under it: its cap
-      holds at least the source's bits over at most the source's pixels, so its picture is as
-      well fed as the source's was. Unless it is starved (under ``STARVED_BPP`` bits per pixel),
+      holds about the source's bits over at most the source's pixels, so its picture is about
+      as well fed as the source's was. Unless it is starved (under ``STARVED_BPP`` bits per pixel),
       the source itself being blocks at that size: then it truly adds nothing over the smaller
       picture below, it goes, and the next rung is the top, under the same rule;
     - going down, a rung whose cap is not ``MIN_RUNG_STEP`` times under the kept rung above it
