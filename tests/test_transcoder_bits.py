@@ -56,7 +56,7 @@ def capture(media: Media, tmp_path_factory: pytest.TempPathFactory) -> Capture:
 
 def test_no_rung_spends_more_than_the_source_did(capture: Capture) -> None:
     # A grainy capture at a camera's rate: at its quality target, x264 would give the 1080p
-    # rung more bits than the camera did (the brief's case: 3.8 Mb/s in, 4.4 Mb/s out).
+    # rung more bits than the camera did (a 3.8 Mb/s capture once got a 4.4 Mb/s 1080p rung).
     ceiling = capture.source_bitrate * float(SOURCE_MARGIN)
     spent = {
         rendition.name: measured_bitrate(capture.out / rendition.name)

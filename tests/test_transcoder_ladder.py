@@ -176,7 +176,7 @@ def named(rungs: list[VideoRung]) -> list[tuple[str, int]]:
 
 
 def test_no_rung_is_capped_above_the_source_with_its_margin() -> None:
-    # The held-out capture: 1080p at 3.8 Mb/s got a 1080p rung at 4.4 Mb/s.
+    # A 1080p capture at 3.8 Mb/s once got a 1080p rung at 4.4 Mb/s.
     rungs = ladder(1920, 1080, 3_800_000)
     assert named(rungs) == [
         ("v1080", 4_180_000),
