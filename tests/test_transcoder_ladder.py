@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
 
-from transcoder.ladder import audio_ladder, display_size, even_floor, output_fps, video_ladder
+from transcoder.ladder import (
+    MIN_RUNG_STEP,
+    SOURCE_MARGIN,
+    STARVED_BPP,
+    VBV_INITIAL_FILL,
+    VideoRung,
+    audio_ladder,
+    bits_per_pixel,
+    display_size,
+    even_floor,
+    fit_to_source,
+    output_fps,
+    source_ceiling,
+    video_ladder,
+)
 from transcoder.settings import TranscoderSettings
 
 STEPS = TranscoderSettings().video_steps
@@ -140,3 +156,139 @@ def test_lossy_audio_gets_no_rung_far_above_its_own_bitrate() -> None:
 def test_mono_audio_stops_at_128k() -> None:
     rungs = audio_ladder(AUDIO, codec="pcm_s24le", bitrate=2_304_000, channels=1, sample_rate=96000)
     assert [r.bitrate for r in rungs] == [128_000, 64_000]
+
+
+# --- bits well spent: no rung above the source's own bitrate ---------------------------------
+
+
+def ladder(
+    width: int,
+    height: int,
+    bitrate: int | None,
+    fps: Fraction = Fraction(30),
+    duration: float | None = None,
+) -> list[VideoRung]:
+    return video_ladder(width, height, fps, STEPS, bitrate, duration)
+
+
+def named(rungs: list[VideoRung]) -> list[tuple[str, int]]:
+    return [(r.name, r.maxrate) for r in rungs]
+
+
+def test_no_rung_is_capped_above_the_source_with_its_margin() -> None:
+    # A 1080p capture at 3.8 Mb/s once got a 1080p rung at 4.4 Mb/s.
+    rungs = ladder(1920, 1080, 3_800_000)
+    assert named(rungs) == [
+        ("v1080", 4_180_000),
+        ("v720", 3_000_000),
+        ("v480", 1_500_000),
+        ("v360", 800_000),
+        ("v240", 400_000),
+    ]
+    for rung in rungs:
+        assert rung.maxrate <= 3_800_000 * SOURCE_MARGIN
+        assert rung.bufsize == 2 * rung.maxrate
+
+
+def test_a_rich_source_keeps_the_ladder_as_designed() -> None:
+    assert ladder(1920, 1080, 20_000_000, duration=60) == ladder(1920, 1080, None)
+
+
+@pytest.mark.parametrize(
+    "bitrate",
+    [None, 0, -1, -3_800_000, 10**30, 10**400],
+    ids=["none", "zero", "minus-one", "negative", "huge", "beyond-floats"],
+)
+def test_unknown_or_nonsense_bitrates_change_nothing(bitrate: int | None) -> None:
+    assert ladder(1920, 1080, bitrate, duration=30) == ladder(1920, 1080, None)
+    assert ladder(1080, 1920, bitrate) == ladder(1080, 1920, None)
+
+
+def test_a_short_recording_gets_a_cap_its_initial_vbv_buffer_cannot_overspend() -> None:
+    # x264 may spend its initial buffer on top of the rate: over T seconds a rung holds at most
+    # maxrate * T + fill * bufsize bits, and that must stay within the source's with margin.
+    for seconds in (2.0, 4.0, 14.0, 60.0, 3600.0):
+        for bitrate in (300_000, 1_000_000, 2_000_000, 3_800_000, 6_000_000):
+            for rung in ladder(1920, 1080, bitrate, duration=seconds):
+                most = rung.maxrate * seconds + float(VBV_INITIAL_FILL) * rung.bufsize
+                assert most <= bitrate * SOURCE_MARGIN * seconds or rung.maxrate == 64_000
+    assert source_ceiling(3_800_000, 10.0) == pytest.approx(3_800_000 * 1.1 * 10 / 11.8, abs=1)
+    assert source_ceiling(3_800_000, 6 * 3600.0) == pytest.approx(4_180_000, rel=0.001)
+
+
+def test_a_rung_no_dearer_than_the_one_above_adds_nothing_and_goes() -> None:
+    # 2 Mb/s: 1080p and 720p would both be capped at 2.2 Mb/s, one choice for a player; the
+    # top keeps the source's resolution and 720p, hardly cheaper, goes.
+    assert named(ladder(1920, 1080, 2_000_000)) == [
+        ("v1080", 2_200_000),
+        ("v480", 1_500_000),
+        ("v360", 800_000),
+        ("v240", 400_000),
+    ]
+    # 3.2 Mb/s: 720p at 3 Mb/s is within a fifth of the top's 3.52 Mb/s.
+    assert [r.name for r in ladder(1920, 1080, 3_200_000)] == ["v1080", "v480", "v360", "v240"]
+    # 3.8 Mb/s: 4.18 against 3 Mb/s is a step of its own.
+    assert [r.name for r in ladder(1920, 1080, 3_800_000)][:2] == ["v1080", "v720"]
+
+
+def test_kept_rungs_are_a_real_step_apart_except_the_lowest() -> None:
+    for bitrate in range(100_000, 8_000_001, 50_000):
+        rungs = ladder(1920, 1080, bitrate)
+        for upper, lower in itertools.pairwise(rungs[:-1]):
+            assert upper.maxrate >= lower.maxrate * MIN_RUNG_STEP, (bitrate, named(rungs))
+        assert rungs[-1].name == "v240"
+        assert all(r.maxrate <= max(64_000, bitrate * float(SOURCE_MARGIN)) for r in rungs)
+
+
+def test_a_starved_top_rung_gives_way_to_the_picture_its_bits_can_feed() -> None:
+    # 1 Mb/s over 1080p is 0.018 bits per pixel: blocks. 720p shows what those bits can show.
+    rungs = ladder(1920, 1080, 1_000_000)
+    assert named(rungs) == [("v720", 1_100_000), ("v360", 800_000), ("v240", 400_000)]
+    assert bits_per_pixel(rungs[0]) >= STARVED_BPP
+    # 1.5 Mb/s is enough to keep the source's resolution.
+    assert ladder(1920, 1080, 1_500_000)[0].name == "v1080"
+
+
+def test_the_lowest_rung_always_stays_even_starved() -> None:
+    assert named(ladder(1920, 1080, 50_000)) == [("v240", 64_000)]
+    assert named(ladder(1280, 720, 450_000)) == [("v480", 495_000), ("v240", 400_000)]
+    # Both forced: the top at its own size, the floor for weak links.
+    assert named(ladder(640, 360, 400_000)) == [("v360", 440_000), ("v240", 400_000)]
+    assert [r.name for r in ladder(319, 181, 30_000)] == ["v180"]
+
+
+def test_portrait_is_capped_like_landscape() -> None:
+    rungs = ladder(1080, 1920, 2_000_000)
+    assert [(r.width, r.height, r.maxrate) for r in rungs] == [
+        (1080, 1920, 2_200_000),
+        (480, 854, 1_500_000),
+        (360, 640, 800_000),
+        (240, 426, 400_000),
+    ]
+
+
+def test_at_60_fps_the_cap_holds_and_pixels_starve_sooner() -> None:
+    # The 60 fps allowance (half as much again) is capped like any other.
+    assert named(ladder(1920, 1080, 6_000_000, Fraction(60))) == [
+        ("v1080", 6_600_000),
+        ("v720", 4_500_000),
+        ("v480", 2_250_000),
+        ("v360", 1_200_000),
+        ("v240", 600_000),
+    ]
+    # The same 2.2 Mb/s feeds 1080p at 30 fps but spreads over twice the pixels at 60.
+    assert ladder(1920, 1080, 2_200_000)[0].name == "v1080"
+    at_60 = ladder(1920, 1080, 2_200_000, Fraction(60))
+    assert named(at_60)[0] == ("v720", 2_420_000)
+    assert bits_per_pixel(at_60[0]) >= STARVED_BPP
+
+
+def test_a_source_between_steps_keeps_its_own_size_capped() -> None:
+    rungs = ladder(1024, 576, 900_000)
+    assert named(rungs) == [("v576", 990_000), ("v360", 800_000), ("v240", 400_000)]
+
+
+def test_fit_to_source_keeps_an_empty_or_single_ladder() -> None:
+    assert fit_to_source([], 1_000_000) == []
+    only = ladder(319, 181, None)
+    assert fit_to_source(only, 1) == [replace(only[0], maxrate=64_000)]

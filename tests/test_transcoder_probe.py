@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import media as m
 from transcoder import InputRefused, Limits, Transcoder, TranscoderSettings
+from transcoder.probe import parse_probe
 
 Media = Callable[[str], Path]
 
@@ -160,3 +162,99 @@ def test_limits_come_from_the_settings_passed_in(media: Media) -> None:
 def test_missing_file_is_refused(tmp_path: Path, transcoder: Transcoder) -> None:
     with pytest.raises(InputRefused, match="could not be found"):
         transcoder.probe(tmp_path / "nothing.mp4")
+
+
+# --- the picture's bitrate ---------------------------------------------------------------------
+
+
+def probe_data(
+    video_rate: object = None, audio_rate: object = None, file_rate: object = None
+) -> dict[str, Any]:
+    video: dict[str, Any] = {
+        "index": 0,
+        "codec_type": "video",
+        "codec_name": "h264",
+        "width": 1920,
+        "height": 1080,
+        "avg_frame_rate": "30/1",
+    }
+    audio: dict[str, Any] = {"index": 1, "codec_type": "audio", "codec_name": "aac", "channels": 2}
+    if video_rate is not None:
+        video["bit_rate"] = video_rate
+    if audio_rate is not None:
+        audio["bit_rate"] = audio_rate
+    fmt: dict[str, Any] = {"format_name": "mov,mp4", "duration": "20.0"}
+    if file_rate is not None:
+        fmt["bit_rate"] = file_rate
+    return {"streams": [video, audio], "format": fmt}
+
+
+# 20 s at 4 Mb/s: the file's own average, which no stream can exceed.
+SIZE = 20 * 4_000_000 // 8
+
+
+def test_the_video_streams_own_bitrate_is_the_pictures() -> None:
+    info = parse_probe(probe_data("3800000", "128000", "3950000"), SIZE)
+    assert info.video_bitrate == 3_800_000
+
+
+def test_without_it_the_files_bitrate_less_the_sounds_is_used() -> None:
+    info = parse_probe(probe_data("N/A", "128000", "3950000"), SIZE)
+    assert info.video_bitrate == 3_950_000 - 128_000
+    # Sound of unknown rate counts as none: the cap is looser, never tighter.
+    assert parse_probe(probe_data(None, None, "3950000"), SIZE).video_bitrate == 3_950_000
+
+
+@pytest.mark.parametrize(
+    ("video_rate", "file_rate"),
+    [
+        (None, None),
+        ("N/A", "N/A"),
+        ("0", None),
+        ("-3800000", None),
+        (None, "-1"),
+        ("12", None),
+        ("1e400", None),
+        ("nan", "nan"),
+        ("99999999999999", None),
+        ("9000000", None),
+        (None, "9000000"),
+        ([1], {"a": 1}),
+    ],
+    ids=[
+        "missing",
+        "n-a",
+        "zero",
+        "negative",
+        "negative-file",
+        "too-small",
+        "infinite",
+        "nan",
+        "absurd",
+        "above-the-file",
+        "file-above-its-size",
+        "not-numbers",
+    ],
+)
+def test_bitrates_a_recording_cannot_have_are_not_believed(
+    video_rate: object, file_rate: object
+) -> None:
+    info = parse_probe(probe_data(video_rate, "128000", file_rate), SIZE)
+    assert info.kind == "video" and info.video_bitrate is None
+
+
+def test_audio_has_no_video_bitrate() -> None:
+    data = probe_data("3800000", "128000", "3950000")
+    data["streams"] = data["streams"][1:]
+    assert parse_probe(data, SIZE).video_bitrate is None
+
+
+def test_a_real_capture_reports_its_pictures_bitrate(media: Media, transcoder: Transcoder) -> None:
+    info = transcoder.probe(media("stage_capture_1080p"))
+    assert (info.width, info.height) == (1920, 1080)
+    assert info.video_bitrate is not None
+    assert info.video_bitrate == pytest.approx(m.STAGE_CAPTURE_BITRATE, rel=0.15)
+    # Matroska gives no stream bitrates: the file's is the estimate.
+    surround = transcoder.probe(media("vp9_opus51_mkv"))
+    assert surround.video_bitrate is not None
+    assert 300_000 <= surround.video_bitrate <= surround.size * 8 / surround.duration

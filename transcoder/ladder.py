@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .settings import VideoStep
@@ -18,6 +18,28 @@ MIN_SMALL_MAXRATE = 300_000
 LOSSY_HEADROOM = 1.45
 # A source this much taller than the best step under it gets a rung at its own size.
 SOURCE_RUNG_GAP = 1.15
+# No rung spends more than the source's own picture did, give or take this. A re-encode adds no
+# detail but loses some, and x264 "veryfast" needs a little more than a camera's or an editor's
+# encoder for the same picture: a tenth more allows for both. Beyond that, bits buy nothing
+# anyone could see: a 3.8 Mb/s capture re-encoded at 4.4 Mb/s came out at SSIM 0.996.
+SOURCE_MARGIN = Fraction(11, 10)
+# x264 starts its VBV buffer this full (its vbv-init default) and may spend that store on top of
+# the rate: a recording of T seconds holds at most maxrate * T + fill * bufsize bits.
+VBV_INITIAL_FILL = Fraction(9, 10)
+BUFFER_SECONDS = 2
+# A cap at least this, whatever the source says: below it x264 turns the VBV off (its rates are
+# in whole kb/s) and even 240p is a slideshow of blocks.
+MIN_CAPPED_MAXRATE = 64_000
+# A rung must cost at least a fifth more than the kept rung below it to be a choice of its own.
+# Closer than that, two rungs are one choice to a player (hls.js wants more headroom than that on
+# its bandwidth estimate before it switches up), and the upper one only spreads the same bits over
+# more pixels. Apple's authoring guide spaces rungs by 1.5-2x; the settings' steps are 1.67-2x.
+MIN_RUNG_STEP = 1.2
+# Bits per pixel per frame under which a picture is blocks, whatever it shows: H.264 at 1080p30
+# in 1.25 Mb/s. A top rung this starved adds nothing but pixels over the smaller one below it.
+# For scale, the settings' steps give 0.08 (1080p) to 0.13 (240p), and a capped top rung has
+# about its source's own (about the source's bits over at most its pixels).
+STARVED_BPP = 0.02
 # The folder of a video production's shared audio rendition.
 AUDIO_FOLDER = "audio"
 # The folders that hold sound and no picture: the one above and the audio rungs (``a128``).
@@ -38,7 +60,7 @@ class VideoRung:
     @property
     def bufsize(self) -> int:
         """VBV buffer: two seconds at the cap, so peaks stay bounded without starving scenes."""
-        return 2 * self.maxrate
+        return BUFFER_SECONDS * self.maxrate
 
 
 @dataclass(frozen=True)
@@ -89,17 +111,79 @@ def _scaled_maxrate(maxrate: int, fps: Fraction) -> int:
     return int(maxrate * 1.5) if fps > 31 else maxrate
 
 
+def bits_per_pixel(rung: VideoRung) -> float:
+    """Bits the rung's cap allows each pixel of each frame: how well fed its picture is."""
+    return rung.maxrate / (rung.width * rung.height * float(rung.fps))
+
+
+def source_ceiling(source_bitrate: int | None, duration: float | None = None) -> int | None:
+    """The highest cap a rung may have: the source's picture bitrate with ``SOURCE_MARGIN``.
+
+    Over a recording of ``duration`` seconds, the cap is lowered so that what x264 may borrow
+    from its initial VBV buffer still keeps the whole rendition's average under that bitrate:
+    15% lower for a 10 s clip, 0.5% for six minutes. None (no cap) when the bitrate is
+    unknown or not a bitrate (zero, negative).
+    """
+    if source_bitrate is None or source_bitrate <= 0:
+        return None
+    # Exact arithmetic: a header's absurd figure must not overflow a float.
+    ceiling = source_bitrate * SOURCE_MARGIN
+    if duration is not None and math.isfinite(duration) and duration > 0:
+        seconds = Fraction(duration)
+        ceiling *= seconds / (seconds + VBV_INITIAL_FILL * BUFFER_SECONDS)
+    return max(MIN_CAPPED_MAXRATE, math.floor(ceiling))
+
+
+def fit_to_source(
+    rungs: list[VideoRung], source_bitrate: int | None, duration: float | None = None
+) -> list[VideoRung]:
+    """Cap ``rungs`` (highest first) at the source's bitrate, then drop those that add nothing.
+
+    Capping makes the upper rungs of a modest source cost the same. What a rung adds over the
+    rung below is a step in bits for the same pixels or fewer; with no such step it adds only
+    pixels, each with fewer bits (at equal caps, 1080p has 2.25 times fewer than 720p). So:
+
+    - the top rung keeps its resolution, the source's own or the best step under it: its cap
+      holds about the source's bits over at most the source's pixels, so its picture is about
+      as well fed as the source's was. Unless it is starved (under ``STARVED_BPP`` bits per pixel),
+      the source itself being blocks at that size: then it truly adds nothing over the smaller
+      picture below, it goes, and the next rung is the top, under the same rule;
+    - going down, a rung whose cap is not ``MIN_RUNG_STEP`` times under the kept rung above it
+      is the same choice for a player with fewer pixels: it goes;
+    - the lowest rung always stays: it is the floor a weak link falls back to.
+
+    Unknown or nonsense bitrates change nothing. ``duration`` (seconds) tightens the cap for
+    short recordings (``source_ceiling``).
+    """
+    ceiling = source_ceiling(source_bitrate, duration)
+    if ceiling is None or not rungs:
+        return list(rungs)
+    capped = [replace(rung, maxrate=min(rung.maxrate, ceiling)) for rung in rungs]
+    lowest = capped[-1]
+    while len(capped) > 1 and bits_per_pixel(capped[0]) < STARVED_BPP:
+        capped.pop(0)
+    kept = [capped[0]]
+    for rung in capped[1:]:
+        if kept[-1].maxrate >= rung.maxrate * MIN_RUNG_STEP or rung is lowest:
+            kept.append(rung)
+    return kept
+
+
 def video_ladder(
     display_width: int,
     display_height: int,
     fps: Fraction,
     steps: tuple[VideoStep, ...],
+    source_bitrate: int | None = None,
+    duration: float | None = None,
 ) -> list[VideoRung]:
     """Rungs at or below the source, highest first; the rung size is the picture's short side.
 
     Portrait stays portrait and the display aspect is kept with even sizes. A source smaller
     than every step gets one rung at its own (even) size, and so does a source well above the
-    best step under it. Never upscales.
+    best step under it. Never upscales. With ``source_bitrate`` (the picture's bits per second,
+    ``MediaInfo.video_bitrate``) and the recording's ``duration``, no rung spends more than the
+    source did and rungs that would add nothing are left out (``fit_to_source``).
     """
     short = min(display_width, display_height)
     long_ = max(display_width, display_height)
@@ -144,7 +228,7 @@ def video_ladder(
                 _scaled_maxrate(maxrate, fps),
             ),
         )
-    return rungs
+    return fit_to_source(rungs, source_bitrate, duration)
 
 
 def audio_ladder(

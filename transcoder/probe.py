@@ -23,6 +23,13 @@ from .tags import Tags, merge_format_tags, read_mutagen
 STILL_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000", "jpegls"}
 INTERLACED_ORDERS = {"tt", "bb", "tb", "bt"}
 MIN_DURATION = 0.1
+# A moving picture in fewer bits than this is a header's nonsense rather than a recording, and
+# above this no camera or mezzanine codec writes (ProRes 4444 XQ at 8K is about 7 Gb/s).
+MIN_VIDEO_BITRATE = 8_000
+MAX_VIDEO_BITRATE = 10_000_000_000
+# A stream cannot hold more bits than its whole file: a declared rate above the file's own
+# average by more than this (headers, rounding of short files) is not believed.
+FILE_RATE_SLACK = 1.1
 
 
 @dataclass
@@ -63,6 +70,9 @@ class MediaInfo:
     audio_language: str | None = None
     # The picture's own length when the container gives it (MP4, MOV), in seconds.
     video_duration: float | None = None
+    # The picture's bits per second as the source spent them (its stream's rate, else the
+    # file's less its sound); None when unknown or not believable. The ladder spends no more.
+    video_bitrate: int | None = None
 
 
 def _ratio(value: object, separator: str = "/") -> Fraction | None:
@@ -116,6 +126,33 @@ def _pick(streams: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
         if (stream.get("disposition") or {}).get("default") == 1:
             return stream
     return streams[0] if streams else None
+
+
+def _video_bitrate(
+    video: Mapping[str, Any],
+    audios: list[Mapping[str, Any]],
+    fmt: Mapping[str, Any],
+    size: int,
+    duration: float,
+) -> int | None:
+    """The picture's bitrate: its stream's, else the file's less its sound's, else None.
+
+    Unknown sound counts as none, which overestimates the picture: the ladder's cap is then
+    looser, never tighter, than the source deserves. Values a recording cannot have (zero,
+    negative, beyond any codec, above the file's own average) are not believed.
+    """
+    rate = _integer(video.get("bit_rate"))
+    if rate is None or rate <= 0:
+        total = _integer(fmt.get("bit_rate"))
+        if total is None or total <= 0:
+            return None
+        sound = [_integer(audio.get("bit_rate")) for audio in audios]
+        rate = total - sum(bits for bits in sound if bits is not None and bits > 0)
+    if not MIN_VIDEO_BITRATE <= rate <= MAX_VIDEO_BITRATE:
+        return None
+    if size > 0 and duration > 0 and rate > size * 8 / duration * FILE_RATE_SLACK:
+        return None
+    return rate
 
 
 def parse_probe(data: Mapping[str, Any], size: int, tags: Tags | None = None) -> MediaInfo:
@@ -184,6 +221,7 @@ def parse_probe(data: Mapping[str, Any], size: int, tags: Tags | None = None) ->
         video_duration = _number(video.get("duration"))
         if video_duration is not None and video_duration > 0:
             info.video_duration = video_duration
+        info.video_bitrate = _video_bitrate(video, audios, fmt, size, duration)
     return info
 
 

@@ -471,7 +471,9 @@ def ladder_of(info: MediaInfo, settings: TranscoderSettings) -> list[VideoRung]:
     """The video rungs of ``info``, as one pass makes them."""
     assert info.width and info.height
     fps = output_fps(info.frame_rate, settings.max_fps)
-    return video_ladder(info.width, info.height, fps, settings.video_steps)
+    return video_ladder(
+        info.width, info.height, fps, settings.video_steps, info.video_bitrate, info.duration
+    )
 
 
 # --- the work -----------------------------------------------------------------------------------
