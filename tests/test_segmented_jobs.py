@@ -8,6 +8,7 @@ cut into 18 s chunks: three chunks of three segments each.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,12 +180,19 @@ def test_a_worker_killed_in_the_middle_of_a_chunk_costs_that_chunk_only(
                 return True
         return False
 
-    cluster.wait(job_id, caught, "had a chunk half done by the other worker")
-    victim = next(
-        part
-        for part in chunks(cluster.services, job_id)
-        if part.state == "running" and pid_of(part.worker) == helper.pid
-    )
+    while True:
+        cluster.wait(job_id, caught, "had a chunk half done by the other worker")
+        # Frozen first, so that its chunk cannot finish between the look and the kill.
+        os.killpg(helper.pid, signal.SIGSTOP)
+        running = [
+            part
+            for part in chunks(cluster.services, job_id)
+            if part.state == "running" and pid_of(part.worker) == helper.pid
+        ]
+        if running:
+            break
+        os.killpg(helper.pid, signal.SIGCONT)
+    victim = running[0]
     cluster.crash(helper)
 
     done = cluster.wait(job_id, lambda j: j.state in ("done", "failed"), "finished")
