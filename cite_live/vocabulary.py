@@ -20,7 +20,9 @@ JOB_STATES = ("queued", "running", "done", "failed")
 # Of an account; the roles of a credit are CREDIT_ROLES.
 ROLES = ("admin", "artist")
 UPLOAD_STATES = ("receiving", "complete", "stored", "terminated")
-VERSION_STATES = ("building", "published", "retired")
+# "preview": a version still being written (EVENT playlists that grow), which its production
+# plays before it is finished (cite_live.catalogue.preview_version); published once complete.
+VERSION_STATES = ("building", "preview", "published", "retired")
 # A collection of productions (cite_live.collections): what it gathers, and whether it is shown.
 COLLECTION_KINDS = ("festival", "season", "album", "podcast")
 COLLECTION_STATES = ("draft", "public")

@@ -21,7 +21,14 @@ from starlette.responses import JSONResponse, Response
 
 from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage
-from cite_live.catalogue import announce_language, hold, playing_version, production_query, publish
+from cite_live.catalogue import (
+    announce_language,
+    hold,
+    playing_version,
+    preview_version,
+    production_query,
+    publish,
+)
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
@@ -227,7 +234,15 @@ def _edit_context(
         "recording_picture_url": link(recording_picture) if recording_picture else None,
         # Set when a refused form had a file: a browser cannot be given it back.
         "cover_again": False,
-        "player_data": player_data(production, ctx.services.store, ctx.site, lang=lang, link=link),
+        # While it processes, its preview as soon as it plays (its managers may always).
+        "player_data": player_data(
+            production,
+            ctx.services.store,
+            ctx.site,
+            lang=lang,
+            link=link,
+            preview=preview_version(session, production),
+        ),
         "roles": choices(CREDIT_ROLE_LABELS, lang),
         "venues": [{"id": str(v.id), "name": v.name} for v in venues],
         "artist_names": list(artist_names),
