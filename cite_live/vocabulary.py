@@ -75,6 +75,9 @@ DRAFT_LABEL = N_("Draft")
 DRAFT_HINT = N_("A draft: only you and the administrators can see it until you publish it.")
 # The studio's visibility field, for a draft: what it chooses is the visibility once published.
 DRAFT_VISIBILITY_LEGEND = N_("Who can see it once published")
+# The choice to let everyone who may see a production play it while it processes, on its edit
+# form and on a new upload's card (cite_live.catalogue.may_play_preview).
+PUBLISH_EARLY = N_("Publish as soon as playable")
 UPLOAD_DRAFT_HINT = N_(
     "Each recording you upload is a draft: only you see it until you publish it from its edit page."
 )

@@ -356,3 +356,25 @@ def test_publishing_early_on_the_form_lets_a_visitor_play_the_preview(
     wait_for_position(stranger, 1.0)
     assert stranger.evaluate("() => window.previewWatch.first") < 1.0
     screenshot(stranger, f"preview-visitor-{width}")
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_a_new_uploads_card_offers_to_publish_it_as_soon_as_playable(
+    site: Site, visitors: Callable[[dict[str, int]], Visitor], width: str
+) -> None:
+    page = visitors(WIDTHS[width]).sign_in(NORA).page
+    page.wait_for_selector(".uppy-Dashboard", state="visible")
+    page.wait_for_function("() => document.querySelector('[data-uploader]').uppy !== undefined")
+    source = site.outputs["audio"].out / "a128" / "init.mp4"
+    page.set_input_files(".uppy-Dashboard-input >> nth=0", str(source))
+    box = page.locator("#uppy-Dashboard-FileCard-input-publish_early")
+    label = page.inner_text("label[for=uppy-Dashboard-FileCard-input-publish_early]")
+    assert label.strip() == "Publier dès que la lecture est possible"
+    assert not box.is_checked()
+    box.check()
+    screenshot(page, f"preview-upload-card-{width}")
+    page.click(".uppy-Dashboard-FileCard-actionsBtn:has-text('Sauvegarder les modifications')")
+    meta = page.evaluate(
+        "() => document.querySelector('[data-uploader]').uppy.getFiles()[0].meta.publish_early"
+    )
+    assert meta == "1"

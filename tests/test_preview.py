@@ -4,6 +4,7 @@ with the preview made in the database and the store as the pipeline leaves it.""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -477,3 +478,39 @@ def test_a_failed_job_leaves_no_preview_to_play(
             session.delete(version)
     assert client.get(made.page).status_code == 404
     assert client.get(f"/media/{made.master}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("sent", "early"), [("1", True), ("0", False), (None, False), ("x", False)]
+)
+def test_a_new_uploads_card_may_ask_to_publish_it_as_soon_as_playable(
+    services: Services, client: TestClient, owner: int, sent: str | None, early: bool
+) -> None:
+    """What the upload panel's card sends (web/static/js/uploader.js): "1" when ticked."""
+    meta = {"filename": "cargo.wav", "filetype": "audio/wav", "title": "Nuit au Cargo"}
+    if sent is not None:
+        meta["publish_early"] = sent
+    data = b"RIFF" + bytes(2000)
+    auth = {"Authorization": f"Bearer {token_for(services, 'nora@example.org')}"}
+    tus = {**auth, "Tus-Resumable": "1.0.0"}
+    encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items())
+    created = client.post(
+        "/api/v1/uploads/",
+        headers={**tus, "Upload-Length": str(len(data)), "Upload-Metadata": encoded},
+    )
+    assert created.status_code == 201, created.text
+    sent_chunk = client.patch(
+        created.headers["Location"],
+        content=data,
+        headers={
+            **tus,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert sent_chunk.status_code == 204, sent_chunk.text
+    with services.sessions() as session:
+        production = session.scalars(select(Production)).one()
+        # A draft all the same: its owner's alone until published, early or not.
+        assert production.visibility == "private" and production.publish_as == "public"
+        assert production.publish_early is early

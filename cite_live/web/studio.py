@@ -49,6 +49,7 @@ from cite_live.vocabulary import (
     EMBED_POLICY_HINTS,
     EMBED_POLICY_LABELS,
     LICENCE_NAMES,
+    PUBLISH_EARLY,
     SESSION_TYPE_LABELS,
     UPLOAD_DRAFT_HINT,
     VISIBILITY_HINTS,
@@ -135,6 +136,7 @@ def uploader(ctx: Context, production_id: str | None = None) -> dict[str, Any]:
         "draft_hint": ctx.gettext(UPLOAD_DRAFT_HINT),
         "visibility_legend": ctx.gettext(DRAFT_VISIBILITY_LEGEND),
         "visibilities": choices(VISIBILITY_LABELS, ctx.lang),
+        "publish_early_label": ctx.gettext(PUBLISH_EARLY),
     }
 
 
@@ -261,6 +263,7 @@ def _edit_context(
         "max_cover_mb": covers.MAX_BYTES // (1024 * 1024),
         "draft_hint": i18n.gettext(DRAFT_HINT, lang),
         "visibility_legend": i18n.gettext(DRAFT_VISIBILITY_LEGEND, lang),
+        "publish_early_label": i18n.gettext(PUBLISH_EARLY, lang),
         "max_cover_bytes": covers.MAX_BYTES,
         "cover_too_big": i18n.gettext(covers.TOO_BIG, lang),
     }
