@@ -202,6 +202,7 @@ def test_without_publish_early_nobody_else_learns_the_production_is_there(
     assert embed.status_code == 404 and shows_no_playlist(embed.text, made)
     oembed = client.get(f"/oembed?url=http://testserver{made.page}")
     assert oembed.status_code == 404
+    assert client.get(f"{made.page}/player.json").status_code == 404
     assert client.get(f"/media/{made.master}").status_code == 404
 
 
@@ -237,6 +238,9 @@ def test_published_early_everyone_plays_it_from_public_addresses_its_playlists_n
     assert body["hls_url"] == f"http://testserver/media/{made.master}"
     # The owner's setting is theirs to read.
     assert "publish_early" not in body
+    # The bar plays it after a reload as the page does.
+    bar = client.get(f"{made.page}/player.json").json()
+    assert bar["ready"] and bar["preview"] and bar["hls_url"] == body["hls_url"]
 
     # French readers are told in French.
     client.cookies.set("lang", "fr")
