@@ -296,7 +296,11 @@ class MediaAccess:
                 )
             ).first()
             previews: tuple[str, ...] = ()
-            if row is not None and row.visibility != "private" and row.status != "failed":
+            if (
+                row is not None
+                and row.visibility != "private"
+                and (row.status == "ready" or (row.status == "processing" and row.publish_early))
+            ):
                 previews = tuple(
                     session.scalars(
                         select(MediaVersion.prefix).where(
