@@ -20,6 +20,14 @@ someone could guess, and the addresses its owner gets stop working after
   back to this route), init segments and media segments become presigned GET URLs that expire
   with the token. Images and the waveform are presigned directly.
 
+A production still processing plays its preview (cite_live.catalogue.preview_version, playlists
+that grow) before it is finished. When its artist publishes it early and it is not private, from
+public addresses: the public route serves the keys under the preview's prefix (and no other key
+of the production), its playlists ``no-cache``, since they change every few seconds. Otherwise
+through signed links, for its managers alone (:func:`viewer_link`). A ready production's preview
+(a replacement's, still being written) is nobody's: the public route refuses its keys while the
+version it replaces plays on.
+
 A token that is forged, expired or shown with a key of another production gets a 404, exactly
 like a missing file: never a 403 that would confirm that something private is there. The player
 treats 403, 404 and 410 alike: it asks the API for fresh addresses and carries on.
