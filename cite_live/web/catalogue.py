@@ -4,7 +4,8 @@ Handlers read what a page shows into plain dicts while their session is open, th
 template never touches the database. Lists, search and "other productions" only ever show ready,
 public productions; an unlisted production is reachable by its own URL only (which holds a
 secret: see cite_live.catalogue), a private, processing or failed one is 404 to everyone but its
-owner and the admins.
+owner and the admins; but a processing one whose artist publishes it as soon as playable plays its
+preview for everyone who may see it (cite_live.catalogue.may_play_preview).
 """
 
 from __future__ import annotations

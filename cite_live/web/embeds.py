@@ -4,7 +4,8 @@ Where it may be framed is the production's ``embed_policy`` (cite_live.partners)
 cannot be played in the partner's frame (an unknown id, a private, draft, processing or failed
 production, or a frame of a site the policy leaves out) answers a small card in that frame:
 "This recording is no longer available here" and a link to the site, framed by any site, so
-that the partner's page never shows the browser's broken-frame icon.
+that the partner's page never shows the browser's broken-frame icon. A public production that is
+processing plays its preview there when its artist publishes it as soon as playable.
 """
 
 from __future__ import annotations
