@@ -378,3 +378,26 @@ def test_a_new_uploads_card_offers_to_publish_it_as_soon_as_playable(
         "() => document.querySelector('[data-uploader]').uppy.getFiles()[0].meta.publish_early"
     )
     assert meta == "1"
+
+
+@pytest.mark.parametrize("kind", ["video", "audio"])
+def test_a_public_preview_plays_in_its_embed_which_says_so_until_it_plays(
+    site: Site, visitors: Callable[[dict[str, int]], Visitor], kind: str
+) -> None:
+    preview = make_preview(site, kind, visibility="public")
+    with site.services.sessions.begin() as session:
+        production = session.get(Production, preview.production_id)
+        assert production is not None
+        production.publish_early = True
+    page = visitors({"width": 640, "height": 360 if kind == "video" else 166}).page
+    page.goto(f"{site.url}/embed/{preview.production_id}")
+    notice = page.locator("[data-preview-notice]")
+    assert notice.inner_text().strip() == NOTICES[kind]
+    wait_for_engine(page)
+    page.evaluate(WATCH)
+    screenshot(page, f"preview-embed-{kind}-before-play")
+    page.locator("[data-player] media-play-button").first.click()
+    wait_for_position(page, 1.0)
+    assert page.evaluate("() => window.previewWatch.first") < 1.0
+    notice.wait_for(state="hidden")
+    screenshot(page, f"preview-embed-{kind}-playing")
