@@ -48,13 +48,13 @@ from transcoder.settings import TranscoderSettings
 artifacts = test_browser.artifacts
 
 NORA = "nora@example.org"
-SECONDS = 16
+SECONDS = 12
 SEGMENT_SECONDS = 2
 SEGMENTS = SECONDS // SEGMENT_SECONDS
-# What the first playlists hold: 10 s, far enough from their start that a player starting
-# near their end (hls.js's way with a live playlist: three target durations from it) is told
-# apart from one starting at the beginning.
-FIRST = 5
+# What the first playlists hold: 8 s, far enough from their start that a player starting near
+# their end (hls.js's way with a live playlist: three target durations from it, 2 s here) is
+# told apart from one starting at the beginning.
+FIRST = 4
 NOTICES = {
     "audio": "Traitement en cours — vous pouvez déjà écouter.",
     "video": "Traitement en cours — vous pouvez déjà regarder.",
@@ -78,7 +78,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A server on 127.0.0.1, an artist account, and a 16 s audio and video capture transcoded
+    """A server on 127.0.0.1, an artist account, and a 12 s audio and video capture transcoded
     once (cut in 2 s segments, so that a preview grows several times in a few seconds)."""
     directory = tmp_path_factory.mktemp("preview-browser")
     services = open_services(make_settings(directory / "data", sqlite_url(directory)))
@@ -311,14 +311,14 @@ def test_the_owner_plays_a_preview_from_its_start_as_it_grows_to_its_end(
     screenshot(page, f"preview-{kind}-{width}-before-play")
     page.locator("[data-player] media-play-button").first.click()
     page.wait_for_function("() => window.previewWatch.first !== null")
-    # From the beginning, not near the end of what is there (10 s).
+    # From the beginning, not near the end of what is there (8 s).
     assert page.evaluate("() => window.previewWatch.first") < 1.0
     wait_for_position(page, 1.0)
     screenshot(page, f"preview-{kind}-{width}-playing")
 
     # More segments while it plays, before it reaches the end of the first ones: it plays on
     # past where the first playlists ended.
-    preview.write(FIRST + 2)
+    preview.write(FIRST + 1)
     wait_for_position(page, FIRST * SEGMENT_SECONDS + 1.0)
     # The last step: whole playlists, ENDLIST, the version published; it plays to the end.
     preview.publish()
