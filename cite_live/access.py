@@ -20,6 +20,14 @@ someone could guess, and the addresses its owner gets stop working after
   back to this route), init segments and media segments become presigned GET URLs that expire
   with the token. Images and the waveform are presigned directly.
 
+A production still processing plays its preview (cite_live.catalogue.preview_version, playlists
+that grow) before it is finished. When its artist publishes it early and it is not private, from
+public addresses: the public route serves the keys under the preview's prefix (and no other key
+of the production), its playlists ``no-cache``, since they change every few seconds. Otherwise
+through signed links, for its managers alone (:func:`viewer_link`). A ready production's preview
+(a replacement's, still being written) is nobody's: the public route refuses its keys while the
+version it replaces plays on.
+
 A token that is forged, expired or shown with a key of another production gets a 404, exactly
 like a missing file: never a 403 that would confirm that something private is there. The player
 treats 403, 404 and 410 alike: it asks the API for fresh addresses and carries on.
@@ -36,6 +44,7 @@ Changes made elsewhere (another process, a command, raw SQL) reach the public ro
 
 from __future__ import annotations
 
+import enum
 import logging
 import posixpath
 import re
@@ -49,7 +58,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cite_live.models import Production
+from cite_live.catalogue import preview_is_public
+from cite_live.models import MediaVersion, Production
 from cite_live.storage import (
     ORIGINALS,
     ObjectStore,
@@ -158,6 +168,18 @@ def manager_link(services: Services, production: Production, site_url: str) -> K
     return grant_link(services, grant, site_url)
 
 
+def viewer_link(
+    services: Services, production: Production, site_url: str, preview: MediaVersion | None
+) -> KeyLink:
+    """:func:`media_link`, and for the ``preview`` of a processing production (shown to a
+    viewer who may play it: catalogue.playable_preview) the addresses its viewers share: public
+    when its artist publishes it early and it is not private (:meth:`MediaAccess.refuses_public`
+    lets them through), else signed for its managers, as :func:`manager_link` signs them."""
+    if preview is None or preview_is_public(production):
+        return media_link(services, production, site_url)
+    return manager_link(services, production, site_url)
+
+
 def grant_link(services: Services, grant: MediaGrant, site_url: str) -> KeyLink:
     store = services.store
     token = sign(services.secret_key, grant.production_id, grant.expires)
@@ -237,7 +259,7 @@ class MediaAccess:
     def __init__(self, sessions: sessionmaker[Session], store: ObjectStore) -> None:
         self._sessions = sessions
         self._store = store
-        self._cache: dict[str, tuple[float, bool]] = {}
+        self._cache: dict[str, tuple[float, _Rule]] = {}
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         # Set when the store's private prefixes may be behind the database.
@@ -251,42 +273,65 @@ class MediaAccess:
         event.listen(self._sessions, "after_flush", _after_flush)
         event.listen(self._sessions, "after_commit", self._after_commit)
 
-    def known_refusal(self, key: str, *, now: float | None = None) -> bool | None:
-        """:meth:`refuses_public` when it needs no database query (the event loop may ask);
-        None when it does."""
+    def known_verdict(self, key: str, *, now: float | None = None) -> Verdict | None:
+        """What the public route does with ``key`` when it needs no database query (the event
+        loop may ask); None when it does."""
         production_id = production_of_key(key)
         if production_id is None:
-            return False
+            return Verdict.SERVE
         moment = time.monotonic() if now is None else now
         with self._lock:
             cached = self._cache.get(production_id)
         if cached is not None and cached[0] > moment:
-            return cached[1]
+            return cached[1].verdict(key)
         return None
 
-    def refuses_public(self, key: str, *, now: float | None = None) -> bool:
-        """True when ``key`` belongs to a production that is private, processing, failed (or
-        gone): the public route must answer as if it did not exist."""
+    def verdict(self, key: str, *, now: float | None = None) -> Verdict:
+        """What the public route does with ``key``: refuse it (as if it did not exist) when it
+        belongs to a production that is private, processing, failed (or gone); serve it as a
+        preview's (playlists that change every few seconds) when it lies under the preview of
+        a processing production its artist publishes early; else serve it."""
         moment = time.monotonic() if now is None else now
-        known = self.known_refusal(key, now=moment)
+        known = self.known_verdict(key, now=moment)
         if known is not None:
             return known
         production_id = production_of_key(key)
-        assert production_id is not None  # known_refusal answers for keys of no production
+        assert production_id is not None  # known_verdict answers for keys of no production
         with self._sessions() as session:
             row = session.execute(
-                select(Production.visibility, Production.status).where(
+                select(Production.visibility, Production.status, Production.publish_early).where(
                     Production.id == production_id
                 )
             ).first()
-        # Processing and failed productions are their managers' alone, as private ones are (on
-        # S3 their id, which their keys hold, has never been shown to anyone else).
-        refused = row is None or row.visibility == "private" or row.status != "ready"
+            previews: tuple[str, ...] = ()
+            if (
+                row is not None
+                and row.visibility != "private"
+                and (row.status == "ready" or (row.status == "processing" and row.publish_early))
+            ):
+                previews = tuple(
+                    session.scalars(
+                        select(MediaVersion.prefix).where(
+                            MediaVersion.production_id == production_id,
+                            MediaVersion.state == "preview",
+                        )
+                    )
+                )
+        rule = _rule(row, previews)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[production_id] = (moment + VISIBILITY_TTL, refused)
-        return refused
+            self._cache[production_id] = (moment + VISIBILITY_TTL, rule)
+        return rule.verdict(key)
+
+    def known_refusal(self, key: str, *, now: float | None = None) -> bool | None:
+        """:meth:`refuses_public` when it needs no database query; None when it does."""
+        known = self.known_verdict(key, now=now)
+        return None if known is None else known is Verdict.REFUSE
+
+    def refuses_public(self, key: str, *, now: float | None = None) -> bool:
+        """True when the public route must answer for ``key`` as if it did not exist."""
+        return self.verdict(key, now=now) is Verdict.REFUSE
 
     def forget(self, production_ids: set[str]) -> None:
         with self._lock:
@@ -345,6 +390,51 @@ class MediaAccess:
             self.mark_dirty()
 
 
+class Verdict(enum.Enum):
+    """What the public media route does with a key."""
+
+    REFUSE = "refuse"
+    SERVE = "serve"
+    # A key of a preview its artist publishes early: served, its playlists never kept long.
+    PREVIEW = "preview"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What the public route knows of one production's keys: all refused, or served but for
+    the preview prefixes (``closed``), or only those (``only``)."""
+
+    refused: bool
+    previews: tuple[str, ...] = ()
+    only_previews: bool = False
+
+    def verdict(self, key: str) -> Verdict:
+        if self.refused:
+            return Verdict.REFUSE
+        under = any(key.startswith(prefix.rstrip("/") + "/") for prefix in self.previews)
+        if self.only_previews:
+            return Verdict.PREVIEW if under else Verdict.REFUSE
+        return Verdict.REFUSE if under else Verdict.SERVE
+
+
+def _rule(row: Any, previews: tuple[str, ...]) -> _Rule:
+    """The public route's rule for a production (``row``: its visibility, status and
+    publish_early; None when it is gone) whose versions in preview are at ``previews``.
+
+    Processing and failed productions are their managers' alone, as private ones are (on S3
+    their id, which their keys hold, has never been shown to anyone else); but the preview of
+    one its artist publishes early is everyone's who may see it (catalogue.may_play_preview).
+    A ready production's preview (a replacement's, being written) is nobody's: the version it
+    replaces plays on until it is finished."""
+    if row is None or row.visibility == "private":
+        return _Rule(refused=True)
+    if row.status == "ready":
+        return _Rule(refused=False, previews=previews)
+    if row.status == "processing" and row.publish_early and previews:
+        return _Rule(refused=False, previews=previews, only_previews=True)
+    return _Rule(refused=True)
+
+
 def private_prefixes(sessions: sessionmaker[Session]) -> list[str]:
     """Prefixes no anonymous reader may fetch: the originals, and each private production."""
     with sessions() as session:
@@ -360,7 +450,11 @@ def _after_flush(session: Session, _context: Any) -> None:
         if isinstance(obj, Production) and obj.visibility == "private":
             touched.add(obj.id)
     for obj in session.dirty:
-        if isinstance(obj, Production) and inspect(obj).attrs.visibility.history.has_changes():
+        if isinstance(obj, Production) and any(
+            # Publishing early opens a preview to the public route at once, in this process.
+            inspect(obj).attrs[name].history.has_changes()
+            for name in ("visibility", "publish_early")
+        ):
             touched.add(obj.id)
     for obj in session.deleted:
         if isinstance(obj, Production):

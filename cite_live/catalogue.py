@@ -35,7 +35,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from slugify import slugify as _slugify
 from sqlalchemy import (
@@ -483,3 +483,73 @@ def install() -> None:
 
 
 install()
+
+
+# --- playing while it processes ------------------------------------------------------------------
+
+
+class _Viewer(Protocol):
+    """Who asks (``cite_live.auth.CurrentUser``): the domain needs only these two facts."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+def preview_version(session: Session, production: Production) -> MediaVersion | None:
+    """The version that plays while ``production`` is processing: the newest one in the state
+    ``preview`` (its playlists still growing, see cite_live.jobs.ingest), of a production with
+    no current version. A replacement's preview is nobody's: the version it replaces plays on,
+    for everyone, until the replacement is finished."""
+    if production.status != "processing" or production.current_version_id is not None:
+        return None
+    version: MediaVersion | None = session.scalars(
+        select(MediaVersion)
+        .where(
+            MediaVersion.production_id == production.id,
+            MediaVersion.state == "preview",
+            MediaVersion.master_key.is_not(None),
+        )
+        .order_by(MediaVersion.id.desc())
+        .limit(1)
+    ).first()
+    return version
+
+
+def may_play_preview(
+    user: _Viewer | None, production: Production, *, by_address: bool = True
+) -> bool:
+    """Whether ``user`` may play the preview of ``production``: its owner and the admins
+    always; when its artist chose to publish it as soon as it plays (``publish_early``),
+    whoever may see it once it is ready, which is anyone when it is public, and whoever named an
+    unlisted one by its address (``by_address``: its secret). A draft is private, so its
+    managers' alone, whatever the box says."""
+    if user is not None and (
+        user.is_admin or (production.owner_id is not None and production.owner_id == user.id)
+    ):
+        return True
+    if not production.publish_early:
+        return False
+    if production.visibility == "public":
+        return True
+    return production.visibility == "unlisted" and by_address
+
+
+def playable_preview(
+    session: Session, user: _Viewer | None, production: Production, *, by_address: bool = True
+) -> MediaVersion | None:
+    """:func:`preview_version` when ``user`` may play it (:func:`may_play_preview`), else
+    None: what a page, the API or an embed shows of a production that is processing."""
+    if production.status != "processing" or not may_play_preview(
+        user, production, by_address=by_address
+    ):
+        return None
+    return preview_version(session, production)
+
+
+def preview_is_public(production: Production) -> bool:
+    """Whether the preview's media is fetched at public addresses (its artist publishes it
+    early, and it is not private); otherwise its managers get signed links to it."""
+    return production.publish_early and production.visibility != "private"

@@ -280,12 +280,12 @@ class Production(Base):
     # The artist lets listeners save its .m4a from its page (cite_live.catalogue.download_key:
     # only under a licence that permits it).
     allow_download: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The artist lets everyone who may see it play it while it is still processing, as soon as
+    # its preview plays (cite_live.catalogue.may_play_preview); otherwise only its managers do.
+    publish_early: Mapped[bool] = mapped_column(default=False, server_default=false())
     # What is spoken or sung (BCP 47): the LANGUAGE of a video's audio rendition in its master
     # playlist when the file's own stream does not say.
     language: Mapped[str] = mapped_column(String(35), default="fr", server_default="fr")
-    # While processing, its first segments may be played by everyone who may see it, not only
-    # by its owner and the admins (see cite_live.jobs.preview).
-    publish_early: Mapped[bool] = mapped_column(default=False, server_default=false())
     # An image the artist chose (re-encoded), shown instead of the version's cover or poster.
     cover_key: Mapped[str | None] = mapped_column(String(400))
     # The account that uploaded it; None for the demo catalogue and `cite-live ingest`.

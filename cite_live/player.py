@@ -11,7 +11,7 @@ from typing import Any
 
 from cite_live import partners
 from cite_live.catalogue import address, playing_version
-from cite_live.models import Production
+from cite_live.models import MediaVersion, Production
 from cite_live.plays import countable
 from cite_live.presenter import (
     artists_of,
@@ -151,17 +151,26 @@ def player_data(
     *,
     lang: str = "fr",
     link: Callable[[str], str] | None = None,
+    preview: MediaVersion | None = None,
 ) -> dict[str, Any]:
     """Everything the player macros and the browser need for ``production``.
 
     URLs are absolute (media may come from a CDN); media URLs are None until a version is
     published, and ``ready`` tells the template whether to draw a player or a notice. ``link``
     turns a key into its URL (``access.media_link``: signed links for a private production);
-    by default, the store's public URL.
+    by default, the store's public URL. ``preview``: the version a processing production plays
+    meanwhile, for a viewer who may play it (catalogue.playable_preview); the player then plays
+    its growing playlists from the start, and the page says it is still processing.
     """
     urls = Urls(site_url)
     version = playing_version(production)
-    media = media_of(production, media_url(store, urls.site, link))
+    if version is not None:
+        preview = None
+    media = media_of(production, media_url(store, urls.site, link), preview)
+    duration = duration_of(production)
+    if duration is None and preview is not None and preview.duration is not None:
+        # The source's, which the preview knows before its playlists do.
+        duration = round(preview.duration, 3)
     title = title_of(production, lang)
     chapters = chapters_of(production)
     width, height = EMBED_SIZES.get(production.kind, EMBED_SIZES["video"])
@@ -177,7 +186,9 @@ def player_data(
         "artists": [artist["name"] for artist in artists_of(production)],
         "kind": production.kind,
         "status": production.status,
-        "ready": version is not None and version.master_key is not None,
+        "ready": media["hls"] is not None,
+        # Still processing: an EVENT playlist that grows, played from its start (playback.js).
+        "preview": preview is not None and media["hls"] is not None,
         "hls_url": media["hls"],
         "poster": media["picture"],
         "cover": media["cover"],
@@ -185,7 +196,7 @@ def player_data(
         "storyboard_url": media["storyboard"],
         "chapters_url": urls.absolute(urls.chapters(production.slug)) if chapters else None,
         "chapters": chapters,
-        "duration": duration_of(production),
+        "duration": duration,
         "page_url": page_url(production, urls),
         "embed_url": embed,
         "embed_width": width,

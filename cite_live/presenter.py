@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from cite_live.catalogue import address, download_key, picture_key, playing_version
 from cite_live.i18n import fallback_lang, pick
-from cite_live.models import Artist, Production, Tag, aware
+from cite_live.models import Artist, MediaVersion, Production, Tag, aware
 from cite_live.storage import ObjectStore
 from cite_live.vocabulary import (
     CREDIT_ROLE_LABELS,
@@ -73,12 +73,23 @@ def picture_url(production: Production, store: ObjectStore, site_url: str) -> st
     return media_url(store, site_url)(picture_key(production))
 
 
-def media_of(production: Production, url: KeyUrl) -> dict[str, str | None]:
+def media_of(
+    production: Production, url: KeyUrl, preview: MediaVersion | None = None
+) -> dict[str, str | None]:
     """The URLs of what plays: all None until a version plays. ``picture`` is the production's
-    picture (:func:`cite_live.catalogue.picture_key`); ``cover`` the audio cover alone."""
+    picture (:func:`cite_live.catalogue.picture_key`); ``cover`` the audio cover alone.
+
+    ``preview``, the version a production that is processing plays meanwhile (its viewer may:
+    cite_live.catalogue.playable_preview), has its master playlist and nothing else yet: the
+    pictures, peaks and file come with the finished version; the cover its artist chose shows
+    meanwhile."""
     version = playing_version(production)
     if version is None:
-        return dict.fromkeys(("hls", "picture", "cover", "waveform", "storyboard", "download"))
+        media = dict.fromkeys(("hls", "picture", "cover", "waveform", "storyboard", "download"))
+        if preview is not None:
+            media["hls"] = url(preview.master_key)
+            media["picture"] = media["cover"] = url(production.cover_key)
+        return media
     return {
         "hls": url(version.master_key),
         "picture": url(picture_key(production)),
@@ -389,13 +400,18 @@ def production_json(
     urls: Urls,
     *,
     link: Callable[[str], str] | None = None,
+    preview: MediaVersion | None = None,
+    manager: bool = False,
 ) -> dict[str, Any]:
     """The production object: ids, status, credits and absolute URLs for players and pages.
 
     ``link`` turns a key into its URL (``access.media_link``: signed links for a private
-    production shown to its managers); by default, the store's public URL."""
+    production shown to its managers); by default, the store's public URL. ``preview``: the
+    version a processing production plays meanwhile, for a requester who may play it
+    (cite_live.catalogue.playable_preview). ``manager``: the requester manages it, and reads
+    its settings too (``publish_early``)."""
     version = playing_version(production)
-    media = media_of(production, media_url(store, urls.site, link))
+    media = media_of(production, media_url(store, urls.site, link), preview)
     data: dict[str, Any] = {
         "id": production.id,
         "slug": production.slug,
@@ -422,6 +438,8 @@ def production_json(
         ],
         "chapters": chapters_of(production),
         "hls_url": media["hls"],
+        # True as soon as hls_url plays: a processing production's growing preview included.
+        "playable": media["hls"] is not None,
         "poster_url": media["picture"],
         "waveform_url": media["waveform"],
         "storyboard_url": media["storyboard"],
@@ -444,6 +462,8 @@ def production_json(
     }
     if production.status == "failed":
         data["error"] = production.error
+    if manager:
+        data["publish_early"] = production.publish_early
     return data
 
 

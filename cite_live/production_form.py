@@ -131,6 +131,7 @@ class Changes:
     allow_download: bool = False
     # BCP 47; None: left as it is.
     language: str | None = None
+    publish_early: bool = False
 
 
 def clock(seconds: float) -> str:
@@ -218,6 +219,9 @@ class ProductionForm:
     embed_policy: str = ""
     # Ticked: listeners may save its file from its page (under a licence that permits it).
     allow_download: bool = False
+    # Ticked: everyone who may see it plays it while it is still processing, as soon as its
+    # preview plays (cite_live.catalogue.may_play_preview); else its managers alone do.
+    publish_early: bool = False
     # The cover's file is not text: it is read beside the form (cite_live.covers.read), and a
     # refused form cannot give it back. Only the choice to drop the chosen cover is kept.
     remove_cover: bool = False
@@ -241,6 +245,7 @@ class ProductionForm:
             visibility=production.publish_as or production.visibility,
             embed_policy=production.embed_policy,
             allow_download=production.allow_download,
+            publish_early=production.publish_early,
         )
 
     @classmethod
@@ -273,6 +278,7 @@ class ProductionForm:
             embed_policy=text("embed_policy"),
             remove_cover=bool(text("remove_cover")),
             allow_download=bool(text("allow_download")),
+            publish_early=bool(text("publish_early")),
         )
 
     def rows(self) -> list[tuple[str, str]]:
@@ -361,6 +367,7 @@ class ProductionForm:
                 embed_policy=self.embed_policy or None,
                 allow_download=self.allow_download,
                 language=language,
+                publish_early=self.publish_early,
             ),
             {},
         )
@@ -405,6 +412,7 @@ def apply(session: Session, production: Production, changes: Changes) -> None:
     if changes.embed_policy is not None:
         production.embed_policy = changes.embed_policy
     production.allow_download = changes.allow_download
+    production.publish_early = changes.publish_early
     if changes.language is not None:
         production.language = changes.language
     if production.publish_as is not None:

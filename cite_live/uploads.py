@@ -343,6 +343,8 @@ def _new_production(session: Session, upload: Upload) -> Production:
         publish_as=visibility if visibility in VISIBILITIES else "public",
     )
     production.owner_id = upload.user_id
+    # Ticked on the upload's card: once published, it plays while it processes.
+    production.publish_early = meta.get("publish_early") == "1"
     # Its size counts (see bytes_used) as the upload's until stored, then as the original's.
     production.original_key = original_key(production.id, _display_name(upload))
     account = session.get(User, upload.user_id)

@@ -20,7 +20,9 @@ JOB_STATES = ("queued", "running", "done", "failed")
 # Of an account; the roles of a credit are CREDIT_ROLES.
 ROLES = ("admin", "artist")
 UPLOAD_STATES = ("receiving", "complete", "stored", "terminated")
-VERSION_STATES = ("building", "published", "retired")
+# "preview": a version still being written (EVENT playlists that grow), which its production
+# plays before it is finished (cite_live.catalogue.preview_version); published once complete.
+VERSION_STATES = ("building", "preview", "published", "retired")
 # A collection of productions (cite_live.collections): what it gathers, and whether it is shown.
 COLLECTION_KINDS = ("festival", "season", "album", "podcast")
 COLLECTION_STATES = ("draft", "public")
@@ -73,6 +75,9 @@ DRAFT_LABEL = N_("Draft")
 DRAFT_HINT = N_("A draft: only you and the administrators can see it until you publish it.")
 # The studio's visibility field, for a draft: what it chooses is the visibility once published.
 DRAFT_VISIBILITY_LEGEND = N_("Who can see it once published")
+# The choice to let everyone who may see a production play it while it processes, on its edit
+# form and on a new upload's card (cite_live.catalogue.may_play_preview).
+PUBLISH_EARLY = N_("Publish as soon as playable")
 UPLOAD_DRAFT_HINT = N_(
     "Each recording you upload is a draft: only you see it until you publish it from its edit page."
 )

@@ -2,8 +2,8 @@
 
 As soon as every rendition has its first segment, the job's version prefix holds a master
 playlist listing every rung and EVENT media playlists that grow with each segment, and the
-production gets a version in state ``building`` pointing at it, its preview (who may play it
-is the site's business: ``catalogue.may_play_preview``). The final publish (``ingest._flip``)
+production gets a version in state ``preview`` pointing at it (who may play it is the site's
+business: ``catalogue.may_play_preview``). The final publish (``ingest._flip``)
 rewrites the same playlists as VOD and turns that same row into the published version, so a
 player that joined early plays on to the end without changing address.
 
@@ -31,8 +31,8 @@ from transcoder.live import LiveOutput
 
 log = logging.getLogger("cite_live.preview")
 
-# A version still being built is what plays while processing.
-PREVIEW = "building"
+# A version whose playlists still grow: what plays while processing.
+PREVIEW = "preview"
 
 
 def version_name(job_id: int) -> str:

@@ -23,9 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cite_live import params, play_stats, plays
-from cite_live.access import media_link
-from cite_live.auth import can_view
-from cite_live.catalogue import production_by_address, production_query
+from cite_live.access import viewer_link
+from cite_live.auth import can_manage, can_view
+from cite_live.catalogue import (
+    playable_preview,
+    preview_is_public,
+    production_by_address,
+    production_query,
+)
 from cite_live.listing import (
     artist_productions,
     artists_where,
@@ -140,11 +145,28 @@ def show_production(ctx: Context) -> JSONResponse:
         # its owner and the admins — to anyone else it does not exist.
         found = production_by_address(session, identifier) if identifier else None
         production, by_address = found if found is not None else (None, False)
-        if production is None or not can_view(ctx.user, production, by_address=by_address):
+        # One that is processing: by whoever may play its preview too (its artist publishes it
+        # early), which hls_url then names.
+        preview = (
+            playable_preview(session, ctx.user, production, by_address=by_address)
+            if production is not None
+            else None
+        )
+        if production is None or (
+            not can_view(ctx.user, production, by_address=by_address) and preview is None
+        ):
             raise HTTPException(404, NOT_FOUND_PRODUCTION)
-        link = media_link(services, production, ctx.site)
-        data = production_json(production, services.store, ctx.urls, link=link)
-        private = production.visibility == "private"
+        link = viewer_link(services, production, ctx.site, preview)
+        manager = can_manage(ctx.user, production)
+        data = production_json(
+            production, services.store, ctx.urls, link=link, preview=preview, manager=manager
+        )
+        private = (
+            production.visibility == "private"
+            or (preview is not None and not preview_is_public(production))
+            # Its settings, for its managers alone.
+            or manager
+        )
     if private:
         # Signed links, for one viewer: no shared cache keeps them, no Referer carries them.
         return JSONResponse(data, headers=PRIVATE_HEADERS)

@@ -4,7 +4,8 @@ Handlers read what a page shows into plain dicts while their session is open, th
 template never touches the database. Lists, search and "other productions" only ever show ready,
 public productions; an unlisted production is reachable by its own URL only (which holds a
 secret: see cite_live.catalogue), a private, processing or failed one is 404 to everyone but its
-owner and the admins.
+owner and the admins; but a processing one whose artist publishes it as soon as playable plays its
+preview for everyone who may see it (cite_live.catalogue.may_play_preview).
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from cite_live import filesend, i18n, params
-from cite_live.access import media_link
+from cite_live.access import viewer_link
 from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
 from cite_live.catalogue import (
     download_key,
     has_listed_production,
     is_listed,
+    playable_preview,
+    preview_is_public,
     production_at,
     production_query,
 )
@@ -48,7 +51,15 @@ from cite_live.listing import (
     visible,
 )
 from cite_live.metadata import artist_metadata, page_metadata
-from cite_live.models import Artist, Credit, Production, Tag, Venue, production_tags
+from cite_live.models import (
+    Artist,
+    Credit,
+    MediaVersion,
+    Production,
+    Tag,
+    Venue,
+    production_tags,
+)
 from cite_live.player import player_data
 from cite_live.presenter import (
     artist_card,
@@ -315,16 +326,24 @@ def artist_page(ctx: Context) -> Response:
 
 def _production_by_slug(
     ctx: Context, session: Session, at: Callable[[Urls, str], str] = Urls.production
-) -> Production:
+) -> tuple[Production, MediaVersion | None]:
     """The production whose page (or its chapters, or its file: ``at`` names the address) the
-    path names; the 404 of a missing one for whoever may not see it, so that nobody learns it is
-    there. Asked for at an address it held before (see cite_live.catalogue), a redirect to the
-    same address made of its present slug."""
+    path names, and the preview it plays while processing when the viewer may play it
+    (cite_live.catalogue.playable_preview); the 404 of a missing one for whoever may see
+    neither, so that nobody learns it is there. Asked for at an address it held before (see
+    cite_live.catalogue), a redirect to the same address made of its present slug."""
     slug = ctx.path_param("slug")
     production = production_at(
         session, slug, production_query().options(selectinload(Production.chapters))
     )
-    if production is None or not can_view(ctx.user, production, by_address=True):
+    preview = (
+        playable_preview(session, ctx.user, production, by_address=True)
+        if production is not None
+        else None
+    )
+    if production is None or (
+        not can_view(ctx.user, production, by_address=True) and preview is None
+    ):
         raise ctx.not_found(N_("There is no production at this address."))
     if production.slug != slug:
         # For good: renamed or made public, its address is the new one. Should the old one
@@ -333,11 +352,15 @@ def _production_by_slug(
         location = at(ctx.urls, production.slug)
         query = ctx.request.url.query
         raise HTTPException(301, headers={"Location": f"{location}?{query}" if query else location})
-    return production
+    return production, preview
 
 
-def for_managers_only(production: Production) -> bool:
-    """Private, processing or failed: a page shown to its managers alone, shared with nobody."""
+def for_managers_only(production: Production, preview: MediaVersion | None = None) -> bool:
+    """Private, processing or failed: a page shown to its managers alone, shared with nobody;
+    but the page of a processing production whose ``preview`` its artist publishes early is
+    everyone's who may see it."""
+    if preview is not None and preview_is_public(production):
+        return False
     return production.visibility == "private" or production.status != "ready"
 
 
@@ -352,8 +375,8 @@ def related_query(production_id: str, artist_ids: set[int]) -> Select[Production
 def production_page(ctx: Context) -> Response:
     lang, services, site = ctx.lang, ctx.services, ctx.site
     with services.sessions() as session:
-        production = _production_by_slug(ctx, session)
-        private = for_managers_only(production)
+        production, preview = _production_by_slug(ctx, session)
+        private = for_managers_only(production, preview)
         # Its managers get a link to its edit page: a page of theirs, kept by nobody else.
         editable = can_manage(ctx.user, production)
         artist_ids = {credit.artist_id for credit in production.credits}
@@ -368,7 +391,8 @@ def production_page(ctx: Context) -> Response:
                 services.store,
                 site,
                 lang=lang,
-                link=media_link(services, production, site),
+                link=viewer_link(services, production, site, preview),
+                preview=preview,
             ),
             # A page for its managers is shared with nobody: no previews, no structured data,
             # no oEmbed link (oEmbed answers only for what plays, to anyone).
@@ -424,10 +448,10 @@ def chapters_webvtt(chapters: Sequence[tuple[str, float]], duration: float | Non
 @page
 def chapters_vtt(ctx: Context) -> Response:
     with ctx.services.sessions() as session:
-        production = _production_by_slug(ctx, session, Urls.chapters)
+        production, preview = _production_by_slug(ctx, session, Urls.chapters)
         chapters = [(chapter.title, chapter.start) for chapter in production.chapters]
         body = chapters_webvtt(chapters, production.duration)
-        private = for_managers_only(production)
+        private = for_managers_only(production, preview)
     headers = (
         {"Cache-Control": "private, no-store"}
         if private
@@ -480,7 +504,7 @@ def production_download(ctx: Context) -> Response:
     it so. Otherwise the 404 of a missing file, whoever asks."""
     store = ctx.services.store
     with ctx.services.sessions() as session:
-        production = _production_by_slug(ctx, session, Urls.production_download)
+        production, _preview = _production_by_slug(ctx, session, Urls.production_download)
         key = download_key(production)
         filename = download_filename(production, ctx.lang)
     if key is None:

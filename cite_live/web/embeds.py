@@ -4,7 +4,8 @@ Where it may be framed is the production's ``embed_policy`` (cite_live.partners)
 cannot be played in the partner's frame (an unknown id, a private, draft, processing or failed
 production, or a frame of a site the policy leaves out) answers a small card in that frame:
 "This recording is no longer available here" and a link to the site, framed by any site, so
-that the partner's page never shows the browser's broken-frame icon.
+that the partner's page never shows the browser's broken-frame icon. A public production that is
+processing plays its preview there when its artist publishes it as soon as playable.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from cite_live import partners
 from cite_live.access import media_link
 from cite_live.auth import can_view
-from cite_live.catalogue import production_by_address
+from cite_live.catalogue import preview_version, production_by_address
 from cite_live.player import PlayerOptions, player_data
 from cite_live.presenter import page_url
 from cite_live.web.context import Context, page, unavailable_card
@@ -62,7 +63,18 @@ def embed_page(ctx: Context) -> Response:
         # Unlisted productions embed by their secret address: whoever has the link may share
         # it. Private ones do not exist for the outside: only their owner and the admins see
         # them, on this site.
-        if production is None or not can_view(ctx.user, production, by_address=by_address):
+        # A public production its artist publishes early plays its preview in partners'
+        # frames while it is processing; any other preview stays on this site.
+        preview = (
+            preview_version(session, production)
+            if production is not None
+            and production.publish_early
+            and production.visibility == "public"
+            else None
+        )
+        if production is None or (
+            not can_view(ctx.user, production, by_address=by_address) and preview is None
+        ):
             return unavailable_card(ctx, 404, home)
         allowed = partners.allowed_origins(production, site)
         headers = ctx.request.headers
@@ -71,7 +83,7 @@ def embed_page(ctx: Context) -> Response:
         ):
             return unavailable_card(ctx, 403, page_url(production, ctx.urls), production.kind)
         link = media_link(services, production, site)
-        data = player_data(production, services.store, site, lang=lang, link=link)
+        data = player_data(production, services.store, site, lang=lang, link=link, preview=preview)
         private = production.visibility == "private"
     options = PlayerOptions.from_query(ctx.query)
     if private:

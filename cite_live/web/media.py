@@ -51,6 +51,8 @@ NO_MEDIA = "There is no media at this address."
 NOT_HERE = "Media is served by the object store, not by this site."
 # A private playlist is made for one request: never kept, by the browser or anyone else.
 PRIVATE_PLAYLIST = "private, no-store"
+# A public preview's playlist grows every few seconds: any cache asks again each time.
+PREVIEW_PLAYLIST = "no-cache"
 # What a signed media answer adds: links carrying a token must not travel on in a Referer header.
 SIGNED_MEDIA_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 # What security_headers.SecurityHeadersMiddleware adds to every other response: a media file is
@@ -161,13 +163,16 @@ class PublicMedia:
             return
         # A private production's media answers as if it were not there; its owner plays it
         # through signed links (PrivateMedia). The answer is cached: a query only on a miss.
-        refused = services.access.known_refusal(key)
-        if refused is None:
-            refused = await run_in_threadpool(services.access.refuses_public, key)
-        if refused:
+        verdict = services.access.known_verdict(key)
+        if verdict is None:
+            verdict = await run_in_threadpool(services.access.verdict, key)
+        if verdict is access.Verdict.REFUSE:
             await _error(send, 404, NO_MEDIA)
             return
-        headers = [*_PUBLIC, (b"cache-control", cache_control_for(key).encode())]
+        cache = cache_control_for(key)
+        if verdict is access.Verdict.PREVIEW and key.lower().endswith(".m3u8"):
+            cache = PREVIEW_PLAYLIST
+        headers = [*_PUBLIC, (b"cache-control", cache.encode())]
         await _send_key(scope, receive, send, store, key, headers)
 
 

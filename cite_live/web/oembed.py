@@ -15,13 +15,15 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from cite_live import collection_view, collections, params
 from cite_live.auth import CHALLENGE, can_view
-from cite_live.catalogue import picture_key, production_at
+from cite_live.catalogue import picture_key, preview_version, production_at
 from cite_live.metadata import PROVIDER_NAME, image_size
+from cite_live.models import Production
 from cite_live.player import EMBED_SIZES, embed_iframe, parse_time
 from cite_live.presenter import artist_url, embed_url, picture_url, title_of
 from cite_live.web.context import CORS, Context, api
@@ -109,7 +111,9 @@ def oembed(ctx: Context) -> JSONResponse:
         production = production_at(session, slug)
         # Only what plays can be embedded; private, processing and failed productions do not
         # exist for the outside (nor for oEmbed, which answers servers, never a viewer).
-        if production is None or not can_view(None, production, by_address=True):
+        if production is None or not (
+            can_view(None, production, by_address=True) or _public_preview(session, production)
+        ):
             raise HTTPException(404, NOT_OURS)
         if production.embed_policy != "anywhere":
             # A 401 names a scheme (RFC 9110): the API's, though no token opens it either.
@@ -147,6 +151,16 @@ def oembed(ctx: Context) -> JSONResponse:
         data["thumbnail_url"] = thumbnail
         data["thumbnail_width"], data["thumbnail_height"] = size
     return JSONResponse(data, headers={**CORS, "Cache-Control": f"public, max-age={CACHE_AGE}"})
+
+
+def _public_preview(session: Session, production: Production) -> bool:
+    """A public production its artist publishes early, processing, whose preview plays: its
+    embed plays that preview (cite_live.web.embeds), which oEmbed may hand out."""
+    return (
+        production.publish_early
+        and production.visibility == "public"
+        and preview_version(session, production) is not None
+    )
 
 
 def _collection(

@@ -136,7 +136,17 @@ SCHEMAS: dict[str, Any] = {
             "tags": {"type": "array", "items": STRING},
             "artists": {"type": "array", "items": _ref("Credit")},
             "chapters": {"type": "array", "items": _ref("Chapter")},
-            "hls_url": {**_nullable(URL), "description": "HLS master playlist, when ready."},
+            "hls_url": {
+                **_nullable(URL),
+                "description": "HLS master playlist, when ready; while it is processing, its "
+                "preview's (an EVENT playlist that grows until it is finished), for whoever "
+                "may play it (see publish_early).",
+            },
+            "playable": {
+                "type": "boolean",
+                "description": "hls_url plays: it is ready, or its preview plays while it is "
+                "processing.",
+            },
             "poster_url": {**_nullable(URL), "description": "Poster (video) or cover (audio)."},
             "waveform_url": {
                 **_nullable(URL),
@@ -186,8 +196,15 @@ SCHEMAS: dict[str, Any] = {
                 **_nullable(STRING),
                 "description": "Why processing failed; only when status is failed.",
             },
+            "publish_early": {
+                "type": "boolean",
+                "description": "Its artist lets everyone who may see it play it while it is "
+                "still processing, as soon as its first segments are there; otherwise only its "
+                "owner and the administrators do. Only in what its owner and the "
+                "administrators read.",
+            },
         },
-        optional=("error",),
+        optional=("error", "publish_early"),
     ),
     "ProductionList": _page_of("Production", "Ready, public productions, newest first."),
     "Link": _object({"label": STRING, "url": URL}),

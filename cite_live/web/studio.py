@@ -21,7 +21,14 @@ from starlette.responses import JSONResponse, Response
 
 from cite_live import access, covers, i18n, params
 from cite_live.auth import CurrentUser, can_manage
-from cite_live.catalogue import announce_language, hold, playing_version, production_query, publish
+from cite_live.catalogue import (
+    announce_language,
+    hold,
+    playing_version,
+    preview_version,
+    production_query,
+    publish,
+)
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
 from cite_live.models import Artist, Job, Production, Venue
@@ -42,6 +49,7 @@ from cite_live.vocabulary import (
     EMBED_POLICY_HINTS,
     EMBED_POLICY_LABELS,
     LICENCE_NAMES,
+    PUBLISH_EARLY,
     SESSION_TYPE_LABELS,
     UPLOAD_DRAFT_HINT,
     VISIBILITY_HINTS,
@@ -128,6 +136,7 @@ def uploader(ctx: Context, production_id: str | None = None) -> dict[str, Any]:
         "draft_hint": ctx.gettext(UPLOAD_DRAFT_HINT),
         "visibility_legend": ctx.gettext(DRAFT_VISIBILITY_LEGEND),
         "visibilities": choices(VISIBILITY_LABELS, ctx.lang),
+        "publish_early_label": ctx.gettext(PUBLISH_EARLY),
     }
 
 
@@ -227,7 +236,15 @@ def _edit_context(
         "recording_picture_url": link(recording_picture) if recording_picture else None,
         # Set when a refused form had a file: a browser cannot be given it back.
         "cover_again": False,
-        "player_data": player_data(production, ctx.services.store, ctx.site, lang=lang, link=link),
+        # While it processes, its preview as soon as it plays (its managers may always).
+        "player_data": player_data(
+            production,
+            ctx.services.store,
+            ctx.site,
+            lang=lang,
+            link=link,
+            preview=preview_version(session, production),
+        ),
         "roles": choices(CREDIT_ROLE_LABELS, lang),
         "venues": [{"id": str(v.id), "name": v.name} for v in venues],
         "artist_names": list(artist_names),
@@ -246,6 +263,7 @@ def _edit_context(
         "max_cover_mb": covers.MAX_BYTES // (1024 * 1024),
         "draft_hint": i18n.gettext(DRAFT_HINT, lang),
         "visibility_legend": i18n.gettext(DRAFT_VISIBILITY_LEGEND, lang),
+        "publish_early_label": i18n.gettext(PUBLISH_EARLY, lang),
         "max_cover_bytes": covers.MAX_BYTES,
         "cover_too_big": i18n.gettext(covers.TOO_BIG, lang),
     }

@@ -53,6 +53,8 @@ METADATA_FIELDS = {
     "title": 300,
     "production": 16,
     "visibility": 10,
+    # "1": publish as soon as playable (cite_live.catalogue.may_play_preview).
+    "publish_early": 1,
 }
 METADATA_ALIASES = {"name": "filename", "type": "filetype"}
 

@@ -104,6 +104,11 @@ export class Player {
   async start() {
     const { signal } = this.abort;
     watchPlays(this.media, this.config);
+    // An embed says over its picture that the recording is still processing, until it plays.
+    const previewNotice = this.root.querySelector(".cl-preview-notice--overlay");
+    if (previewNotice) {
+      this.media.addEventListener("playing", () => (previewNotice.hidden = true), { once: true, signal });
+    }
     // Listened to at once: a listener may press play while the waveform is being drawn.
     this.media.addEventListener("play", () => this.onPlay(), { signal });
     this.media.addEventListener("pause", () => this.announce("pause"), { signal });
@@ -246,11 +251,13 @@ export class Player {
       return;
     }
     const url = this.config.hls_url;
-    const start = this.firstPosition();
+    const start = this.firstPosition() ?? (this.config.preview ? 0 : null);
     if (this.engine === "native") {
       this.media.preload = "auto";
       this.media.src = url;
-      if (start) this.whenLoaded(() => (this.media.currentTime = start));
+      // The browser's own player also starts a growing playlist near its end: a preview
+      // starts from the beginning (above).
+      if (start !== null) this.whenLoaded(() => (this.media.currentTime = start));
       // Safari's own player says nothing of HTTP statuses: any error may be an expired link.
       this.media.addEventListener(
         "error",
@@ -277,7 +284,11 @@ export class Player {
   createHls(url, start) {
     const Hls = this.Hls;
     const hls = new Hls({
-      startPosition: start ?? -1,
+      // A preview's playlists are EVENT playlists without their end yet, which hls.js plays as
+      // live, from near their newest segment; a preview is heard from its start, as it will
+      // be once finished. It keeps playing as they grow (hls.js reloads them every segment's
+      // duration), and ends where the last one ends, once the pipeline writes ENDLIST.
+      startPosition: start ?? (this.config.preview ? 0 : -1),
       capLevelToPlayerSize: this.config.kind === "video",
       // A minute ahead at most: hls.js otherwise fills 60 MB, which is a whole 5-minute
       // session or concert rung, fetched within seconds for a listener who may stop after ten

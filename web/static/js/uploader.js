@@ -98,9 +98,10 @@ export function titleOf(filename) {
 }
 
 /**
- * The fields of a new upload's file card: its title, and its visibility once published (the
- * production is a draft until then). Their labels and the choices come from the panel, in the
- * page's language; a replacement's panel has none.
+ * The fields of a new upload's file card: its title, its visibility once published (the
+ * production is a draft until then), and whether it plays as soon as it is playable, while it
+ * is processing ("1" or "0"). Their labels and the choices come from the panel, in the page's
+ * language; a replacement's panel has none.
  */
 function metaFieldsOf(element) {
   const choices = element.querySelector("template[data-uploader-visibilities]");
@@ -129,6 +130,20 @@ function metaFieldsOf(element) {
             h("option", { value: code, selected: code === value }, label),
           ),
         );
+      },
+    },
+    {
+      id: "publish_early",
+      name: element.dataset.publishEarlyLabel,
+      render({ value, onChange, form }, h) {
+        return h("input", {
+          type: "checkbox",
+          id: "uppy-Dashboard-FileCard-input-publish_early",
+          class: "uploader__checkbox",
+          form,
+          checked: value === "1",
+          onChange: (event) => onChange(event.target.checked ? "1" : "0"),
+        });
       },
     },
   ];
@@ -182,7 +197,7 @@ export async function startUploader(element, { onUploaded = () => {} } = {}) {
       // "undefined".)
       allowedMetaFields: production
         ? ["name", "type", "production"]
-        : ["name", "type", "title", "visibility"],
+        : ["name", "type", "title", "visibility", "publish_early"],
       removeFingerprintOnSuccess: true,
       limit: 2,
     })
@@ -193,6 +208,7 @@ export async function startUploader(element, { onUploaded = () => {} } = {}) {
       uppy.setFileMeta(file.id, {
         title: file.meta.title ?? titleOf(file.name),
         visibility: file.meta.visibility ?? "public",
+        publish_early: file.meta.publish_early ?? "0",
       });
     });
   }
