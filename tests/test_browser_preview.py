@@ -170,7 +170,8 @@ class Preview:
                 if relative != transcoded.result.master:
                     playlists.append(relative)
                 continue
-            number = path.stem.removeprefix("seg_")
+            # seg_00006.m4s, or seg_00006-end.m4s for a last segment joined with a short tail.
+            number = path.stem.removeprefix("seg_").split("-")[0]
             if path.suffix == ".m4s" and segments is not None and int(number) > segments:
                 continue
             if path.suffix in (".m4s", ".mp4") and "/" in relative:
