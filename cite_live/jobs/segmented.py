@@ -36,12 +36,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cite_live.i18n import N_
 from cite_live.jobs import scratch, table
 from cite_live.jobs.leases import Lease, LeaseLost, holder_name
 from cite_live.jobs.preview import Preview
 from cite_live.models import Job, Production, utcnow
 from cite_live.services import Services
-from cite_live.storage import StorageError, media_key, version_prefix
+from cite_live.storage import media_key, version_prefix
 from transcoder import InputRefused, MediaInfo, TranscodeError, TranscodeFailed, Transcoder, boxes
 from transcoder.commands import INIT_SEGMENT
 from transcoder.ladder import AUDIO_FOLDER
@@ -54,8 +55,9 @@ log = logging.getLogger("cite_live.segmented")
 CHUNK = "chunk"
 # How often the parent looks at its chunks while none is left for it to encode.
 LOOK_SECONDS = 0.5
-CHUNK_FAILED = "A part of this file could not be converted."
-STOPPED = "The processing of this file was stopped."
+# Sentences for the artist, kept in the jobs table and translated where they are shown.
+CHUNK_FAILED = N_("A part of this file could not be converted.")
+STOPPED = N_("The processing of this file was stopped.")
 
 __all__ = ["CHUNK", "applies", "run_chunk", "run_segmented"]
 
@@ -316,6 +318,8 @@ class Segmented:
         self.planned = self.transcoder.planned_video(info)
         self.shared = _Shared()
         self.published: dict[str, int] = {}
+        # Publishing happens on this thread (chunks) and on the shared pass's (sound).
+        self.publishing = threading.Lock()
 
     # -- the loop --
 
@@ -401,7 +405,8 @@ class Segmented:
             with self.services.sessions.begin() as session:
                 table.fail(session, row.id, exc.message, holder=holder)
             raise
-        except StorageError:
+        except Exception:
+            # The store, or anything unexpected: the chunk goes back for whoever comes next.
             if not table.requeue(self.services, row.id, CHUNK_FAILED, holder=holder):
                 with self.services.sessions.begin() as session:
                     table.fail(session, row.id, CHUNK_FAILED, holder=holder)
@@ -457,6 +462,8 @@ class Segmented:
                     self._put(out, f"{rung}/{segment.uri}")
                 with shared.lock:
                     shared.audio += segments
+            # The sound may be what the preview was waiting for.
+            self._publish(self._rows())
 
         try:
             shared.output = transcoder.encode_shared(
@@ -475,6 +482,10 @@ class Segmented:
     def _publish(self, rows: Sequence[_Row]) -> None:
         """Growing playlists of what is done in order, from chunk 0 on, and the master once
         every rendition has begun. Never fewer segments than published before."""
+        with self.publishing:
+            self._publish_locked(rows)
+
+    def _publish_locked(self, rows: Sequence[_Row]) -> None:
         video = [plan.name for plan in self.planned if plan.kind == "video"]
         segments: dict[str, list[SegmentFacts]] = {name: [] for name in video}
         codecs: dict[str, str] = {}
