@@ -237,6 +237,11 @@ def test_only_videos_longer_than_two_chunks_are_chunked() -> None:
     assert not chunked(_info(120.0), settings)
     assert chunked(_info(120.5), settings)
     assert not chunked(replace(_info(3600.0), kind="audio"), settings)
+    # Ten-minute chunks of 6 s segments at 30000/1001: no hls_time cuts them all where one
+    # pass cuts, so such a video is transcoded in one pass.
+    long_chunks = TranscoderSettings(chunk_seconds=600)
+    assert not chunked(_info(3600.0, Fraction(30000, 1001)), long_chunks)
+    assert chunked(_info(3600.0, Fraction(30)), long_chunks)
 
 
 def test_chunk_json_keeps_the_start_exact() -> None:

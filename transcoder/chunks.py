@@ -21,12 +21,21 @@ from .settings import TranscoderSettings
 
 
 def chunked(info: MediaInfo, settings: TranscoderSettings) -> bool:
-    """Whether ``info`` is worth a segmented transcode: a video longer than two chunks.
+    """Whether ``info`` is worth a segmented transcode: a video longer than two chunks, whose
+    chunks the HLS muxer can cut where one pass would (``segment_time``).
 
     Sound alone never is (its renditions are cheap and encoded in parallel already).
     """
     duration = picture_duration(info)
-    return info.kind == "video" and duration is not None and duration > 2 * settings.chunk_seconds
+    if info.kind != "video" or duration is None or duration <= 2 * settings.chunk_seconds:
+        return False
+    fps = output_fps(info.frame_rate, settings.max_fps)
+    try:
+        for chunk in plan_chunks(info, settings):
+            segment_time(chunk, fps, settings)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
