@@ -557,6 +557,9 @@ def test_assemble_refuses_chunks_missing_out_of_order_or_not_following(
     other = ChunkOutput.from_json(second.to_json())
     other.rungs["v480"].init_sha256 = "0" * 64
     cases.append([first, other, third])
+    narrower = ChunkOutput.from_json(second.to_json())
+    del narrower.rungs["v240"]
+    cases.append([first, narrower, third])
     for chunks in cases:
         with pytest.raises(TranscodeFailed):
             transcoder.assemble(run.info, chunks, run.shared, tmp_path)
