@@ -1,6 +1,7 @@
 """Time the transcoder against hand-written ffmpeg baselines; figures go in BENCHMARKS.md.
 
     .venv/bin/python bench/transcode.py [--quick] [--runs N] [--cache-dir DIR]
+    .venv/bin/python bench/transcode.py --segmented [--chunk-seconds 30,60] [--workers 1,2]
 
 Video, on a generated 60 s 1080p30 H.264+AAC source, runs alternating p, a, b, p, a, b, ...:
 
@@ -14,6 +15,14 @@ Targets: p/a at most 1.05, p/b at most 0.8. Audio: the pipeline on a generated 1
 44.1 kHz FLAC, target at least 40 times realtime. ``--quick`` (10 s video, 60 s FLAC, one run)
 is a smoke test; its figures mean nothing.
 
+``--segmented`` compares, on a generated 3-minute 1080p30 source (``--quick``: 40 s), one pass
+(``Transcoder.transcode``) with a segmented transcode for each chunk size: (s1) one worker,
+the chunks one after the other, then the shared work (sound, loudness, poster, storyboard) and
+the assembly, target s1/p at most 1.10; (sN) N worker processes on this machine, each with
+threads = cores / N, taking the chunks and the shared task in turn; and a projection for N
+machines from the timings of s1: the tasks dealt in order to whichever machine is free first,
+plus the assembly.
+
 Both baselines take their encoder settings from ``TranscoderSettings`` and are checked, option
 by option, against the command the pipeline really ran. Sources are generated once into the
 cache dir (``bench/.cache`` by default, which ignores itself for git); outputs go to a temp dir
@@ -23,6 +32,9 @@ that is removed at the end.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import dataclasses
+import heapq
 import logging
 import os
 import platform
@@ -42,8 +54,9 @@ from harness import cpu_model
 
 from cite_live.demo.media import build_once, lavfi
 from cite_live.demo.media import ffmpeg as generate
-from transcoder import Transcoder, TranscoderSettings
+from transcoder import Transcoder, TranscoderSettings, plan_chunks
 from transcoder.runner import Completed, Job, Runner
+from transcoder.segmented import ChunkOutput, SharedOutput
 
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
 VIDEO_SECONDS, QUICK_VIDEO_SECONDS = 60, 10
@@ -52,6 +65,8 @@ AUDIO_RATE = 44100
 TARGET_VS_SINGLE = 1.05
 TARGET_VS_PER_RUNG = 0.8
 TARGET_AUDIO_REALTIME = 40.0
+TARGET_SEGMENTED = 1.10
+SEGMENTED_SECONDS, QUICK_SEGMENTED_SECONDS = 180, 40
 AUDIO_FOLDER = "audio"
 PLAYLIST = "index.m3u8"
 # Options of an output that may differ between the pipeline and the baselines: where things
@@ -591,6 +606,134 @@ def bench_audio(bench: Bench, flac: Path, seconds: int, runs: int) -> Contender:
     return audio
 
 
+# --- segmented ----------------------------------------------------------------------------
+
+
+@dataclass
+class Segmented:
+    """One segmented transcode: the seconds of each chunk, of the shared task, of assembly."""
+
+    chunks: list[float]
+    shared: float
+    assemble: float
+    wall: float
+    cpu: float
+
+
+def _task(
+    settings: TranscoderSettings, source: Path, out: Path, task: int
+) -> tuple[int, float, dict[str, object]]:
+    """One worker's task: chunk ``task``, or the shared work when -1; its seconds and output."""
+    transcoder = Transcoder(settings, logger=logging.getLogger("bench.segmented"))
+    info = transcoder.probe(source)
+    start = time.perf_counter()
+    if task < 0:
+        output: dict[str, object] = transcoder.encode_shared(source, info, out / "shared").to_json()
+    else:
+        chunk = plan_chunks(info, settings)[task]
+        output = transcoder.encode_chunk(source, info, chunk, out / f"chunk{task}").to_json()
+    return task, time.perf_counter() - start, output
+
+
+def _assemble(
+    settings: TranscoderSettings, source: Path, out: Path, outputs: dict[int, dict[str, object]]
+) -> float:
+    transcoder = Transcoder(settings, logger=logging.getLogger("bench.segmented"))
+    info = transcoder.probe(source)
+    start = time.perf_counter()
+    chunks = [ChunkOutput.from_json(outputs[index]) for index in sorted(outputs) if index >= 0]
+    transcoder.assemble(info, chunks, SharedOutput.from_json(outputs[-1]), out / "merged")
+    return time.perf_counter() - start
+
+
+def segmented_run(settings: TranscoderSettings, source: Path, out: Path, workers: int) -> Segmented:
+    """The shared task and every chunk on ``workers`` processes (in this one when 1), each with
+    ``threads`` cores / ``workers``; then the assembly."""
+    count = len(plan_chunks(Transcoder(settings).probe(source), settings))
+    tasks = [-1, *range(count)]
+    times: dict[int, float] = {}
+    outputs: dict[int, dict[str, object]] = {}
+    cpu, start = _cpu_seconds(), time.perf_counter()
+    if workers == 1:
+        for task in tasks:
+            _, seconds, output = _task(settings, source, out, task)
+            times[task], outputs[task] = seconds, output
+    else:
+        usable = len(os.sched_getaffinity(0))
+        each = dataclasses.replace(settings, threads=max(1, usable // workers))
+        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_task, each, source, out, task) for task in tasks]
+            for future in concurrent.futures.as_completed(futures):
+                task, seconds, output = future.result()
+                times[task], outputs[task] = seconds, output
+    assembly = _assemble(settings, source, out, outputs)
+    wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    return Segmented([times[i] for i in range(count)], times[-1], assembly, wall, cpu)
+
+
+def projection(run: Segmented, machines: int) -> float:
+    """Wall time on ``machines`` machines like this one, from one worker's task timings: the
+    shared task and the chunks dealt in order to the machine free first, then the assembly."""
+    free = [0.0] * machines
+    for seconds in [run.shared, *run.chunks]:
+        heapq.heappush(free, heapq.heappop(free) + seconds)
+    return max(free) + run.assemble
+
+
+def bench_segmented(
+    settings: TranscoderSettings,
+    scratch: Path,
+    source: Path,
+    seconds: int,
+    chunk_sizes: Sequence[int],
+    workers: Sequence[int],
+) -> None:
+    """One pass, then each chunk size with each number of worker processes; prints the table."""
+    print(f"\n## Segmented: {source.name}\n", flush=True)
+    _warm(source)
+    bench = Bench(settings, scratch)
+    one = bench.pipeline(source)
+    single = one.wall
+    print(
+        f"(p) one pass: {single:.2f} s wall ({seconds / single:.2f}x realtime), "
+        f"{one.cpu:.1f} s CPU",
+        flush=True,
+    )
+    rows = [f"| (p) one pass, Transcoder.transcode | | {single:.1f} | {one.cpu:.1f} | | | |"]
+    for size in chunk_sizes:
+        chunked = dataclasses.replace(settings, chunk_seconds=size)
+        for count in workers:
+            out = scratch / f"segmented-{size}-{count}"
+            out.mkdir()
+            run = segmented_run(chunked, source, out, count)
+            shutil.rmtree(out)
+            ratio = run.wall / single
+            print(
+                f"({size} s chunks, {count} worker(s)) {run.wall:.2f} s wall = {ratio:.3f} of p; "
+                f"chunks {', '.join(f'{t:.1f}' for t in run.chunks)} s, shared "
+                f"{run.shared:.1f} s, assembly {run.assemble:.2f} s; {run.cpu:.1f} s CPU "
+                f"= {run.cpu / one.cpu:.3f} of p's",
+                flush=True,
+            )
+            target = f"≤ {TARGET_SEGMENTED}" if count == 1 else ""
+            met = _verdict(ratio <= TARGET_SEGMENTED) if count == 1 else ""
+            rows.append(
+                f"| (s{count}) {size} s chunks, {count} worker process(es) on this machine | "
+                f"{len(run.chunks)} | {run.wall:.1f} | {run.cpu:.1f} | {ratio:.3f} "
+                f"(CPU {run.cpu / one.cpu:.3f}) | {target} | {met} |"
+            )
+            if count == 1:
+                for machines in sorted({2, 4, 8, len(run.chunks) + 1}):
+                    projected = projection(run, machines)
+                    rows.append(
+                        f"| projection: {size} s chunks on {machines} machines | | "
+                        f"{projected:.1f} | | {projected / single:.3f} | | |"
+                    )
+    print("\n| contender | chunks | wall (s) | CPU (s) | of p (wall) | target | met |")
+    print("|---|---:|---:|---:|---:|---:|:-:|")
+    print("\n".join(rows))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="short sources, one run: smoke test")
@@ -601,7 +744,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Path(__file__).resolve().parent / ".cache",
         help="where generated sources are kept between runs (default: bench/.cache)",
     )
+    parser.add_argument(
+        "--segmented", action="store_true", help="one pass against chunks (only that)"
+    )
+    parser.add_argument("--chunk-seconds", default="30,60", help="chunk sizes for --segmented")
+    parser.add_argument("--workers", default="1,2", help="worker processes for --segmented")
     args = parser.parse_args(argv)
+    if args.segmented:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        seconds = QUICK_SEGMENTED_SECONDS if args.quick else SEGMENTED_SECONDS
+        sizes = [int(value) for value in args.chunk_seconds.split(",")]
+        workers = [int(value) for value in args.workers.split(",")]
+        with tempfile.TemporaryDirectory(prefix="bench-segmented-") as tmp:
+            settings = TranscoderSettings(tmp_dir=Path(tmp))
+            print("## Machine\n")
+            print("\n".join(machine_lines(settings)), flush=True)
+            source = video_source(args.cache_dir.resolve(), seconds, settings.ffmpeg)
+            bench_segmented(settings, Path(tmp), source, seconds, sizes, workers)
+        return 0
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")

@@ -28,9 +28,10 @@ from transcoder import (
     commands,
     segmented,
 )
+from transcoder.chunks import Chunk, chunked, plan_chunks, segment_time, span_of
 from transcoder.live import SegmentFacts
 from transcoder.playlist import parse_media_playlist
-from transcoder.segmented import Chunk, ChunkOutput, SharedOutput, chunked, plan_chunks
+from transcoder.segmented import ChunkOutput, SharedOutput
 
 # Two rungs keep the fixture cheap; three chunks of 12 s and a last one holding a short tail.
 STEPS = TranscoderSettings().video_steps
@@ -236,6 +237,11 @@ def test_only_videos_longer_than_two_chunks_are_chunked() -> None:
     assert not chunked(_info(120.0), settings)
     assert chunked(_info(120.5), settings)
     assert not chunked(replace(_info(3600.0), kind="audio"), settings)
+    # Ten-minute chunks of 6 s segments at 30000/1001: no hls_time cuts them all where one
+    # pass cuts, so such a video is transcoded in one pass.
+    long_chunks = TranscoderSettings(chunk_seconds=600)
+    assert not chunked(_info(3600.0, Fraction(30000, 1001)), long_chunks)
+    assert chunked(_info(3600.0, Fraction(30)), long_chunks)
 
 
 def test_chunk_json_keeps_the_start_exact() -> None:
@@ -287,7 +293,7 @@ def test_chunks_are_cut_into_segments_where_one_pass_cuts(rate: Fraction) -> Non
     chunked_cuts: list[int] = []
     for chunk in plan:
         frames = chunk.frames if chunk.frames is not None else total - chunk.first_frame
-        hls = segmented.segment_time(chunk, rate, settings)
+        hls = segment_time(chunk, rate, settings)
         key = (chunk.first_segment - 1) * settings.segment_seconds // settings.keyframe_seconds
         chunked_cuts += _cuts(chunk.first_frame, frames, rate, settings, hls, key)
     assert chunked_cuts == one_pass
@@ -302,7 +308,7 @@ def test_a_chunk_command_seeks_offsets_and_numbers_its_segments_like_one_pass() 
     # 12 s chunks: the fourth starts on frame ceil(36 * 29.97) = 1079, at 36.0026 s.
     assert (chunk.first_frame, chunk.frames) == (1079, 360)
     rungs = segmented.ladder_of(_info(600.0, rate), SETTINGS)
-    span = segmented.span_of(chunk, rate, SETTINGS)
+    span = span_of(chunk, rate, SETTINGS)
     argv = commands.chunk_argv(
         SETTINGS, Path("/in/film.mp4"), Path("/out"), video_index=0, rungs=rungs, span=span
     )
@@ -327,11 +333,11 @@ def test_the_last_chunk_runs_to_the_end_and_the_first_does_not_seek() -> None:
     plan = plan_chunks(info, SETTINGS)
     first = commands.chunk_argv(
         SETTINGS, Path("/in/a.mp4"), Path("/o"), video_index=0, rungs=rungs,
-        span=segmented.span_of(plan[0], Fraction(30), SETTINGS),
+        span=span_of(plan[0], Fraction(30), SETTINGS),
     )  # fmt: skip
     last = commands.chunk_argv(
         SETTINGS, Path("/in/a.mp4"), Path("/o"), video_index=0, rungs=rungs,
-        span=segmented.span_of(plan[-1], Fraction(30), SETTINGS),
+        span=span_of(plan[-1], Fraction(30), SETTINGS),
     )  # fmt: skip
     assert "-ss" not in first and "-frames:v" in first
     assert "-frames:v" not in last
@@ -551,6 +557,9 @@ def test_assemble_refuses_chunks_missing_out_of_order_or_not_following(
     other = ChunkOutput.from_json(second.to_json())
     other.rungs["v480"].init_sha256 = "0" * 64
     cases.append([first, other, third])
+    narrower = ChunkOutput.from_json(second.to_json())
+    del narrower.rungs["v240"]
+    cases.append([first, narrower, third])
     for chunks in cases:
         with pytest.raises(TranscodeFailed):
             transcoder.assemble(run.info, chunks, run.shared, tmp_path)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from . import boxes, commands, playlist, segmented
 from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
+from .chunks import Chunk
 from .commands import FrameGrab
 from .errors import TranscodeFailed
 from .iframes import IFRAME_PLAYLIST, write_iframe_playlist
@@ -30,7 +31,7 @@ from .loudness import integrated_loudness
 from .playlist import MASTER, IFrameStream, Rendition
 from .probe import MediaInfo, probe_file
 from .runner import Budget, Completed, Job, Runner
-from .segmented import Chunk, ChunkOutput, SegmentsCallback, SharedOutput
+from .segmented import ChunkOutput, SegmentsCallback, SharedOutput
 from .settings import TranscoderSettings
 from .storyboard import build_storyboard, plan_storyboard
 from .waveform import write_waveform
@@ -300,7 +301,7 @@ class Transcoder:
         out_dir: Path,
         on_segments: SegmentsCallback | None = None,
     ) -> ChunkOutput:
-        """Encode every video rung of ``chunk`` (one of ``segmented.plan_chunks(info, ...)``)
+        """Encode every video rung of ``chunk`` (one of ``chunks.plan_chunks(info, ...)``)
         into ``out_dir/<rung>/``: ``init.mp4`` and the chunk's segments under their numbers in
         the whole rendition. No sound and no artwork (``encode_shared``).
 
