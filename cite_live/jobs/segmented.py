@@ -44,11 +44,12 @@ from cite_live.models import Job, Production, utcnow
 from cite_live.services import Services
 from cite_live.storage import media_key, version_prefix
 from transcoder import InputRefused, MediaInfo, TranscodeError, TranscodeFailed, Transcoder, boxes
+from transcoder.chunks import Chunk, chunked, plan_chunks
 from transcoder.commands import INIT_SEGMENT
 from transcoder.ladder import AUDIO_FOLDER
 from transcoder.live import LiveOutput, SegmentFacts, media_playlist, preview_master
 from transcoder.pipeline import TranscodeResult
-from transcoder.segmented import Chunk, ChunkOutput, SharedOutput, chunked, plan_chunks
+from transcoder.segmented import ChunkOutput, SharedOutput
 
 log = logging.getLogger("cite_live.segmented")
 
