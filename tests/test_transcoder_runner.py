@@ -143,7 +143,21 @@ def test_progress_lines_become_fractions_on_the_calling_thread() -> None:
     seen: list[float] = []
     job = Job([sys.executable, "-c", code], Budget(20, 20, 2 * GIB), duration=1.0)
     RUNNER.run(job, seen.append)
-    assert seen == [0.25, 0.5, 1.0]
+    # Besides each new fraction, the same one again whenever the command is quiet a moment.
+    assert [f for n, f in enumerate(seen) if f not in seen[:n]] in (
+        [0.25, 0.5, 1.0],
+        [0.0, 0.25, 0.5, 1.0],
+    )
+    assert seen == sorted(seen)
+
+
+def test_a_quiet_command_still_gives_its_caller_a_look_every_poll() -> None:
+    """ffmpeg's own report can stall for minutes (an output seeing one frame in six minutes
+    holds its time back): the caller, who watches the files being written, is still called."""
+    seen: list[float] = []
+    job = Job([sys.executable, "-c", "import time; time.sleep(1.5)"], Budget(20, 20, 2 * GIB))
+    RUNNER.run(job, seen.append)
+    assert len(seen) >= 4 and set(seen) == {0.0}
 
 
 def test_one_failure_stops_the_parallel_jobs() -> None:

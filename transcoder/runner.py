@@ -177,7 +177,8 @@ class Runner:
     ) -> list[Completed]:
         """Run commands in parallel and wait for all of them.
 
-        ``progress`` gets the mean fraction done, on the calling thread. When one command
+        ``progress`` gets the mean fraction done, on the calling thread, at least every
+        ``POLL_SECONDS`` (the same fraction again when nothing moved). When one command
         fails the others are stopped. Raises TranscodeFailed when a command cannot start or
         overruns its wall-clock budget; other failures are returned for the caller to judge.
         """
@@ -268,7 +269,11 @@ class Runner:
                     if progress is not None:
                         progress(sum(fractions) / len(fractions))
             except queue.Empty:
-                pass
+                # ffmpeg's own report can stall for minutes while an output that sees few
+                # frames (a poster grab over an hour) holds its time back: the caller still
+                # gets a call every POLL_SECONDS, to look at the files being written.
+                if progress is not None:
+                    progress(sum(fractions) / len(fractions))
             now = time.monotonic()
             for running in list(pending):
                 code = running.process.poll()
