@@ -17,18 +17,17 @@ import m3u8
 import pytest
 
 from cite_live.demo.media import ffmpeg
-from cite_live.jobs import doorbell, table
+from cite_live.jobs import table
 from cite_live.jobs.ingest import run_transcode
 from cite_live.models import Job
 from cite_live.services import Services, open_services
-from cite_live.settings import load_settings
 from cite_live.storage import LocalStore
 from tests import hls_check
 from tests.app_fixtures import make_settings
-from tests.dbs import REDIS_URL, sqlite_url
+from tests.dbs import sqlite_url
 from tests.test_ingest_live import RecordingStore
 from tests.test_jobs import job_row, production_row, register, version_folders, versions
-from tests.test_worker import Site
+from tests.test_worker import Site, open_site
 
 CHUNK_SECONDS = "18"
 SECONDS = 54
@@ -125,32 +124,8 @@ def test_one_worker_alone_encodes_every_chunk_and_publishes_them_in_order(
 
 @pytest.fixture
 def cluster(tmp_path: Path, redis_namespace: str) -> Iterator[Site]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITE_LIVE_")}
-    env.update(
-        {
-            "CITE_LIVE_DATA_DIR": str(tmp_path / "data"),
-            "CITE_LIVE_DATABASE_URL": sqlite_url(tmp_path),
-            "CITE_LIVE_JOBS_BROKER": "redis",
-            "CITE_LIVE_JOBS_URL": f"{REDIS_URL}?namespace={redis_namespace}",
-            "CITE_LIVE_JOBS_THREADS": "1",
-            "CITE_LIVE_JOBS_LEASE_SECONDS": "3",
-            "CITE_LIVE_JOBS_SWEEP_SECONDS": "1",
-            "CITE_LIVE_JOBS_MAX_ATTEMPTS": "3",
-            "CITE_LIVE_JOBS_CHUNK_SECONDS": CHUNK_SECONDS,
-        }
-    )
-    services = open_services(load_settings(env))
-    queue = doorbell.JobQueue(services)
-    services.queue = queue
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    site = Site(env, services, logs)
-    try:
+    with open_site(tmp_path, redis_namespace, CITE_LIVE_JOBS_CHUNK_SECONDS=CHUNK_SECONDS) as site:
         yield site
-    finally:
-        site.stop_all()
-        queue.close()
-        services.close()
 
 
 def pid_of(holder: str | None) -> int:

@@ -148,10 +148,10 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
                 # preview; the segments of chunks done before are kept (see ``segmented``).
                 _clear_attempt(services, job_id, None if chunked else prefix)
                 if chunked:
-                    result, leftovers = segmented.run_segmented(
+                    result, leftovers = segmented.Segmented(
                         services, job_id, holder, lease, source, info, work, prefix, language,
                         live, report,
-                    )  # fmt: skip
+                    ).run()  # fmt: skip
                 else:
                     result = transcoder.transcode(source, out_dir, info, language=language)
                     leftovers = live.leftovers(result.files)

@@ -60,7 +60,7 @@ LOOK_SECONDS = 0.5
 CHUNK_FAILED = N_("A part of this file could not be converted.")
 STOPPED = N_("The processing of this file was stopped.")
 
-__all__ = ["CHUNK", "applies", "run_chunk", "run_segmented"]
+__all__ = ["CHUNK", "Segmented", "applies", "run_chunk"]
 
 
 def applies(services: Services, info: MediaInfo, transcoder: Transcoder) -> bool:
@@ -557,26 +557,6 @@ def _listed(outputs: Sequence[ChunkOutput]) -> dict[str, list[SegmentFacts]]:
         for name, facts in _facts(output).items():
             listed.setdefault(name, []).extend(facts)
     return listed
-
-
-def run_segmented(
-    services: Services,
-    job_id: int,
-    holder: str,
-    lease: Lease,
-    source: Path,
-    info: MediaInfo,
-    work: Path,
-    prefix: str,
-    language: str | None,
-    preview: Preview,
-    progress: Callable[[float], None],
-) -> tuple[TranscodeResult, list[str]]:
-    """Run one attempt of the segmented transcode ``job_id`` (see the module doc)."""
-    attempt = Segmented(
-        services, job_id, holder, lease, source, info, work, prefix, language, preview, progress
-    )
-    return attempt.run()
 
 
 def stop(session: Any, job_id: int, message: str = STOPPED) -> None:
