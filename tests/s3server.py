@@ -93,7 +93,7 @@ def _free_ports(count: int) -> list[int]:
     return chosen
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child between fork and exec: ask for SIGKILL when the parent goes away.
 
     The kernel ties this to the *thread* that forked, so start the server from a thread that
@@ -211,7 +211,7 @@ class S3Server:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=self.directory,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         finally:
             log.close()

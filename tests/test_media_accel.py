@@ -6,9 +6,6 @@ A real nginx (Debian's, installed by scripts/install) runs in front of the app o
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,27 +17,13 @@ from cite_live.services import Services, open_services
 from cite_live.storage import LocalStore
 from cite_live.web.app import create_app
 from cite_live.web.media import CORS_HEADERS
+from tests import nginx
 from tests.app_fixtures import free_port, make_settings, serving
 from tests.dbs import sqlite_url
 from tests.test_pages import publish
 from tests.test_storage import plant_links
 
-NGINX_CONF = """\
-daemon off;
-master_process off;
-{user}
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    sendfile on;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    default_type application/octet-stream;
+SERVER = """\
     server {{
         listen 127.0.0.1:{port};
         location / {{
@@ -62,7 +45,6 @@ http {{
             add_header Content-Security-Policy "frame-ancestors 'none'" always;
         }}
     }}
-}}
 """
 
 
@@ -78,55 +60,23 @@ def services(tmp_path: Path) -> Iterator[Services]:
 
 @pytest.fixture
 def nginx_front(services: Services, tmp_path: Path) -> Iterator[str]:
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if nginx is None:
+    if nginx.nginx_binary() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("nginx is required in CI (scripts/install installs nginx-light)")
         pytest.skip("nginx is not installed (scripts/install)")
     store = services.store
     assert isinstance(store, LocalStore)
     store.root.mkdir(parents=True, exist_ok=True)
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
     port = free_port()
     with serving(services) as app_url:
-        conf = prefix / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(
-                # As root, nginx's workers would otherwise run as nobody, who cannot read the
-                # test's temporary folders.
-                user="user root;" if os.geteuid() == 0 else "",
-                prefix=prefix,
-                port=port,
-                app_port=app_url.rsplit(":", 1)[1],
-                root=store.root.resolve(),
-                expose=CORS_HEADERS["Access-Control-Expose-Headers"],
-            )
+        server = SERVER.format(
+            port=port,
+            app_port=app_url.rsplit(":", 1)[1],
+            root=store.root.resolve(),
+            expose=CORS_HEADERS["Access-Control-Expose-Headers"],
         )
-        process = subprocess.Popen(
-            [nginx, "-p", str(prefix), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    httpx.get(url + "/api/v1/productions", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                    assert time.monotonic() < deadline, "nginx did not start"
-                    time.sleep(0.05)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-            if process.stderr is not None:
-                process.stderr.close()
+        with nginx.running(tmp_path / "nginx", server, port, "/api/v1/productions") as front:
+            yield front.url
 
 
 def test_nginx_sends_the_file_the_app_allows(services: Services, nginx_front: str) -> None:

@@ -36,8 +36,11 @@ Media = Callable[[str], Path]
 
 @pytest.fixture(scope="module")
 def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_long_capture(tmp_path_factory.mktemp("capture") / "long-480p.mp4")
+
+
+def make_long_capture(path: Path) -> Path:
     """20 s of 480p video: some seconds of transcoding, so a worker can be caught in the middle."""
-    path = tmp_path_factory.mktemp("capture") / "long-480p.mp4"
     ffmpeg(
         *["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30:duration=20"],
         *["-f", "lavfi", "-i", "sine=frequency=440:duration=20:sample_rate=48000"],
@@ -59,6 +62,18 @@ def child_groups(pid: int) -> list[int]:
             if ours and head.endswith("(ffmpeg") and state != "Z":
                 found.append(child)
     return found
+
+
+def crash(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker (the leader of its process group) and the ffmpeg it runs, as when its
+    machine goes down."""
+    os.killpg(process.pid, signal.SIGSTOP)  # frozen, it cannot start another ffmpeg
+    groups = child_groups(process.pid)
+    os.killpg(process.pid, signal.SIGKILL)
+    for group in groups:
+        with suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 @dataclass
@@ -90,14 +105,7 @@ class Site:
         return "\n".join(f"--- {p.args}\n{self.log_of(p)}" for p in self.workers)
 
     def crash(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL a worker and the ffmpeg it runs, as when its machine goes down."""
-        os.killpg(process.pid, signal.SIGSTOP)  # frozen, it cannot start another ffmpeg
-        groups = child_groups(process.pid)
-        os.killpg(process.pid, signal.SIGKILL)
-        for group in groups:
-            with suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-        process.wait(timeout=10)
+        crash(process)
 
     def wait(self, job_id: int, done: Callable[[Job], bool], what: str) -> Job:
         deadline = time.monotonic() + 90
