@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Several web processes sign cookies and private media links that every other one must accept.
+SHARED_KEY_NEEDED = (
+    "auth.secret_key must be set, the same in every web process, when jobs run on a broker: a "
+    "key generated into one machine's data dir would sign cookies and media links that the "
+    "other processes refuse."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -88,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cite_live.site import allowed_hosts, bound_to
         from cite_live.web.app import create_app
 
+        if settings.jobs.broker != "embedded" and not settings.auth.secret_key:
+            print(f"cite-live: {SHARED_KEY_NEEDED}", file=sys.stderr)
+            return 2
         settings = bound_to(settings, args.host)
         log.info(
             "Answering requests for %s; absolute URLs start with %s.",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,6 +16,11 @@ from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The PostgreSQL advisory lock that says "migrations are running": any 64-bit number, the same
+# in every process and every version ("CITELIVE" in ASCII).
+MIGRATION_LOCK = 0x434954454C495645
+
+log = logging.getLogger("cite_live.db")
 
 
 def make_engine(url: str) -> Engine:
@@ -57,8 +67,46 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest migration."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the latest migration, one process at a time.
+
+    ``serve`` and ``worker`` migrate as they start, so several processes started together (a
+    first start, a rolling upgrade) would otherwise run the same migration at once and all but
+    one fail half-way (PostgreSQL: two ``CREATE TYPE`` of the same name). The one holding the
+    lock migrates; the others wait for it, then find nothing left to do.
+    """
+    with migration_lock(engine):
+        command.upgrade(alembic_config(engine), "head")
+
+
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's migration lock: a PostgreSQL advisory lock (released by the server
+    if this process dies), or for SQLite an exclusive lock on a file beside the database."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            taken = connection.exec_driver_sql("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK,))
+            if not taken.scalar():
+                log.info("another process is migrating the database; waiting for it")
+                connection.exec_driver_sql("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            # The lock belongs to the connection, not to a transaction: end this one so that
+            # it holds nothing else while the migrations run on their own connection.
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                connection.commit()
+        return
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    descriptor = os.open(f"{database}.migrating", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def refresh_statistics(engine: Engine) -> None:

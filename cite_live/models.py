@@ -24,7 +24,9 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from cite_live.vocabulary import (
     COLLECTION_KINDS,
@@ -52,8 +54,36 @@ def utcnow() -> datetime:
 
 
 def aware(moment: datetime) -> datetime:
-    """``moment`` with its time zone: SQLite hands back the stored UTC times without it."""
+    """``moment`` with its time zone, for times that did not come through a
+    :class:`UTCDateTime` column (those are always UTC already)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment in time, always handed back in UTC.
+
+    PostgreSQL stores ``timestamp with time zone`` as an instant but hands it back in the
+    session's ``TimeZone`` (``Etc/UTC`` on a stock Debian, ``Europe/Paris`` on a French
+    server), and SQLite stores the UTC text without a zone. Whatever the database says, the app
+    sees UTC: code that formats a time for HTTP (``usegmt=True``) or compares it with
+    :func:`utcnow` never meets another zone. A moment without a zone is refused when written:
+    the app has no way to tell which zone it meant.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a datetime without a time zone cannot be stored: {value!r}")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -96,7 +126,7 @@ class Artist(Base):
     photo_square_key: Mapped[str | None] = mapped_column(String(400))
     # Lower-case, accent-free text that search matches against ("Fauré" → "faure").
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     credits: Mapped[list[Credit]] = relationship(back_populates="artist")
 
@@ -134,8 +164,8 @@ class User(Base):
     # Bytes of uploads this account may keep (originals of its productions); None: the default.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     disabled: Mapped[bool] = mapped_column(default=False, server_default=false())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     artists: Mapped[list[Artist]] = relationship(secondary=user_artists)
 
@@ -151,9 +181,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # The first characters of the token, so that its owner can tell tokens apart.
     prefix: Mapped[str] = mapped_column(String(12))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
 
@@ -166,9 +196,9 @@ class Invitation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
 
@@ -183,9 +213,9 @@ class PasswordReset(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
 
@@ -199,9 +229,9 @@ class UserSession(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Written back at most every few minutes (accounts.SEEN_PRECISION), not on every request.
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # "Firefox · Linux": what its owner sees to tell devices apart (never the whole header).
     device: Mapped[str] = mapped_column(String(100), default="")
 
@@ -296,11 +326,9 @@ class Production(Base):
         ForeignKey("media_versions.id", use_alter=True, ondelete="SET NULL")
     )
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Lower-case, accent-free titles, description, credits, venue and tags, for search.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
@@ -338,7 +366,7 @@ class Partner(Base):
     name: Mapped[str] = mapped_column(String(200))
     # "scheme://host[:port]" each, normalised by cite_live.partners.
     origins: Mapped[list[Any]] = mapped_column(default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ProductionSlug(Base):
@@ -353,7 +381,7 @@ class ProductionSlug(Base):
     )
     # Held while it was unlisted ("good-<secret>"); otherwise a plain slug held while listed.
     secret: Mapped[bool] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Credit(Base):
@@ -411,7 +439,7 @@ class MediaVersion(Base):
     ladder: Mapped[list[Any]] = mapped_column(default=list)
     loudness_lufs: Mapped[float | None] = mapped_column(Float)
     duration: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     production: Mapped[Production] = relationship(
         back_populates="versions", foreign_keys=[production_id]
@@ -433,13 +461,13 @@ class Job(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
-    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Last sign of life from the worker running it (the heartbeat renews the lease).
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Who holds the lease: host, process and thread, for the operator reading the table.
     worker: Mapped[str | None] = mapped_column(String(200))
     # When a message for it was last handed to the broker; the sweeper re-sends lost ones.
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The upload it came from, if any: one upload makes exactly one job.
     upload_id: Mapped[str | None] = mapped_column(
         ForeignKey("uploads.id", ondelete="SET NULL"), unique=True
@@ -461,10 +489,8 @@ class Job(Base):
     chunk: Mapped[int | None] = mapped_column(Integer)
     task: Mapped[dict[str, Any] | None] = mapped_column()
     output: Mapped[dict[str, Any] | None] = mapped_column()
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Upload(Base):
@@ -486,12 +512,10 @@ class Upload(Base):
     production_id: Mapped[str | None] = mapped_column(
         ForeignKey("productions.id", ondelete="SET NULL"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
 
@@ -523,10 +547,8 @@ class Collection(Base):
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     owner: Mapped[User | None] = relationship()
     items: Mapped[list[CollectionItem]] = relationship(
@@ -587,4 +609,4 @@ class Play(Base):
     source: Mapped[str] = mapped_column(String(8))
     # The embedding page's scheme://host[:port]; None for this site's own pages.
     origin: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -34,7 +34,8 @@ def postgres_admin_url() -> str | None:
 
 @contextmanager
 def postgres_database(admin_url: str) -> Iterator[str]:
-    """A new, empty database on the server of ``admin_url``, dropped afterwards."""
+    """A new, empty database on the server of ``admin_url``, in the ``Europe/Paris`` time zone,
+    dropped afterwards."""
     name = f"cite_live_test_{secrets.token_hex(4)}"
     admin = create_engine(
         admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
@@ -42,6 +43,9 @@ def postgres_database(admin_url: str) -> Iterator[str]:
     )
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
+        # Not UTC, as on a server set up in France: the app must read UTC times whatever the
+        # session's zone (tests/test_time_zones.py).
+        connection.execute(text(f"ALTER DATABASE \"{name}\" SET TimeZone TO 'Europe/Paris'"))
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from cite_live.cli import add_user
+from cite_live.cli import SHARED_KEY_NEEDED, add_user
 from cite_live.models import Production
 from cite_live.services import Services
 
@@ -154,3 +154,22 @@ def test_user_add_without_site_url_says_the_link_must_be_set(tmp_path: Path) -> 
     assert result.stdout.startswith("http://127.0.0.1:8000/invite/")
     assert "site.url is not set" in result.stderr
     assert "CITE_LIVE_SITE_URL" in result.stderr
+
+
+def test_a_web_process_with_separate_workers_needs_a_shared_key(tmp_path: Path) -> None:
+    env = {**os.environ, "CITE_LIVE_JOBS_BROKER": "redis", "CITE_LIVE_JOBS_URL": "redis://x"}
+    env.pop("CITE_LIVE_AUTH_SECRET_KEY", None)
+    env["CITE_LIVE_DATA_DIR"] = str(tmp_path / "data")
+    refused = subprocess.run(
+        [sys.executable, "-m", "cite_live", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == f"cite-live: {SHARED_KEY_NEEDED}"
+    # Refused before anything was made: no key generated into the data dir, no database.
+    assert not (tmp_path / "data" / "secret_key").exists()
+    assert not (tmp_path / "data" / "cite-live.db").exists()

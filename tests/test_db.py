@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -5,6 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import insert, inspect, text
 
 from cite_live.db import alembic_config, make_engine, migrate, refresh_statistics
@@ -143,5 +147,38 @@ def test_the_language_migration_keeps_every_production_and_makes_it_french(
                 c["name"] for c in inspect(connection).get_columns("productions")
             }
             assert connection.scalar(text("SELECT count(*) FROM credits")) == 1
+    finally:
+        engine.dispose()
+
+
+def _migrate_at_once(database_url: str, data_dir: Path, processes: int) -> list[tuple[int, str]]:
+    """Start ``processes`` `cite-live migrate` together, as a first start or a rolling upgrade
+    of several machines does; their exit codes and error output."""
+    env = {**os.environ, "CITE_LIVE_DATABASE_URL": database_url}
+    env["CITE_LIVE_DATA_DIR"] = str(data_dir)
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cite_live", "migrate"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    return [(process.wait(timeout=120), process.communicate()[1]) for process in started]
+
+
+def test_migrations_started_together_all_succeed(any_database_url: str, tmp_path: Path) -> None:
+    results = _migrate_at_once(any_database_url, tmp_path / "data", 4)
+    assert [code for code, _ in results] == [0, 0, 0, 0], [err[-2000:] for _, err in results]
+    engine = make_engine(any_database_url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
+        assert [row[0] for row in versions] == heads
+        assert diff == []
     finally:
         engine.dispose()

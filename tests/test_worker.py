@@ -146,6 +146,8 @@ def open_site(tmp_path: Path, redis_namespace: str, **extra: str) -> Iterator[Si
             "CITE_LIVE_DATABASE_URL": sqlite_url(tmp_path),
             "CITE_LIVE_JOBS_BROKER": "redis",
             "CITE_LIVE_JOBS_URL": f"{REDIS_URL}?namespace={redis_namespace}",
+            # Web and worker processes: one key for all (cite-live serve refuses otherwise).
+            "CITE_LIVE_AUTH_SECRET_KEY": "shared-by-every-process-" + redis_namespace,
             "CITE_LIVE_JOBS_THREADS": "1",
             "CITE_LIVE_JOBS_LEASE_SECONDS": "3",
             "CITE_LIVE_JOBS_SWEEP_SECONDS": "1",

@@ -17,7 +17,7 @@ from .artwork import cover_from_bytes, placeholder_cover, poster_from_frames
 from .chunks import Chunk
 from .commands import FrameGrab
 from .errors import TranscodeFailed
-from .iframes import IFRAME_PLAYLIST, write_iframe_playlist
+from .iframes import write_iframe_playlist
 from .ladder import (
     AUDIO_FOLDER,
     AudioRung,
@@ -28,7 +28,7 @@ from .ladder import (
 from .language import bcp47
 from .live import LiveCallback, Planned, Watcher, peak_estimate
 from .loudness import integrated_loudness
-from .playlist import MASTER, IFrameStream, Rendition
+from .playlist import MASTER, Rendition
 from .probe import MediaInfo, probe_file
 from .runner import Budget, Completed, Job, Runner
 from .segmented import ChunkOutput, SegmentsCallback, SharedOutput
@@ -180,47 +180,15 @@ def _video_rendition(
 ) -> tuple[Rendition, playlist.Measure]:
     media, entry, measure = _finish(out_dir / rung.name)
     iframes = write_iframe_playlist(out_dir / rung.name, media)
-    rendition = Rendition(
-        name=rung.name,
-        kind="video",
-        width=entry.width or rung.width,
-        height=entry.height or rung.height,
-        fps=round(float(rung.fps), 3),
-        bitrate=rung.maxrate,
-        codecs=entry.codec + (f",{audio.codecs}" if audio else ""),
-        # A player fetches the audio rendition alongside, so the variant costs both.
-        bandwidth=measure.peak + (audio.bandwidth if audio else 0),
-        average_bandwidth=measure.average + (audio.average_bandwidth if audio else 0),
-        playlist=f"{rung.name}/{commands.MEDIA_PLAYLIST}",
-        iframes=IFrameStream(
-            playlist=f"{rung.name}/{IFRAME_PLAYLIST}",
-            codecs=entry.codec,
-            bandwidth=iframes.peak,
-            average_bandwidth=iframes.average,
-        )
-        if iframes
-        else None,
-    )
-    return rendition, measure
+    size = (entry.width, entry.height)
+    return segmented.video_rendition(rung, entry.codec, size, measure, audio, iframes), measure
 
 
 def _audio_rendition(
     out_dir: Path, folder: str, bitrate: int
 ) -> tuple[Rendition, playlist.Measure]:
     _, entry, measure = _finish(out_dir / folder)
-    rendition = Rendition(
-        name=folder,
-        kind="audio",
-        width=None,
-        height=None,
-        fps=None,
-        bitrate=bitrate,
-        codecs=entry.codec,
-        bandwidth=measure.peak,
-        average_bandwidth=measure.average,
-        playlist=f"{folder}/{commands.MEDIA_PLAYLIST}",
-    )
-    return rendition, measure
+    return segmented.audio_rendition(folder, entry.codec, bitrate, measure), measure
 
 
 class Transcoder:

@@ -299,26 +299,31 @@ def write_media(folder: Path, segments: Sequence[SegmentFacts], segment_seconds:
 
 def video_rendition(
     rung: VideoRung,
-    part: RenditionPart,
+    codec: str,
+    size: tuple[int | None, int | None],
+    measured: Measure,
     audio: Rendition | None,
     iframes: Measure | None,
 ) -> Rendition:
-    """The master's entry of a video rung, measured from its segments' facts."""
-    measured = measure(part.segments)
+    """The master's entry of a video rung: its ``codec`` and ``size`` as encoded (the rung's own
+    size where unknown), its segments ``measured``, and its I-frame playlist's. One pass and
+    chunks alike announce their rungs through here."""
+    width, height = size
     return Rendition(
         name=rung.name,
         kind="video",
-        width=part.width or rung.width,
-        height=part.height or rung.height,
+        width=width or rung.width,
+        height=height or rung.height,
         fps=round(float(rung.fps), 3),
         bitrate=rung.maxrate,
-        codecs=part.codec + (f",{audio.codecs}" if audio else ""),
+        codecs=codec + (f",{audio.codecs}" if audio else ""),
+        # A player fetches the audio rendition alongside, so the variant costs both.
         bandwidth=measured.peak + (audio.bandwidth if audio else 0),
         average_bandwidth=measured.average + (audio.average_bandwidth if audio else 0),
         playlist=f"{rung.name}/{commands.MEDIA_PLAYLIST}",
         iframes=IFrameStream(
             playlist=f"{rung.name}/{IFRAME_PLAYLIST}",
-            codecs=part.codec,
+            codecs=codec,
             bandwidth=iframes.peak,
             average_bandwidth=iframes.average,
         )
@@ -327,20 +332,19 @@ def video_rendition(
     )
 
 
-def audio_rendition(part: RenditionPart, bitrate: int) -> Rendition:
-    """The master's entry of the shared audio rendition, measured from its segments' facts."""
-    measured = measure(part.segments)
+def audio_rendition(folder: str, codec: str, bitrate: int, measured: Measure) -> Rendition:
+    """The master's entry of an audio rendition in ``folder``, its segments ``measured``."""
     return Rendition(
-        name=AUDIO_FOLDER,
+        name=folder,
         kind="audio",
         width=None,
         height=None,
         fps=None,
         bitrate=bitrate,
-        codecs=part.codec,
+        codecs=codec,
         bandwidth=measured.peak,
         average_bandwidth=measured.average,
-        playlist=f"{AUDIO_FOLDER}/{commands.MEDIA_PLAYLIST}",
+        playlist=f"{folder}/{commands.MEDIA_PLAYLIST}",
     )
 
 
@@ -554,10 +558,13 @@ def assemble(
     files: list[str] = []
     audio = None
     durations = []
-    if shared.audio is not None:
-        write_media(out_dir / AUDIO_FOLDER, shared.audio.segments, settings.segment_seconds)
-        audio = audio_rendition(shared.audio, settings.video_audio_bitrate)
-        durations.append(sum(s.duration for s in shared.audio.segments))
+    sound = shared.audio
+    if sound is not None:
+        write_media(out_dir / AUDIO_FOLDER, sound.segments, settings.segment_seconds)
+        audio = audio_rendition(
+            AUDIO_FOLDER, sound.codec, settings.video_audio_bitrate, measure(sound.segments)
+        )
+        durations.append(sum(s.duration for s in sound.segments))
         files.append(audio.playlist)
     renditions = []
     for rung in rungs:
@@ -573,7 +580,9 @@ def assemble(
         folder = out_dir / rung.name
         write_media(folder, whole.segments, settings.segment_seconds)
         iframes = write_iframes(folder, whole.segments, whole.timescale)
-        rendition = video_rendition(rung, whole, audio, iframes)
+        rendition = video_rendition(
+            rung, whole.codec, (whole.width, whole.height), measure(whole.segments), audio, iframes
+        )
         renditions.append(rendition)
         durations.append(sum(s.duration for s in whole.segments))
         files.append(rendition.playlist)
