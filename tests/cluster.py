@@ -117,6 +117,10 @@ NGINX_SITE = """\
             proxy_set_header X-Forwarded-Proto "";
             proxy_set_header X-Forwarded-Host "";
         }}
+        # The bucket's root would list its keys, to whoever the bucket's policy lets list.
+        location = /store/ {{
+            return 404;
+        }}
     }}
 """
 

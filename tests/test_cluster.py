@@ -107,6 +107,20 @@ def test_every_process_takes_its_settings_from_the_one_file(
         assert found["hls_url"].startswith(cluster.url + "/store/"), url
 
 
+def test_the_bucket_is_read_only_through_the_site(cluster: Cluster) -> None:
+    cluster.s3.client().put_object(Bucket=cluster.s3.bucket, Key="productions/x/a.m3u8", Body=b"#")
+    store = f"{cluster.url}/store/productions/x/a.m3u8"
+    assert httpx.get(store).content == b"#"
+    for method in ("PUT", "DELETE", "POST"):
+        assert httpx.request(method, store, content=b"forged").status_code == 403, method
+    assert httpx.get(store).content == b"#"
+    # Nor a listing of the bucket, nor of the server's buckets.
+    for path in ("/store/", "/store/productions/", "/store/..%2F", "/store/%2E%2E/"):
+        answer = httpx.get(cluster.url + path)
+        assert "ListBucketResult" not in answer.text, path
+        assert "ListAllMyBucketsResult" not in answer.text, path
+
+
 def test_a_worker_killed_mid_transcode_leaves_the_job_to_the_other(
     cluster: Cluster, site: Services, capture: Path
 ) -> None:
