@@ -291,8 +291,20 @@ class Cluster:
 
 def read_env_file(path: Path) -> dict[str, str]:
     """``NAME=value`` lines, as systemd's EnvironmentFile and ``set -a; . FILE`` read them."""
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines())
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    pairs = (line.split("=", 1) for line in lines)
     return {name: value for name, value in (p for p in pairs if len(p) == 2)}
+
+
+# What each section of the operator's storage.yaml is for, written above it.
+CONFIG_COMMENTS = {
+    "storage": "Originals and HLS in the bucket; no machine keeps media of its own.",
+    "s3": "Players fetch published HLS from the site's address: nginx's /store/ is the bucket.",
+    "site": "The address visitors use (nginx), and nginx's address, whose X-Forwarded-* are "
+    "believed.",
+    "auth": "One key for every web process: a session or private link one makes holds on all.",
+    "jobs": "Transcodes go through Redis to the `cite-live worker` processes.",
+}
 
 
 def _write_config(
@@ -308,21 +320,33 @@ def _write_config(
             "public_base_url": f"{site_url}/store",
         },
         "site": {"url": site_url, "trusted_proxies": [HOST]},
-        # One key for every web process: a session or a private link made by one is good on all.
         "auth": {"secret_key": secrets.token_urlsafe(48)},
         "jobs": {"broker": "redis", "url": f"{REDIS_URL}?namespace={namespace}"},
     }
     for section, values in extra.items():
         settings.setdefault(section, {}).update(values)
+    lines = ["# Read by every web process and worker (CITE_LIVE_CONFIG, in cite-live.env)."]
+    for section, values in settings.items():
+        if section in CONFIG_COMMENTS:
+            lines.append(f"\n# {CONFIG_COMMENTS[section]}")
+        dumped = yaml.safe_dump({section: values}, sort_keys=False, allow_unicode=True)
+        lines.append(dumped.rstrip("\n"))
     path = cluster_dir / "storage.yaml"
-    path.write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    path.write_text("\n".join(lines) + "\n")
+    # It holds the secret key.
+    path.chmod(0o600)
     return path
 
 
 def _write_env_file(cluster_dir: Path, config: Path, database_url: str, s3: S3Server) -> Path:
     values = {"CITE_LIVE_CONFIG": str(config), "CITE_LIVE_DATABASE_URL": database_url, **s3.env()}
+    head = (
+        "# The environment of every web process and worker (systemd's EnvironmentFile), besides\n"
+        "# CITE_LIVE_DATA_DIR, a folder of each machine's own. The S3 credentials are read the\n"
+        "# standard AWS way; storage.yaml never holds them.\n"
+    )
     path = cluster_dir / "cite-live.env"
-    path.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    path.write_text(head + "".join(f"{name}={value}\n" for name, value in values.items()))
     path.chmod(0o600)
     return path
 
@@ -350,7 +374,7 @@ def running(
     *,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     max_lifetime: float = 3600.0,
-    timeout: float = 60.0,
+    timeout: float = 120.0,
 ) -> Iterator[Cluster]:
     """Start the cluster (``settings`` adds keys to its storage.yaml), yield it, always stop it
     and remove what it made."""
