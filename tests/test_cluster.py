@@ -121,6 +121,32 @@ def test_the_bucket_is_read_only_through_the_site(cluster: Cluster) -> None:
         assert "ListAllMyBucketsResult" not in answer.text, path
 
 
+def test_media_made_private_on_one_web_process_is_refused_through_the_site(
+    cluster: Cluster, site: Services
+) -> None:
+    make_user(site, "curator@example.org", "admin")
+    with site.sessions.begin() as session:
+        production_id = publish(session, "Répétition fermée").id
+    segment = f"productions/{production_id}/v1/seg_00001.m4s"
+    site.store.put_bytes(segment, b"segment")
+    site.store.put_bytes(f"originals/{production_id}/capture.mov", b"raw capture")
+    assert httpx.get(f"{cluster.url}/store/{segment}").content == b"segment"
+
+    with httpx.Client(base_url=cluster.web[0]) as admin:
+        csrf = login(admin, "curator@example.org")
+        unpublish = f"/admin/productions/{production_id}/unpublish"
+        answer = admin.post(unpublish, data={"csrf_token": csrf}, follow_redirects=False)
+        assert answer.status_code == 303, answer.text
+    # The web process pushes the bucket's policy in the background; nginx asks anonymously.
+    deadline = time.monotonic() + 20
+    while (status := httpx.get(f"{cluster.url}/store/{segment}").status_code) != 403:
+        assert time.monotonic() < deadline, (status, cluster.logs())
+        time.sleep(0.1)
+    # Originals are never the public's.
+    original = f"{cluster.url}/store/originals/{production_id}/capture.mov"
+    assert httpx.get(original).status_code == 403
+
+
 def test_a_worker_killed_mid_transcode_leaves_the_job_to_the_other(
     cluster: Cluster, site: Services, capture: Path
 ) -> None:
