@@ -3,14 +3,15 @@ nginx over two web processes, two workers, PostgreSQL, Redis and SeaweedFS.
 
 One topology for the whole module (it takes some 15 s to start), each process with a disk of its
 own, so that what one process does reaches the others only through the database, Redis and S3.
-The module's tests do not depend on one another's outcome; the readiness test stops the database
-for a moment and so comes last.
+The module's tests do not depend on one another's outcome; the two that break something come
+last: the readiness test stops the database for a moment, the last one stops a web process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -287,3 +288,13 @@ def test_readiness_goes_false_while_the_database_is_stopped(cluster: Cluster) ->
         database_connections(cluster, allowed=True)
     wait_for_readiness(cluster, 200)
     assert readiness(cluster.url) == 200
+
+
+def test_the_site_answers_while_one_web_process_is_down(cluster: Cluster) -> None:
+    # Last: the web process stays down.
+    down = cluster.processes["web-1"]
+    os.killpg(down.pid, signal.SIGKILL)
+    down.popen.wait(timeout=10)
+    # nginx tries the other when a connection is refused (GET is retried; a PATCH never is).
+    for _ in range(6):
+        assert httpx.get(f"{cluster.url}/api/v1/productions").status_code == 200
