@@ -60,8 +60,9 @@ LOG_FORMAT = (
     '$remote_addr [$time_iso8601] "$request_method $uri" $status $request_time $upstream_addr'
 )
 
-# The site's nginx configuration, as the README shows it: {web} lists the web processes'
-# `server host:port;` lines; {listen}, {store} and {bucket} are this run's.
+# The site's nginx configuration, inside `http { }` (`scripts/cluster --example` prints it as the
+# README shows it): {web} lists the web processes' `server host:port;` lines, {listen} the
+# server's listen (and TLS) lines; {store} and {bucket} name the S3 endpoint and bucket.
 NGINX_SITE = """\
     log_format cite_live '{log_format}';
 
@@ -72,7 +73,7 @@ NGINX_SITE = """\
     }}
 
     server {{
-        listen {listen};
+{listen}
         access_log {access_log} cite_live;
 
         # Forms carry at most a 20 MiB cover or portrait (covers.MAX_BYTES).
@@ -240,7 +241,7 @@ class Cluster:
         site = NGINX_SITE.format(
             log_format=LOG_FORMAT,
             web="\n".join(f"        server {url.removeprefix('http://')};" for url in self.web),
-            listen=f"{HOST}:{port}",
+            listen=f"        listen {HOST}:{port};",
             access_log=self.directory / "nginx" / "access.log",
             store=self.s3.endpoint_url,
             bucket=self.s3.bucket,
@@ -308,7 +309,13 @@ CONFIG_COMMENTS = {
 
 
 def _write_config(
-    cluster_dir: Path, s3: S3Server, site_url: str, namespace: str, extra: Mapping[str, Any]
+    cluster_dir: Path,
+    s3: S3Server,
+    site_url: str,
+    extra: Mapping[str, Any],
+    *,
+    redis_url: str,
+    proxy: str = HOST,
 ) -> Path:
     settings: dict[str, dict[str, Any]] = {
         "storage": {"backend": "s3"},
@@ -319,9 +326,9 @@ def _write_config(
             "addressing_style": "path",
             "public_base_url": f"{site_url}/store",
         },
-        "site": {"url": site_url, "trusted_proxies": [HOST]},
+        "site": {"url": site_url, "trusted_proxies": [proxy]},
         "auth": {"secret_key": secrets.token_urlsafe(48)},
-        "jobs": {"broker": "redis", "url": f"{REDIS_URL}?namespace={namespace}"},
+        "jobs": {"broker": "redis", "url": redis_url},
     }
     for section, values in extra.items():
         settings.setdefault(section, {}).update(values)
@@ -338,8 +345,11 @@ def _write_config(
     return path
 
 
-def _write_env_file(cluster_dir: Path, config: Path, database_url: str, s3: S3Server) -> Path:
-    values = {"CITE_LIVE_CONFIG": str(config), "CITE_LIVE_DATABASE_URL": database_url, **s3.env()}
+def _write_env_file(
+    cluster_dir: Path, config: Path, database_url: str, credentials: Mapping[str, str]
+) -> Path:
+    values = {"CITE_LIVE_CONFIG": str(config), "CITE_LIVE_DATABASE_URL": database_url}
+    values.update(credentials)
     head = (
         "# The environment of every web process and worker (systemd's EnvironmentFile), besides\n"
         "# CITE_LIVE_DATA_DIR, a folder of each machine's own. The S3 credentials are read the\n"
@@ -394,13 +404,14 @@ def running(
         s3 = S3Server.start(root / "seaweedfs", max_lifetime=max_lifetime)
         stack.callback(s3.stop)
         url = f"http://{HOST}:{free_port()}"
-        config = _write_config(root, s3, url, namespace, settings or {})
+        redis_url = f"{REDIS_URL}?namespace={namespace}"
+        config = _write_config(root, s3, url, settings or {}, redis_url=redis_url)
         cluster = Cluster(
             directory=root,
             url=url,
             web=[f"http://{HOST}:{free_port()}" for _ in range(WEB_PROCESSES)],
             config=config,
-            env_file=_write_env_file(root, config, database_url, s3),
+            env_file=_write_env_file(root, config, database_url, s3.env()),
             database_url=database_url,
             redis_namespace=namespace,
             s3=s3,
@@ -424,6 +435,48 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def write_example(directory: Path) -> tuple[Path, Path, str]:
+    """The settings files (storage.yaml, cite-live.env) and the nginx configuration of an
+    installation on several machines, as the README shows them: what the cluster writes, with
+    an operator's addresses in place of loopback's."""
+    s3 = S3Server("http://10.0.0.20:8333", "cite-live", "", "", "us-east-1", directory)
+    config = _write_config(
+        directory,
+        s3,
+        "https://live.example.org",
+        {},
+        redis_url="redis://10.0.0.30:6379/0",
+        proxy="10.0.0.10",
+    )
+    credentials = {"AWS_ACCESS_KEY_ID": "AKIA…", "AWS_SECRET_ACCESS_KEY": "…"}
+    database_url = "postgresql://cite_live:PASSWORD@10.0.0.40/cite_live"
+    env = _write_env_file(directory, config, database_url, credentials)
+    listen = (
+        "        listen 443 ssl;\n"
+        "        server_name live.example.org;\n"
+        "        ssl_certificate /etc/ssl/live.example.org.pem;\n"
+        "        ssl_certificate_key /etc/ssl/live.example.org.key;"
+    )
+    site = NGINX_SITE.format(
+        log_format=LOG_FORMAT,
+        web="        server 10.0.0.11:8000;\n        server 10.0.0.12:8000;",
+        listen=listen,
+        access_log="/var/log/nginx/cite-live.log",
+        store=s3.endpoint_url,
+        bucket=s3.bucket,
+    )
+    return config, env, site
+
+
+def print_example() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        config, env, site = write_example(Path(folder))
+        print(f"# /etc/cite-live/storage.yaml\n{config.read_text()}")
+        text = env.read_text().replace(str(config), "/etc/cite-live/storage.yaml")
+        print(f"# /etc/cite-live/cite-live.env\n{text}")
+    print(f"# nginx, inside http {{ }} (/etc/nginx/conf.d/cite-live.conf)\n{site}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/cluster",
@@ -431,7 +484,15 @@ def main(argv: list[str] | None = None) -> int:
         "two web processes, two workers, nginx) until Ctrl-C.",
     )
     parser.add_argument("--hours", type=float, default=8.0, help="stop after this long (8)")
+    parser.add_argument(
+        "--example",
+        action="store_true",
+        help="print the settings and nginx files as a real installation has them, and exit",
+    )
     args = parser.parse_args(argv)
+    if args.example:
+        print_example()
+        return 0
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with running(max_lifetime=args.hours * 3600) as cluster:

@@ -27,7 +27,7 @@ from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
 from tests import hls_check
 from tests.account_fixtures import login, make_user, token_for
-from tests.cluster import Cluster, ClusterError, running
+from tests.cluster import Cluster, ClusterError, read_env_file, running, write_example
 from tests.test_jobs import job_row, production_row, register, versions
 from tests.test_pages import publish
 from tests.test_tus import upload_row, uploading
@@ -42,6 +42,22 @@ SETTINGS = {
     "auth": {"argon2_memory_kib": 1024, "argon2_time_cost": 1},
 }
 WAIT = 90.0
+
+
+def test_the_operators_example_is_the_clusters_settings_with_other_addresses(
+    tmp_path: Path,
+) -> None:
+    config, env_file, site = write_example(tmp_path)
+    settings = load_settings({**read_env_file(env_file), "CITE_LIVE_DATA_DIR": str(tmp_path)})
+    assert settings.storage.backend == "s3" and settings.jobs.broker == "redis"
+    assert settings.site_url == "https://live.example.org"
+    assert settings.storage.s3_public_base_url == "https://live.example.org/store"
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.10/32"]
+    assert len(settings.auth.secret_key) > 40
+    assert "proxy_pass http://10.0.0.20:8333/cite-live/;" in site
+    assert "server 10.0.0.11:8000;" in site and "server 10.0.0.12:8000;" in site
+    # Only the environment names the database and credentials; storage.yaml never holds them.
+    assert "PASSWORD" not in config.read_text() and "AWS_" not in config.read_text()
 
 
 @pytest.fixture(scope="module")
