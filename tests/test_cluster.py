@@ -90,7 +90,9 @@ def site(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_long_capture(tmp_path_factory.mktemp("capture") / "long-480p.mp4")
+    # One rung (360p) for 12 s: seconds of work for each attempt, a few on a loaded machine.
+    path = tmp_path_factory.mktemp("capture") / "capture-360p.mp4"
+    return make_long_capture(path, seconds=12, size="640x360")
 
 
 def wait_for(

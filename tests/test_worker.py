@@ -39,11 +39,11 @@ def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_long_capture(tmp_path_factory.mktemp("capture") / "long-480p.mp4")
 
 
-def make_long_capture(path: Path) -> Path:
+def make_long_capture(path: Path, *, seconds: int = 20, size: str = "854x480") -> Path:
     """20 s of 480p video: some seconds of transcoding, so a worker can be caught in the middle."""
     ffmpeg(
-        *["-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30:duration=20"],
-        *["-f", "lavfi", "-i", "sine=frequency=440:duration=20:sample_rate=48000"],
+        *["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30:duration={seconds}"],
+        *["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}:sample_rate=48000"],
         *["-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", "60"],
         *["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-shortest", str(path)],
     )
