@@ -260,7 +260,8 @@ class Cluster:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop everything, workers first (they give their jobs back), then remove the data."""
+        """Stop nginx, then every process (a worker gives its job back), then remove the
+        database, the Redis keys and SeaweedFS."""
         if self._stopped:
             return
         self._stopped = True
@@ -284,8 +285,10 @@ class Cluster:
     def kill(self) -> None:
         """The watchdog's way: SIGKILL to every process group, nothing else."""
         for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+            # Only a child not yet reaped: the pid of one reaped may be another's by now.
+            if process.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
         if self.front is not None:
             self.front.process.kill()
 
