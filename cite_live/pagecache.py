@@ -5,7 +5,9 @@ several milliseconds of a single process, so 50 listeners at once would queue fo
 
 - a page is fresh for ``seconds``; repeats cost well under a millisecond;
 - after that it is served stale, for up to ``stale_seconds`` more, while one background request
-  renders it again: a visitor never waits for a refresh (stale-while-revalidate);
+  renders it again: a visitor never waits for a refresh (stale-while-revalidate); when that
+  render is an answer it would not keep (404, 410, a page made private), the page is dropped at
+  once and the next visitor gets the real answer; a server error keeps it (stale-if-error);
 - visitors asking at once for a page nobody has yet wait for the one render in progress rather
   than each starting their own (request coalescing);
 - a commit in this process that changes the catalogue (see :class:`CatalogueChanges`) makes
@@ -233,13 +235,24 @@ class PageCacheMiddleware:
 
         try:
             async with self.refresh_slots:
-                await self._render(key, generation, request_scope, receive, discard)
+                status = await self._render(key, generation, request_scope, receive, discard)
         except Exception:
             log.warning("could not refresh the cached page %s", key[2], exc_info=True)
+            return
+        if status is not None and status < 500:
+            # The page is gone, or is no longer everyone's (made private, unpublished): the
+            # next visitor gets the real answer, not the old page for the rest of
+            # stale_seconds. A server error keeps it (stale-if-error): a database that stops
+            # answering for a moment does not take the site's pages away.
+            entry = self.entries.get(key)
+            if entry is not None and entry.generation == generation:
+                del self.entries[key]
 
     async def _render(
         self, key: Key, generation: int, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    ) -> int | None:
+        """Pass the app's answer on, and keep it when it may be kept: None then, else the
+        status of the answer that was not kept."""
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -270,6 +283,9 @@ class PageCacheMiddleware:
             await send(message)
 
         await self.app(scope, receive, capture)
+        if start is None:
+            return 500
+        return None if keep else int(start["status"])
 
     def _store(self, key: Key, generation: int, start: Message, body: bytes) -> None:
         headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"date", b"server")]
