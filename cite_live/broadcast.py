@@ -41,6 +41,8 @@ log = logging.getLogger("cite_live.broadcast")
 # Prefix of every Redis key; `?namespace=` on jobs.url lets installations share one server.
 DEFAULT_NAMESPACE = "cite-live"
 CHANNEL = "changes"
+# The topic of "everything may have changed": said for messages that could not be sent.
+RESYNC = "resync"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 # A commit waits for its message at most this long (a Redis that stopped answering).
 TIMEOUT = 0.5
@@ -93,6 +95,9 @@ class Broadcast:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # A message could not be sent; no other is tried before _retry_at.
+        self._owed = False
+        self._retry_at = 0.0
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Broadcast:
@@ -109,13 +114,35 @@ class Broadcast:
         self._resyncs.append(handler)
 
     def send(self, topic: str, *words: str) -> None:
-        """Tell the other processes; never raises (a commit has happened whatever Redis says)."""
+        """Tell the other processes; never raises (a commit has happened whatever Redis says).
+
+        A message that could not be sent is owed: the next one sent says "everything may have
+        changed" instead (:data:`RESYNC`), and so does the listener's thread as soon as Redis
+        answers again, so that processes that stayed subscribed meanwhile miss nothing."""
         if self.url is None:
             return
+        if self._owed:
+            if time.monotonic() < self._retry_at:
+                # While Redis is down, commits do not each wait TIMEOUT for it.
+                return
+            topic, words = RESYNC, ()
         try:
             self._publisher().publish(self.channel, " ".join((self.origin, topic, *words)))
         except redis.RedisError as exc:
-            log.warning("could not tell the other processes of a change (%s): %s", topic, exc)
+            if not self._owed:
+                # Once per outage: while it lasts, every commit would say it again.
+                log.warning("could not tell the other processes of a change (%s): %s", topic, exc)
+            self._owed = True
+            self._retry_at = time.monotonic() + RETRY_DELAYS[0]
+        else:
+            if self._owed:
+                log.info("telling the other processes of changes again")
+            self._owed = False
+
+    def flush(self) -> None:
+        """Send what is owed, if anything."""
+        if self._owed:
+            self.send(RESYNC)
 
     def listen(self, wait: float = 1.0) -> None:
         """Start hearing the other processes (idempotent), waiting up to ``wait`` seconds for
@@ -191,15 +218,19 @@ class Broadcast:
                 if now - pinged > HEARTBEAT:
                     pubsub.ping()
                     pinged = now
+                    self.flush()
         finally:
             pubsub.close()
             client.close()
 
+    def _resync(self) -> None:
+        for resync in self._resyncs:
+            resync()
+
     def _take(self, message: dict[str, object]) -> None:
         kind = message.get("type")
         if kind == "subscribe":
-            for resync in self._resyncs:
-                resync()
+            self._resync()
             self.listening.set()
             return
         data = message.get("data")
@@ -209,6 +240,9 @@ class Broadcast:
         if origin == self.origin:
             return
         topic, *words = rest.split() or [""]
+        if topic == RESYNC:
+            self._resync()
+            return
         for handler in self._handlers.get(topic, ()):
             try:
                 handler(words)

@@ -6,11 +6,15 @@ Each "process" here is a Services and an app of its own, as `cite-live serve` op
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,6 +23,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from cite_live import access
+from cite_live.broadcast import Broadcast
 from cite_live.jobs.ingest import delete_production
 from cite_live.models import Production
 from cite_live.services import Services, open_services
@@ -125,6 +130,23 @@ def test_a_production_taken_away_on_one_process_is_gone_from_the_others_cache(
 
 
 @pytest.mark.postgres
+def test_a_version_published_by_a_worker_shows_on_the_web_processes(
+    shared_settings: Settings, second: Process
+) -> None:
+    """A worker (or a command) listens to nobody, but tells what it commits."""
+    cached_on(second, "/")
+    worker = open_services(shared_settings)
+    try:
+        publish_fake(worker, "Quatuor Zéphyr")
+    finally:
+        worker.close()
+    deadline = time.monotonic() + WITHIN
+    while "Quatuor Zéphyr" not in second.client.get("/").text:
+        assert time.monotonic() < deadline, "the new production is not on the home page"
+        time.sleep(0.02)
+
+
+@pytest.mark.postgres
 def test_an_admin_unpublishing_on_one_process_takes_the_page_off_the_others(
     first: Process, second: Process
 ) -> None:
@@ -202,9 +224,7 @@ def test_a_process_cut_off_from_redis_drops_what_it_kept_once_it_hears_again(
     cached_on(second, page)
     with redis.Redis.from_url(REDIS_URL) as client:
         name = f"cite-live-broadcast-{second.services.broadcast.origin}"
-        ids = [
-            c["id"] for c in client.client_list() if c["name"] == name and "subscribe" in c["cmd"]
-        ]
+        ids = [c["id"] for c in client.client_list() if c["name"] == name and c["sub"] != "0"]
         assert len(ids) == 1
         # Cut off: what the first process says now is lost for the second one.
         assert client.client_kill_filter(_id=ids[0]) == 1
@@ -235,3 +255,80 @@ def test_with_redis_down_pages_are_served_and_changes_made_here_show(tmp_path: P
         assert process.client.get(page).status_code == 404
         home = process.client.get("/")
         assert home.status_code == 200 and "Quatuor Zéphyr" not in home.text
+
+
+class Cuttable:
+    """A TCP relay to Redis on a free loopback port, which can cut its connections: a publisher
+    losing Redis while the listeners keep it."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.cut = threading.Event()
+        self.open: list[socket.socket] = []
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                inbound, _ = self.server.accept()
+            except OSError:
+                return
+            if self.cut.is_set():
+                inbound.close()
+                continue
+            outbound = socket.create_connection(self.target)
+            self.open += [inbound, outbound]
+            self.sockets += [inbound, outbound]
+            for a, b in ((inbound, outbound), (outbound, inbound)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def sever(self) -> None:
+        self.cut.set()
+        for end in self.open:
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+        self.open.clear()
+
+    def close(self) -> None:
+        self.sever()
+        self.server.close()
+        for end in self.sockets:
+            end.close()
+
+
+def test_a_change_that_could_not_be_told_is_told_as_everything_changed(
+    redis_namespace: str,
+) -> None:
+    relay = Cuttable(urlsplit(REDIS_URL).port or 6379)
+    sender = Broadcast(f"redis://127.0.0.1:{relay.port}/0", redis_namespace)
+    listener = Broadcast(REDIS_URL, redis_namespace)
+    heard: list[str] = []
+    listener.on("visibility", lambda ids: heard.append(" ".join(ids)))
+    listener.on_resync(lambda: heard.append("everything"))
+    try:
+        listener.listen(wait=5)
+        sender.send("visibility", "a")
+        relay.sever()
+        sender.send("visibility", "b")  # lost: the listener never hears of b
+        relay.cut.clear()
+        deadline = time.monotonic() + 5
+        while heard != ["everything", "a", "everything"]:
+            assert time.monotonic() < deadline, heard
+            sender.send("visibility", "c")  # says "everything" the first time it goes through
+            time.sleep(0.1)
+    finally:
+        sender.close()
+        listener.close()
+        relay.close()
