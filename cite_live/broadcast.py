@@ -225,7 +225,10 @@ class Broadcast:
 
     def _resync(self) -> None:
         for resync in self._resyncs:
-            resync()
+            try:
+                resync()
+            except Exception:
+                log.exception("could not take everything as changed")
 
     def _take(self, message: dict[str, object]) -> None:
         kind = message.get("type")
