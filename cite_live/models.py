@@ -52,8 +52,9 @@ def utcnow() -> datetime:
 
 
 def aware(moment: datetime) -> datetime:
-    """``moment`` with its time zone: SQLite hands back the stored UTC times without it."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """``moment`` in UTC: SQLite hands back the stored UTC times without a time zone, and
+    PostgreSQL in the session's (which HTTP dates, in GMT, cannot take as they are)."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -468,7 +469,8 @@ class Job(Base):
 
 
 class Upload(Base):
-    """A tus upload: the partial file lives under the data dir until it is complete."""
+    """A tus upload: its bytes live in a partial file under the data dir, or (S3) in the
+    parts of a multipart upload, until it is complete."""
 
     __tablename__ = "uploads"
     __table_args__ = (_one_of("state", UPLOAD_STATES),)
@@ -492,6 +494,16 @@ class Upload(Base):
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who may write, complete, store or expire it right now (any web process may get any of
+    # its requests): a token and when that lease ends (see cite_live.uploads).
+    writer: Mapped[str | None] = mapped_column(String(32))
+    writer_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # With a store that assembles parts (S3): the key its bytes go to (its production's
+    # original), the store's id of that multipart upload, and the parts it holds, each
+    # {"number", "etag", "size"}; bytes past them wait in ``key`` + ".part".
+    key: Mapped[str | None] = mapped_column(String(1024))
+    parts_id: Mapped[str | None] = mapped_column(String(1024))
+    parts: Mapped[list[Any] | None] = mapped_column()
 
     user: Mapped[User] = relationship()
 

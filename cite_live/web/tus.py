@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
+import dataclasses
 import logging
 import re
 import unicodedata
@@ -329,7 +329,12 @@ async def _head(ctx: Context, user: CurrentUser) -> Response:
     if view.state == "terminated" or view.expired:
         return _answer(410)
     offset = view.length
-    if not view.finished:
+    if not view.finished and view.key is not None and services.store.assembles_parts:
+        # Sent in parts: the row says the offset, whichever process took the last PATCH.
+        offset = view.offset
+        if offset == view.length and await run_in_threadpool(uploads.complete, services, view.id):
+            await run_in_threadpool(_store, services, view.id)
+    elif not view.finished:
         try:
             claimed, partial = await run_in_threadpool(uploads.claim, services, view.id)
         except UploadBusy:
@@ -384,26 +389,39 @@ async def _write_chunk(
     wrong place is a 409 before anything else is said of it, a chunk longer than what is left
     (by its Content-Length) a 413: a client told 413 would shorten a chunk it must move."""
     try:
-        view, partial = await run_in_threadpool(uploads.claim, services, upload_id)
+        view, receiver = await run_in_threadpool(uploads.receive, services, upload_id)
     except UploadBusy:
         return _error(423, BUSY)
     if view is None:
         return _error(404, NOT_FOUND)
-    if partial is None:
+    if receiver is None:
         return _final(view) if view.finished else _error(410, GONE)
     try:
         if view.offset != offset:
             return _error(409, OFFSET_MISMATCH, {"Upload-Offset": str(view.offset)})
         if body_length is not None and offset + body_length > view.length:
             return _error(413, PAST_THE_END, {"Upload-Offset": str(view.offset)})
-        record = functools.partial(uploads.record_offset, services, view.id)
-        appender = Appender(partial, view.offset, view.length, checksum, record)
-        received = await appender.run(request)
+        origin = receiver.origin
+        appender = Appender(
+            receiver.partial,
+            view.offset - origin,
+            view.length - origin,
+            checksum,
+            receiver.record,
+            receiver.renew,
+            receiver.checkpoint,
+        )
+        try:
+            received = await appender.run(request)
+        except UploadBusy:
+            # Its lease ran out (a stalled request) and another request writes now.
+            return _error(423, BUSY)
+        received = dataclasses.replace(received, offset=origin + received.offset)
         completed = received.offset == view.length and await run_in_threadpool(
             uploads.complete, services, view.id
         )
     finally:
-        partial.close()
+        await run_in_threadpool(receiver.close)
     expires = format_datetime(received.expires or view.expires_at, usegmt=True)
     headers = {"Upload-Offset": str(received.offset), "Upload-Expires": expires}
     if received.checksum_mismatch:
