@@ -28,6 +28,7 @@ from starlette.testclient import TestClient
 from cite_live import uploads
 from cite_live.models import Job, Production, Upload, utcnow
 from cite_live.services import Services, open_services
+from cite_live.storage import StorageError
 from cite_live.web import tus as tus_module
 from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
@@ -187,6 +188,25 @@ def test_a_checksum_mismatch_on_the_other_process_is_460_and_keeps_the_offset(
     sent = site.a.tus.patch(url, MIB, chunk, **{"Upload-Checksum": checksum("sha256", chunk)})
     assert sent.status_code == 204 and sent.headers["Upload-Offset"] == str(6 * MIB)
     assert site.b.tus.patch(url, 6 * MIB, data[6 * MIB :]).status_code == 204
+    assert site.original(site.row(url)) == data
+
+
+def test_a_part_the_store_refuses_is_503_and_the_recorded_offset_stands(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(6 * MIB)
+    url = site.a.tus.new(len(data))
+    assert site.a.tus.patch(url, 0, data[:MIB]).status_code == 204
+
+    def refuse(*args: Any) -> str:
+        raise StorageError("the bucket is away")
+
+    monkeypatch.setattr(site.b.services.store, "put_part", refuse)
+    refused = site.b.tus.patch(url, MIB, data[MIB:])
+    assert refused.status_code == 503
+    assert site.a.tus.head(url).headers["Upload-Offset"] == str(MIB)
+    # Its lease went with the request: the other process takes the chunk at once.
+    assert site.a.tus.patch(url, MIB, data[MIB:]).status_code == 204
     assert site.original(site.row(url)) == data
 
 

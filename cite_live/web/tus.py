@@ -36,6 +36,7 @@ from cite_live.i18n import N_
 from cite_live.params import digits
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
+from cite_live.storage import StorageError
 from cite_live.uploads import UploadRefused, UploadView
 from cite_live.web.context import Context
 from cite_live.web.urls import Urls
@@ -77,6 +78,7 @@ OFFSET_MISMATCH = N_("This chunk does not start where the upload stands; ask for
 PAST_THE_END = N_("This chunk goes past the end of the upload.")
 CHECKSUM_MISMATCH = N_("This chunk was damaged on the way (its checksum differs); send it again.")
 IDLE = N_("Nothing was received for too long; the upload keeps what arrived.")
+STORE_AWAY = N_("The media store did not answer; send this chunk again in a moment.")
 ALREADY_COMPLETE = N_("This upload is complete; delete its production instead.")
 METHOD = N_("This method is not allowed here.")
 
@@ -392,6 +394,9 @@ async def _write_chunk(
         view, receiver = await run_in_threadpool(uploads.receive, services, upload_id)
     except UploadBusy:
         return _error(423, BUSY)
+    except StorageError:
+        log.warning("upload %s: the store did not answer", upload_id, exc_info=True)
+        return _error(503, STORE_AWAY, {"Retry-After": "5"})
     if view is None:
         return _error(404, NOT_FOUND)
     if receiver is None:
@@ -416,6 +421,10 @@ async def _write_chunk(
         except UploadBusy:
             # Its lease ran out (a stalled request) and another request writes now.
             return _error(423, BUSY)
+        except StorageError:
+            # A part or the tail was refused: what was recorded before stands (HEAD says it).
+            log.warning("upload %s: the store did not answer", upload_id, exc_info=True)
+            return _error(503, STORE_AWAY, {"Retry-After": "5"})
         received = dataclasses.replace(received, offset=origin + received.offset)
         completed = received.offset == view.length and await run_in_threadpool(
             uploads.complete, services, view.id
