@@ -355,7 +355,7 @@ class PartsWriter:
     ) -> None:
         assert upload.key is not None and upload.parts_id is not None
         self.services = services
-        self.view = dataclasses.replace(_view(upload), offset=upload.offset)
+        self.view = _view(upload)
         self.token = token
         self.key, self.parts_id = upload.key, upload.parts_id
         self.parts: list[dict[str, Any]] = list(upload.parts or [])

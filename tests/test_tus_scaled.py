@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from starlette.testclient import TestClient
 
 from cite_live import uploads
+from cite_live.jobs import ingest
 from cite_live.models import Job, Production, Upload, utcnow
 from cite_live.services import Services, open_services
 from cite_live.storage import StorageError
@@ -34,7 +35,8 @@ from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
 from tests.app_fixtures import free_port, make_settings
 from tests.s3server import S3Server
-from tests.test_tus import OWNER, Tus, checksum, open_patch, tuspy, uploading
+from tests.test_jobs import Media, production_row
+from tests.test_tus import OWNER, Tus, checksum, job_of, open_patch, stored_bytes, tuspy, uploading
 
 pytestmark = [pytest.mark.s3, pytest.mark.postgres]
 
@@ -189,6 +191,45 @@ def test_a_checksum_mismatch_on_the_other_process_is_460_and_keeps_the_offset(
     assert sent.status_code == 204 and sent.headers["Upload-Offset"] == str(6 * MIB)
     assert site.b.tus.patch(url, 6 * MIB, data[6 * MIB :]).status_code == 204
     assert site.original(site.row(url)) == data
+
+
+def test_a_chunk_at_the_wrong_offset_on_the_other_process_is_409_with_the_true_offset(
+    site: Site,
+) -> None:
+    data = os.urandom(2 * MIB)
+    url = site.a.tus.new(len(data))
+    assert site.a.tus.patch(url, 0, data[:MIB]).status_code == 204
+    for offset in (0, MIB - 1, MIB + 1):
+        refused = site.b.tus.patch(url, offset, data[offset:])
+        assert refused.status_code == 409
+        assert refused.headers["Upload-Offset"] == str(MIB)
+    assert site.b.tus.patch(url, MIB, data[MIB:] + b"more").status_code == 413
+    assert site.b.tus.patch(url, MIB, data[MIB:]).status_code == 204
+    assert site.original(site.row(url)) == data
+
+
+def test_a_replacement_sent_in_parts_takes_the_place_of_the_original(
+    site: Site, media: Media
+) -> None:
+    services = site.a.services
+    first = media("opus").read_bytes()
+    url = site.a.tus.new(len(first), filename="take-1.opus")
+    assert site.b.tus.patch(url, 0, first).status_code == 204
+    production_id = site.row(url).production_id or ""
+    ingest.run_transcode(services, job_of(services, site.row(url)))
+    new = media("ogg_vorbis").read_bytes()
+    url = site.b.tus.new(len(new), filename="take-2.ogg", production=production_id)
+    half = len(new) // 2
+    assert site.a.tus.patch(url, 0, new[:half]).status_code == 204
+    assert site.b.tus.patch(url, half, new[half:]).status_code == 204
+    second = site.row(url)
+    assert second.state == "stored" and second.production_id == production_id
+    assert second.key == f"originals/{production_id}/{second.id[:8]}-take-2.ogg"
+    ingest.run_transcode(services, job_of(services, second))
+    after = production_row(services, production_id)
+    assert (after.status, after.original_key) == ("ready", second.key)
+    assert services.store.list(f"originals/{production_id}/") == [second.key]
+    assert stored_bytes(services, production_id) == new
 
 
 def test_a_part_the_store_refuses_is_503_and_the_recorded_offset_stands(

@@ -5,10 +5,12 @@ md5) and expiration extensions; Upload-Defer-Length is not supported (the length
 front to check the size limit and the quota). Every request needs a signed-in account, and an
 upload answers only to the account that created it: anyone else gets 404.
 
-A PATCH streams its body to the partial file in batches written from a worker thread, syncs
-the file, and only then records and answers the new offset; a client that goes away keeps
-what it sent (see :mod:`cite_live.partials`). What an upload is, and how it becomes a
-production, is in :mod:`cite_live.uploads`.
+A PATCH streams its body to a local file in batches written from a worker thread, syncs the
+file, and only then records and answers the new offset; a client that goes away keeps what it
+sent (see :mod:`cite_live.partials`). With a store that assembles parts (S3) that file is only
+a spool: what it holds goes to the bucket before the offset moves, so that any web process may
+take the next request. What an upload is, and how it becomes a production, is in
+:mod:`cite_live.uploads`.
 """
 
 from __future__ import annotations
