@@ -57,11 +57,14 @@ def token_of(web: Web) -> str:
 
 @dataclass
 class Site:
+    """Two web processes on one database and one bucket (under ``prefix``); ``env`` is what
+    a ``cite-live serve`` of the same site is started with."""
+
     a: Web
     b: Web
     env: dict[str, str]
     prefix: str
-    bucket: Any
+    s3: S3Server
 
     def row(self, url: str) -> Upload:
         with self.a.services.sessions() as session:
@@ -73,12 +76,12 @@ class Site:
     def original(self, upload: Upload) -> bytes:
         assert upload.key == f"originals/{upload.production_id}/{upload.filename or 'upload'}"
         key = f"{self.prefix}/{upload.key}"
-        body = self.bucket.client().get_object(Bucket=self.bucket.bucket, Key=key)["Body"]
+        body = self.s3.client().get_object(Bucket=self.s3.bucket, Key=key)["Body"]
         with body:
             return bytes(body.read())
 
     def multipart_uploads(self) -> list[Any]:
-        return multipart_uploads(self.bucket, self.prefix)
+        return multipart_uploads(self.s3, self.prefix)
 
     def jobs(self) -> int:
         with self.a.services.sessions() as session:
