@@ -35,6 +35,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("uploads", schema=None) as batch_op:
-        for column in reversed(COLUMNS):
-            batch_op.drop_column(column)
+    # In place too (SQLite drops a column since 3.35): a batch copy would drop the old table,
+    # and with it every job's upload_id (ON DELETE SET NULL).
+    for column in reversed(COLUMNS):
+        op.drop_column("uploads", column)
