@@ -1,6 +1,7 @@
 """A tus upload over loopback against a raw write of the same bytes; figures go in BENCHMARKS.md.
 
     .venv/bin/python bench/upload.py [--size MIB] [--chunk MIB] [--runs N] [--dir DIR] [--keep]
+                                     [--s3]
 
 1. ``cite-live serve`` (one uvicorn process, as deployed, demo seeding off) starts on 127.0.0.1
    on a free port with its data dir in a temp dir, and an artist account gets an API token.
@@ -14,6 +15,10 @@
 3. The server's peak resident memory is read from ``/proc/<pid>/status`` (VmHWM) at the end,
    with its resident memory before the first upload for comparison.
 
+With ``--s3`` the store is a SeaweedFS server started for the run (``tests/s3server.py``), and
+each tus run also reports how long after the last PATCH's answer the original is in the bucket
+and the upload ``stored`` (the web process copying it there, or the bucket assembling parts).
+
 Targets: tus at least 0.8 x raw; server peak RSS under 150 MB. The default is the issue's 2 GiB
 in 8 MiB chunks; ``--size 256`` is a smoke test. Everything lives in a temp dir (under
 ``--dir``, by default the system's; it should be on the disk uploads land on in production)
@@ -23,10 +28,13 @@ that is removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import http.client
 import os
 import platform
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -35,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness import app_server, cpu_model, load_average
+from harness import ROOT, app_server, cpu_model, load_average
 
 from cite_live import accounts
 from cite_live.services import open_services
@@ -53,6 +61,9 @@ class Run:
     name: str
     seconds: float
     size: int
+    # The upload's id (tus runs), and seconds from the last answer to ``stored`` (--s3).
+    upload_id: str = ""
+    stored_after: float | None = None
 
     @property
     def mib_per_second(self) -> float:
@@ -89,9 +100,9 @@ def cpu_seconds(pid: int) -> float:
 # --- the server --------------------------------------------------------------------------------
 
 
-def make_token(data_dir: Path, database_url: str) -> str:
+def make_token(data_dir: Path, database_url: str, env: dict[str, str]) -> str:
     settings = load_settings(
-        {"CITE_LIVE_DATA_DIR": str(data_dir), "CITE_LIVE_DATABASE_URL": database_url}
+        {"CITE_LIVE_DATA_DIR": str(data_dir), "CITE_LIVE_DATABASE_URL": database_url, **env}
     )
     services = open_services(settings)
     try:
@@ -164,7 +175,57 @@ def tus_upload(url: str, token: str, size: int, chunk: int, block: bytes) -> Run
         connection.close()
     if offset != size:
         raise SystemExit(f"the upload ended at {offset} of {size}")
-    return Run("tus upload, PATCH per chunk", seconds, size)
+    return Run("tus upload, PATCH per chunk", seconds, size, path.rsplit("/", 1)[-1])
+
+
+def wait_until_stored(database: Path, upload_id: str) -> float:
+    """Seconds until the upload is ``stored`` (its original in the store, its job queued)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < 600:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            row = db.execute("SELECT state FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        if row is not None and row[0] == "stored":
+            return time.perf_counter() - started
+        if row is not None and row[0] == "terminated":
+            raise SystemExit(f"upload {upload_id} was terminated")
+        time.sleep(0.02)
+    raise SystemExit(f"upload {upload_id} was not stored in 600 s")
+
+
+@contextlib.contextmanager
+def s3_store(directory: Path, wanted: bool) -> Iterator[dict[str, str]]:
+    """The environment of the store: none (the local folder), or a SeaweedFS started here."""
+    if not wanted:
+        yield {}
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.s3server import S3Server
+
+    with S3Server.start(directory) as server:
+        # This process reads the credentials the standard AWS way too (make_token, cleanup).
+        os.environ.update(server.env())
+        yield {
+            **server.env(),
+            "CITE_LIVE_STORAGE_BACKEND": "s3",
+            "CITE_LIVE_S3_ENDPOINT_URL": server.endpoint_url,
+            "CITE_LIVE_S3_BUCKET": server.bucket,
+            "CITE_LIVE_S3_PREFIX": "bench",
+        }
+
+
+def remove_originals(data_dir: Path, database_url: str, env: dict[str, str]) -> None:
+    """The next runs need the room."""
+    if not env:
+        shutil.rmtree(data_dir / "media" / "originals", ignore_errors=True)
+        return
+    settings = load_settings(
+        {"CITE_LIVE_DATA_DIR": str(data_dir), "CITE_LIVE_DATABASE_URL": database_url, **env}
+    )
+    services = open_services(settings, run_migrations=False)
+    try:
+        services.store.delete_prefix("originals/")
+    finally:
+        services.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,44 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="runs of each (default 2)")
     parser.add_argument("--dir", type=Path, help="where the temp dir goes (default: system's)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--s3", action="store_true", help="store in a SeaweedFS started here")
     args = parser.parse_args(argv)
-    size, chunk = args.size * MIB, args.chunk * MIB
     tmp = Path(tempfile.mkdtemp(prefix="cite-live-upload-", dir=args.dir))
     started = time.monotonic()
     try:
-        data_dir = tmp / "data"
-        database_url = f"sqlite:///{data_dir / 'cite-live.db'}"
-        token = make_token(data_dir, database_url)
-        # Random bytes, so that nothing on the way (or under it) can compress them.
-        block = os.urandom(chunk)
-        print("## Machine")
-        print(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")
-        print(f"- Python {platform.python_version()}; uploads on {filesystem_of(tmp)}")
-        print(f"- {args.size} MiB in {args.chunk} MiB chunks, {args.runs} runs of each", flush=True)
-        runs: dict[str, list[Run]] = {"raw": [], "tus": []}
-        with app_server(data_dir, database_url, tmp / "serve.log") as server:
-            url, pid = server.url, server.pid
-            rss_before = memory_mb(pid, "VmRSS")
-            uploads_dir = data_dir / "uploads"
-            uploads_dir.mkdir(parents=True, exist_ok=True)
-            cpu_before = cpu_seconds(pid)
-            for _ in range(args.runs):
-                for name in ("raw", "tus"):
-                    if name == "raw":
-                        run = raw_write(uploads_dir / "raw", size, chunk, block)
-                    else:
-                        run = tus_upload(url, token, size, chunk, block)
-                        # The original now sits in the store; the next runs need the room.
-                        shutil.rmtree(data_dir / "media" / "originals", ignore_errors=True)
-                    runs[name].append(run)
-                    print(
-                        f"{run.name:>30}: {run.seconds:6.2f} s, {run.mib_per_second:7.1f} MiB/s"
-                        f"  (load {load_average()})",
-                        flush=True,
-                    )
-            server_cpu = cpu_seconds(pid) - cpu_before
-            peak = memory_mb(pid, "VmHWM")
-        report(runs, rss_before, peak, server_cpu, args)
+        with s3_store(tmp / "s3", args.s3) as env:
+            measure(args, tmp, env)
         print(f"# finished in {time.monotonic() - started:.0f} s")
     finally:
         if args.keep:
@@ -219,6 +249,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def measure(args: argparse.Namespace, tmp: Path, env: dict[str, str]) -> None:
+    size, chunk = args.size * MIB, args.chunk * MIB
+    data_dir = tmp / "data"
+    database = data_dir / "cite-live.db"
+    database_url = f"sqlite:///{database}"
+    token = make_token(data_dir, database_url, env)
+    # Random bytes, so that nothing on the way (or under it) can compress them.
+    block = os.urandom(chunk)
+    print("## Machine")
+    print(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")
+    print(f"- Python {platform.python_version()}; uploads on {filesystem_of(tmp)}")
+    store = "a SeaweedFS bucket" if env else "the local store"
+    print(f"- {args.size} MiB in {args.chunk} MiB chunks, {args.runs} runs of each, into {store}")
+    runs: dict[str, list[Run]] = {"raw": [], "tus": []}
+    with app_server(data_dir, database_url, tmp / "serve.log", extra_env=env) as server:
+        url, pid = server.url, server.pid
+        rss_before = memory_mb(pid, "VmRSS")
+        uploads_dir = data_dir / "uploads"
+        uploads_dir.mkdir(parents=True, exist_ok=True)
+        cpu_before = cpu_seconds(pid)
+        for _ in range(args.runs):
+            for name in ("raw", "tus"):
+                if name == "raw":
+                    run = raw_write(uploads_dir / "raw", size, chunk, block)
+                else:
+                    run = tus_upload(url, token, size, chunk, block)
+                    stored = wait_until_stored(database, run.upload_id)
+                    run = dataclasses.replace(run, stored_after=stored)
+                    remove_originals(data_dir, database_url, env)
+                runs[name].append(run)
+                after = f", stored {run.stored_after:.2f} s later" if run.stored_after else ""
+                print(
+                    f"{run.name:>30}: {run.seconds:6.2f} s, {run.mib_per_second:7.1f} MiB/s"
+                    f"{after}  (load {load_average()})",
+                    flush=True,
+                )
+        server_cpu = cpu_seconds(pid) - cpu_before
+        peak = memory_mb(pid, "VmHWM")
+    report(runs, rss_before, peak, server_cpu, args)
 
 
 def report(
@@ -242,6 +313,9 @@ def report(
         r = best[name]
         every = ", ".join(f"{x.mib_per_second:.0f}" for x in runs[name])
         print(f"| {r.name} | {r.seconds:.2f} | {r.mib_per_second:.1f} | {every} |")
+    stored = [r.stored_after for r in runs["tus"] if r.stored_after is not None]
+    if stored:
+        print(f"\nStored after the last answer: {', '.join(f'{x:.2f}' for x in stored)} s.")
     verdict = "met" if ratio >= TARGET_RATIO else "**not met**"
     print(f"\ntus / raw: {ratio:.2f} (target ≥ {TARGET_RATIO}: {verdict}).")
     verdict = "met" if peak < TARGET_RSS_MB else "**not met**"

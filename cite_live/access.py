@@ -38,8 +38,10 @@ transaction commits, drops the route's cached answer for it and marks the store'
 prefixes out of date (:meth:`MediaAccess.watch`). The sweeper's thread, woken by the mark,
 pushes them to the store moments later (:meth:`MediaAccess.push`): never the request that made
 the change, which S3 round trips would hold (and the event loop with it, in an async handler).
-Changes made elsewhere (another process, a command, raw SQL) reach the public route within
-``VISIBILITY_TTL`` and the store at the next pass of the web process's sweeper.
+The other processes of the installation hear of it through Redis (cite_live.broadcast) and
+drop their cached answers as soon as the message arrives. Changes they do not hear of (no
+Redis, Redis unreachable, raw SQL) reach the public route within ``VISIBILITY_TTL``; the store
+hears of changes made elsewhere at the next pass of the web process's sweeper.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cite_live.broadcast import Broadcast
 from cite_live.catalogue import preview_is_public
 from cite_live.models import MediaVersion, Production
 from cite_live.storage import (
@@ -78,8 +81,11 @@ log = logging.getLogger("cite_live.access")
 TOKEN_SALT = "media"  # noqa: S105 - a salt naming the signer's purpose, not a secret
 # How long the public media route trusts what it read of a production's visibility. Segments
 # come by the dozen per listener; one lookup per second per production keeps the database out
-# of the way. Other processes see a change after at most this long; this one at once.
+# of the way. A change is seen at once by this process, and by the others when their Redis
+# message arrives (cite_live.broadcast); without one, after at most this long.
 VISIBILITY_TTL = 1.0
+# What the other processes are told, with the ids of the productions whose visibility changed.
+TOPIC = "visibility"
 # Served by the app for private productions on S3, because their content names other objects.
 _REWRITTEN = (".m3u8", ".vtt")
 _URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
@@ -265,13 +271,19 @@ class MediaAccess:
         # Set when the store's private prefixes may be behind the database.
         self._dirty = threading.Event()
         self._wakers: list[Callable[[], None]] = []
+        self._broadcast: Broadcast | None = None
 
-    def watch(self) -> None:
+    def watch(self, broadcast: Broadcast | None = None) -> None:
         """Notice, in every session of ours, productions whose visibility changes (or that are
         made private, or deleted); once their transaction commits, drop what the public route
-        trusted of them and update the store."""
+        trusted of them, update the store, and tell the other processes (``broadcast``), which
+        drop what they trusted of them too."""
         event.listen(self._sessions, "after_flush", _after_flush)
         event.listen(self._sessions, "after_commit", self._after_commit)
+        if broadcast is not None:
+            self._broadcast = broadcast
+            broadcast.on(TOPIC, lambda ids: self.forget(set(ids)))
+            broadcast.on_resync(self.forget_all)
 
     def known_verdict(self, key: str, *, now: float | None = None) -> Verdict | None:
         """What the public route does with ``key`` when it needs no database query (the event
@@ -338,6 +350,10 @@ class MediaAccess:
             for production_id in production_ids:
                 self._cache.pop(production_id, None)
 
+    def forget_all(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     def sync(self) -> bool:
         """Bring the store's private prefixes to what the database says (S3 only); False when
         it failed, which is logged: until a later sync succeeds, private media on S3 stays
@@ -388,6 +404,8 @@ class MediaAccess:
         if touched:
             self.forget(touched)
             self.mark_dirty()
+            if self._broadcast is not None:
+                self._broadcast.send(TOPIC, *sorted(touched))
 
 
 class Verdict(enum.Enum):

@@ -243,6 +243,7 @@ def create_production(
     artists: Sequence[str] = (),
     kind: str = "video",
     publish_as: str | None = None,
+    production_id: str | None = None,
 ) -> Production:
     """A new production in ``processing``; the file name stands in for a missing title (or for
     a title that is the file name's own). With ``publish_as``, a draft: private until
@@ -259,6 +260,9 @@ def create_production(
     )
     if publish_as is not None:
         production.visibility, production.publish_as = "private", publish_as
+    if production_id is not None:
+        # Reserved beforehand: an upload sent in parts names its original's key at its start.
+        production.id = production_id
     session.add(production)
     session.flush()
     set_credits(session, production, [(name, DEFAULT_ROLE) for name in artists])

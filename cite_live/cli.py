@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         import uvicorn
 
+        from cite_live.broadcast import redis_of
         from cite_live.demo.seed import BackgroundSeed
         from cite_live.server import server_config
         from cite_live.site import allowed_hosts, bound_to
@@ -105,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ", ".join(sorted(allowed_hosts(settings))),
             settings.site_url or "the address each request arrives at",
         )
+        if redis_of(settings) is None and not settings.database_url.startswith("sqlite"):
+            # A shared database says several web processes may be running: without a Redis
+            # each counts sign-ins and keeps pages and visibilities to itself.
+            log.warning(
+                "jobs.url names no Redis: this web process keeps its sign-in counts, page cache "
+                "and media visibilities to itself. Run only one, or set jobs.broker: redis and "
+                "jobs.url so that several share them."
+            )
         # Opened here rather than in the app's lifespan so that the demo seeding shares them.
         services = open_services(settings)
         try:

@@ -494,7 +494,8 @@ class Job(Base):
 
 
 class Upload(Base):
-    """A tus upload: the partial file lives under the data dir until it is complete."""
+    """A tus upload: its bytes live in a partial file under the data dir, or (S3) in the
+    parts of a multipart upload, until it is complete."""
 
     __tablename__ = "uploads"
     __table_args__ = (_one_of("state", UPLOAD_STATES),)
@@ -516,6 +517,16 @@ class Upload(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who may write, complete, store or expire it right now (any web process may get any of
+    # its requests): a token and when that lease ends (see cite_live.uploads).
+    writer: Mapped[str | None] = mapped_column(String(32))
+    writer_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # With a store that assembles parts (S3): the key its bytes go to (its production's
+    # original), the store's id of that multipart upload, and the parts it holds, each
+    # {"number", "etag", "size"}; bytes past them wait in ``key`` + ".part".
+    key: Mapped[str | None] = mapped_column(String(1024))
+    parts_id: Mapped[str | None] = mapped_column(String(1024))
+    parts: Mapped[list[Any] | None] = mapped_column()
 
     user: Mapped[User] = relationship()
 

@@ -5,12 +5,17 @@ several milliseconds of a single process, so 50 listeners at once would queue fo
 
 - a page is fresh for ``seconds``; repeats cost well under a millisecond;
 - after that it is served stale, for up to ``stale_seconds`` more, while one background request
-  renders it again: a visitor never waits for a refresh (stale-while-revalidate);
+  renders it again: a visitor never waits for a refresh (stale-while-revalidate); when that
+  render is an answer it would not keep (404, 410, a page made private), the page is dropped at
+  once and the next visitor gets the real answer; a server error keeps it (stale-if-error);
 - visitors asking at once for a page nobody has yet wait for the one render in progress rather
   than each starting their own (request coalescing);
-- a commit in this process that changes the catalogue (see :class:`CatalogueChanges`) makes
-  every kept page obsolete at once, so an edit, a new production or a production made private
-  shows immediately here; other processes (workers, other web servers) are within ``seconds``.
+- a commit that changes the catalogue (see :class:`CatalogueChanges`) makes every kept page
+  obsolete, so an edit, a new production or a production made private shows immediately: at
+  once for a commit of this process, as soon as its message arrives for one of another
+  process (a worker, another web process) when the installation has a Redis
+  (cite_live.broadcast); without one, or while it cannot be reached, within ``seconds`` and
+  one request (the refresh brings the new page, or drops a page that went away).
 
 Only anonymous GET/HEAD answers with status 200, no cookie of their own and no private or
 no-store Cache-Control are kept, per scheme, host, path, query and language: pages hold
@@ -23,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,6 +40,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cite_live.broadcast import Broadcast
 from cite_live.i18n import COOKIE, negotiate
 from cite_live.web.urls import LANGUAGE_PREFIX, MEDIA_PREFIX, PATHS, STATIC_PREFIX
 
@@ -61,6 +68,8 @@ CATALOGUE_TABLES = frozenset(
         "partners",
     }
 )
+# What the other processes are told after a commit here that changed the catalogue.
+TOPIC = "catalogue"
 # How long a visitor waits for someone else's render of the same page before rendering it too.
 COALESCE_WAIT = 10.0
 # Background refreshes rendering at once: renders share the event loop with the visitors the
@@ -75,16 +84,29 @@ Key = tuple[str, str, str, str, str]
 
 
 class CatalogueChanges:
-    """A counter bumped after every commit of this process that changed the catalogue."""
+    """A counter bumped after every commit that changed the catalogue: at once for this
+    process's commits, and when another process's message says so (cite_live.broadcast)."""
 
     def __init__(self) -> None:
         self.generation = 0
+        self._lock = threading.Lock()
+        self._broadcast: Broadcast | None = None
 
-    def watch(self, sessions: sessionmaker[Session]) -> None:
+    def watch(self, sessions: sessionmaker[Session], broadcast: Broadcast | None = None) -> None:
         event.listen(sessions, "after_flush", self._after_flush)
         event.listen(sessions, "do_orm_execute", self._on_execute)
         event.listen(sessions, "after_commit", self._after_commit)
         event.listen(sessions, "after_rollback", self._after_rollback)
+        if broadcast is not None:
+            self._broadcast = broadcast
+            broadcast.on(TOPIC, lambda _words: self.bump())
+            broadcast.on_resync(self.bump)
+
+    def bump(self) -> None:
+        """Make every page kept so far obsolete (from any thread: a bump is never lost, which
+        could leave a page rendered before a change with the generation after it)."""
+        with self._lock:
+            self.generation += 1
 
     @staticmethod
     def _touches(objects: Any) -> bool:
@@ -106,7 +128,9 @@ class CatalogueChanges:
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("catalogue_changed", False):
-            self.generation += 1
+            self.bump()
+            if self._broadcast is not None:
+                self._broadcast.send(TOPIC)
 
     def _after_rollback(self, session: Session) -> None:
         session.info.pop("catalogue_changed", None)
@@ -233,13 +257,24 @@ class PageCacheMiddleware:
 
         try:
             async with self.refresh_slots:
-                await self._render(key, generation, request_scope, receive, discard)
+                status = await self._render(key, generation, request_scope, receive, discard)
         except Exception:
             log.warning("could not refresh the cached page %s", key[2], exc_info=True)
+            return
+        if status is not None and status < 500:
+            # The page is gone, or is no longer everyone's (made private, unpublished): the
+            # next visitor gets the real answer, not the old page for the rest of
+            # stale_seconds. A server error keeps it (stale-if-error): a database that stops
+            # answering for a moment does not take the site's pages away.
+            entry = self.entries.get(key)
+            if entry is not None and entry.generation == generation:
+                del self.entries[key]
 
     async def _render(
         self, key: Key, generation: int, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    ) -> int | None:
+        """Pass the app's answer on, and keep it when it may be kept: None then, else the
+        status of the answer that was not kept."""
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -270,6 +305,9 @@ class PageCacheMiddleware:
             await send(message)
 
         await self.app(scope, receive, capture)
+        if start is None:
+            return 500
+        return None if keep else int(start["status"])
 
     def _store(self, key: Key, generation: int, start: Message, body: bytes) -> None:
         headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"date", b"server")]

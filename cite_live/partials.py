@@ -32,6 +32,9 @@ CHECKPOINT = 64 * 1024 * 1024
 # connection that died silently must not hold the upload's lock for hours.
 IDLE_SECONDS = 60.0
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
+# A PATCH holding its upload's row lease (cite_live.uploads) renews it this often while bytes
+# come; the lease outlasts IDLE_SECONDS plus this, so a writer that is alive never loses it.
+RENEW_SECONDS = 10.0
 
 
 class UploadBusy(Exception):
@@ -131,6 +134,8 @@ class Appender:
     ``record(offset)`` stores the durable offset (and returns the new expiry); it is called
     only after an fsync that covers it. A chunk with a checksum counts only once verified:
     until then it is not recorded, and if it does not match (or arrives cut) it is cut off.
+    ``renew()``, when given, is called every RENEW_SECONDS while bytes come (it keeps the
+    upload's row lease); ``checkpoint`` replaces CHECKPOINT.
     """
 
     def __init__(
@@ -140,8 +145,12 @@ class Appender:
         length: int,
         checksum: Checksum | None,
         record: Callable[[int], datetime],
+        renew: Callable[[], None] | None = None,
+        checkpoint: int | None = None,
     ) -> None:
         self.partial = partial
+        self.renew = renew
+        self.checkpoint = checkpoint if checkpoint is not None else CHECKPOINT
         self.start = self.written = self.recorded = start
         self.room = length - start
         self.checksum = checksum
@@ -180,12 +189,15 @@ class Appender:
         # One deadline for the whole body, moved forward as data comes (at most once a second:
         # chunks come by the thousand, and a timer per chunk would cost more than the chunk).
         async with asyncio.timeout(IDLE_SECONDS) as idle:
-            moved = loop.time()
+            moved = renewed = loop.time()
             async for chunk in request.stream():
                 now = loop.time()
                 if now - moved >= 1.0:
                     idle.reschedule(now + IDLE_SECONDS)
                     moved = now
+                if self.renew is not None and now - renewed >= RENEW_SECONDS:
+                    renewed = now
+                    await run_in_threadpool(self.renew)
                 if not chunk:
                     continue
                 if taken + len(chunk) > self.room:
@@ -200,7 +212,7 @@ class Appender:
                     # in the middle (the thread would go on writing after we gave up on it).
                     idle.reschedule(None)
                     await self._flush()
-                    if self.hasher is None and self.written - self.recorded >= CHECKPOINT:
+                    if self.hasher is None and self.written - self.recorded >= self.checkpoint:
                         await run_in_threadpool(self._sync_and_record)
                     moved = loop.time()
                     idle.reschedule(moved + IDLE_SECONDS)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cite_live import search
 from cite_live.access import MediaAccess
+from cite_live.broadcast import Broadcast
 from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
 from cite_live.mail import LogMailer, Mailer, Outbox, mailer_for
 from cite_live.pagecache import CatalogueChanges
@@ -89,6 +90,8 @@ class Services:
     mailer: Mailer = field(default_factory=LogMailer)
     # Work left to do after an answer (a new-password message), off the request.
     outbox: Outbox = field(default_factory=Outbox)
+    # What this process tells the installation's other processes, and hears from them.
+    broadcast: Broadcast = field(default_factory=Broadcast)
 
     def transcoder(
         self,
@@ -122,6 +125,7 @@ class Services:
     def close(self) -> None:
         # Messages on their way are sent before the database goes.
         self.outbox.close()
+        self.broadcast.close()
         self.engine.dispose()
 
 
@@ -148,7 +152,9 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
         secret_key=secret_key_for(settings),
         access=MediaAccess(sessions, store),
         mailer=mailer_for(settings),
+        broadcast=Broadcast.for_settings(settings),
     )
-    services.changes.watch(sessions)
-    services.access.watch()
+    # Every process tells the others what it commits; web processes also listen (web.app).
+    services.changes.watch(sessions, services.broadcast)
+    services.access.watch(services.broadcast)
     return services

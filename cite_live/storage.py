@@ -186,6 +186,14 @@ def production_of_key(key: str) -> str | None:
     return None
 
 
+def production_of_original(key: str) -> str | None:
+    """The production an original belongs to: ``originals/{id}/…`` → id."""
+    parts = key.split("/")
+    if len(parts) >= 3 and f"{parts[0]}/" == ORIGINALS and parts[1]:
+        return parts[1]
+    return None
+
+
 def is_original(key: str) -> bool:
     """True for a key under ``originals/``: an artist's raw upload, never served as media."""
     return key.startswith(ORIGINALS)
@@ -203,6 +211,9 @@ class ObjectStore(abc.ABC):
     #: True when ``put_file_move`` of a file on the same disk is a rename: instant, so a
     #: request may wait for it.
     moves_cheaply: bool = False
+    #: True when an object may be sent as numbered parts that the store assembles itself (an
+    #: S3 multipart upload): an upload's bytes then live in the store, not on a web process.
+    assembles_parts: bool = False
 
     @abc.abstractmethod
     def size(self, key: str) -> int:
@@ -251,6 +262,29 @@ class ObjectStore(abc.ABC):
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"could not remove {path} once stored as {key!r}: {exc}") from exc
+
+    # Parts (a store that ``assembles_parts``): every part but the last weighs at least
+    # MIN_PART; numbers run from 1 to 10000.
+
+    def start_parts(self, key: str) -> str:
+        """Begin an object sent in parts; return the store's id of it."""
+        raise StorageError(f"this store does not assemble parts: {key!r}")
+
+    def put_part(self, key: str, parts_id: str, number: int, path: Path) -> str:
+        """Send the file at ``path`` as part ``number`` (again: it replaces it); its ETag."""
+        raise StorageError(f"this store does not assemble parts: {key!r}")
+
+    def finish_parts(self, key: str, parts_id: str, parts: list[tuple[int, str]]) -> None:
+        """Make ``key`` of the parts (number, ETag) in order, in the store itself."""
+        raise StorageError(f"this store does not assemble parts: {key!r}")
+
+    def abort_parts(self, key: str, parts_id: str) -> None:
+        """Drop an object sent in parts, and its parts; one already gone is not an error."""
+        raise StorageError(f"this store does not assemble parts: {key!r}")
+
+    def parts_pending(self, key: str, parts_id: str) -> bool:
+        """Whether that object sent in parts is still open (neither finished nor dropped)."""
+        raise StorageError(f"this store does not assemble parts: {key!r}")
 
     @abc.abstractmethod
     def download(self, key: str, path: Path) -> None:
@@ -506,6 +540,9 @@ class LocalStore(ObjectStore):
 # --- S3 ------------------------------------------------------------------------------------------
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_NO_UPLOAD = {"404", "NoSuchUpload"}
+# S3's smallest part but the last.
+MIN_PART = 5 * 1024 * 1024
 _NO_POLICY = {"NoSuchBucketPolicy", "404"}
 # The Sid of the bucket-policy statement that keeps private media from anonymous readers.
 POLICY_SID = "CiteLivePrivateMedia"
@@ -608,6 +645,59 @@ class S3Store(ObjectStore):
             extra["CacheControl"] = cache_control
         with self._boundary("upload", key):
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+
+    assembles_parts = True
+
+    def start_parts(self, key: str) -> str:
+        with self._boundary("start a multipart upload of", key):
+            response = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self._key(key), **self._extra_args(key)
+            )
+            return str(response["UploadId"])
+
+    def put_part(self, key: str, parts_id: str, number: int, path: Path) -> str:
+        with self._boundary(f"send part {number} of", key), path.open("rb") as body:
+            response = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                UploadId=parts_id,
+                PartNumber=number,
+                Body=body,
+                ContentLength=path.stat().st_size,
+            )
+            return str(response["ETag"])
+
+    def finish_parts(self, key: str, parts_id: str, parts: list[tuple[int, str]]) -> None:
+        listed = [{"PartNumber": number, "ETag": etag} for number, etag in parts]
+        with self._boundary("complete the multipart upload of", key):
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                UploadId=parts_id,
+                MultipartUpload={"Parts": listed},
+            )
+
+    def abort_parts(self, key: str, parts_id: str) -> None:
+        with self._boundary("abort the multipart upload of", key):
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self._key(key), UploadId=parts_id
+                )
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) not in _NO_UPLOAD:
+                    raise
+
+    def parts_pending(self, key: str, parts_id: str) -> bool:
+        with self._boundary("look up the multipart upload of", key):
+            try:
+                self.client.list_parts(
+                    Bucket=self.bucket, Key=self._key(key), UploadId=parts_id, MaxParts=1
+                )
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in _NO_UPLOAD:
+                    return False
+                raise
+        return True
 
     def download(self, key: str, path: Path) -> None:
         with self._boundary("download", key):

@@ -7,8 +7,10 @@ address, the account's email), so attempts made at the same moment cannot pass t
 together; an attempt that fails keeps its count, one that succeeds or is never checked gives it
 back, so that only failures add up (a room of artists behind one address signs in freely).
 
-With ``jobs.broker: redis`` the counts live in that Redis (under its namespace) and every web
-process shares them; otherwise they live in this process, the only web process there is.
+When ``jobs.url`` names a Redis (``jobs.broker: redis``, or a Redis URL with any other broker
+than RabbitMQ: cite_live.broadcast.redis_of) the counts live in it, under its namespace, and
+every web process shares them; otherwise they live in this process, which must then be the
+only web process (`cite-live serve` says so at start-up when its database is PostgreSQL).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
-from cite_live.jobs.doorbell import split_namespace
+from cite_live.broadcast import redis_of
 from cite_live.settings import Settings
 
 WINDOW_SECONDS = 15 * 60
@@ -100,10 +102,10 @@ def email_key(email: str) -> str:
 
 
 def storage_for(settings: Settings) -> Storage:
-    """Where the counts live: the jobs' Redis when there is one, else this process."""
-    jobs = settings.jobs
-    if jobs.broker == "redis" and jobs.url:
-        url, namespace = split_namespace(jobs.url)
+    """Where the counts live: the installation's Redis when there is one, else this process."""
+    found = redis_of(settings)
+    if found is not None:
+        url, namespace = found
         return RedisStorage(url, key_prefix=f"{namespace}:limits", wrap_exceptions=True)
     return MemoryStorage(wrap_exceptions=True)
 

@@ -8,18 +8,32 @@ with its job until the job publishes it (see :mod:`cite_live.jobs.ingest`). Each
 conditional UPDATE, so that of two requests (a retried final PATCH, a sweeper in another
 process) exactly one takes it.
 
-Partial files live in ``settings.uploads_dir``, one per upload, named by its id; whoever writes,
-moves or removes one holds its lock (see :mod:`cite_live.partials`).
+Where the bytes wait depends on the store. A store that assembles parts (S3) receives them as
+they come, as the parts of a multipart upload at the production's original key (reserved when
+the upload starts): every part but the last weighs at least 5 MiB, and bytes short of a part
+wait in the bucket beside it (``key.part``, as tusd's S3 store does). Any web process may then
+take any request: the row says the offset, the parts and who may write. Otherwise (a local
+store) partial files live in ``settings.uploads_dir``, one per upload, named by its id; whoever
+writes, moves or removes one holds its lock (see :mod:`cite_live.partials`), which works for the
+processes of one machine or a shared data dir.
+
+Writing parts, completing, storing and expiring an upload sent in parts, and storing any upload,
+are done by whoever holds the lease in its row (``writer`` until ``writer_until``), taken by
+one conditional UPDATE: a sweeper in another process never decides about an upload that a
+request is storing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import secrets
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,17 +47,29 @@ from cite_live.catalogue import active_job, create_production
 from cite_live.db import rowcount
 from cite_live.i18n import N_
 from cite_live.jobs import ingest, table
-from cite_live.models import Credit, Job, Production, Upload, User, aware, utcnow
-from cite_live.partials import PartialFile, UploadBusy
+from cite_live.models import Credit, Job, Production, Upload, User, aware, new_public_id, utcnow
+from cite_live.partials import IDLE_SECONDS, RENEW_SECONDS, PartialFile, UploadBusy
 from cite_live.services import Services
 from cite_live.settings import Settings
-from cite_live.storage import StorageError, original_key
+from cite_live.storage import (
+    MIN_PART,
+    StorageError,
+    original_key,
+    production_of_original,
+)
 from cite_live.vocabulary import VISIBILITIES
 
 log = logging.getLogger("cite_live.uploads")
 
 # Terminated uploads answer 410 for a week (a client retrying learns what happened), then go.
 KEEP_TERMINATED = timedelta(days=7)
+# A row lease outlasts a PATCH's silence (IDLE_SECONDS, then it ends) and a renewal's period.
+LEASE = timedelta(seconds=IDLE_SECONDS + 3 * RENEW_SECONDS)
+# A long PATCH of an upload sent in parts sends a part every PART_CHECKPOINT bytes: what a
+# process that dies mid-request loses, and a 50 GB upload in about 3,200 parts.
+PART_CHECKPOINT = 16 * 1024 * 1024
+# S3 takes at most 10,000 parts: parts are never smaller than the length over this.
+MAX_PARTS = 9000
 
 EMPTY = N_("This file is empty.")
 TOO_LARGE = N_("This file is larger than the %(size)s an upload may be.")
@@ -78,6 +104,8 @@ class UploadView:
     meta: dict[str, str]
     expires_at: datetime
     production_id: str | None
+    # Set when its bytes go to the store as parts (see the module's docstring).
+    key: str | None = None
 
     @property
     def expired(self) -> bool:
@@ -98,6 +126,7 @@ def _view(upload: Upload) -> UploadView:
         meta={str(k): str(v) for k, v in (upload.meta or {}).items()},
         expires_at=aware(upload.expires_at),
         production_id=upload.production_id,
+        key=upload.key,
     )
 
 
@@ -182,6 +211,276 @@ def record_offset(services: Services, upload_id: str, offset: int) -> datetime:
     return expires
 
 
+# --- the row lease -------------------------------------------------------------------------------
+
+
+class LeaseLost(UploadBusy):
+    """The request's lease on the upload ran out and someone else took it: it must stop."""
+
+
+def take_lease(services: Services, upload_id: str, state: str = "receiving") -> str | None:
+    """Take the upload's lease if it is in ``state`` and nobody holds one (or one ran out);
+    return its token, or None when someone holds it."""
+    token = secrets.token_hex(16)
+    now = utcnow()
+    with services.sessions.begin() as session:
+        taken = session.execute(
+            update(Upload)
+            .where(
+                Upload.id == upload_id,
+                Upload.state == state,
+                Upload.writer.is_(None) | (Upload.writer_until < now),
+            )
+            .values(writer=token, writer_until=now + LEASE)
+        )
+        return token if rowcount(taken) == 1 else None
+
+
+def renew_lease(services: Services, upload_id: str, token: str) -> None:
+    """Move the lease's end forward; LeaseLost if it is not ours any more."""
+    with services.sessions.begin() as session:
+        renewed = session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.writer == token)
+            .values(writer_until=utcnow() + LEASE)
+        )
+        if rowcount(renewed) != 1:
+            raise LeaseLost(upload_id)
+
+
+def release_lease(services: Services, upload_id: str, token: str) -> None:
+    with services.sessions.begin() as session:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.writer == token)
+            .values(writer=None, writer_until=None)
+        )
+
+
+@contextlib.contextmanager
+def holding(services: Services, upload_id: str, token: str) -> Iterator[None]:
+    """Keep the lease renewed while the block runs (a 2 GB file on its way into a store takes
+    longer than a lease), then release it."""
+    done = threading.Event()
+
+    def keep() -> None:
+        while not done.wait(RENEW_SECONDS):
+            try:
+                renew_lease(services, upload_id, token)
+            except Exception:
+                log.warning("could not renew the lease of upload %s", upload_id, exc_info=True)
+
+    thread = threading.Thread(target=keep, name=f"lease-{upload_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        release_lease(services, upload_id, token)
+
+
+# --- receiving a body ----------------------------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """Where one PATCH's body goes: a locked file whose byte 0 is the upload's byte ``origin``,
+    how the durable offset is recorded (given in the file's terms), how the request keeps its
+    right to write (``renew``, or None), and what to do once the request is over."""
+
+    view: UploadView
+    partial: PartialFile
+    origin: int
+    record: Callable[[int], datetime]
+    renew: Callable[[], None] | None
+    close: Callable[[], None]
+    # Bytes between two records of a long PATCH (None: the partial file's own).
+    checkpoint: int | None = None
+
+
+def receive(services: Services, upload_id: str) -> tuple[UploadView | None, Receiver | None]:
+    """Claim a receiving upload for one request's body; like :func:`claim` otherwise (the
+    upload and no receiver when it is not receiving, UploadBusy when someone writes)."""
+    view = get(services, upload_id)
+    if view is not None and view.key is not None and services.store.assembles_parts:
+        return _receive_parts(services, view)
+    view, partial = claim(services, upload_id)
+    if view is None or partial is None:
+        return view, None
+    record = functools.partial(record_offset, services, upload_id)
+    return view, Receiver(view, partial, 0, record, None, partial.close)
+
+
+def smallest_part(length: int) -> int:
+    """The size under which bytes wait as a tail instead of making a part (S3's minimum, or
+    more for an upload so long that small chunks would make more parts than S3 takes)."""
+    return max(MIN_PART, -(-length // MAX_PARTS))
+
+
+def tail_key(key: str) -> str:
+    """Where the bytes of an upload sent in parts wait until they make a part."""
+    return f"{key}.part"
+
+
+def _receive_parts(
+    services: Services, view: UploadView
+) -> tuple[UploadView | None, Receiver | None]:
+    if view.state != "receiving" or view.expired:
+        return view, None
+    token = take_lease(services, view.id)
+    if token is None:
+        raise UploadBusy(view.id)
+    try:
+        writer = PartsWriter.begin(services, view.id, token)
+    except BaseException:
+        release_lease(services, view.id, token)
+        raise
+    if writer is None:
+        release_lease(services, view.id, token)
+        return get(services, view.id), None
+    return writer.view, writer.receiver()
+
+
+class PartsWriter:
+    """The bytes of one PATCH on their way into the parts of an upload, under its lease.
+
+    The body is spooled to a local file (where its checksum is checked, as for a partial file)
+    after the upload's waiting tail; at each checkpoint the spool becomes the next part once it
+    weighs MIN_PART (or ends the upload), else it goes back to the bucket as the new tail. The
+    offset in the row moves only once the store has acknowledged what it counts."""
+
+    def __init__(
+        self, services: Services, upload: Upload, token: str, spool: PartialFile, tail: int
+    ) -> None:
+        assert upload.key is not None and upload.parts_id is not None
+        self.services = services
+        self.view = _view(upload)
+        self.token = token
+        self.key, self.parts_id = upload.key, upload.parts_id
+        self.parts: list[dict[str, Any]] = list(upload.parts or [])
+        self.spool = spool
+        # The upload's offset at the spool's byte 0: what the parts hold.
+        self.origin = self.spool_from = upload.offset - tail
+        self.tail = tail
+
+    @classmethod
+    def begin(cls, services: Services, upload_id: str, token: str) -> PartsWriter | None:
+        store = services.store
+        with services.sessions() as session:
+            upload = session.get(Upload, upload_id)
+            if upload is None or upload.state != "receiving" or upload.key is None:
+                return None
+            session.expunge(upload)
+        if upload.parts_id is None:
+            upload.parts_id = store.start_parts(upload.key)
+            _update_parts(services, upload_id, token, parts_id=upload.parts_id)
+        settings = services.settings
+        settings.uploads_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = settings.uploads_dir / f"{upload_id}.{token}.spool"
+        held = sum(int(part["size"]) for part in upload.parts or [])
+        tail = upload.offset - held
+        if tail > 0:
+            try:
+                store.download(tail_key(upload.key), path)
+            except StorageError:
+                log.warning("upload %s: its waiting %d bytes are gone", upload_id, tail)
+        spool = PartialFile.open(path, create=True)
+        try:
+            size = spool.size()
+            if size > tail:
+                # A writer stopped after sending a longer tail, before recording it.
+                spool.truncate(tail)
+            elif size < tail:
+                # The tail was lost: those bytes come again.
+                spool.truncate(0)
+                _update_parts(services, upload_id, token, offset=held)
+                upload.offset, tail = held, 0
+            return cls(services, upload, token, spool, tail)
+        except BaseException:
+            spool.close()
+            path.unlink(missing_ok=True)
+            raise
+
+    def receiver(self) -> Receiver:
+        renew = functools.partial(renew_lease, self.services, self.view.id, self.token)
+        checkpoint = max(PART_CHECKPOINT, smallest_part(self.view.length))
+        return Receiver(
+            self.view, self.spool, self.origin, self.record, renew, self.close, checkpoint
+        )
+
+    def record(self, written: int) -> datetime:
+        """Record the upload as holding ``written`` bytes of the spool (synced)."""
+        store = self.services.store
+        offset = self.origin + written
+        size = offset - self.spool_from
+        renew_lease(self.services, self.view.id, self.token)
+        if offset == self.view.length or size >= smallest_part(self.view.length):
+            number = len(self.parts) + 1
+            etag = store.put_part(self.key, self.parts_id, number, self.spool.path)
+            self.parts.append({"number": number, "etag": etag, "size": size})
+            tail = 0
+        else:
+            store.put_file(tail_key(self.key), self.spool.path)
+            tail = size
+        expires = _update_parts(
+            self.services, self.view.id, self.token, offset=offset, parts=self.parts
+        )
+        if tail == 0:
+            self.spool.truncate(0)
+            self.spool_from = offset
+            if self.tail:
+                store.delete(tail_key(self.key))
+        self.tail = tail
+        return expires
+
+    def close(self) -> None:
+        self.spool.close()
+        self.spool.path.unlink(missing_ok=True)
+        release_lease(self.services, self.view.id, self.token)
+
+
+def _update_parts(services: Services, upload_id: str, token: str, **values: Any) -> datetime:
+    """Write what the lease holder learnt (offset, parts, parts_id) and extend the expiry;
+    LeaseLost if the lease is not ours any more."""
+    expires = expiry(services.settings)
+    with services.sessions.begin() as session:
+        done = session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.writer == token, Upload.state == "receiving")
+            .values(
+                **values,
+                expires_at=expires,
+                writer_until=utcnow() + LEASE,
+                updated_at=utcnow(),
+            )
+        )
+        if rowcount(done) != 1:
+            raise LeaseLost(upload_id)
+    return expires
+
+
+def _drop_parts(services: Services, upload_id: str) -> None:
+    """Remove what the store holds of an upload that will not be completed (its parts and
+    its tail); what the store refuses now, a later sweep removes."""
+    with services.sessions() as session:
+        upload = session.get(Upload, upload_id)
+        if upload is None or upload.key is None:
+            return
+        key, parts_id = upload.key, upload.parts_id
+    try:
+        if parts_id is not None:
+            services.store.abort_parts(key, parts_id)
+        services.store.delete(tail_key(key))
+    except StorageError:
+        log.warning("could not drop the parts of upload %s yet", upload_id, exc_info=True)
+        return
+    with services.sessions.begin() as session:
+        session.execute(
+            update(Upload).where(Upload.id == upload_id).values(parts_id=None, parts=None)
+        )
+
+
 # --- creation ------------------------------------------------------------------------------------
 
 
@@ -261,8 +560,14 @@ def create(
             quota = quota_of(settings, account)
             if used + length > quota:
                 raise UploadRefused(413, OVER_QUOTA, size=quota)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-            created = True
+            key = None
+            if services.store.assembles_parts:
+                # Its bytes go straight to where its original will be.
+                key = _key_for(upload_id, meta.get("filename", ""), replaced)
+            else:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                os.close(os.open(path, flags, 0o600))
+                created = True
             upload = Upload(
                 id=upload_id,
                 user_id=user.id,
@@ -273,6 +578,7 @@ def create(
                 state="receiving",
                 production_id=replaced.id if replaced is not None else None,
                 expires_at=expiry(settings),
+                key=key,
             )
             session.add(upload)
             session.flush()
@@ -281,6 +587,15 @@ def create(
         if created:
             path.unlink(missing_ok=True)
         raise
+
+
+def _key_for(upload_id: str, filename: str, replaced: Production | None) -> str:
+    """The key an upload's original will have: a replacement's (see _replacement_key), or that
+    of the production it will make, whose id is reserved here."""
+    name = filename or "upload"
+    if replaced is not None:
+        return original_key(replaced.id, f"{upload_id[:8]}-{name}")
+    return original_key(new_public_id(), name)
 
 
 def _replaced_production(
@@ -341,12 +656,16 @@ def _new_production(session: Session, upload: Upload) -> Production:
         filename=_display_name(upload),
         kind="audio" if filetype.startswith("audio/") else "video",
         publish_as=visibility if visibility in VISIBILITIES else "public",
+        # The id its original's key was given when the upload started (sent in parts).
+        production_id=production_of_original(upload.key)
+        if upload.key and not meta.get("production")
+        else None,
     )
     production.owner_id = upload.user_id
     # Ticked on the upload's card: once published, it plays while it processes.
     production.publish_early = meta.get("publish_early") == "1"
     # Its size counts (see bytes_used) as the upload's until stored, then as the original's.
-    production.original_key = original_key(production.id, _display_name(upload))
+    production.original_key = upload.key or original_key(production.id, _display_name(upload))
     account = session.get(User, upload.user_id)
     if account is not None and account.artists:
         first = min(account.artists, key=lambda artist: artist.id)
@@ -362,14 +681,15 @@ def _replaces(upload: Upload, production: Production | None) -> bool:
 def _replacement_key(upload: Upload, production: Production) -> str:
     # A name of its own, so that the original it replaces (same file name, perhaps) stays
     # whole beside it until the new one is published.
-    return original_key(production.id, f"{upload.id[:8]}-{_display_name(upload)}")
+    return upload.key or original_key(production.id, f"{upload.id[:8]}-{_display_name(upload)}")
 
 
 def store_original(services: Services, upload_id: str) -> int | None:
-    """Move a complete upload's file into the store as its production's original, then queue
+    """Put a complete upload's bytes into the store as its production's original, then queue
     the production's transcode; return the job id. Safe to call again at any point: a crash
     anywhere leaves the upload ``complete`` and a later call finishes it (see finish_pending).
-    None when there was nothing to do here (done already, or being done by another request).
+    None when there was nothing to do here (done already, or being done by another process:
+    whoever holds the upload's lease decides, so that nobody calls it lost meanwhile).
     """
     with services.sessions() as session:
         upload = session.get(Upload, upload_id)
@@ -380,31 +700,70 @@ def store_original(services: Services, upload_id: str) -> int | None:
             key: str | None = _replacement_key(upload, production)
         else:
             key = production.original_key if production is not None else None
-    path = data_path(services.settings, upload_id)
-    if key is None:
-        # Its production was deleted before the file got into the store.
-        _terminate_row(services, upload_id, "complete")
-        path.unlink(missing_ok=True)
+        in_parts = upload.key is not None and services.store.assembles_parts
+    token = take_lease(services, upload_id, "complete")
+    if token is None:
         return None
+    with holding(services, upload_id, token):
+        if key is None:
+            # Its production was deleted before the file got into the store.
+            if _terminate_row(services, upload_id, "complete"):
+                _drop_parts(services, upload_id)
+                data_path(services.settings, upload_id).unlink(missing_ok=True)
+            return None
+        put = _finish_parts if in_parts else _move
+        if not put(services, upload_id, key):
+            return None
+        return _queue(services, upload_id, key)
+
+
+def _move(services: Services, upload_id: str, key: str) -> bool:
+    """The partial file into the store (under the upload's lease); whether it is there."""
+    path = data_path(services.settings, upload_id)
     try:
         partial = PartialFile.open(path)
     except UploadBusy:
-        return None
+        return False
     except FileNotFoundError:
-        if not services.store.exists(key):
-            _lost(services, upload_id)
-            return None
-    else:
-        try:
-            services.store.put_file_move(key, path)
-        except StorageError:
-            log.warning(
-                "could not store upload %s yet; it will be retried", upload_id, exc_info=True
-            )
-            return None
-        finally:
-            partial.close()
-    return _queue(services, upload_id, key)
+        if services.store.exists(key):
+            return True
+        _lost(services, upload_id)
+        return False
+    try:
+        services.store.put_file_move(key, path)
+    except StorageError:
+        log.warning("could not store upload %s yet; it will be retried", upload_id, exc_info=True)
+        return False
+    finally:
+        partial.close()
+    return True
+
+
+def _finish_parts(services: Services, upload_id: str, key: str) -> bool:
+    """Have the store assemble the parts at ``key`` (under the upload's lease): nothing is
+    copied here. Whether the original is there."""
+    store = services.store
+    with services.sessions() as session:
+        upload = session.get(Upload, upload_id)
+        if upload is None:
+            return False
+        parts_id, parts = upload.parts_id, list(upload.parts or [])
+    try:
+        if parts_id is None:
+            raise StorageError(f"upload {upload_id} has no parts")
+        store.finish_parts(key, parts_id, [(int(p["number"]), str(p["etag"])) for p in parts])
+    except StorageError:
+        # Done before (and the process stopped before queueing), or the store is away.
+        if store.exists(key):
+            return True
+        if parts_id is not None and store.parts_pending(key, parts_id):
+            log.warning("could not assemble upload %s yet; retried later", upload_id, exc_info=True)
+            return False
+        _lost(services, upload_id)
+        return False
+    with contextlib.suppress(StorageError):
+        store.delete(tail_key(key))
+    return True
 
 
 def _queue(services: Services, upload_id: str, key: str) -> int | None:
@@ -469,6 +828,16 @@ def finish_pending(services: Services) -> int:
             )
         )
     for upload_id in full:
+        view = get(services, upload_id)
+        if view is not None and view.key is not None:
+            # Sent in parts: the row is the whole truth, and its lease says who may act.
+            token = take_lease(services, upload_id)
+            if token is not None:
+                try:
+                    complete(services, upload_id)
+                finally:
+                    release_lease(services, upload_id, token)
+            continue
         try:
             _, partial = claim(services, upload_id)
         except UploadBusy:
@@ -494,7 +863,20 @@ def finish_pending(services: Services) -> int:
 
 def terminate(services: Services, upload_id: str, *, expired_by: datetime | None = None) -> bool:
     """Cancel a receiving upload (only if it expired by ``expired_by``, when given) and remove
-    its file; False if it was not receiving."""
+    its file (or its parts); False if it was not receiving. UploadBusy while a request
+    writes to it."""
+    view = get(services, upload_id)
+    if view is not None and view.key is not None:
+        token = take_lease(services, upload_id)
+        if token is None:
+            raise UploadBusy(upload_id)
+        try:
+            if not _terminate_row(services, upload_id, "receiving", expired_by=expired_by):
+                return False
+        finally:
+            release_lease(services, upload_id, token)
+        _drop_parts(services, upload_id)
+        return True
     path = data_path(services.settings, upload_id)
     try:
         partial: PartialFile | None = PartialFile.open(path)
@@ -546,10 +928,20 @@ def sweep_expired(services: Services) -> int:
     with services.sessions.begin() as session:
         for upload in session.scalars(
             select(Upload).where(
-                Upload.state == "terminated", Upload.updated_at < now - KEEP_TERMINATED
+                Upload.state == "terminated",
+                Upload.updated_at < now - KEEP_TERMINATED,
+                # Kept while its parts are still to be dropped (below).
+                Upload.parts_id.is_(None),
             )
         ):
             session.delete(upload)
+        undropped = list(
+            session.scalars(
+                select(Upload.id).where(Upload.state == "terminated", Upload.parts_id.is_not(None))
+            )
+        )
+    for upload_id in undropped:
+        _drop_parts(services, upload_id)
     _remove_strays(services)
     return removed
 

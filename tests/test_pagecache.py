@@ -149,6 +149,70 @@ def test_visitors_with_a_session_cookie_and_errors_are_never_cached(
     assert cached.get("/api/v1/productions/nope").headers["x-cache"] == "miss"
 
 
+def hide_elsewhere(services: Services, production_id: str) -> None:
+    """A production made private by another process: through the database alone."""
+    with Session(services.engine) as session, session.begin():
+        row = session.get(Production, production_id)
+        assert row is not None
+        row.visibility = "private"
+
+
+def test_a_refresh_that_gets_an_answer_it_would_not_keep_drops_the_page(
+    cached: TestClient, services: Services
+) -> None:
+    production_id = make(services)
+    url = f"/api/v1/productions/{production_id}"
+    assert cached.get(url).headers["x-cache"] == "miss"
+    hide_elsewhere(services, production_id)
+    time.sleep(FRESH * (1 + FRESH_JITTER) + 0.1)
+    # The first visitor after the page went stale still gets it, while it is rendered again...
+    assert cached.get(url).headers["x-cache"] == "stale"
+    # ... and that render's 404 takes it away: the next visitors get the 404, not the old page
+    # for the rest of stale_seconds.
+    deadline = time.monotonic() + 5
+    while (answer := cached.get(url)).status_code == 200:
+        assert answer.headers["x-cache"] == "stale"
+        assert time.monotonic() < deadline, "the page that went away is still served"
+        time.sleep(0.05)
+    assert answer.status_code == 404
+    assert cached.get(url).status_code == 404
+
+
+def test_a_refresh_that_fails_keeps_serving_the_stale_page() -> None:
+    """A database that stops answering (an error, 5xx) does not take the site's pages away."""
+    answers = iter([(200, b"page"), (503, b"down")])
+
+    async def flaky(scope: Scope, receive: Receive, send: Send) -> None:
+        status, body = next(answers, (500, b"error"))
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    cache = PageCacheMiddleware(flaky, seconds=0.01)
+
+    async def visit() -> tuple[int, bytes]:
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []}
+        await cache(scope, receive, send)
+        return sent[0]["status"], sent[1]["body"]
+
+    async def visits() -> list[tuple[int, bytes]]:
+        first = await visit()
+        await asyncio.sleep(0.05)
+        second = await visit()
+        while cache.refreshing:
+            await asyncio.sleep(0.01)
+        return [first, second, await visit()]
+
+    assert asyncio.run(visits()) == [(200, b"page"), (200, b"page"), (200, b"page")]
+
+
 def test_zero_seconds_turns_it_off(services: Services) -> None:
     with TestClient(create_app(services.settings, services)) as client:
         assert services.settings.page_cache_seconds == 0

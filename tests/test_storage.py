@@ -14,7 +14,9 @@ import pytest
 from cite_live import storage
 from cite_live.storage import (
     IMMUTABLE,
+    MIN_PART,
     PLAYLIST,
+    PRIVATE,
     InvalidKeyError,
     LocalStore,
     ObjectStore,
@@ -451,6 +453,38 @@ def test_s3_big_file_is_uploaded_in_parts(s3_server: S3Server, tmp_path: Path) -
     assert head["ContentLength"] == source.stat().st_size
     with store.available_locally(key, tmp_path) as local:
         assert local.read_bytes() == source.read_bytes()
+    store.delete(key)
+
+
+def test_parts_make_one_object_in_order_and_an_aborted_one_leaves_nothing(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    key = original_key("p2", "concert.mp4")
+    if not store.assembles_parts:
+        # The local store keeps partial files instead (cite_live.uploads).
+        with pytest.raises(StorageError):
+            store.start_parts(key)
+        return
+    first, last = os.urandom(MIN_PART), os.urandom(1000)
+    parts_id = store.start_parts(key)
+    etags = []
+    for number, data in ((1, first), (2, last)):
+        part = tmp_path / f"part{number}"
+        part.write_bytes(data)
+        etags.append((number, store.put_part(key, parts_id, number, part)))
+    assert store.parts_pending(key, parts_id)
+    store.finish_parts(key, parts_id, etags)
+    assert not store.parts_pending(key, parts_id)
+    assert store.read_bytes(key) == first + last
+    # An original is private, whichever way it got into the store.
+    assert stored_headers(store, key) == ("video/mp4", PRIVATE)
+
+    dropped = store.start_parts(original_key("p3", "take.mp4"))
+    store.abort_parts(original_key("p3", "take.mp4"), dropped)
+    # Aborting again (a sweep after a crash) is not an error.
+    store.abort_parts(original_key("p3", "take.mp4"), dropped)
+    assert not store.parts_pending(original_key("p3", "take.mp4"), dropped)
+    assert store.list("originals/p3/") == []
     store.delete(key)
 
 

@@ -22,11 +22,11 @@ import threading
 from contextlib import suppress
 from pathlib import Path
 from types import FrameType
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
+from cite_live.broadcast import split_namespace
 from cite_live.jobs import ingest, scratch, table
 from cite_live.jobs.leases import holder_name
 from cite_live.jobs.maintenance import Maintenance, tasks
@@ -40,8 +40,6 @@ log = logging.getLogger("cite_live.jobs")
 
 ACTOR_NAME = "transcode"
 QUEUE_NAME = "transcode"
-# Prefix of every Redis key; `?namespace=` on jobs.url lets installations share one server.
-DEFAULT_NAMESPACE = "cite-live"
 # How often idle worker threads look at the broker, and so how long stopping them takes.
 IDLE_MS = 500
 
@@ -71,15 +69,6 @@ def make_broker(settings: JobSettings) -> dramatiq.Broker:
             "The rabbitmq broker needs the Python package pika: install it or use redis."
         ) from None
     return RabbitmqBroker(url=settings.url, middleware=[])
-
-
-def split_namespace(url: str) -> tuple[str, str]:
-    """``redis://host/0?namespace=x`` → (``redis://host/0``, ``x``); the default namespace else."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    namespace = next((v for k, v in query if k == "namespace" and v), DEFAULT_NAMESPACE)
-    rest = urlencode([(k, v) for k, v in query if k != "namespace"])
-    return urlunsplit(parts._replace(query=rest)), namespace
 
 
 class JobQueue:

@@ -74,6 +74,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         # S3: a private production's objects, and every original, refused to anonymous readers
         # (in a worker thread: the store is waited on, not the event loop).
         await run_in_threadpool(app.state.services.access.sync)
+        # What the installation's other processes commit makes what this one keeps obsolete.
+        await run_in_threadpool(app.state.services.broadcast.listen)
         try:
             yield
         finally:

@@ -5,17 +5,19 @@ md5) and expiration extensions; Upload-Defer-Length is not supported (the length
 front to check the size limit and the quota). Every request needs a signed-in account, and an
 upload answers only to the account that created it: anyone else gets 404.
 
-A PATCH streams its body to the partial file in batches written from a worker thread, syncs
-the file, and only then records and answers the new offset; a client that goes away keeps
-what it sent (see :mod:`cite_live.partials`). What an upload is, and how it becomes a
-production, is in :mod:`cite_live.uploads`.
+A PATCH streams its body to a local file in batches written from a worker thread, syncs the
+file, and only then records and answers the new offset; a client that goes away keeps what it
+sent (see :mod:`cite_live.partials`). With a store that assembles parts (S3) that file is only
+a spool: what it holds goes to the bucket before the offset moves, so that any web process may
+take the next request. What an upload is, and how it becomes a production, is in
+:mod:`cite_live.uploads`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
+import dataclasses
 import logging
 import re
 import unicodedata
@@ -36,6 +38,7 @@ from cite_live.i18n import N_
 from cite_live.params import digits
 from cite_live.partials import CHECKSUM_ALGORITHMS, Appender, Checksum, UploadBusy
 from cite_live.services import Services
+from cite_live.storage import StorageError
 from cite_live.uploads import UploadRefused, UploadView
 from cite_live.web.context import Context
 from cite_live.web.urls import Urls
@@ -77,6 +80,7 @@ OFFSET_MISMATCH = N_("This chunk does not start where the upload stands; ask for
 PAST_THE_END = N_("This chunk goes past the end of the upload.")
 CHECKSUM_MISMATCH = N_("This chunk was damaged on the way (its checksum differs); send it again.")
 IDLE = N_("Nothing was received for too long; the upload keeps what arrived.")
+STORE_AWAY = N_("The media store did not answer; send this chunk again in a moment.")
 ALREADY_COMPLETE = N_("This upload is complete; delete its production instead.")
 METHOD = N_("This method is not allowed here.")
 
@@ -329,7 +333,12 @@ async def _head(ctx: Context, user: CurrentUser) -> Response:
     if view.state == "terminated" or view.expired:
         return _answer(410)
     offset = view.length
-    if not view.finished:
+    if not view.finished and view.key is not None and services.store.assembles_parts:
+        # Sent in parts: the row says the offset, whichever process took the last PATCH.
+        offset = view.offset
+        if offset == view.length and await run_in_threadpool(uploads.complete, services, view.id):
+            await run_in_threadpool(_store, services, view.id)
+    elif not view.finished:
         try:
             claimed, partial = await run_in_threadpool(uploads.claim, services, view.id)
         except UploadBusy:
@@ -384,26 +393,46 @@ async def _write_chunk(
     wrong place is a 409 before anything else is said of it, a chunk longer than what is left
     (by its Content-Length) a 413: a client told 413 would shorten a chunk it must move."""
     try:
-        view, partial = await run_in_threadpool(uploads.claim, services, upload_id)
+        view, receiver = await run_in_threadpool(uploads.receive, services, upload_id)
     except UploadBusy:
         return _error(423, BUSY)
+    except StorageError:
+        log.warning("upload %s: the store did not answer", upload_id, exc_info=True)
+        return _error(503, STORE_AWAY, {"Retry-After": "5"})
     if view is None:
         return _error(404, NOT_FOUND)
-    if partial is None:
+    if receiver is None:
         return _final(view) if view.finished else _error(410, GONE)
     try:
         if view.offset != offset:
             return _error(409, OFFSET_MISMATCH, {"Upload-Offset": str(view.offset)})
         if body_length is not None and offset + body_length > view.length:
             return _error(413, PAST_THE_END, {"Upload-Offset": str(view.offset)})
-        record = functools.partial(uploads.record_offset, services, view.id)
-        appender = Appender(partial, view.offset, view.length, checksum, record)
-        received = await appender.run(request)
+        origin = receiver.origin
+        appender = Appender(
+            receiver.partial,
+            view.offset - origin,
+            view.length - origin,
+            checksum,
+            receiver.record,
+            receiver.renew,
+            receiver.checkpoint,
+        )
+        try:
+            received = await appender.run(request)
+        except UploadBusy:
+            # Its lease ran out (a stalled request) and another request writes now.
+            return _error(423, BUSY)
+        except StorageError:
+            # A part or the tail was refused: what was recorded before stands (HEAD says it).
+            log.warning("upload %s: the store did not answer", upload_id, exc_info=True)
+            return _error(503, STORE_AWAY, {"Retry-After": "5"})
+        received = dataclasses.replace(received, offset=origin + received.offset)
         completed = received.offset == view.length and await run_in_threadpool(
             uploads.complete, services, view.id
         )
     finally:
-        partial.close()
+        await run_in_threadpool(receiver.close)
     expires = format_datetime(received.expires or view.expires_at, usegmt=True)
     headers = {"Upload-Offset": str(received.offset), "Upload-Expires": expires}
     if received.checksum_mismatch:
