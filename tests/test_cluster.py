@@ -192,11 +192,6 @@ def test_a_worker_killed_mid_transcode_leaves_the_job_to_the_other(
     cluster.restart(victim.name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a tus upload's chunks are kept on the disk of the web process that received them "
-    "until uploads go to the store as S3 multipart uploads (branch w-uploads)",
-)
 def test_a_tus_upload_through_nginx_lands_its_chunks_on_both_web_processes(
     cluster: Cluster, site: Services, capture: Path
 ) -> None:
@@ -221,11 +216,6 @@ def test_a_tus_upload_through_nginx_lands_its_chunks_on_both_web_processes(
     assert hashlib.sha256(stored).digest() == hashlib.sha256(capture.read_bytes()).digest()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="each web process's page cache keeps a page for site.page_cache_seconds whatever "
-    "another process changes, until the invalidation is shared (branch w-shared)",
-)
 def test_a_production_made_private_on_one_web_process_is_gone_from_the_other_within_a_second(
     cluster: Cluster, site: Services
 ) -> None:
