@@ -17,6 +17,7 @@ from cite_live import search
 from cite_live.access import MediaAccess
 from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
 from cite_live.mail import LogMailer, Mailer, Outbox, mailer_for
+from cite_live.metrics import Metrics
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -89,6 +90,8 @@ class Services:
     mailer: Mailer = field(default_factory=LogMailer)
     # Work left to do after an answer (a new-password message), off the request.
     outbox: Outbox = field(default_factory=Outbox)
+    # This process's counters, and the jobs table's figures at scrape time (cite_live.metrics).
+    metrics: Metrics = field(default_factory=Metrics)
 
     def transcoder(
         self,
@@ -151,4 +154,5 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
     )
     services.changes.watch(sessions)
     services.access.watch()
+    services.metrics.watch_jobs(sessions)
     return services
