@@ -226,7 +226,7 @@ def run_chunk(services: Services, job_id: int) -> None:
         return
     lease = Lease(services, job_id, holder)
     try:
-        with lease, scratch.for_job(services.settings.tmp_dir, job_id) as work:
+        with lease, scratch.for_job(services.settings.tmp_dir, job_id, holder) as work:
             report = table.progress_reporter(services, job_id, holder)
             with services.store.available_locally(loaded.source_key, work) as source:
                 transcoder = services.transcoder(report, tmp_dir=work)
@@ -383,7 +383,7 @@ class Segmented:
         holder = self.holder
         lease = Lease(self.services, row.id, holder)
         try:
-            with lease, scratch.for_job(self.services.settings.tmp_dir, row.id) as work:
+            with lease, scratch.for_job(self.services.settings.tmp_dir, row.id, holder) as work:
                 report = table.progress_reporter(self.services, row.id, holder)
                 transcoder = self.services.transcoder(report, tmp_dir=work)
                 _encode(
