@@ -399,6 +399,8 @@ async def _write_chunk(
         record = functools.partial(uploads.record_offset, services, view.id)
         appender = Appender(partial, view.offset, view.length, checksum, record)
         received = await appender.run(request)
+        # What is kept (a chunk whose checksum failed keeps nothing), for the metrics.
+        services.metrics.upload_bytes.inc(max(0, received.offset - view.offset))
         completed = received.offset == view.length and await run_in_threadpool(
             uploads.complete, services, view.id
         )
