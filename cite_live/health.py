@@ -15,10 +15,10 @@ since anyone who reaches the site may ask and an error names hosts, users and bu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -51,18 +51,23 @@ class Readiness:
     def checks(self) -> dict[str, Callable[[], None]]:
         return {"database": self._database, "store": self._store, "broker": self._broker}
 
-    def run(self) -> dict[str, str]:
-        """Each check's outcome: ``ok``, ``failed`` or ``timeout``."""
-        futures = {name: self._start(name, check) for name, check in self.checks().items()}
-        deadline = time.monotonic() + self.timeout
+    async def run(self) -> dict[str, str]:
+        """Each check's outcome: ``ok``, ``failed`` or ``timeout``. Waited for on the event
+        loop, not in a worker thread: probes arriving while a host does not answer hold no
+        thread that requests need."""
+        waits = {
+            name: asyncio.wrap_future(self._start(name, check))
+            for name, check in self.checks().items()
+        }
+        await asyncio.wait(waits.values(), timeout=self.timeout)
         outcomes = {}
-        for name, future in futures.items():
-            try:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
+        for name, wait in waits.items():
+            if not wait.done():
+                # Only this wait: the check itself runs on (see _start).
+                wait.cancel()
                 log.warning("readiness: the %s did not answer within %g s", name, self.timeout)
                 outcomes[name] = TIMEOUT
-            except Exception as exc:
+            elif (exc := wait.exception()) is not None:
                 log.warning("readiness: the %s failed: %s", name, exc)
                 outcomes[name] = FAILED
             else:
@@ -75,6 +80,8 @@ class Readiness:
             if running is not None and not running.done():
                 return running
             future: Future[None] = Future()
+            # Running from now on: a probe that stops waiting cannot cancel it.
+            future.set_running_or_notify_cancel()
             self._running[name] = future
 
         def run() -> None:

@@ -3,6 +3,8 @@ included, and who may read the metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from cite_live.health import Readiness
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
 from tests.app_fixtures import free_port, make_settings, new_client, serving
@@ -222,3 +225,30 @@ def test_health_answers_ahead_of_the_page_cache_for_any_language(tmp_path: Path)
                 assert client.post(path).status_code == 405
     finally:
         services.close()
+
+
+def test_a_check_that_hangs_times_out_and_is_not_started_again_meanwhile(
+    services: Services,
+) -> None:
+    release = threading.Event()
+    started: list[int] = []
+
+    class Stuck(Readiness):
+        def _database(self) -> None:
+            started.append(1)
+            release.wait(60)
+
+    readiness = Stuck(services, timeout=0.2)
+    try:
+        for _ in range(3):
+            assert asyncio.run(readiness.run()) == {
+                "database": "timeout",
+                "store": "ok",
+                "broker": "ok",
+            }
+        # Probes kept coming; one thread waits on the database, not three.
+        assert len(started) == 1
+    finally:
+        release.set()
+    readiness.timeout = 30
+    assert asyncio.run(readiness.run())["database"] == "ok"

@@ -51,9 +51,9 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok", headers=NO_STORE)
 
 
-def readyz(request: Request) -> Response:
+async def readyz(request: Request) -> Response:
     readiness: Readiness = request.app.state.readiness
-    checks = readiness.run()
+    checks = await readiness.run()
     ready = all(outcome == OK for outcome in checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503, headers=NO_STORE)
