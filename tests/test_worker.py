@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -322,6 +323,30 @@ def test_the_worker_command_refuses_the_embedded_broker_in_one_sentence(tmp_path
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cite-live serve" in lines[0] and "redis" in lines[0]
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_sentence(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITE_LIVE_")}
+    env.update(
+        CITE_LIVE_DATA_DIR=str(tmp_path),
+        CITE_LIVE_JOBS_BROKER="redis",
+        CITE_LIVE_JOBS_URL=REDIS_URL,
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "cite_live", "worker", "--metrics-port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cite-live: The metrics cannot be served at 127.0.0.1 port"), last
 
 
 def test_stopping_the_embedded_workers_gives_a_running_job_back(

@@ -230,9 +230,15 @@ def run_worker(settings: Settings, *, metrics: tuple[str, int] | None = None) ->
     exporter = None
     try:
         if metrics is not None:
-            exporter, _thread = start_http_server(
-                metrics[1], addr=metrics[0], registry=services.metrics.registry
-            )
+            try:
+                exporter, _thread = start_http_server(
+                    metrics[1], addr=metrics[0], registry=services.metrics.registry
+                )
+            except OSError as exc:
+                raise JobsError(
+                    f"The metrics cannot be served at {metrics[0]} port {metrics[1]}: "
+                    f"{exc.strerror or exc}."
+                ) from None
             log.info("metrics at http://%s:%d/metrics", *exporter.server_address[:2])
         queue = open_queue(services, workers=True, broker=broker)
         log.info(
