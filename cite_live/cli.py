@@ -45,8 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", help="bring the database schema up to date")
-    commands.add_parser(
+    worker = commands.add_parser(
         "worker", help="run background jobs from the redis or rabbitmq broker (jobs.broker)"
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve this process's Prometheus metrics at http://HOST:PORT/metrics (default: none)",
+    )
+    worker.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the metrics are served at (default 127.0.0.1: this machine only)",
     )
 
     ingest = commands.add_parser("ingest", help="register and transcode local capture files")
@@ -152,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "worker":
         try:
-            return jobs.run_worker(settings)
+            metrics = None if args.metrics_port is None else (args.metrics_host, args.metrics_port)
+            return jobs.run_worker(settings, metrics=metrics)
         except jobs.JobsError as exc:
             print(f"cite-live: {exc}", file=sys.stderr)
             return 2

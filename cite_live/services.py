@@ -18,6 +18,7 @@ from cite_live.access import MediaAccess
 from cite_live.broadcast import Broadcast
 from cite_live.db import make_engine, make_sessionmaker, migrate, refresh_statistics
 from cite_live.mail import LogMailer, Mailer, Outbox, mailer_for
+from cite_live.metrics import Metrics
 from cite_live.pagecache import CatalogueChanges
 from cite_live.settings import Settings, StorageSettings
 from cite_live.storage import LocalStore, ObjectStore, S3Store
@@ -92,6 +93,8 @@ class Services:
     outbox: Outbox = field(default_factory=Outbox)
     # What this process tells the installation's other processes, and hears from them.
     broadcast: Broadcast = field(default_factory=Broadcast)
+    # This process's counters, and the jobs table's figures at scrape time (cite_live.metrics).
+    metrics: Metrics = field(default_factory=Metrics)
 
     def transcoder(
         self,
@@ -157,4 +160,5 @@ def open_services(settings: Settings, *, run_migrations: bool = True) -> Service
     # Every process tells the others what it commits; web processes also listen (web.app).
     services.changes.watch(sessions, services.broadcast)
     services.access.watch(services.broadcast)
+    services.metrics.watch_jobs(sessions)
     return services

@@ -203,6 +203,11 @@ class SiteSection:
     """host names answered besides `site.url`'s and the bind address, comma-separated (default `localhost,127.0.0.1,::1`)"""  # noqa: E501
     trusted_proxies: Annotated[tuple[Network, ...], _list_of(network)] = ()
     """addresses or networks of the proxies whose `X-Forwarded-*` headers are believed, comma-separated (default: none)"""  # noqa: E501
+    metrics_allow: Annotated[tuple[Network, ...], _list_of(network)] = (
+        ipaddress.ip_network("127.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+    """addresses or networks that may read `/metrics`, comma-separated (default `127.0.0.0/8,::1`: this machine only)"""  # noqa: E501
     page_cache_seconds: float = 10.0
     """how long anonymous pages and API answers are reused (0: off)"""
     contact: Annotated[str, PlainValidator(_sender)] = ""
@@ -489,6 +494,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     trusted_proxies: tuple[Network, ...]
     page_cache_seconds: float
+    metrics_allow: tuple[Network, ...]
     # The address partner sites write to (the partners' guide); "" when not set.
     contact: str
     storage: StorageSettings
@@ -581,6 +587,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         allowed_hosts=declared.site.allowed_hosts,
         trusted_proxies=declared.site.trusted_proxies,
         page_cache_seconds=declared.site.page_cache_seconds,
+        metrics_allow=declared.site.metrics_allow,
         contact=declared.site.contact,
         storage=storage,
         limits=declared.limits,

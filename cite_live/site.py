@@ -27,6 +27,10 @@ NOT_OURS = (
     "site.allowed_hosts."
 )
 _PORT = re.compile(r":[0-9]{1,5}")
+#: Set in a request's state when its client address was taken from a trusted proxy's
+#: X-Forwarded-For: one with forwarding headers but without it came through a proxy not trusted
+#: (or forged them).
+PROXIED = "proxied"
 
 
 def allowed_hosts(settings: Settings) -> frozenset[str]:
@@ -183,6 +187,7 @@ class HostMiddleware:
             # Every address trusted: the client is a proxy of ours itself.
             if index == 0 or not self._trusted_address(address):
                 scope["client"] = (address, port)
+                scope.setdefault("state", {})[PROXIED] = True
                 break
 
     async def _refuse(self, scope: Scope, send: Send) -> None:

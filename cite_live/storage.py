@@ -317,6 +317,11 @@ class ObjectStore(abc.ABC):
     def set_private_prefixes(self, prefixes: Iterable[str]) -> None:
         """Refuse anonymous reads of every object under `prefixes` at its public URL."""
 
+    @abc.abstractmethod
+    def check(self, timeout: float) -> None:
+        """Raise StorageError unless the store answers and takes writes, within about
+        ``timeout`` seconds (a readiness probe: cheap, and writing nothing)."""
+
     @contextlib.contextmanager
     def available_locally(self, key: str, tmp_dir: Path | None = None) -> Iterator[Path]:
         """Yield a local copy of the object, removed afterwards whatever happens."""
@@ -347,6 +352,16 @@ class LocalStore(ObjectStore):
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._real_root: str | None = None
+
+    def check(self, timeout: float) -> None:
+        # A fresh installation has written nothing yet: the folder is made as the first write
+        # would make it.
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"the media folder cannot be made: {exc.strerror}") from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError("the media folder is not writable")
 
     def open_file(self, key: str) -> int:
         """A descriptor open for reading on the object's file; the caller closes it.
@@ -603,6 +618,12 @@ class S3Store(ObjectStore):
 
     def _key(self, key: str) -> str:
         return self.prefix + validate_key(key)
+
+    def check(self, timeout: float) -> None:
+        # The store's own client (and its credentials); its retries may outlast ``timeout``,
+        # so the caller stops waiting at its deadline (cite_live.health).
+        with self._boundary("reach", self.bucket):
+            self.client.head_bucket(Bucket=self.bucket)
 
     def media_origins(self) -> list[str]:
         """The public base URL (a CDN, or the bucket's address) and the bucket's address on the

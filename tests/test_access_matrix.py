@@ -350,6 +350,10 @@ MATRIX: tuple[Row, ...] = (
     row("GET", "/podcast.rss", "", "/podcast.rss",                            200, 200, 200, 200),
     row("GET", "/podcast.jpg", "", "/podcast.jpg",                            200, 200, 200, 200),
     row("GET", "/partners", "", "/partners",                                  200, 200, 200, 200),
+    # For the operator's machines; the metrics to site.metrics_allow only ("testclient" is not).
+    row("GET", "/healthz", "", "/healthz",                                    200, 200, 200, 200),
+    row("GET", "/readyz", "", "/readyz",                                      200, 200, 200, 200),
+    row("GET", "/metrics", "", "/metrics",                                    403, 403, 403, 403),
     row("GET", "/api/v1/openapi.json", "", "/api/v1/openapi.json",            200, 200, 200, 200),
     row("GET", "/api/v1/productions", "", "/api/v1/productions",              200, 200, 200, 200),
     row("GET", "/api/v1/artists", "", "/api/v1/artists",                      200, 200, 200, 200),

@@ -156,6 +156,12 @@ def test_a_refused_file_fails_at_once_and_is_never_retried(
     swept = sweeper.sweep(queued_services, now=utcnow() + timedelta(hours=1))
     assert job_id not in swept.requeued + swept.resent
     assert job_row(queued_services, job_id).state == "failed"
+    # Counted in the metrics of the process that ran it.
+    registry = queued_services.metrics.registry
+    transcode = {"type": "transcode"}
+    assert registry.get_sample_value("cite_live_job_failures_total", transcode) == 1
+    failed = {**transcode, "outcome": "failed"}
+    assert registry.get_sample_value("cite_live_job_duration_seconds_count", failed) == 1
 
 
 class FlakyStore(LocalStore):
@@ -311,6 +317,10 @@ def _check_sweeps(services: Services) -> None:
     assert job_row(services, reserved).enqueued_at is None
     assert job_row(services, lapsed).worker is None
 
+    registry = services.metrics.registry
+    for outcome in ("requeued", "failed"):
+        labels = {"outcome": outcome}
+        assert registry.get_sample_value("cite_live_job_lease_requeues_total", labels) == 1
     # A second sweeper at the same moment finds nothing left to do.
     assert sweeper.sweep(services, now=now) == sweeper.Swept()
     # Later, the live worker has gone quiet too, and lost messages are sent again.

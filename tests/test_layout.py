@@ -43,6 +43,9 @@ SITE_PATH_STARTS = (
     "/api/",
     "/media/",
     "/static",
+    "/healthz",
+    "/readyz",
+    "/metrics",
 )
 #: Strings that may stay, each with the reason. Empty: every path goes through the builder.
 ALLOWED: frozenset[tuple[str, str]] = frozenset()
@@ -58,6 +61,7 @@ HANDLER_MODULES = frozenset(
         "feeds",
         "embeds",
         "oembed",
+        "ops",
         "media",
         "tus",
         "profiles",

@@ -63,3 +63,33 @@ def test_a_folder_of_a_killed_process_is_swept_and_of_a_live_one_is_not(tmp_path
     # SIGKILL: no clean-up ran, but the lock went with the process.
     assert (tmp_path / name).is_dir()
     assert scratch.sweep(tmp_path) == [name]
+
+
+def test_a_job_folder_names_its_attempt_and_the_sweep_keeps_what_the_rule_keeps(
+    tmp_path: Path,
+) -> None:
+    with scratch.for_job(tmp_path, 42, "host:1:2") as work:
+        assert scratch.job_of(work.name) == 42
+        assert scratch.owner_of(work) == "host:1:2"
+    assert [scratch.job_of(name) for name in ("j7-x", "seed-x", "j-x", "jx-1")] == [
+        7,
+        None,
+        None,
+        None,
+    ]
+    for name in ("j1-a", "j2-b", "j3-c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / scratch.OWNER_LOCK).write_text(f"h{name[1]}")
+    seen: list[tuple[str, str]] = []
+
+    def keep(name: str, owner: str) -> bool:
+        seen.append((name, owner))
+        return owner == "h2"
+
+    assert scratch.sweep(tmp_path, keep=keep) == ["j1-a", "j3-c"]
+    assert sorted(seen) == [("j1-a", "h1"), ("j2-b", "h2"), ("j3-c", "h3")]
+    assert (tmp_path / "j2-b").is_dir()
+    # Held folders are never the rule's to decide: their owner is alive.
+    with scratch.for_job(tmp_path, 5, "h5") as held:
+        assert scratch.sweep(tmp_path, keep=lambda name, owner: False) == ["j2-b"]
+        assert held.is_dir()

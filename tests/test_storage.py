@@ -414,6 +414,25 @@ def test_s3_missing_bucket_is_a_storage_error(s3_server: S3Server, tmp_path: Pat
         store.download("a/b.json", tmp_path / "b.json")
 
 
+def test_the_readiness_check_passes_on_a_store_that_answers(store: ObjectStore) -> None:
+    store.check(2.0)
+
+
+@pytest.mark.s3
+def test_the_readiness_check_of_s3_fails_on_a_missing_bucket(s3_server: S3Server) -> None:
+    store = S3Store("no-such-bucket", endpoint_url=s3_server.endpoint_url, region=s3_server.region)
+    with pytest.raises(StorageError, match="no-such-bucket"):
+        store.check(2.0)
+
+
+def test_the_readiness_check_of_a_local_store_fails_where_it_cannot_write(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(StorageError, match="cannot be made"):
+        LocalStore(tmp_path / "file" / "media").check(2.0)
+    LocalStore(tmp_path / "fresh").check(2.0)
+    assert (tmp_path / "fresh").is_dir()
+
+
 @pytest.mark.s3
 def test_s3_delete_prefix_deletes_in_batches(
     s3_server: S3Server, monkeypatch: pytest.MonkeyPatch

@@ -356,6 +356,9 @@ def test_a_checksum_mismatch_is_460_and_the_chunk_is_discarded(
     assert wrong.headers["Upload-Offset"] == "5"
     assert tus.head(url).headers["Upload-Offset"] == "5"
     assert data_path(services.settings, url.rsplit("/", 1)[-1]).read_bytes() == b"a" * 5
+    # The metrics count what was kept.
+    registry = services.metrics.registry
+    assert registry.get_sample_value("cite_live_upload_bytes_total") == 5
 
 
 @pytest.mark.parametrize(

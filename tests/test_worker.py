@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,16 +17,20 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cite_live.jobs import doorbell, ingest, scratch, sweeper, table
+from cite_live.jobs.maintenance import Maintenance, tasks
 from cite_live.models import Job
 from cite_live.services import Services, open_services
 from cite_live.settings import load_settings
 from tests import hls_check
-from tests.app_fixtures import make_settings
+from tests.app_fixtures import free_port, make_settings
 from tests.dbs import REDIS_URL, sqlite_url
 from tests.media import ffmpeg
 from tests.test_jobs import job_row, production_row, register, version_folders, versions
@@ -85,12 +90,13 @@ class Site:
     logs: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        """A `cite-live worker` with ``args``, ``env`` changing the site's environment."""
         log = self.logs / f"worker-{len(self.workers) + 1}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cite_live", "worker"],
-                env=self.env,
+                [sys.executable, "-m", "cite_live", "worker", *args],
+                env={**self.env, **env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -225,6 +231,61 @@ def test_start_up_sweeps_the_temp_files_of_a_killed_worker(
     assert [path for path in tmp.iterdir() if not path.name.startswith(".")] == []
 
 
+def test_a_killed_attempts_temp_files_go_once_its_lease_is_gone_wherever_the_retry_ran(
+    tmp_path: Path, redis_namespace: str, long_capture: Path
+) -> None:
+    # Two machines: one store and one database, a data dir (and temp dir) each.
+    with open_site(tmp_path, redis_namespace, CITE_LIVE_LOCAL_PATH=str(tmp_path / "store")) as site:
+        _production_id, job_id = register(site.services, long_capture)
+        site.start_worker()
+        table.enqueue(site.services, job_id)
+        site.wait(job_id, lambda j: j.state == "running" and j.progress > 0, "made progress")
+        site.crash(site.workers[0])
+        here = site.services.settings.tmp_dir
+        [left] = here.glob(f"j{job_id}-*")
+        assert any(left.rglob("*.rgb"))
+
+        # No process holds it, but its lease has not run out yet: kept.
+        lease_until = job_row(site.services, job_id).lease_until
+        assert lease_until is not None
+        lease_until = lease_until.replace(tzinfo=lease_until.tzinfo or UTC)
+        assert sweeper.sweep_temp(site.services, now=lease_until - timedelta(seconds=1)) == []
+        assert left.is_dir()
+
+        # The retry runs on the other machine, whose sweeper takes the job back.
+        port = free_port()
+        other = tmp_path / "machine-b"
+        second = site.start_worker("--metrics-port", str(port), CITE_LIVE_DATA_DIR=str(other))
+        job = site.wait(job_id, lambda j: j.state in ("done", "failed"), "finished")
+        assert (job.state, job.attempts) == ("done", 2), site.all_logs()
+        assert list((other / "tmp").glob(f"j{job_id}-*")) == []
+        # Nothing on this machine ran since: the killed attempt's files are still here...
+        assert left.is_dir()
+        scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+
+        # ...until a sweeper of this machine passes (any process's maintenance).
+        maintenance = Maintenance(site.services, tasks(web=False)).start()
+        try:
+            deadline = time.monotonic() + 60
+            while left.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            maintenance.stop()
+        assert not left.exists()
+        assert [p.name for p in here.iterdir() if not p.name.startswith(".")] == []
+
+    # The worker's own figures: the attempt it ran, the job its sweeper took back.
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scrape)
+        for sample in family.samples
+    }
+    done = (("outcome", "done"), ("type", "transcode"))
+    assert found[("cite_live_job_duration_seconds_count", done)] == 1
+    assert found[("cite_live_job_lease_requeues_total", (("outcome", "requeued"),))] == 1
+    assert "metrics at http://127.0.0.1:" in site.log_of(second)
+
+
 def test_a_job_that_kills_its_worker_every_time_fails_and_the_workers_go_on(
     site: Site, long_capture: Path, media: Media
 ) -> None:
@@ -272,6 +333,30 @@ def test_the_worker_command_refuses_the_embedded_broker_in_one_sentence(tmp_path
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cite-live serve" in lines[0] and "redis" in lines[0]
+
+
+def test_a_worker_whose_metrics_port_is_taken_says_so_in_one_sentence(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITE_LIVE_")}
+    env.update(
+        CITE_LIVE_DATA_DIR=str(tmp_path),
+        CITE_LIVE_JOBS_BROKER="redis",
+        CITE_LIVE_JOBS_URL=REDIS_URL,
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "cite_live", "worker", "--metrics-port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cite-live: The metrics cannot be served at 127.0.0.1 port"), last
 
 
 def test_stopping_the_embedded_workers_gives_a_running_job_back(

@@ -25,9 +25,10 @@ from types import FrameType
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
+from prometheus_client import start_http_server
 
 from cite_live.broadcast import split_namespace
-from cite_live.jobs import ingest, scratch, table
+from cite_live.jobs import ingest, sweeper, table
 from cite_live.jobs.leases import holder_name
 from cite_live.jobs.maintenance import Maintenance, tasks
 from cite_live.models import utcnow
@@ -102,10 +103,9 @@ class JobQueue:
     def start(self, *, workers: bool = True, sweep_uploads: bool = False) -> JobQueue:
         """Start the worker threads (unless ``workers`` is False) and the maintenance tasks (those
         of the web process too with ``sweep_uploads``)."""
-        # What killed processes left in the temp dir; what running jobs hold stays.
-        left = scratch.sweep(self.services.settings.tmp_dir)
-        if left:
-            log.info("removed %d temp folder(s) no running job owns: %s", len(left), left)
+        # What killed processes left in the temp dir, before any job starts; what running jobs
+        # hold stays. (The maintenance sweeps again at every pass.)
+        sweeper.sweep_temp(self.services)
         if self.embedded:
             # The in-process broker remembers nothing from before this start.
             table.resend(self.services, now=utcnow(), cutoff=None)
@@ -200,8 +200,9 @@ def _stop_child_processes() -> None:
 # --- `cite-live worker` --------------------------------------------------------------------------
 
 
-def run_worker(settings: Settings) -> int:
-    """Run workers and their maintenance for the configured broker until SIGTERM or SIGINT."""
+def run_worker(settings: Settings, *, metrics: tuple[str, int] | None = None) -> int:
+    """Run workers and their maintenance for the configured broker until SIGTERM or SIGINT;
+    with ``metrics`` (host, port), serve this process's metrics there (a worker has no site)."""
     if settings.jobs.broker == "embedded":
         raise JobsError(
             "The embedded broker runs inside `cite-live serve`; set jobs.broker to redis "
@@ -215,7 +216,19 @@ def run_worker(settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     services = open_services(settings)
+    exporter = None
     try:
+        if metrics is not None:
+            try:
+                exporter, _thread = start_http_server(
+                    metrics[1], addr=metrics[0], registry=services.metrics.registry
+                )
+            except OSError as exc:
+                raise JobsError(
+                    f"The metrics cannot be served at {metrics[0]} port {metrics[1]}: "
+                    f"{exc.strerror or exc}."
+                ) from None
+            log.info("metrics at http://%s:%d/metrics", *exporter.server_address[:2])
         queue = open_queue(services, workers=True, broker=broker)
         log.info(
             "worker %s: %d thread(s) on %s",
@@ -229,6 +242,9 @@ def run_worker(settings: Settings) -> int:
         finally:
             queue.close()
     finally:
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         services.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -133,8 +133,43 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
     log.info("job %d: attempt %d of %d started by %s", job_id, attempt, attempts, holder)
     started = time.monotonic()
     lease = Lease(services, job_id, holder)
+    # How the attempt ended, for the metrics: done, lease_lost, failed, error (retried while
+    # attempts remain) or interrupted.
+    outcome = "interrupted"
     try:
-        with lease, scratch.for_job(services.settings.tmp_dir, job_id) as work:
+        _attempt_transcode(services, job_id, holder, lease, source_key, prefix, language, progress)
+        outcome = "done"
+    except LeaseLost:
+        outcome = "lease_lost"
+        log.warning("job %d: lease lost; another worker runs it now", job_id)
+    except (InputRefused, TranscodeError):
+        outcome = "failed"
+        raise
+    except Exception:
+        outcome = "error"
+        raise
+    finally:
+        services.metrics.job_seconds.labels("transcode", outcome).observe(
+            time.monotonic() - started
+        )
+    if outcome == "done":
+        log.info("job %d: done in %.1f s", job_id, time.monotonic() - started)
+
+
+def _attempt_transcode(
+    services: Services,
+    job_id: int,
+    holder: str,
+    lease: Lease,
+    source_key: str,
+    prefix: str,
+    language: str | None,
+    progress: Progress | None,
+) -> None:
+    """One attempt, the job claimed by ``holder``: transcode, publish, flip; on error, fail
+    the job or put it back in the queue, and raise."""
+    try:
+        with lease, scratch.for_job(services.settings.tmp_dir, job_id, holder) as work:
             report = table.progress_reporter(services, job_id, holder, progress)
             with services.store.available_locally(source_key, work) as source:
                 out_dir = work / "hls"
@@ -165,9 +200,6 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         # Done means done: nothing of the attempt is left on disk once the job says so.
         retired = _flip(services, job_id, holder, prefix, info, result)
         retired += leftovers
-    except LeaseLost:
-        log.warning("job %d: lease lost; another worker runs it now", job_id)
-        return
     except InputRefused as exc:
         fail(services, job_id, exc.message, holder=holder, prefix=prefix, refused=True)
         raise
@@ -187,7 +219,6 @@ def run_transcode(services: Services, job_id: int, progress: Progress | None = N
         # Interrupted by its operator (Ctrl-C on `cite-live ingest`): over, not to be retried.
         fail(services, job_id, UNEXPECTED, holder=holder, prefix=prefix)
         raise
-    log.info("job %d: done in %.1f s", job_id, time.monotonic() - started)
     # Retired versions, and the original the new one replaced: nothing plays them any more.
     remove_from_store(services, retired)
 
@@ -335,6 +366,7 @@ def fail(
         job = table.fail(session, job_id, message, holder=holder, expired_by=expired_by)
         if job is None:
             return False
+        services.metrics.job_failures.labels(job.type).inc()
         preview.forget(session, job_id)
         segmented.stop(session, job_id)
         production = session.get(Production, job.production_id) if job.production_id else None

@@ -5,6 +5,8 @@ scheduler knows nothing of what they do. It runs in `cite-live serve` and in eve
 `cite-live worker` (the tasks that need the web process's tus folder only there).
 
 - ``jobs``: jobs whose worker vanished, messages the broker lost (``sweeper``);
+- ``temp files``: the temp folders of this machine's attempts whose lease is gone, the retry
+  running here or elsewhere (``sweeper.sweep_temp``);
 - ``uploads``: uploads whose last step was interrupted are finished, expired partial uploads
   are removed (``uploads``);
 - ``private media``: the store's list of private media is brought up to date with the database,
@@ -90,6 +92,7 @@ def _tidy_uploads(services: Services) -> None:
 
 TASKS: tuple[Task, ...] = (
     Task("jobs", sweeper.sweep, _sweep_seconds),
+    Task("temp files", sweeper.sweep_temp, _sweep_seconds),
     Task("uploads", _tidy_uploads, _sweep_seconds, web_only=True),
     Task("private media list", lambda s: s.access.sync(), _sweep_seconds, web_only=True),
     # open_services has just done it.

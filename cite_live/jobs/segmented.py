@@ -221,12 +221,14 @@ def run_chunk(services: Services, job_id: int) -> None:
         return
     loaded = _load_chunk(services, job_id)
     if loaded is None:
-        with services.sessions.begin() as session:
-            table.fail(session, job_id, CHUNK_FAILED, holder=holder)
+        _fail_chunk(services, job_id, CHUNK_FAILED, holder)
         return
     lease = Lease(services, job_id, holder)
+    started = time.monotonic()
+    # How the attempt ended, for the metrics (as ingest's transcodes).
+    outcome = "interrupted"
     try:
-        with lease, scratch.for_job(services.settings.tmp_dir, job_id) as work:
+        with lease, scratch.for_job(services.settings.tmp_dir, job_id, holder) as work:
             report = table.progress_reporter(services, job_id, holder)
             with services.store.available_locally(loaded.source_key, work) as source:
                 transcoder = services.transcoder(report, tmp_dir=work)
@@ -244,17 +246,27 @@ def run_chunk(services: Services, job_id: int) -> None:
                     loaded.output,
                     work,
                 )
+        outcome = "done"
     except LeaseLost:
+        outcome = "lease_lost"
         log.warning("chunk job %d: lease lost; another worker runs it now", job_id)
     except (InputRefused, TranscodeError) as exc:
-        with services.sessions.begin() as session:
-            table.fail(session, job_id, exc.message, holder=holder)
+        outcome = "failed"
+        _fail_chunk(services, job_id, exc.message, holder)
         raise
     except Exception:
+        outcome = "error"
         if not table.requeue(services, job_id, CHUNK_FAILED, holder=holder):
-            with services.sessions.begin() as session:
-                table.fail(session, job_id, CHUNK_FAILED, holder=holder)
+            _fail_chunk(services, job_id, CHUNK_FAILED, holder)
         raise
+    finally:
+        services.metrics.job_seconds.labels(CHUNK, outcome).observe(time.monotonic() - started)
+
+
+def _fail_chunk(services: Services, job_id: int, message: str, holder: str) -> None:
+    with services.sessions.begin() as session:
+        if table.fail(session, job_id, message, holder=holder) is not None:
+            services.metrics.job_failures.labels(CHUNK).inc()
 
 
 # --- the transcode's side ------------------------------------------------------------------
@@ -383,7 +395,7 @@ class Segmented:
         holder = self.holder
         lease = Lease(self.services, row.id, holder)
         try:
-            with lease, scratch.for_job(self.services.settings.tmp_dir, row.id) as work:
+            with lease, scratch.for_job(self.services.settings.tmp_dir, row.id, holder) as work:
                 report = table.progress_reporter(self.services, row.id, holder)
                 transcoder = self.services.transcoder(report, tmp_dir=work)
                 _encode(

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from cite_live.auth import AuthMiddleware
+from cite_live.health import Readiness
 from cite_live.i18n import LocaleMiddleware
 from cite_live.pagecache import PageCacheMiddleware
 from cite_live.security_headers import ERROR_HEADERS, SecurityHeadersMiddleware
@@ -34,6 +35,7 @@ from cite_live.web import (
     media,
     oembed,
     openapi,
+    ops,
     partner_sites,
     player_config,
     profiles,
@@ -71,6 +73,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services or open_services(settings)
+        app.state.readiness = Readiness(app.state.services)
         # S3: a private production's objects, and every original, refused to anonymous readers
         # (in a worker thread: the store is waited on, not the event loop).
         await run_in_threadpool(app.state.services.access.sync)
@@ -79,6 +82,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         try:
             yield
         finally:
+            app.state.readiness.close()
             if own:
                 app.state.services.close()
 
@@ -99,6 +103,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     media_routes = [
         route("private_media", media.PrivateMedia(), media.PRIVATE_METHODS),
         route("media", media.PublicMedia(), media.PUBLIC_METHODS),
+    ]
+    # Answered by OpsMiddleware, ahead of the page cache, the language and the session.
+    ops_routes = [
+        route("healthz", ops.healthz),
+        route("readyz", ops.readyz),
+        route("metrics", ops.metrics),
     ]
     routes = [
         route("home", catalogue.home),
@@ -188,11 +198,14 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route(PATHS["api_uploads"].rstrip("/"), tus.collection, methods=list(TUS_COLLECTION)),
         route("api_upload", tus.upload, (*TUS_COLLECTION, "HEAD", "PATCH", "DELETE")),
         *media_routes,
+        *ops_routes,
         # The build's fingerprinted, precompressed files (scripts/build) and the sources.
         Mount(PATHS["static"], StaticFiles(settings.web_dir / "static"), name="static"),
     ]
     middleware = [
-        # Outermost: every text answer, media playlists and cached pages included, leaves
+        # Outermost: every answer counted, by route template (cite_live.web.ops).
+        Middleware(ops.RequestMetricsMiddleware, routes=routes),
+        # Then every text answer, media playlists and cached pages included, leaves
         # compressed (cite_live.web.compression).
         Middleware(CompressionMiddleware),
         # Before anything writes an absolute URL, media included: a request for another host
@@ -202,6 +215,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Middleware(media.MediaMiddleware, routes=media_routes),
         # Then nosniff, framing and the pages' CSP: pages served from the cache get them too.
         Middleware(SecurityHeadersMiddleware),
+        # Health and metrics need nothing of what follows, and must not come from the cache.
+        Middleware(ops.OpsMiddleware, routes=ops_routes),
         Middleware(PageCacheMiddleware, seconds=settings.page_cache_seconds),
         # The API speaks English to a client that asks for no language; oEmbed's titles stay
         # in the catalogue's language, as its pages'.
@@ -216,4 +231,5 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app.state.templates = templates
     if services is not None:
         app.state.services = services
+        app.state.readiness = Readiness(services)
     return app

@@ -428,6 +428,8 @@ async def _write_chunk(
             log.warning("upload %s: the store did not answer", upload_id, exc_info=True)
             return _error(503, STORE_AWAY, {"Retry-After": "5"})
         received = dataclasses.replace(received, offset=origin + received.offset)
+        # What is kept (a chunk whose checksum failed keeps nothing), for the metrics.
+        services.metrics.upload_bytes.inc(max(0, received.offset - view.offset))
         completed = received.offset == view.length and await run_in_threadpool(
             uploads.complete, services, view.id
         )

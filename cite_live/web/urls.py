@@ -96,6 +96,10 @@ PATHS: Mapping[str, str] = {
     "private_media": "/media/private/{token}/{key:path}",
     "media": "/media/{key:path}",
     "static": "/static",
+    # For the operator's machines: load balancers, orchestrators, Prometheus.
+    "healthz": "/healthz",
+    "readyz": "/readyz",
+    "metrics": "/metrics",
 }
 
 #: Where the paths of an area start: answered in JSON, or never cached, by prefix.
