@@ -284,7 +284,6 @@ def wait_for_readiness(cluster: Cluster, expected: int) -> None:
             time.sleep(0.1)
 
 
-@pytest.mark.xfail(strict=True, reason="/readyz comes with branch w-ops")
 def test_readiness_goes_false_while_the_database_is_stopped(cluster: Cluster) -> None:
     assert [readiness(url) for url in [cluster.url, *cluster.web]] == [200, 200, 200]
     database_connections(cluster, allowed=False)
