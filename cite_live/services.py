@@ -37,6 +37,7 @@ def make_store(storage: StorageSettings) -> ObjectStore:
             region=storage.s3_region,
             addressing_style=storage.s3_addressing_style,
             public_base_url=storage.s3_public_base_url,
+            browser_endpoint_url=storage.s3_browser_endpoint_url,
         )
     return LocalStore(storage.local_root)
 

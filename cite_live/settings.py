@@ -177,6 +177,8 @@ class S3Section:
     """`path` or `virtual`"""
     public_base_url: str = ""
     """public or CDN base URL players use"""
+    browser_endpoint_url: str = ""
+    """the S3 endpoint as browsers reach it, which private media's signed links point at (empty: `s3.endpoint_url`)"""  # noqa: E501
 
 
 @section(frozen=True, config=_SECTION)
@@ -480,6 +482,8 @@ class StorageSettings:
     s3_region: str | None
     s3_addressing_style: str
     s3_public_base_url: str | None
+    # The endpoint signed links are made for, when browsers reach S3 at another address.
+    s3_browser_endpoint_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -566,6 +570,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_region=s3.region or None,
         s3_addressing_style=s3.addressing_style,
         s3_public_base_url=s3.public_base_url or None,
+        s3_browser_endpoint_url=s3.browser_endpoint_url or None,
     )
     artwork = None
     if declared.podcast.artwork:

@@ -575,6 +575,9 @@ class S3Store(ObjectStore):
     Credentials come from the standard AWS chain (environment, profile, instance role), never
     from our configuration. `public_base_url`, when set, is the public address (a CDN, say)
     that serves this store's `prefix`: URLs become `public_base_url/key`.
+    `browser_endpoint_url`, when set, is the endpoint as browsers reach it (the store itself
+    may talk to S3 on a private address): signed links are made for it, since a signature
+    covers the host it was made for and no proxy may rewrite it.
     """
 
     def __init__(
@@ -586,6 +589,7 @@ class S3Store(ObjectStore):
         region: str | None = None,
         addressing_style: str = "path",
         public_base_url: str | None = None,
+        browser_endpoint_url: str | None = None,
         client: Any = None,
     ) -> None:
         style = _ADDRESSING_STYLES.get(addressing_style)
@@ -615,6 +619,17 @@ class S3Store(ObjectStore):
                 "s3", endpoint_url=endpoint_url, region_name=region, config=config
             )
         self.client = client
+        # Signing is done offline: this client never sends a request.
+        self.signer = (
+            boto3.client(
+                "s3",
+                endpoint_url=browser_endpoint_url,
+                region_name=region,
+                config=client.meta.config,
+            )
+            if browser_endpoint_url
+            else client
+        )
 
     def _key(self, key: str) -> str:
         return self.prefix + validate_key(key)
@@ -633,7 +648,7 @@ class S3Store(ObjectStore):
         probe = "probe"
         public = self.public_url(probe, "")
         sources = [public[: -len(probe)]]
-        endpoint = urlsplit(str(self.client.meta.endpoint_url))
+        endpoint = urlsplit(str(self.signer.meta.endpoint_url))
         prefix = quote(self.prefix)
         base = endpoint.path.rstrip("/")
         sources.append(f"{endpoint.scheme}://{endpoint.netloc}{base}/{quote(self.bucket)}/{prefix}")
@@ -783,7 +798,8 @@ class S3Store(ObjectStore):
         path = quote(validate_key(key))
         if self.public_base_url:
             return f"{self.public_base_url}/{path}"
-        endpoint = urlsplit(str(self.client.meta.endpoint_url))
+        # The bucket's address as browsers reach it.
+        endpoint = urlsplit(str(self.signer.meta.endpoint_url))
         object_path = quote(self.prefix) + path
         if self.addressing_style == "virtual":
             host = f"{self.bucket}.{endpoint.netloc}"
@@ -825,7 +841,7 @@ class S3Store(ObjectStore):
         if content_disposition:
             params["ResponseContentDisposition"] = content_disposition
         with self._boundary("sign a link to", key):
-            url: str = self.client.generate_presigned_url(
+            url: str = self.signer.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=max(1, int(seconds))
             )
         return url

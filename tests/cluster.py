@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -303,7 +304,9 @@ def read_env_file(path: Path) -> dict[str, str]:
 # What each section of the operator's storage.yaml is for, written above it.
 CONFIG_COMMENTS = {
     "storage": "Originals and HLS in the bucket; no machine keeps media of its own.",
-    "s3": "Players fetch published HLS from the site's address: nginx's /store/ is the bucket.",
+    "s3": "Players fetch published HLS from the site's address: nginx's /store/ is the bucket. "
+    "Private media's signed links go to S3 itself, at an address browsers reach "
+    "(browser_endpoint_url, when the site reaches S3 on a private one).",
     "site": "The address visitors use (nginx), and nginx's address, whose X-Forwarded-* are "
     "believed.",
     "auth": "One key for every web process: a session or private link one makes holds on all.",
@@ -338,7 +341,8 @@ def _write_config(
     lines = ["# Read by every web process and worker (CITE_LIVE_CONFIG, in cite-live.env)."]
     for section, values in settings.items():
         if section in CONFIG_COMMENTS:
-            lines.append(f"\n# {CONFIG_COMMENTS[section]}")
+            wrapped = textwrap.wrap(CONFIG_COMMENTS[section], 94)
+            lines.append("\n" + "\n".join(f"# {line}" for line in wrapped))
         dumped = yaml.safe_dump({section: values}, sort_keys=False, allow_unicode=True)
         lines.append(dumped.rstrip("\n"))
     path = cluster_dir / "storage.yaml"
@@ -447,7 +451,7 @@ def write_example(directory: Path) -> tuple[Path, Path, str]:
         directory,
         s3,
         "https://live.example.org",
-        {},
+        {"s3": {"browser_endpoint_url": "https://s3.live.example.org"}},
         redis_url="redis://10.0.0.30:6379/0",
         proxy="10.0.0.10",
     )

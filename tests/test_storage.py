@@ -542,7 +542,12 @@ def test_a_store_tells_its_size_without_reading_it(store: ObjectStore) -> None:
         store.size("productions/../a.json")
 
 
-def test_a_store_says_how_players_reach_its_media(tmp_path: Path) -> None:
+def test_a_store_says_how_players_reach_its_media(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Signing needs credentials, not a server: this test does not depend on another's.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "signing-only")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "signing-only")
     local = LocalStore(tmp_path / "store")
     assert local.serves_own_bytes and local.moves_cheaply
     assert local.media_origins() == []
@@ -593,3 +598,27 @@ def test_no_module_but_storage_asks_which_kind_of_store_it_has() -> None:
                 if "store" in text:
                     leaks.append(f"{path.name}:{node.lineno} {text}")
     assert leaks == []
+
+
+@pytest.mark.s3
+def test_signed_links_point_where_browsers_reach_the_bucket(s3_server: S3Server) -> None:
+    """The site may talk to S3 on a private address: its signed links are made for the
+    address browsers use, and work there (a signature covers the host it was made for)."""
+    private = s3_server.endpoint_url
+    public = private.replace("127.0.0.1", "localhost")
+    store = S3Store(
+        s3_server.bucket,
+        prefix=f"browser/{os.urandom(4).hex()}",
+        endpoint_url=private,
+        browser_endpoint_url=public,
+        region=s3_server.region,
+    )
+    key = PREFIX + "a128/seg_00001.m4s"
+    store.put_bytes(key, b"private bytes")
+    signed = store.presigned_url(key, 60)
+    assert signed.startswith(public + "/") and private not in signed
+    assert httpx.get(signed).content == b"private bytes"
+    assert store.public_url(key, "").startswith(public + "/")
+    assert all(origin.startswith(public) for origin in store.media_origins())
+    # The same link sent to the private address is refused: the signature names its host.
+    assert httpx.get(signed.replace(public, private)).status_code == 403
