@@ -818,13 +818,15 @@ def test_the_final_patch_sent_twice_at_once_makes_one_production(
 
 
 def start_server(
-    data_dir: Path, database_url: str, log: Path
+    data_dir: Path, database_url: str, log: Path, **env: str
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """A `cite-live serve` process of its own session on a free port; ``env`` adds settings."""
     port = free_port()
     environ = dict(os.environ)
     environ.pop("CITE_LIVE_CONFIG", None)
     environ.update(
         {
+            **env,
             "CITE_LIVE_DATA_DIR": str(data_dir),
             "CITE_LIVE_DATABASE_URL": database_url,
             "CITE_LIVE_AUTH_ARGON2_MEMORY_KIB": "1024",

@@ -9,7 +9,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,10 +32,21 @@ from cite_live.storage import StorageError
 from cite_live.web import tus as tus_module
 from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
-from tests.app_fixtures import free_port, make_settings
+from tests.app_fixtures import make_settings
 from tests.s3server import S3Server
 from tests.test_jobs import Media, production_row
-from tests.test_tus import OWNER, Tus, checksum, job_of, open_patch, stored_bytes, tuspy, uploading
+from tests.test_tus import (
+    OWNER,
+    Tus,
+    checksum,
+    job_of,
+    kill,
+    open_patch,
+    start_server,
+    stored_bytes,
+    tuspy,
+    uploading,
+)
 
 pytestmark = [pytest.mark.s3, pytest.mark.postgres]
 
@@ -366,42 +376,7 @@ def test_delete_on_the_other_process_aborts_the_multipart_upload(site: Site) -> 
 
 
 def start_web(site: Site, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    environ = dict(os.environ)
-    environ.pop("CITE_LIVE_CONFIG", None)
-    environ.update(
-        {
-            **site.env,
-            "CITE_LIVE_DATA_DIR": str(data_dir),
-            "CITE_LIVE_AUTH_ARGON2_MEMORY_KIB": "1024",
-            "CITE_LIVE_AUTH_ARGON2_TIME_COST": "1",
-        }
-    )
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cite_live", "serve", "--port", str(port)],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            httpx.get(f"{url}/api/v1/productions", timeout=2)
-            return process, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError(f"the server never answered:\n{log.read_text()}")
-
-
-def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-    process.wait(timeout=15)
+    return start_server(data_dir, site.env["CITE_LIVE_DATABASE_URL"], log, **site.env)
 
 
 def test_kill_9_mid_patch_resumes_from_the_last_part_on_the_other_process(
