@@ -527,6 +527,10 @@ class Upload(Base):
     key: Mapped[str | None] = mapped_column(String(1024))
     parts_id: Mapped[str | None] = mapped_column(String(1024))
     parts: Mapped[list[Any] | None] = mapped_column()
+    # The highest part number a writer was given. A writer whose lease ran out may still be
+    # sending its part, so that number is never given again: the next writer's part cannot be
+    # overwritten by a late one (the store keeps the last part sent under a number).
+    part_reserved: Mapped[int | None] = mapped_column(Integer)
 
     user: Mapped[User] = relationship()
 

@@ -70,6 +70,9 @@ LEASE = timedelta(seconds=IDLE_SECONDS + 3 * RENEW_SECONDS)
 PART_CHECKPOINT = 16 * 1024 * 1024
 # S3 takes at most 10,000 parts: parts are never smaller than the length over this.
 MAX_PARTS = 9000
+# S3's highest part number: the numbers past MAX_PARTS are for writers that took an upload
+# over from one whose lease ran out (see _reserve_part).
+MAX_PART_NUMBER = 10000
 
 EMPTY = N_("This file is empty.")
 TOO_LARGE = N_("This file is larger than the %(size)s an upload may be.")
@@ -414,13 +417,16 @@ class PartsWriter:
         store = self.services.store
         offset = self.origin + written
         size = offset - self.spool_from
-        renew_lease(self.services, self.view.id, self.token)
         if offset == self.view.length or size >= smallest_part(self.view.length):
-            number = len(self.parts) + 1
+            number = _reserve_part(self.services, self.view.id, self.token)
             etag = store.put_part(self.key, self.parts_id, number, self.spool.path)
             self.parts.append({"number": number, "etag": etag, "size": size})
             tail = 0
         else:
+            renew_lease(self.services, self.view.id, self.token)
+            # A late writer may overwrite the tail too: the next writer checks its size
+            # against the row before using it (PartsWriter.begin), and the bytes at a given
+            # offset are the same file's whoever sent them.
             store.put_file(tail_key(self.key), self.spool.path)
             tail = size
         expires = _update_parts(
@@ -438,6 +444,26 @@ class PartsWriter:
         self.spool.close()
         self.spool.path.unlink(missing_ok=True)
         release_lease(self.services, self.view.id, self.token)
+
+
+def _reserve_part(services: Services, upload_id: str, token: str) -> int:
+    """The next part number, never given before (numbers need not follow one another: the
+    parts recorded are the ones assembled); renews the lease. LeaseLost if it is not ours."""
+    with services.sessions.begin() as session:
+        number = session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.writer == token, Upload.state == "receiving")
+            .values(
+                part_reserved=func.coalesce(Upload.part_reserved, 0) + 1,
+                writer_until=utcnow() + LEASE,
+            )
+            .returning(Upload.part_reserved)
+        ).scalar_one_or_none()
+    if number is None:
+        raise LeaseLost(upload_id)
+    if number > MAX_PART_NUMBER:
+        raise StorageError(f"upload {upload_id} has used every part number the store takes")
+    return int(number)
 
 
 def _update_parts(services: Services, upload_id: str, token: str, **values: Any) -> datetime:

@@ -293,6 +293,46 @@ def test_a_patch_while_another_process_writes_is_told_to_wait(site: Site) -> Non
     assert site.jobs() == 1
 
 
+def test_a_writer_that_outlived_its_lease_cannot_overwrite_the_next_writers_part(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(12 * MIB)
+    url = site.a.tus.new(len(data))
+    upload_id = url.rsplit("/", 1)[-1]
+    store_a = site.a.services.store
+    put_part = store_a.put_part
+    answers: list[int] = []
+    late_numbers: list[int] = []
+
+    def stalled(key: str, parts_id: str, number: int, path: Path) -> str:
+        # A stalls past its lease with its part on the way; meanwhile B takes the upload over
+        # and records a part of another size, then A's part reaches the store at last.
+        with site.a.services.sessions.begin() as session:
+            session.execute(
+                update(Upload)
+                .where(Upload.id == upload_id)
+                .values(writer_until=utcnow() - timedelta(seconds=1))
+            )
+        answers.append(site.b.tus.patch(url, 0, data[: 6 * MIB]).status_code)
+        late_numbers.append(number)
+        return put_part(key, parts_id, number, path)
+
+    monkeypatch.setattr(store_a, "put_part", stalled)
+    late = site.a.tus.patch(url, 0, data[: 7 * MIB])
+    assert answers == [204]
+    assert late.status_code == 423
+    # S3 keeps the last part sent under a number (SeaweedFS happens to keep both): the late
+    # part must not have the number of the part B recorded.
+    recorded = [part["number"] for part in site.row(url).parts or []]
+    assert len(recorded) == 1 and late_numbers[0] not in recorded
+    assert site.b.tus.head(url).headers["Upload-Offset"] == str(6 * MIB)
+    assert site.b.tus.patch(url, 6 * MIB, data[6 * MIB :]).status_code == 204
+    upload = site.row(url)
+    assert upload.state == "stored"
+    assert site.original(upload) == data
+    assert site.jobs() == 1
+
+
 def test_the_sweeper_of_another_process_does_not_lose_a_complete_upload(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,9 @@ Any web process may take any request of an upload (no sticky routing): who write
 stores or expires one is decided by a lease in its row (``writer``, ``writer_until``), taken by
 one conditional UPDATE. With an S3 store an upload's bytes go to the store as they come, as the
 parts of a multipart upload at ``key`` (its production's original): ``parts_id`` is the store's
-id of it, ``parts`` what each part holds (number, ETag, size). Every column is nullable: uploads
+id of it, ``parts`` what each part holds (number, ETag, size), ``part_reserved`` the highest
+part number given to a writer (never given twice, so a late writer cannot overwrite a part
+another recorded). Every column is nullable: uploads
 begun before keep their partial files.
 """
 
@@ -22,7 +24,7 @@ down_revision: str | None = "0017_job_chunks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = ("writer", "writer_until", "key", "parts_id", "parts")
+COLUMNS = ("writer", "writer_until", "key", "parts_id", "parts", "part_reserved")
 
 
 def upgrade() -> None:
@@ -32,6 +34,7 @@ def upgrade() -> None:
     op.add_column("uploads", sa.Column("key", sa.String(length=1024), nullable=True))
     op.add_column("uploads", sa.Column("parts_id", sa.String(length=1024), nullable=True))
     op.add_column("uploads", sa.Column("parts", sa.JSON(), nullable=True))
+    op.add_column("uploads", sa.Column("part_reserved", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
