@@ -98,6 +98,8 @@ def search_productions(
     narrowed = narrowing(session, Production, q)
     where = productions_where(q=q, kind=kind, session_type=session_type)
     total = count_matches(session, select(Production.id).where(*where), narrowed)
+    if total <= offset:  # nothing to show: the rows were just read once, counting them
+        return [], total
     query = newest_first([*where, narrowed.rows]).offset(offset).limit(limit)
     return list(session.scalars(query).all()), total
 

@@ -12,8 +12,9 @@ index serves the LIKE as it is written, and SQLite's FTS5 ``trigram`` tables
 (``productions_search``, ``artists_search``) find the rows holding every word of three
 characters or more, which :func:`narrowing` adds to the LIKE when the index finds few of them.
 The LIKE stays the judge on both: the index only narrows, so it never changes what matches. A
-query made only of one- and two-letter words has no trigram and reads the rows in list order,
-which is quick when such a pair is common and slow (every row) when it is not.
+query made only of one- and two-letter words has no trigram: it looks among the
+:data:`SHORT_QUERY_ROWS` newest listed productions only, read in list order, so that a pair no
+text holds ("qz") costs that many rows, not the whole catalogue (10 s at a million rows).
 
 Counting every match of a common word reads every match, so searches count up to
 :data:`COUNT_LIMIT` and then say "more than".
@@ -45,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cite_live.catalogue import has_listed_production
+from cite_live.catalogue import has_listed_production, listed
 from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
 
 # Letters that NFKD does not split into a base letter and a combining accent.
@@ -61,6 +62,8 @@ COUNT_LIMIT = 1_000
 NARROWING_LIMIT = 10_000
 # Trigram indexes see words of three characters or more.
 TRIGRAM = 3
+# A query of one- and two-letter words only looks among this many of the newest productions.
+SHORT_QUERY_ROWS = 5_000
 
 
 def normalize(text: str | None) -> str:
@@ -138,8 +141,21 @@ class Narrowing:
 def narrowing(session: Session, model: type[Artist] | type[Production], q: str | None) -> Narrowing:
     """The rows of ``model`` that SQLite's trigram index finds for ``q``, when it finds few
     enough that looking them up beats reading the list in order; nothing on PostgreSQL, whose
-    planner uses its own index for the LIKE."""
+    planner uses its own index for the LIKE. For a query of short words only, on both, the
+    :data:`SHORT_QUERY_ROWS` newest listed productions."""
     hits = _index_hits(model, q)
+    if hits is None and model is Production and query_words(q):
+        # From the date of the last of them on: a range of the listing index, read in order.
+        last = (
+            select(Production.published_at)
+            .where(listed())
+            .order_by(Production.published_at.desc())
+            .offset(SHORT_QUERY_ROWS - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        oldest = select(func.min(Production.published_at)).where(listed()).scalar_subquery()
+        return Narrowing(Production.published_at >= func.coalesce(last, oldest))
     if hits is None or session.get_bind().dialect.name != "sqlite":
         return Narrowing(true())
     first = hits.limit(NARROWING_LIMIT + 1).subquery()

@@ -320,3 +320,17 @@ def test_the_search_page_says_more_than_when_it_stops_counting(
         assert "More than 2 productions found" in english and "More than 2 artists" in english
         exact = text_of(client.get("/search?q=fugue+1&lang=en").text)
         assert "1 production found" in exact
+
+
+def test_a_query_of_short_words_only_looks_among_the_newest_productions(
+    db: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No trigram to look up: a pair no text holds would read the whole catalogue."""
+    monkeypatch.setattr(search, "SHORT_QUERY_ROWS", 2)
+    with db.sessions.begin() as session:
+        oldest, middle, newest = (publish(session, f"Ébène {n}").id for n in range(3))
+        publish(session, "Sans rapport")  # the newest of all: counts among the rows looked at
+    with db.sessions() as session:
+        assert found(session, "eb") == ([newest], 1)
+        assert found(session, "eb ben")[0] == [newest, middle, oldest]  # one word is long
+        assert found(session, "ebe")[0] == [newest, middle, oldest]
