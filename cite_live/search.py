@@ -15,6 +15,7 @@ The LIKE stays the judge on both: the index only narrows, so it never changes wh
 query made only of one- and two-letter words has no trigram: it looks among the
 :data:`SHORT_QUERY_ROWS` newest listed productions only, read in list order, so that a pair no
 text holds ("qz") costs that many rows, not the whole catalogue (10 s at a million rows).
+PostgreSQL is kept from its trigram index for such words, which it would read in full.
 
 Counting every match of a common word reads every match, so searches count up to
 :data:`COUNT_LIMIT` and then say "more than".
@@ -88,8 +89,16 @@ def query_words(q: str | None) -> list[str]:
 
 
 def _matches(column: Any, q: str | None) -> ColumnElement[bool]:
-    # autoescape: a "%" or "_" in a word is a character, never a wildcard.
-    return and_(true(), *(column.contains(word, autoescape=True) for word in query_words(q)))
+    # autoescape: a "%" or "_" in a word is a character, never a wildcard. A word too short for
+    # a trigram is matched on an expression no index covers: PostgreSQL would otherwise read
+    # the whole of its trigram index for it (6 s at a million productions).
+    return and_(
+        true(),
+        *(
+            (column if len(word) >= TRIGRAM else column.concat("")).contains(word, autoescape=True)
+            for word in query_words(q)
+        ),
+    )
 
 
 def production_match(q: str | None) -> ColumnElement[bool]:
@@ -146,16 +155,15 @@ def narrowing(session: Session, model: type[Artist] | type[Production], q: str |
     hits = _index_hits(model, q)
     if hits is None and model is Production and query_words(q):
         # From the date of the last of them on: a range of the listing index, read in order.
-        last = (
+        # A date, not a subquery, so that PostgreSQL's planner sees how narrow it is.
+        last = session.scalar(
             select(Production.published_at)
             .where(listed())
             .order_by(Production.published_at.desc())
             .offset(SHORT_QUERY_ROWS - 1)
             .limit(1)
-            .scalar_subquery()
         )
-        oldest = select(func.min(Production.published_at)).where(listed()).scalar_subquery()
-        return Narrowing(Production.published_at >= func.coalesce(last, oldest))
+        return Narrowing(true() if last is None else Production.published_at >= last)
     if hits is None or session.get_bind().dialect.name != "sqlite":
         return Narrowing(true())
     first = hits.limit(NARROWING_LIMIT + 1).subquery()
