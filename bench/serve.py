@@ -3,6 +3,12 @@ BENCHMARKS.md.
 
     .venv/bin/python bench/serve.py [--quick] [--productions N] [--artists N] [--clients N]
                                     [--seconds S] [--database-url URL] [--keep]
+                                    [--search-only [--before CHECKOUT]]
+
+``--search-only`` times first visits of searches by kind of query (a common word, a rare
+one, three letters, two letters, no result, two words) and nothing else; with ``--before``,
+first with another checkout's code (e.g. main's) on the schema it knows, then with this one's
+after migrating (the time to build the search indexes is printed).
 
 1. Two real HLS sets are made by the real pipeline (`submit_file` + `run_transcode`) from
    generated captures: a 720p video whose picture carries noise, so that its segments weigh what
