@@ -3,6 +3,12 @@ BENCHMARKS.md.
 
     .venv/bin/python bench/serve.py [--quick] [--productions N] [--artists N] [--clients N]
                                     [--seconds S] [--database-url URL] [--keep]
+                                    [--search-only [--before CHECKOUT]]
+
+``--search-only`` times first visits of searches by kind of query (a common word, a rare
+one, three letters, two letters, no result, two words) and nothing else; with ``--before``,
+first with another checkout's code (e.g. main's) on the schema it knows, then with this one's
+after migrating (the time to build the search indexes is printed).
 
 1. Two real HLS sets are made by the real pipeline (`submit_file` + `run_transcode`) from
    generated captures: a 720p video whose picture carries noise, so that its segments weigh what
@@ -63,11 +69,22 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import app_server, cpu_model, free_port, load_average, stop, wait_until_answering
+from alembic import command
+from harness import (
+    ROOT,
+    app_server,
+    cpu_model,
+    free_port,
+    load_average,
+    stop,
+    wait_until_answering,
+)
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
 
 from cite_live import search
 from cite_live.catalogue import slugify
+from cite_live.db import alembic_config, make_engine, migrate
 from cite_live.demo.media import ffmpeg, lavfi, tones
 from cite_live.jobs.ingest import run_transcode, submit_file
 from cite_live.models import (
@@ -296,6 +313,128 @@ def _artist_names(rng: random.Random, count: int) -> list[str]:
     return names
 
 
+SEED_CHUNK = 20_000
+
+
+def _production_rows(
+    rng: random.Random,
+    versions: dict[str, dict[str, Any]],
+    venues: Sequence[Venue],
+    tags: Sequence[Tag],
+    artist_ids: Sequence[int],
+    weights: Sequence[float],
+    names: dict[int, str],
+    ids: set[str],
+    first_index: int,
+    count: int,
+) -> dict[Any, list[dict[str, Any]]]:
+    """``count`` productions with their versions, credits, tags and chapters, as rows, each
+    production's ``search_text`` written as the site's indexer writes it."""
+    now = datetime.now(UTC)
+    rows: dict[Any, list[dict[str, Any]]] = {
+        Production: [],
+        MediaVersion: [],
+        Credit: [],
+        production_tags: [],
+        Chapter: [],
+    }
+    for index in range(first_index, first_index + count):
+        production_id = new_public_id()
+        while production_id in ids:
+            production_id = new_public_id()
+        ids.add(production_id)
+        kind = "audio" if rng.random() < 0.45 else "video"
+        title = " ".join(rng.sample(WORDS, rng.randint(1, 3))) + f" nº {index + 1}"
+        english = rng.random() < 0.25
+        ready = rng.random() >= 0.01
+        visibility = "unlisted" if rng.random() < 0.03 else "public"
+        published = now - timedelta(seconds=rng.uniform(0, 3 * 365 * 86400))
+        venue = rng.choice(venues)
+        production = {
+            "id": production_id,
+            "slug": slugify(title),
+            "title": title,
+            "title_en": f"{title} (English)" if english else None,
+            "title_is_placeholder": False,
+            "kind": kind,
+            "status": "ready" if ready else "processing",
+            "duration": rng.uniform(60, 3600),
+            "description": " ".join(rng.choices(WORDS, k=rng.randint(5, 60))),
+            "description_en": "An English description." if english else None,
+            "recorded_on": date(2020, 1, 1) + timedelta(days=rng.randint(0, 2000)),
+            "venue_id": venue.id,
+            "session_type": rng.choice(SESSION_TYPES),
+            "licence": rng.choice(LICENCES),
+            "visibility": visibility,
+            "original_filename": "capture.mp4",
+            "created_at": published,
+            "updated_at": published,
+            "published_at": published if ready else None,
+        }
+        rows[Production].append(production)
+        if ready:
+            rows[MediaVersion].append(
+                {
+                    **versions[kind],
+                    "production_id": production_id,
+                    "name": "bench",
+                    "state": "published",
+                    "created_at": published,
+                }
+            )
+        credited = list(
+            dict.fromkeys(rng.choices(artist_ids, cum_weights=weights, k=rng.randint(1, 3)))
+        )
+        for position, artist_id in enumerate(credited):
+            role = "performer" if position == 0 else rng.choice(ROLES)
+            rows[Credit].append(
+                {
+                    "production_id": production_id,
+                    "artist_id": artist_id,
+                    "role": role,
+                    "position": position,
+                }
+            )
+        chosen = sorted(rng.sample(list(tags), rng.randint(1, 3)), key=lambda t: t.id)
+        rows[production_tags] += [{"production_id": production_id, "tag_id": t.id} for t in chosen]
+        chapters: list[str] = []
+        if rng.random() < 0.1:
+            for number in range(rng.randint(3, 8)):
+                chapters.append(f"{rng.choice(WORDS)} {number + 1}")
+                rows[Chapter].append(
+                    {
+                        "production_id": production_id,
+                        "title": chapters[-1],
+                        "start": number * 180.0,
+                    }
+                )
+        # What cite_live.search.production_text makes of the same production.
+        parts = [
+            title,
+            production["title_en"],
+            *(names[artist_id] for artist_id in credited),
+            venue.name,
+            venue.commune,
+            *(t.name for t in chosen),
+            *chapters,
+            production["description"],
+            production["description_en"],
+        ]
+        production["search_text"] = search.normalize(" ".join(p for p in parts if p))
+    return rows
+
+
+def _check_search_text(session: Session, rng: random.Random) -> None:
+    """The text the seed wrote is the one the site's indexer makes, for a sample."""
+    ids = session.scalars(select(Production.id).order_by(Production.id).limit(2000)).all()
+    for production_id in rng.sample(list(ids), min(50, len(ids))):
+        production = session.get(Production, production_id)
+        assert production is not None
+        expected = search.production_text(session, production)
+        if production.search_text != expected:
+            raise SystemExit(f"seeded text {production.search_text!r}, indexer's {expected!r}")
+
+
 def seed_catalogue(
     services: Services,
     versions: dict[str, dict[str, Any]],
@@ -341,95 +480,37 @@ def seed_catalogue(
         # A long tail: the artist of rank r is credited in proportion to 1 / (r + 10).
         weights = list(itertools.accumulate(1 / (rank + 10) for rank in range(len(artist_ids))))
 
-        first_version = (session.scalar(select(func.max(MediaVersion.id))) or 0) + 1
-        production_rows: list[dict[str, Any]] = []
-        version_rows: list[dict[str, Any]] = []
-        pointers: list[dict[str, Any]] = []
-        credit_rows: list[dict[str, Any]] = []
-        tag_rows: list[dict[str, Any]] = []
-        chapter_rows: list[dict[str, Any]] = []
+        names = {row["id"]: row["name"] for row in artist_rows}
         ids: set[str] = set()
-        for index in range(plan.productions):
-            production_id = new_public_id()
-            while production_id in ids:
-                production_id = new_public_id()
-            ids.add(production_id)
-            kind = "audio" if rng.random() < 0.45 else "video"
-            title = " ".join(rng.sample(WORDS, rng.randint(1, 3))) + f" nº {index + 1}"
-            english = rng.random() < 0.25
-            ready = rng.random() >= 0.01
-            visibility = "unlisted" if rng.random() < 0.03 else "public"
-            published = now - timedelta(seconds=rng.uniform(0, 3 * 365 * 86400))
-            production_rows.append(
-                {
-                    "id": production_id,
-                    "slug": slugify(title),
-                    "title": title,
-                    "title_en": f"{title} (English)" if english else None,
-                    "title_is_placeholder": False,
-                    "kind": kind,
-                    "status": "ready" if ready else "processing",
-                    "duration": rng.uniform(60, 3600),
-                    "description": " ".join(rng.choices(WORDS, k=rng.randint(5, 60))),
-                    "description_en": "An English description." if english else None,
-                    "recorded_on": date(2020, 1, 1) + timedelta(days=rng.randint(0, 2000)),
-                    "venue_id": rng.choice(venues).id,
-                    "session_type": rng.choice(SESSION_TYPES),
-                    "licence": rng.choice(LICENCES),
-                    "visibility": visibility,
-                    "original_filename": "capture.mp4",
-                    "created_at": published,
-                    "updated_at": published,
-                    "published_at": published if ready else None,
-                }
+        written = 0
+        while written < plan.productions:
+            count = min(SEED_CHUNK, plan.productions - written)
+            rows = _production_rows(
+                rng, versions, venues, tags, artist_ids, weights, names, ids, written, count
             )
-            if ready:
-                version_id = first_version + len(version_rows)
-                version_rows.append(
-                    {
-                        **versions[kind],
-                        "id": version_id,
-                        "production_id": production_id,
-                        "name": "bench",
-                        "state": "published",
-                        "created_at": published,
-                    }
-                )
-                pointers.append({"id": production_id, "current_version_id": version_id})
-            credited = dict.fromkeys(
-                rng.choices(artist_ids, cum_weights=weights, k=rng.randint(1, 3))
+            for table, values in rows.items():
+                if values:
+                    session.execute(insert(table), values)
+            for row in rows[Production]:
+                listed = row["published_at"] and row["visibility"] == "public"
+                if listed and len(sample.productions) < 500:
+                    sample.productions.append(row["slug"])
+            written += count
+            if written % 100_000 == 0:
+                print(f"# {written:,} productions written", flush=True)
+        # Each ready production plays its version: one statement, not a million.
+        session.execute(
+            update(Production)
+            .where(Production.status == "ready")
+            .values(
+                current_version_id=select(MediaVersion.id)
+                .where(MediaVersion.production_id == Production.id)
+                .scalar_subquery()
             )
-            for position, artist_id in enumerate(credited):
-                role = "performer" if position == 0 else rng.choice(ROLES)
-                credit_rows.append(
-                    {
-                        "production_id": production_id,
-                        "artist_id": artist_id,
-                        "role": role,
-                        "position": position,
-                    }
-                )
-            for tag in rng.sample(tags, rng.randint(1, 3)):
-                tag_rows.append({"production_id": production_id, "tag_id": tag.id})
-            if rng.random() < 0.1:
-                for number in range(rng.randint(3, 8)):
-                    chapter_rows.append(
-                        {
-                            "production_id": production_id,
-                            "title": f"{rng.choice(WORDS)} {number + 1}",
-                            "start": number * 180.0,
-                        }
-                    )
-            if ready and visibility == "public" and len(sample.productions) < 500:
-                sample.productions.append(production_rows[-1]["slug"])
-        session.execute(insert(Production), production_rows)
-        session.execute(insert(MediaVersion), version_rows)
-        session.execute(update(Production), pointers)
-        session.execute(insert(Credit), credit_rows)
-        session.execute(insert(production_tags), tag_rows)
-        session.execute(insert(Chapter), chapter_rows)
-        # The site's own indexer, so searches find what they would in production.
-        search.reindex(session)
+        )
+        # The site's own indexer would load every production; the seed wrote the same text,
+        # which a sample checks.
+        _check_search_text(session, rng)
 
     sample.artists = [row["slug"] for row in rng.sample(artist_rows, min(300, len(artist_rows)))]
     queries = {search.normalize(row["name"]).split()[-1] for row in artist_rows[:40]}
@@ -682,6 +763,84 @@ def _print_result(result: Result) -> None:
     )
 
 
+# --- search alone ----------------------------------------------------------------------------
+
+# Letter pairs that no word of the seed holds, and words it never uses.
+RARE_PAIRS = ("qz", "wq", "zx", "kq", "xj", "qj", "vq", "jz", "wz", "zj")
+ABSENT = ("xylophone", "zorglub", "quetzal", "wombat", "yak", "kazoo", "fjord", "gnou", "ukulele")
+
+
+def search_queries(plan: Plan, rng: random.Random) -> dict[str, list[str]]:
+    """Queries by kind: a word most productions hold (the seed's descriptions draw from a few
+    dozen words), a number only a few titles hold ("nº 48213"), three letters, two letters
+    (common, then a pair no text holds), a word no text holds, two words."""
+    words = sorted({search.normalize(word) for word in WORDS})
+    digits = max(2, len(str(plan.productions)) - 1)
+    rare = {str(rng.randrange(10 ** (digits - 1), 10**digits)) for _ in range(20)}
+    return {
+        "common word": words[:20],
+        "rare word (a number in a few titles)": sorted(rare),
+        "3 letters": sorted({word[:3] for word in words})[:20],
+        "2 letters, common": sorted({word[:2] for word in words})[:20],
+        "2 letters, in no text": list(RARE_PAIRS),
+        "no result": list(ABSENT),
+        "two words": [f"{a} {b}" for a, b in zip(words[:10], words[-10:], strict=True)],
+    }
+
+
+def search_visits(
+    data_dir: Path, database_url: str, log: Path, queries: dict[str, list[str]], root: Path
+) -> dict[str, FirstVisits]:
+    """First visits of every query's search page, by kind, served by the code of ``root``."""
+    urls = Urls()
+    results: dict[str, FirstVisits] = {}
+    with app_server(data_dir, database_url, log, root=root) as app:
+        for kind, qs in queries.items():
+            results[kind] = first_visits(app.url, [urls.search(q=q) for q in qs])
+            cold = results[kind]
+            print(
+                f"{kind:>38}: {cold.count} queries, p50 {cold.p50_ms:.1f} ms, "
+                f"p99 {cold.p99_ms:.1f} ms, max {cold.max_ms:.1f} ms",
+                flush=True,
+            )
+    return results
+
+
+def search_only(
+    plan: Plan, data_dir: Path, database_url: str, tmp: Path, before: Path | None
+) -> None:
+    """First-visit searches only (no load, no media): with the code of ``before`` on the
+    schema it knows (the search indexes dropped), then with this checkout's, after migrating."""
+    queries = search_queries(plan, random.Random(7))
+    engine = make_engine(database_url)
+    try:
+        old: dict[str, FirstVisits] = {}
+        if before is not None:
+            command.downgrade(alembic_config(engine), "0017_job_chunks")
+            print(f"## Search, {before}'s code, load {load_average()}", flush=True)
+            old = search_visits(data_dir, database_url, tmp / "before.log", queries, before)
+        clock = time.monotonic()
+        migrate(engine)
+        print(f"# migrated (search indexes built) in {time.monotonic() - clock:.1f} s", flush=True)
+    finally:
+        engine.dispose()
+    print(f"## Search, this checkout, load {load_average()}", flush=True)
+    new = search_visits(data_dir, database_url, tmp / "after.log", queries, ROOT)
+    print(
+        f"\n## For BENCHMARKS.md\n\n{plan.productions:,} productions, first visits, one at a time"
+    )
+    print("\n| query | queries | before p50 / p99 ms | after p50 / p99 ms | p99 < 50 ms |")
+    print("|---|---:|---|---|---|")
+    for kind, after in new.items():
+        was = old.get(kind)
+        then = f"{was.p50_ms:.1f} / {was.p99_ms:.1f}" if was else "–"
+        verdict = "yes" if after.p99_ms < TARGET_P99_MS else "**no**"
+        print(
+            f"| {kind} | {after.count} | {then} | {after.p50_ms:.1f} / {after.p99_ms:.1f} "
+            f"| {verdict} |"
+        )
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -696,6 +855,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--database-url", help="an empty database (default: SQLite in the temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument(
+        "--search-only", action="store_true", help="first-visit searches only, by kind of query"
+    )
+    parser.add_argument(
+        "--before", type=Path, help="with --search-only: measure this checkout's code first"
+    )
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
     plan = Plan(
@@ -708,8 +873,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         source_seconds=base.source_seconds,
         source_size=base.source_size,
     )
-    wrk = ensure_tool("wrk", "wrk")
-    nginx = ensure_tool("nginx", "nginx-light")
+    # Searches alone need neither wrk nor nginx.
+    wrk = "" if args.search_only else ensure_tool("wrk", "wrk")
+    nginx = "" if args.search_only else ensure_tool("nginx", "nginx-light")
 
     tmp = Path(tempfile.mkdtemp(prefix="cite-live-bench-"))
     # nginx's worker runs as an unprivileged user and must read the store.
@@ -741,6 +907,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             media_root = store.root
         finally:
             services.close()
+
+        if args.search_only:
+            print(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; load {load_average()}")
+            print(f"- Python {platform.python_version()}; database {database_url.split(':')[0]}")
+            search_only(plan, data_dir, database_url, tmp, args.before)
+            return 0
 
         print("## Machine")
         print(f"- CPU: {cpu_model()}, {os.cpu_count()} cores; load (1/5/15 min) {load_average()}")

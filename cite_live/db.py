@@ -59,6 +59,24 @@ def changed(result: Result[Any]) -> bool:
     return rowcount(result) > 0
 
 
+# What migration 0018 builds by hand for search, and SQLAlchemy's models cannot describe:
+# SQLite's FTS5 tables (with their shadow tables) and PostgreSQL's GIN trigram indexes.
+SEARCH_INDEXES = frozenset(
+    name
+    for table in ("productions", "artists")
+    for name in (
+        f"ix_{table}_search_trgm",
+        *(f"{table}_search{suffix}" for suffix in ("", "_data", "_idx", "_docsize", "_config")),
+    )
+)
+
+
+def in_models(_object: Any, name: str | None, _type: str, reflected: bool, compare_to: Any) -> bool:
+    """Whether Alembic compares a database object with the models (``include_object``): all
+    but the search indexes."""
+    return not (reflected and compare_to is None and name in SEARCH_INDEXES)
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 
 from cite_live.catalogue import card_query, has_listed_production, listed
 from cite_live.models import Artist, Credit, Production, Tag, Venue
-from cite_live.search import artist_match, normalize, production_match
+from cite_live.search import (
+    artist_match,
+    count_matches,
+    narrowing,
+    normalize,
+    production_match,
+)
 
 Named = TypeVar("Named", Artist, Venue, Tag)
 
@@ -87,9 +93,15 @@ def search_productions(
     session_type: str | None = None,
 ) -> tuple[list[Production], int]:
     """Visible productions matching ``q`` (all of them for an empty query), newest first,
-    and how many match in all."""
+    and how many match in all, counted up to :data:`cite_live.search.COUNT_LIMIT` + 1 (see
+    :mod:`cite_live.search` for the index that finds them)."""
+    narrowed = narrowing(session, Production, q)
     where = productions_where(q=q, kind=kind, session_type=session_type)
-    return page_of_productions(session, where, offset=offset, limit=limit)
+    total = count_matches(session, select(Production.id).where(*where), narrowed)
+    if total <= offset:  # nothing to show: the rows were just read once, counting them
+        return [], total
+    query = newest_first([*where, narrowed.rows]).offset(offset).limit(limit)
+    return list(session.scalars(query).all()), total
 
 
 def artists_where(

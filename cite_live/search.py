@@ -6,6 +6,20 @@ type. A ``before_flush`` listener, installed on the process's sessions by :func:
 ``open_services``), keeps it in step with the records it is made from; queries are normalized
 the same way and every word must match.
 
+A word matches wherever it occurs in the text (LIKE '%word%'), which no B-tree serves; the
+databases index the text by its trigrams instead (migration 0018): PostgreSQL's pg_trgm GIN
+index serves the LIKE as it is written, and SQLite's FTS5 ``trigram`` tables
+(``productions_search``, ``artists_search``) find the rows holding every word of three
+characters or more, which :func:`narrowing` adds to the LIKE when the index finds few of them.
+The LIKE stays the judge on both: the index only narrows, so it never changes what matches. A
+query made only of one- and two-letter words has no trigram: it looks among the
+:data:`SHORT_QUERY_ROWS` newest listed productions only, read in list order, so that a pair no
+text holds ("qz") costs that many rows, not the whole catalogue (10 s at a million rows).
+PostgreSQL is kept from its trigram index for such words, which it would read in full.
+
+Counting every match of a common word reads every match, so searches count up to
+:data:`COUNT_LIMIT` and then say "more than".
+
 ``search_text`` starts with the normalized name (artist) or title (production), so ordering on it
 sorts names alphabetically without regard to accents, and its first character is the initial.
 """
@@ -15,12 +29,25 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, event, func, inspect, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    column,
+    event,
+    func,
+    inspect,
+    literal_column,
+    select,
+    table,
+    true,
+)
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from cite_live.catalogue import has_listed_production
+from cite_live.catalogue import has_listed_production, listed
 from cite_live.models import Artist, Chapter, Credit, Production, Tag, Venue, production_tags
 
 # Letters that NFKD does not split into a base letter and a combining accent.
@@ -28,6 +55,16 @@ _FOLDS = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ": "d",
 _NOT_WORD = re.compile(r"[\W_]+")
 MAX_QUERY_WORDS = 8
 MAX_WORD_LENGTH = 100
+# A search counts its matches up to this many, then says "more than".
+COUNT_LIMIT = 1_000
+# SQLite narrows a search by its FTS5 index when it finds at most this many rows: up to there,
+# looking them up beats reading the list in order (a word this common is found in the first
+# rows of the list), and they are found in a few milliseconds.
+NARROWING_LIMIT = 10_000
+# Trigram indexes see words of three characters or more.
+TRIGRAM = 3
+# A query of one- and two-letter words only looks among this many of the newest productions.
+SHORT_QUERY_ROWS = 5_000
 
 
 def normalize(text: str | None) -> str:
@@ -52,8 +89,16 @@ def query_words(q: str | None) -> list[str]:
 
 
 def _matches(column: Any, q: str | None) -> ColumnElement[bool]:
-    # autoescape: a "%" or "_" in a word is a character, never a wildcard.
-    return and_(true(), *(column.contains(word, autoescape=True) for word in query_words(q)))
+    # autoescape: a "%" or "_" in a word is a character, never a wildcard. A word too short for
+    # a trigram is matched on an expression no index covers: PostgreSQL would otherwise read
+    # the whole of its trigram index for it (6 s at a million productions).
+    return and_(
+        true(),
+        *(
+            (column if len(word) >= TRIGRAM else column.concat("")).contains(word, autoescape=True)
+            for word in query_words(q)
+        ),
+    )
 
 
 def production_match(q: str | None) -> ColumnElement[bool]:
@@ -66,13 +111,99 @@ def artist_match(q: str | None) -> ColumnElement[bool]:
     return _matches(Artist.search_text, q)
 
 
+def fts_query(q: str | None) -> str | None:
+    """The FTS5 query finding the rows that hold every word of ``q`` of three characters or
+    more, each a quoted string (so "AND", "NEAR", "*" or "-" are text, never syntax); None when
+    ``q`` has no such word. The trigram tokenizer matches a quoted string as a substring."""
+    words = [word for word in query_words(q) if len(word) >= TRIGRAM]
+    if not words:
+        return None
+    return " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
+def _index_hits(model: type[Artist] | type[Production], q: str | None) -> Select[Any] | None:
+    expression = fts_query(q)
+    if expression is None:
+        return None
+    name = f"{model.__tablename__}_search"
+    index = table(name, column("rowid"))
+    return select(index.c.rowid).where(literal_column(name).op("MATCH")(expression))
+
+
+def _rowid(model: type[Artist] | type[Production]) -> ColumnElement[Any]:
+    # FTS5 shares the rowid of the table it indexes: artists' is their id, productions' (whose
+    # key is text) SQLite's own.
+    rowid: ColumnElement[Any] = literal_column("productions.rowid")
+    return rowid if model is Production else Artist.id.expression
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """What the index adds to a search's WHERE clauses: ``rows`` for the page, ``count`` for
+    counting (the first :data:`NARROWING_LIMIT` rows the index finds, when it finds more:
+    enough to tell "more than :data:`COUNT_LIMIT`" in most cases)."""
+
+    rows: ColumnElement[bool]
+    count: ColumnElement[bool] | None = None
+
+
+def narrowing(session: Session, model: type[Artist] | type[Production], q: str | None) -> Narrowing:
+    """The rows of ``model`` that SQLite's trigram index finds for ``q``, when it finds few
+    enough that looking them up beats reading the list in order; nothing on PostgreSQL, whose
+    planner uses its own index for the LIKE. For a query of short words only, on both, the
+    :data:`SHORT_QUERY_ROWS` newest listed productions."""
+    hits = _index_hits(model, q)
+    if hits is None and model is Production and query_words(q):
+        # From the date of the last of them on: a range of the listing index, read in order.
+        # A date, not a subquery, so that PostgreSQL's planner sees how narrow it is.
+        last = session.scalar(
+            select(Production.published_at)
+            .where(listed())
+            .order_by(Production.published_at.desc())
+            .offset(SHORT_QUERY_ROWS - 1)
+            .limit(1)
+        )
+        return Narrowing(true() if last is None else Production.published_at >= last)
+    if hits is None or session.get_bind().dialect.name != "sqlite":
+        return Narrowing(true())
+    first = hits.limit(NARROWING_LIMIT + 1).subquery()
+    found = session.scalar(select(func.count()).select_from(first)) or 0
+    if found <= NARROWING_LIMIT:
+        return Narrowing(_rowid(model).in_(hits))
+    return Narrowing(true(), _rowid(model).in_(hits.limit(NARROWING_LIMIT)))
+
+
+def count_up_to(session: Session, query: Select[Any], limit: int | None = None) -> int:
+    """How many rows ``query`` (a select of one column) finds, counting no further than
+    ``limit + 1`` (by default :data:`COUNT_LIMIT` + 1): more than ``limit`` is all a search
+    page says of a common word."""
+    limit = COUNT_LIMIT if limit is None else limit
+    counted = query.limit(limit + 1).subquery()
+    return session.scalar(select(func.count()).select_from(counted)) or 0
+
+
+def count_matches(
+    session: Session, query: Select[Any], narrowed: Narrowing, limit: int | None = None
+) -> int:
+    """:func:`count_up_to` for a search, through the first rows the index finds when it finds
+    many: they hold more than ``limit`` matches unless the other filters leave few of them."""
+    limit = COUNT_LIMIT if limit is None else limit
+    if narrowed.count is not None:
+        total = count_up_to(session, query.where(narrowed.count), limit)
+        if total > limit:
+            return total
+    return count_up_to(session, query.where(narrowed.rows), limit)
+
+
 def search_artists(
     session: Session, q: str | None, *, offset: int, limit: int
 ) -> tuple[list[Artist], int]:
     """Artists matching ``q`` (all of them for an empty query) who have a listed production, by
-    name, and how many in all."""
+    name, and how many in all, counted up to :data:`COUNT_LIMIT` + 1."""
+    narrowed = narrowing(session, Artist, q)
     where = and_(artist_match(q), has_listed_production())
-    total = session.scalar(select(func.count()).select_from(Artist).where(where)) or 0
+    total = count_matches(session, select(Artist.id).where(where), narrowed)
+    where = and_(where, narrowed.rows)
     rows = session.scalars(
         select(Artist)
         .where(where)

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from cite_live.db import in_models
 from cite_live.models import Base
 
 engine = context.config.attributes["engine"]
@@ -12,6 +13,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=in_models,
     )
     with context.begin_transaction():
         context.run_migrations()

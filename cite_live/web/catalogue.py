@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from cite_live import filesend, i18n, params
+from cite_live import filesend, i18n, params, search
 from cite_live.access import viewer_link
 from cite_live.artist_profile import may_edit
 from cite_live.auth import can_manage, can_view
@@ -673,6 +673,7 @@ def search_page(ctx: Context) -> Response:
         "searched": searched,
         "artists": artists,
         "artist_total": artist_total,
+        "count_limit": search.COUNT_LIMIT,
         "productions": productions,
         "pager": pager,
         "session_type": session_type,
