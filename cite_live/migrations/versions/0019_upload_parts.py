@@ -1,7 +1,7 @@
 """uploads: a writer lease in the row, and parts assembled by the object store
 
 Revision ID: 0019_upload_parts
-Revises: 0017_job_chunks
+Revises: 0018_search_indexes
 Create Date: 2026-12-05 20:00:00
 
 Any web process may take any request of an upload (no sticky routing): who writes, completes,
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_upload_parts"
-down_revision: str | None = "0017_job_chunks"
+down_revision: str | None = "0018_search_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
