@@ -33,6 +33,7 @@ from cite_live.web import tus as tus_module
 from cite_live.web.app import create_app
 from tests.account_fixtures import make_user, token_for
 from tests.app_fixtures import make_settings
+from tests.dbs import REDIS_URL
 from tests.s3server import S3Server
 from tests.test_jobs import Media, production_row
 from tests.test_tus import (
@@ -415,12 +416,24 @@ def test_delete_on_the_other_process_aborts_the_multipart_upload(site: Site) -> 
 # --- tuspy through a round-robin balancer, and kill -9 -------------------------------------------
 
 
-def start_web(site: Site, data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    return start_server(data_dir, site.env["CITE_LIVE_DATABASE_URL"], log, **site.env)
+def queue_only(redis_namespace: str) -> dict[str, str]:
+    """Web processes that only queue transcodes, as on many machines: a job run in them would
+    refuse the tests' random bytes and remove the original before the test reads it."""
+    return {
+        "CITE_LIVE_JOBS_BROKER": "redis",
+        "CITE_LIVE_JOBS_URL": f"{REDIS_URL}?namespace={redis_namespace}",
+        "CITE_LIVE_AUTH_SECRET_KEY": "shared-by-the-web-processes",
+    }
+
+
+def start_web(
+    site: Site, data_dir: Path, log: Path, **env: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server(data_dir, site.env["CITE_LIVE_DATABASE_URL"], log, **site.env, **env)
 
 
 def test_kill_9_mid_patch_resumes_from_the_last_part_on_the_other_process(
-    site: Site, tmp_path: Path
+    site: Site, tmp_path: Path, redis_namespace: str
 ) -> None:
     data = os.urandom(21 * MIB)
     source = tmp_path / "concert.mp4"
@@ -428,8 +441,8 @@ def test_kill_9_mid_patch_resumes_from_the_last_part_on_the_other_process(
     token = token_of(site.a)
     auth = site.a.tus.auth
     log = tmp_path / "serve.log"
-    first, first_url = start_web(site, tmp_path / "one", log)
-    second, second_url = start_web(site, tmp_path / "two", log)
+    first, first_url = start_web(site, tmp_path / "one", log, **queue_only(redis_namespace))
+    second, second_url = start_web(site, tmp_path / "two", log, **queue_only(redis_namespace))
     try:
         created = httpx.post(
             f"{first_url}/api/v1/uploads/",
@@ -472,14 +485,16 @@ def test_kill_9_mid_patch_resumes_from_the_last_part_on_the_other_process(
         kill(second, signal.SIGTERM)
 
 
-def test_tuspy_through_a_round_robin_balancer(site: Site, tmp_path: Path) -> None:
+def test_tuspy_through_a_round_robin_balancer(
+    site: Site, tmp_path: Path, redis_namespace: str
+) -> None:
     data = os.urandom(11 * MIB + 5)
     source = tmp_path / "concert.mp4"
     source.write_bytes(data)
     token = token_of(site.a)
     log = tmp_path / "serve.log"
-    one, one_url = start_web(site, tmp_path / "one", log)
-    two, two_url = start_web(site, tmp_path / "two", log)
+    one, one_url = start_web(site, tmp_path / "one", log, **queue_only(redis_namespace))
+    two, two_url = start_web(site, tmp_path / "two", log, **queue_only(redis_namespace))
     try:
         with round_robin([one_url, two_url]) as balancer:
             client = tuspy(balancer, token)
