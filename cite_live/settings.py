@@ -220,7 +220,7 @@ class SiteSection:
 class AuthSettings:
     # Empty: a random key is made once and kept in the data dir (see ``secret_key_for``).
     secret_key: str = ""
-    """key signing sessions and private media links (empty: generated into the data dir)"""
+    """key signing sessions and private media links, the same in every web process (empty: generated into the data dir; `cite-live serve` refuses to start without one when `jobs.broker` is not `embedded`)"""  # noqa: E501
     session_days: float = 14.0
     """how long a login lasts"""
     login_attempts: int = 10
