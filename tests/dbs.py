@@ -56,3 +56,25 @@ def postgres_database(admin_url: str) -> Iterator[str]:
 
 def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'cite-live.db'}"
+
+
+def set_connections(postgres_url: str, allowed: bool) -> None:
+    """Let no one (or everyone again) connect to the database, ending its sessions."""
+    url = make_url(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = url.database
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+            )
+            if not allowed:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+    finally:
+        admin.dispose()

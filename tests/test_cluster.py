@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from tusclient import client as tus_client
 
 from cite_live.jobs import doorbell, table
@@ -28,6 +27,7 @@ from cite_live.settings import load_settings
 from tests import hls_check
 from tests.account_fixtures import login, make_user, token_for
 from tests.cluster import Cluster, ClusterError, read_env_file, running, write_example
+from tests.dbs import set_connections
 from tests.test_jobs import job_row, production_row, register, versions
 from tests.test_pages import publish
 from tests.test_tus import upload_row, uploading
@@ -252,25 +252,7 @@ def test_a_production_made_private_on_one_web_process_is_gone_from_the_other_wit
 def database_connections(cluster: Cluster, allowed: bool) -> None:
     """The cluster's database closed to new connections and its sessions ended (the database
     "stops" without stopping the server the other tests use), or opened again."""
-    name = cluster.database_url.rsplit("/", 1)[1]
-    admin = create_engine(
-        cluster.database_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        + "/postgres",
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as connection:
-        connection.execute(
-            text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}')
-        )
-        if not allowed:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-    admin.dispose()
+    set_connections(cluster.database_url, allowed)
 
 
 def readiness(url: str) -> int:

@@ -11,14 +11,12 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from cite_live.health import Readiness
 from cite_live.services import Services, open_services
 from cite_live.settings import Settings
 from tests.app_fixtures import free_port, make_settings, new_client, serving
-from tests.dbs import sqlite_url
+from tests.dbs import set_connections, sqlite_url
 from tests.test_jobs import register
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -44,28 +42,6 @@ def cached_postgres(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Service
         yield services, postgres_url
     finally:
         services.close()
-
-
-def set_connections(postgres_url: str, allowed: bool) -> None:
-    """Let no one (or everyone again) connect to the database, ending its sessions."""
-    url = make_url(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = url.database
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(
-                text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
-            )
-            if not allowed:
-                connection.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-    finally:
-        admin.dispose()
 
 
 def test_with_the_database_down_readyz_says_so_while_cached_pages_still_answer(
