@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
 from cite_live.catalogue import card_query, has_listed_production, listed
@@ -24,6 +24,9 @@ from cite_live.search import (
 )
 
 Named = TypeVar("Named", Artist, Venue, Tag)
+
+# The newest productions whose artists an empty search proposes (see recent_artists).
+RECENT_WINDOW = 500
 
 
 def visible() -> ColumnElement[bool]:
@@ -169,11 +172,31 @@ def artist_productions(
 
 def recent_artists(session: Session, *, limit: int) -> list[Artist]:
     """The artists of the newest listed productions, each once, the most recently published
-    first: what an empty search proposes."""
-    latest = (
-        select(Credit.artist_id, func.max(Production.published_at).label("latest"))
-        .join(Production, Production.id == Credit.production_id)
+    first: what an empty search proposes.
+
+    Read from the newest :data:`RECENT_WINDOW` productions (a range of the listing index), not
+    from every credit (480 ms at 100,000 productions): an artist credited there was published
+    last no earlier than the window's oldest, and one who is not, no later. So when the window
+    holds ``limit`` artists they are the ones; only a catalogue of few artists and many
+    productions each reads every credit."""
+    newest = (
+        select(Production.id, Production.published_at)
         .where(visible())
+        .order_by(Production.published_at.desc(), Production.id.desc())
+        .limit(RECENT_WINDOW)
+        .subquery()
+    )
+    rows = _latest_artists(session, newest, limit)
+    if len(rows) < limit:
+        every = select(Production.id, Production.published_at).where(visible()).subquery()
+        rows = _latest_artists(session, every, limit)
+    return rows
+
+
+def _latest_artists(session: Session, productions: Subquery, limit: int) -> list[Artist]:
+    latest = (
+        select(Credit.artist_id, func.max(productions.c.published_at).label("latest"))
+        .join(productions, productions.c.id == Credit.production_id)
         .group_by(Credit.artist_id)
         .subquery()
     )

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql
 from starlette.testclient import TestClient
 
+from cite_live import listing
 from cite_live.catalogue import create_production, set_credits, set_tags
 from cite_live.db import alembic_config
 from cite_live.listing import search_productions
@@ -255,3 +256,23 @@ def test_an_artist_is_found_by_the_english_biography_and_so_after_the_upgrade(
         assert artist_names(reopened, "electronique") == ["Les Ondes"]
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize("window", [2, 5, 500])
+def test_an_empty_search_proposes_the_artists_published_last(
+    db: Services, monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    """Read from the newest productions only, the proposal is what reading every credit gives,
+    whether the window holds enough artists (5, 500) or too few and every credit is read (2)."""
+    monkeypatch.setattr(listing, "RECENT_WINDOW", window)
+    names = [f"Artiste {n}" for n in range(6)]
+    with db.sessions.begin() as session:
+        # Each artist in turn, twice over, then the first again: published last, proposed first.
+        for n in [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0]:
+            publish(session, f"Session {n}", artists=[(names[n], "performer")])
+        publish(session, "Hidden", artists=[("Personne", "performer")], visibility="private")
+    with db.sessions() as session:
+        proposed = [artist.name for artist in listing.recent_artists(session, limit=3)]
+        every = [artist.name for artist in listing.recent_artists(session, limit=10)]
+    assert proposed == ["Artiste 0", "Artiste 5", "Artiste 4"]
+    assert every == ["Artiste 0", "Artiste 5", "Artiste 4", "Artiste 3", "Artiste 2", "Artiste 1"]

@@ -659,8 +659,9 @@ def search_page(ctx: Context) -> Response:
     suggested_artists: list[dict[str, Any]] = []
     if not productions and not artists:
         with ctx.services.sessions() as session:
-            recent, _ = page_of_productions(session, [visible()], offset=0, limit=SUGGESTED)
-            suggested = _cards(ctx, recent)
+            # Without their count, which would read every listed production.
+            recent = session.scalars(newest_first([visible()]).limit(SUGGESTED)).all()
+            suggested = _cards(ctx, list(recent))
             suggested_artists = [
                 artist_card(a, ctx.store, ctx.urls)
                 for a in recent_artists(session, limit=SUGGESTED_ARTISTS)
