@@ -16,7 +16,9 @@ after migrating (the time to build the search indexes is printed).
 2. 10,000 productions and 1,000 artists (with venues, tags, credits, setlists) are written
    straight into a fresh database, each production pointing at one of those two sets: nothing
    else is transcoded. Credits follow a long tail, as in life: a few artists are on hundreds
-   of productions. ``search_text`` is computed by the site's own indexer.
+   of productions. ``search_text`` is what the site's own indexer makes (a sample is checked).
+   The rows go into the schema before the search indexes (``UNINDEXED``), which are then
+   built in one go by migrating: kept row by row during the seed, they made it slower.
 3. ``cite-live serve`` (one uvicorn process, demo seeding off) starts on 127.0.0.1 on a free
    port, and wrk (Debian package, installed with apt-get when missing) drives it with 50
    connections over two threads, keep-alive, for each of: the home page, artist pages,
@@ -314,6 +316,8 @@ def _artist_names(rng: random.Random, count: int) -> list[str]:
 
 
 SEED_CHUNK = 20_000
+# The last revision before the search indexes (0018_search_indexes): the seed writes there.
+UNINDEXED = "0017_job_chunks"
 
 
 def _production_rows(
@@ -518,6 +522,20 @@ def seed_catalogue(
     queries |= {"romans", "electro", "faure", "cite musique", "nocturne live"}
     sample.queries = sorted(queries)
     return sample
+
+
+def analyze(services: Services) -> None:
+    """Give PostgreSQL's planner statistics of what the seed wrote, as autovacuum would have
+    in a database that grew over time (SQLite's are taken as ``cite-live serve`` starts).
+    Without them, on a server whose autovacuum is off or has not come round yet, it guessed
+    and a first search of a common word took over 30 s at a million productions (ANALYZE: under 2 s)."""
+    if services.engine.dialect.name != "postgresql":
+        return
+    clock = time.monotonic()
+    with services.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+    print(f"# statistics taken (ANALYZE) in {time.monotonic() - clock:.1f} s", flush=True)
 
 
 # --- servers ----------------------------------------------------------------------------------
@@ -810,13 +828,13 @@ def search_only(
     plan: Plan, data_dir: Path, database_url: str, tmp: Path, before: Path | None
 ) -> None:
     """First-visit searches only (no load, no media): with the code of ``before`` on the
-    schema it knows (the search indexes dropped), then with this checkout's, after migrating."""
+    schema the seed wrote (before the search indexes), then with this checkout's, after
+    migrating."""
     queries = search_queries(plan, random.Random(7))
     engine = make_engine(database_url)
     try:
         old: dict[str, FirstVisits] = {}
         if before is not None:
-            command.downgrade(alembic_config(engine), "0017_job_chunks")
             print(f"## Search, {before}'s code, load {load_average()}", flush=True)
             old = search_visits(data_dir, database_url, tmp / "before.log", queries, before)
         clock = time.monotonic()
@@ -894,6 +912,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             clock = time.monotonic()
             versions = real_versions(services, tmp, plan)
             print(f"# two HLS sets transcoded in {time.monotonic() - clock:.1f} s", flush=True)
+            # The seed writes into the schema before the search indexes: kept by triggers
+            # (SQLite's FTS5) or a GIN index (pg_trgm), they are updated row by row as rows come
+            # in, when one build over the whole table at the end costs far less.
+            command.downgrade(alembic_config(services.engine), UNINDEXED)
             clock = time.monotonic()
             sample = seed_catalogue(services, versions, plan, random.Random(20261126))
             print(
@@ -901,6 +923,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{time.monotonic() - clock:.1f} s",
                 flush=True,
             )
+            analyze(services)
+            if not args.search_only:
+                # search_only migrates itself, after measuring --before's code on this schema.
+                clock = time.monotonic()
+                migrate(services.engine)
+                print(f"# search indexes built in {time.monotonic() - clock:.1f} s", flush=True)
             segment = pick_segment(store, versions["video"]["prefix"])
             segment_path = store.path_for(segment)
             segment_url = Urls().media(segment)
