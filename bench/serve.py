@@ -528,7 +528,8 @@ def analyze(services: Services) -> None:
     """Give PostgreSQL's planner statistics of what the seed wrote, as autovacuum would have
     in a database that grew over time (SQLite's are taken as ``cite-live serve`` starts).
     Without them, on a server whose autovacuum is off or has not come round yet, it guessed
-    and a first search of a common word took over 30 s at a million productions (ANALYZE: under 2 s)."""
+    and a first search of a common word took over 30 s at a million productions (ANALYZE:
+    under 2 s)."""
     if services.engine.dialect.name != "postgresql":
         return
     clock = time.monotonic()
